@@ -1,0 +1,46 @@
+"""jaxloss: loss functions for JAX, for people who design their own losses.
+
+Every loss has the signature ``loss(predictions, targets, *, hyperparameters)`` (classification:
+``(logits, labels, ...)``) and returns per-example (or per-element) values; reduce them with
+:func:`mean` / :func:`sum` / :func:`mean_parts`, which follow one rule:
+``sum(w·v over counted) / sum(w over counted)``, 0 when nothing is counted.
+"""
+
+from ._classification import (
+    binary_cross_entropy,
+    nll_loss,
+    sigmoid_binary_cross_entropy,
+    softmax_cross_entropy,
+    softmax_cross_entropy_with_integer_labels,
+)
+from ._divergence import kl_divergence, kl_divergence_with_log_targets
+from ._reduce import WeightedMean, mean, mean_parts, sum  # noqa: A004
+from ._regression import absolute_error, huber, log_cosh, smooth_l1, squared_error
+
+__version__ = "0.1.0"
+
+#: Every public loss function, by name. The conformance suite fails if one is missing from its
+#: registry.
+LOSSES = (
+    "absolute_error",
+    "binary_cross_entropy",
+    "huber",
+    "kl_divergence",
+    "kl_divergence_with_log_targets",
+    "log_cosh",
+    "nll_loss",
+    "sigmoid_binary_cross_entropy",
+    "smooth_l1",
+    "softmax_cross_entropy",
+    "softmax_cross_entropy_with_integer_labels",
+    "squared_error",
+)
+
+__all__ = [
+    *LOSSES,
+    "LOSSES",
+    "WeightedMean",
+    "mean",
+    "mean_parts",
+    "sum",
+]

@@ -1,0 +1,176 @@
+"""Trace-time validation.
+
+Every check runs on shapes, dtypes and *concrete* hyperparameters while JAX traces, so it costs
+nothing inside a compiled step. Messages follow one pattern::
+
+    jaxloss.huber: `delta` must be > 0; got -1.0.
+
+naming the function, the argument, what was expected and what was received. Hyperparameters that
+are traced (a learnable ``delta``, say) cannot be checked at trace time and are used as given.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = [
+    "as_array",
+    "check_broadcastable",
+    "check_floating",
+    "check_integer",
+    "check_real",
+    "check_same_shape",
+    "compute_dtype",
+    "concrete_float",
+    "prepare_pair",
+    "require",
+]
+
+
+def _name(fn: str) -> str:
+    return f"jaxloss.{fn}"
+
+
+def as_array(fn: str, arg: str, x: Any) -> jax.Array:
+    """Converts ``x`` to a JAX array, or raises a TypeError naming the argument."""
+    if isinstance(x, jax.Array):
+        return x
+    try:
+        return jnp.asarray(x)
+    except (TypeError, ValueError) as err:
+        raise TypeError(
+            f"{_name(fn)}: `{arg}` must be an array (or something jnp.asarray accepts); "
+            f"got {type(x).__name__}."
+        ) from err
+
+
+def _dtype_name(x: jax.Array) -> str:
+    return str(jnp.dtype(x.dtype))
+
+
+def check_floating(fn: str, arg: str, x: Any) -> jax.Array:
+    """``x`` as an array of a floating dtype; TypeError otherwise."""
+    x = as_array(fn, arg, x)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        raise TypeError(
+            f"{_name(fn)}: `{arg}` must have a floating dtype (float16, bfloat16, float32, "
+            f"float64); got {_dtype_name(x)}. Cast it, e.g. `{arg}.astype(jnp.float32)`."
+        )
+    return x
+
+
+def check_real(fn: str, arg: str, x: Any) -> jax.Array:
+    """``x`` as an array of a real numeric dtype (bool, integer or floating); TypeError otherwise."""
+    x = as_array(fn, arg, x)
+    dt = x.dtype
+    if not (
+        jnp.issubdtype(dt, jnp.floating)
+        or jnp.issubdtype(dt, jnp.integer)
+        or jnp.issubdtype(dt, jnp.bool_)
+    ):
+        raise TypeError(
+            f"{_name(fn)}: `{arg}` must have a real numeric dtype (floating, integer or bool); "
+            f"got {_dtype_name(x)}."
+        )
+    return x
+
+
+def check_integer(fn: str, arg: str, x: Any) -> jax.Array:
+    """``x`` as an array of an integer dtype; TypeError otherwise."""
+    x = as_array(fn, arg, x)
+    if not jnp.issubdtype(x.dtype, jnp.integer):
+        raise TypeError(
+            f"{_name(fn)}: `{arg}` must hold integer class indices (an integer dtype); got "
+            f"{_dtype_name(x)}. For probability targets use the soft-target function instead."
+        )
+    return x
+
+
+def check_same_shape(fn: str, a_name: str, a: jax.Array, b_name: str, b: jax.Array) -> None:
+    """ValueError unless ``a`` and ``b`` have the same shape (no silent broadcasting)."""
+    if a.shape != b.shape:
+        raise ValueError(
+            f"{_name(fn)}: `{a_name}` and `{b_name}` must have the same shape; got "
+            f"{a_name}.shape={tuple(a.shape)} and {b_name}.shape={tuple(b.shape)}. "
+            "jaxloss does not broadcast predictions against targets, because a [N, 1] vs [N] "
+            "mix-up would silently give an [N, N] loss; reshape one of them."
+        )
+
+
+def check_broadcastable(
+    fn: str, arg: str, x: jax.Array, target_shape: tuple[int, ...], target_desc: str
+) -> None:
+    """ValueError unless ``x`` broadcasts to ``target_shape`` without changing it."""
+    try:
+        out = np.broadcast_shapes(tuple(x.shape), tuple(target_shape))
+    except ValueError:
+        out = None
+    if out != tuple(target_shape):
+        raise ValueError(
+            f"{_name(fn)}: `{arg}` must broadcast to {target_desc} shape {tuple(target_shape)}; "
+            f"got {arg}.shape={tuple(x.shape)}."
+        )
+
+
+def compute_dtype(*arrays: jax.Array) -> jnp.dtype:
+    """The dtype a loss computes and returns in.
+
+    The result type of the floating inputs, raised to at least float32: float16 and bfloat16 are
+    computed in float32 (and the loss comes back in float32); float64 stays float64.
+    """
+    floats = [a.dtype for a in arrays if jnp.issubdtype(a.dtype, jnp.floating)]
+    dt = jnp.result_type(*floats) if floats else jnp.dtype(jnp.float32)
+    return jnp.promote_types(dt, jnp.float32)
+
+
+def concrete_float(x: Any) -> float | None:
+    """``x`` as a Python float when it is known at trace time, else None (a tracer)."""
+    if isinstance(x, (int, float)) and not isinstance(x, bool):
+        return float(x)
+    try:
+        arr = np.asarray(x)
+    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+        return None
+    except TypeError:
+        return None
+    if arr.size != 1:
+        return None
+    return float(arr.reshape(()))
+
+
+def require(fn: str, arg: str, value: Any, condition: str) -> None:
+    """Checks a scalar hyperparameter against ``condition`` when it is concrete.
+
+    ``condition`` is one of ``"> 0"``, ``">= 0"``, ``"in [0, 1)"``, ``"in [0, 1]"``.
+    Traced values (learnable hyperparameters) are not checked. A non-scalar value is a ValueError.
+    """
+    arr_shape = getattr(value, "shape", ())
+    if arr_shape not in ((), (1,)) and not isinstance(value, (int, float)):
+        raise ValueError(f"{_name(fn)}: `{arg}` must be a scalar; got shape {tuple(arr_shape)}.")
+    v = concrete_float(value)
+    if v is None:
+        return
+    ok = {
+        "> 0": v > 0,
+        ">= 0": v >= 0,
+        "in [0, 1)": 0 <= v < 1,
+        "in [0, 1]": 0 <= v <= 1,
+    }[condition]
+    if not ok or not np.isfinite(v):
+        raise ValueError(f"{_name(fn)}: `{arg}` must be finite and {condition}; got {v!r}.")
+
+
+def prepare_pair(fn: str, predictions: Any, targets: Any) -> tuple[jax.Array, jax.Array]:
+    """Validates a (predictions, targets) pair and casts both to the compute dtype.
+
+    ``predictions`` must be floating; ``targets`` any real dtype; shapes must match exactly.
+    """
+    predictions = check_floating(fn, "predictions", predictions)
+    targets = check_real(fn, "targets", targets)
+    check_same_shape(fn, "predictions", predictions, "targets", targets)
+    dtype = compute_dtype(predictions, targets)
+    return predictions.astype(dtype), targets.astype(dtype)

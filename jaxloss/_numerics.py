@@ -1,0 +1,77 @@
+"""Stable elementwise primitives that fuse on XLA:CPU and have finite gradients everywhere.
+
+``jax.nn.softplus`` and ``jax.nn.log_sigmoid`` go through ``jnp.logaddexp``, whose ``isnan`` select
+stops XLA:CPU from fusing the elementwise part into the following reduction (about 7x slower and a
+full-size temporary, measured in DESIGN.md). The forms here are written out by hand and carry
+closed-form JVPs, so both the value and the gradient fuse.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+__all__ = ["log_sigmoid", "logsumexp", "softplus", "xlogx"]
+
+
+@jax.custom_jvp
+def softplus(x: jax.Array) -> jax.Array:
+    """softplus(x) = log(1 + e^x) = max(x, 0) + log1p(exp(-|x|)); d/dx = sigmoid(x)."""
+    return jnp.maximum(x, 0) + jnp.log1p(jnp.exp(-jnp.abs(x)))
+
+
+@softplus.defjvp
+def _softplus_jvp(primals, tangents):
+    (x,), (dx,) = primals, tangents
+    return softplus(x), jax.nn.sigmoid(x) * dx
+
+
+def log_sigmoid(x: jax.Array) -> jax.Array:
+    """log(sigmoid(x)) = -softplus(-x); d/dx = sigmoid(-x)."""
+    return -softplus(-x)
+
+
+@jax.custom_jvp
+def xlogx(x: jax.Array) -> jax.Array:
+    """x·log(x) with 0·log(0) = 0, for x >= 0.
+
+    The derivative log(x) + 1 is -inf at x = 0; here it is taken as 0 there (the convention of
+    ``torch.xlogy``), so entropy and KL terms with zero probabilities have finite gradients.
+    """
+    pos = x > 0
+    safe = jnp.where(pos, x, 1)
+    return jnp.where(pos, x * jnp.log(safe), 0)
+
+
+@xlogx.defjvp
+def _xlogx_jvp(primals, tangents):
+    (x,), (dx,) = primals, tangents
+    pos = x > 0
+    safe = jnp.where(pos, x, 1)
+    return xlogx(x), jnp.where(pos, jnp.log(safe) + 1, 0) * dx
+
+
+def logsumexp(
+    x: jax.Array, axis: int = -1, where: jax.Array | None = None
+) -> tuple[jax.Array, jax.Array]:
+    """Masked log-sum-exp over ``axis`` with finite values and gradients everywhere.
+
+    Returns ``(lse, any_counted)``. Masked entries get exactly zero gradient; a row with nothing
+    counted gives ``lse = 0`` (callers zero the loss there) with a zero gradient, never NaN.
+    """
+    if where is None:
+        m = jnp.max(x, axis=axis, keepdims=True)
+    else:
+        where = jnp.broadcast_to(where, x.shape)
+        m = jnp.max(jnp.where(where, x, -jnp.inf), axis=axis, keepdims=True)
+    # A row counts when some counted entry is above -inf (all -inf logits count as nothing).
+    any_counted = m > -jnp.inf
+    m = jax.lax.stop_gradient(jnp.where(jnp.isfinite(m), m, 0))
+    if where is None:
+        s = jnp.sum(jnp.exp(x - m), axis=axis, keepdims=True)
+    else:
+        shifted = jnp.where(where, x - m, 0)
+        s = jnp.sum(jnp.where(where, jnp.exp(shifted), 0), axis=axis, keepdims=True)
+    s_safe = jnp.where(any_counted, s, 1)
+    lse = jnp.where(any_counted, m + jnp.log(s_safe), 0)
+    return jnp.squeeze(lse, axis), jnp.squeeze(any_counted, axis)

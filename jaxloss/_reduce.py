@@ -1,0 +1,141 @@
+"""Reductions: one rule for every weighted or masked mean.
+
+    mean(values, weights, where) = sum(w * v over counted elements) / sum(w over counted elements)
+
+An element is *counted* where ``where`` is True (everywhere when ``where`` is None); ``weights``
+default to 1. When nothing is counted (or the counted weights sum to 0) the mean is 0 with a zero,
+finite gradient: never NaN.
+
+The mergeable form :class:`WeightedMean` keeps ``(weighted_sum, total_weight)``; the parts add across
+micro-batches (gradient accumulation) and across devices (``jax.lax.psum``) and the merged parts give
+exactly the mean of the concatenated batch.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from . import _checks
+
+__all__ = ["WeightedMean", "mean", "mean_parts", "sum"]
+
+Axis = int | tuple[int, ...] | None
+
+
+def _prepare(
+    fn: str, values: Any, weights: Any, where: Any
+) -> tuple[jax.Array, jax.Array | None, jax.Array | None]:
+    values = _checks.check_floating(fn, "values", values)
+    dtype = _checks.compute_dtype(values)
+    values = values.astype(dtype)
+    if weights is not None:
+        weights = _checks.check_real(fn, "weights", weights)
+        _checks.check_broadcastable(fn, "weights", weights, values.shape, "the values'")
+        weights = weights.astype(dtype)
+    if where is not None:
+        where = _checks.as_array(fn, "where", where)
+        if where.dtype != jnp.bool_:
+            raise TypeError(
+                f"jaxloss.{fn}: `where` must be a boolean mask; got {where.dtype}. "
+                "Use e.g. `where=labels != ignore_index`."
+            )
+        _checks.check_broadcastable(fn, "where", where, values.shape, "the values'")
+    return values, weights, where
+
+
+def _weighted_terms(
+    values: jax.Array, weights: jax.Array | None, where: jax.Array | None
+) -> tuple[jax.Array, jax.Array]:
+    """Per-element ``w * v`` and ``w`` with uncounted elements set to 0 (NaN-safe)."""
+    w = jnp.ones_like(values) if weights is None else jnp.broadcast_to(weights, values.shape)
+    if where is None:
+        return w * values, w
+    where = jnp.broadcast_to(where, values.shape)
+    # Double where: an uncounted NaN/inf value must not leak into the sum or its gradient.
+    safe_values = jnp.where(where, values, 0)
+    w = jnp.where(where, w, 0)
+    return w * safe_values, w
+
+
+class WeightedMean(NamedTuple):
+    """The mergeable form of a mean: ``(weighted_sum, total_weight)``.
+
+    ``a + b`` adds the parts (it is *not* tuple concatenation), so partial results from
+    micro-batches or devices combine exactly; ``jax.lax.psum(parts, axis_name)`` works on it as a
+    pytree. :meth:`value` gives the mean, 0 when nothing was counted.
+    """
+
+    weighted_sum: jax.Array
+    total_weight: jax.Array
+
+    def __add__(self, other: object) -> WeightedMean:  # type: ignore[override]
+        if not isinstance(other, WeightedMean):
+            return NotImplemented
+        return WeightedMean(
+            self.weighted_sum + other.weighted_sum, self.total_weight + other.total_weight
+        )
+
+    def value(self) -> jax.Array:
+        """weighted_sum / total_weight, or 0 (with a zero gradient) when total_weight is 0."""
+        counted = self.total_weight != 0
+        denom = jnp.where(counted, self.total_weight, 1)
+        return jnp.where(counted, self.weighted_sum / denom, 0)
+
+
+def mean_parts(
+    values: Any, weights: Any = None, where: Any = None, *, axis: Axis = None
+) -> WeightedMean:
+    """The ``(weighted_sum, total_weight)`` parts of :func:`mean`, to merge before dividing.
+
+    Args:
+      values: per-example (or per-element) loss values, any shape, floating.
+      weights: optional non-negative weights broadcastable to ``values``.
+      where: optional boolean mask broadcastable to ``values``; False elements are not counted.
+      axis: axes to reduce (default: all).
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> a = jaxloss.mean_parts(jnp.array([1.0, 2.0]))
+      >>> b = jaxloss.mean_parts(jnp.array([6.0]))
+      >>> float((a + b).value())
+      3.0
+    """
+    values, weights, where = _prepare("mean_parts", values, weights, where)
+    wv, w = _weighted_terms(values, weights, where)
+    return WeightedMean(jnp.sum(wv, axis=axis), jnp.sum(w, axis=axis))
+
+
+def mean(values: Any, weights: Any = None, where: Any = None, *, axis: Axis = None) -> jax.Array:
+    """Weighted, masked mean: sum(w·v over counted) / sum(w over counted); 0 if nothing counted.
+
+    With ``weights=class_weights[labels]`` on unweighted cross-entropy values this is exactly
+    PyTorch's ``CrossEntropyLoss(weight=class_weights, reduction='mean')``.
+
+    Gradient: d mean / d v_i = w_i / sum(w) for counted i, 0 elsewhere (0 everywhere when nothing
+    is counted).
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> float(jaxloss.mean(jnp.array([1.0, 3.0, 100.0]), where=jnp.array([True, True, False])))
+      2.0
+    """
+    values, weights, where = _prepare("mean", values, weights, where)
+    wv, w = _weighted_terms(values, weights, where)
+    return WeightedMean(jnp.sum(wv, axis=axis), jnp.sum(w, axis=axis)).value()
+
+
+def sum(values: Any, weights: Any = None, where: Any = None, *, axis: Axis = None) -> jax.Array:  # noqa: A001
+    """Weighted, masked sum: sum(w·v over counted elements); 0 if nothing counted.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> float(jaxloss.sum(jnp.array([1.0, 2.0]), weights=jnp.array([3.0, 0.5])))
+      4.0
+    """
+    values, weights, where = _prepare("sum", values, weights, where)
+    wv, _ = _weighted_terms(values, weights, where)
+    return jnp.sum(wv, axis=axis)
+

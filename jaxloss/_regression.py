@@ -1,0 +1,165 @@
+"""Regression losses on the residual r = predictions - targets, elementwise.
+
+Every function returns one value per element, with the shape of ``predictions``; reduce with
+:func:`jaxloss.mean` (so MSE is ``jaxloss.mean(jaxloss.squared_error(p, t))``). float16/bfloat16
+inputs are computed in float32 and the result is float32; float64 stays float64.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from . import _checks
+
+__all__ = ["absolute_error", "huber", "log_cosh", "smooth_l1", "squared_error"]
+
+
+def squared_error(predictions: Any, targets: Any) -> jax.Array:
+    """Squared error, elementwise.
+
+    Math:  l = r², r = predictions - targets.  (optax's ``l2_loss`` is r²/2; this is not.)
+
+    Gradient: dl/dpredictions = 2r, dl/dtargets = -2r.
+
+    Args:
+      predictions: floating array, any shape.
+      targets: real array of the same shape.
+
+    Returns:
+      Array of the shape of ``predictions``. MSE is ``jaxloss.mean(squared_error(p, t))``.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> jaxloss.squared_error(jnp.array([1.0, 3.0]), jnp.array([0.0, 1.0])).tolist()
+      [1.0, 4.0]
+    """
+    p, t = _checks.prepare_pair("squared_error", predictions, targets)
+    r = p - t
+    return r * r
+
+
+def absolute_error(predictions: Any, targets: Any) -> jax.Array:
+    """Absolute error, elementwise.
+
+    Math:  l = |r|.
+
+    Gradient: dl/dpredictions = sign(r), with the subgradient 0 chosen at the kink r = 0.
+
+    Args:
+      predictions: floating array, any shape.
+      targets: real array of the same shape.
+
+    Returns:
+      Array of the shape of ``predictions``. MAE is ``jaxloss.mean(absolute_error(p, t))``.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> jaxloss.absolute_error(jnp.array([1.0, -3.0]), jnp.array([0.0, 1.0])).tolist()
+      [1.0, 4.0]
+    """
+    p, t = _checks.prepare_pair("absolute_error", predictions, targets)
+    return jnp.abs(p - t)
+
+
+def _huber_core(r: jax.Array, delta: Any) -> jax.Array:
+    """0.5·min(|r|, δ)² + δ·(|r| - min(|r|, δ)); branch-free so that XLA fuses it.
+
+    At |r| = δ both pieces meet with slope δ whichever side ``min`` differentiates, so the
+    gradient is exactly clip(r, -δ, δ) everywhere.
+    """
+    a = jnp.abs(r)
+    q = jnp.minimum(a, delta)
+    return 0.5 * q * q + delta * (a - q)
+
+
+def huber(predictions: Any, targets: Any, *, delta: Any = 1.0) -> jax.Array:
+    """Huber loss, elementwise: quadratic for small residuals, linear for large ones.
+
+    Math:  l = r²/2 if |r| <= δ, else δ(|r| - δ/2).
+
+    Gradient: dl/dpredictions = clip(r, -δ, δ) (continuous; 0 at r = 0).
+    dl/dδ = 0 if |r| <= δ, else |r| - δ.
+
+    Args:
+      predictions: floating array, any shape.
+      targets: real array of the same shape.
+      delta: threshold δ > 0 between the quadratic and linear parts (may be traced/learned).
+
+    Returns:
+      Array of the shape of ``predictions``. Same as ``torch.nn.HuberLoss(reduction='none')``
+      and ``optax.huber_loss``.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> jaxloss.huber(jnp.array([0.5, 3.0]), jnp.zeros(2)).tolist()
+      [0.125, 2.5]
+
+    Reference: Huber, "Robust Estimation of a Location Parameter", Ann. Math. Statist. 1964.
+    """
+    _checks.require("huber", "delta", delta, "> 0")
+    p, t = _checks.prepare_pair("huber", predictions, targets)
+    return _huber_core(p - t, jnp.asarray(delta, p.dtype))
+
+
+def smooth_l1(predictions: Any, targets: Any, *, beta: Any = 1.0) -> jax.Array:
+    """Smooth L1 loss, elementwise: Huber divided by its threshold, so the linear part has slope 1.
+
+    Math:  l = r²/(2β) if |r| < β, else |r| - β/2;  β = 0 gives |r| exactly.
+
+    Gradient: dl/dpredictions = clip(r/β, -1, 1) (β > 0); sign(r) with 0 at r = 0 when β = 0.
+
+    Args:
+      predictions: floating array, any shape.
+      targets: real array of the same shape.
+      beta: threshold β >= 0.
+
+    Returns:
+      Array of the shape of ``predictions``. Same as ``torch.nn.SmoothL1Loss(reduction='none')``.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> jaxloss.smooth_l1(jnp.array([0.5, 3.0]), jnp.zeros(2), beta=1.0).tolist()
+      [0.125, 2.5]
+
+    Reference: Girshick, "Fast R-CNN", ICCV 2015.
+    """
+    _checks.require("smooth_l1", "beta", beta, ">= 0")
+    p, t = _checks.prepare_pair("smooth_l1", predictions, targets)
+    b = jnp.asarray(beta, p.dtype)
+    a = jnp.abs(p - t)
+    q = jnp.minimum(a, b)
+    positive = b > 0
+    b_safe = jnp.where(positive, b, 1)
+    quadratic = jnp.where(positive, 0.5 * q * q / b_safe, 0)
+    return quadratic + (a - q)
+
+
+_LOG2 = math.log(2.0)
+
+
+def log_cosh(predictions: Any, targets: Any) -> jax.Array:
+    """Log-cosh loss, elementwise: ~r²/2 near 0, ~|r| - log 2 far away, smooth everywhere.
+
+    Math:  l = log(cosh(r)), evaluated as |r| + log1p(exp(-2|r|)) - log 2 (no overflow).
+
+    Gradient: dl/dpredictions = tanh(r).
+
+    Args:
+      predictions: floating array, any shape.
+      targets: real array of the same shape.
+
+    Returns:
+      Array of the shape of ``predictions``. Same as ``optax.log_cosh``.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> round(float(jaxloss.log_cosh(jnp.array([1.0]), jnp.array([0.0]))[0]), 6)
+      0.433781
+    """
+    p, t = _checks.prepare_pair("log_cosh", predictions, targets)
+    a = jnp.abs(p - t)
+    return a + jnp.log1p(jnp.exp(-2 * a)) - _LOG2
