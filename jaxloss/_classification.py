@@ -354,7 +354,10 @@ def softmax_cross_entropy_with_integer_labels(
         if mask is not None:
             wc = jnp.where(mask, wc, 0)
         k = z.shape[axis] if mask is None else jnp.maximum(jnp.sum(mask, axis=axis), 1)
-        smooth_term = (jnp.sum(wc, axis=axis) * lse - jnp.sum(wc * z_counted, axis=axis)) / k
+        # sum_c w_c (lse - z_c) term by term: the difference of the two sums would cancel
+        # catastrophically for large logits in float32.
+        per_class = wc * (jnp.expand_dims(lse, axis) - z_counted)
+        smooth_term = jnp.sum(per_class, axis=axis) / k
         loss = (1 - eps) * loss + eps * smooth_term
     return _finish_integer_loss(
         loss, y, num_classes, ignore_index, jnp.any(label_counted, axis=axis)

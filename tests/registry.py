@@ -1,0 +1,512 @@
+"""The conformance registry: every public loss, with inputs, a NumPy float64 reference of its value
+and the closed-form derivative of each differentiable input.
+
+References are written from the math (the formulas in each docstring and the PyTorch/optax
+documentation), never by calling jaxloss. A case is one configuration of one loss; a loss may have
+several cases (options on and off). ``tests/test_conformance.py`` runs every case through the same
+checks and fails if a public loss has no case here.
+
+Closed forms: ``grads[name](data, hyper)`` returns d l_n / d input with the input's shape (the
+per-example derivative); the suite contracts it with a random cotangent, expanded along
+``class_axis`` for losses that reduce a class axis.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+import jaxloss
+
+Data = dict[str, np.ndarray]
+Hyper = dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    loss: str  # public name in jaxloss
+    id: str
+    positional: tuple[str, ...]  # names of the positional data arguments, in order
+    make: Callable[[np.random.Generator], Data]  # data at smooth points (float64 / int)
+    reference: Callable[[Data, Hyper], np.ndarray]
+    grads: dict[str, Callable[[Data, Hyper], np.ndarray]]
+    hyper: Hyper = dataclasses.field(default_factory=dict)
+    class_axis: int | None = None  # axis of the data reduced by the loss (None: elementwise)
+    vmap_axes: dict[str, int] = dataclasses.field(default_factory=dict)  # default 0
+    extremes: Callable[[], list[Data]] = lambda: []
+
+    @property
+    def fn(self) -> Callable[..., Any]:
+        return getattr(jaxloss, self.loss)
+
+    def call(self, data: dict[str, Any]) -> Any:
+        args = [data[n] for n in self.positional]
+        kwargs = {k: v for k, v in data.items() if k not in self.positional}
+        return self.fn(*args, **kwargs, **self.hyper)
+
+
+# --------------------------------------------------------------------------------------------
+# NumPy float64 helpers (independent of jaxloss)
+
+B, C = 6, 5  # batch and classes for class-axis losses
+SHAPE = (3, 4)  # elementwise losses
+
+
+def _sigmoid(x):
+    return 0.5 * (1 + np.tanh(0.5 * x))
+
+
+def _log_sigmoid(x):
+    return -np.logaddexp(0.0, -x)
+
+
+def _lse(z, axis=-1, mask=None):
+    if mask is not None:
+        z = np.where(mask, z, -np.inf)
+    m = np.max(z, axis=axis, keepdims=True)
+    return np.squeeze(m, axis) + np.log(np.sum(np.exp(z - m), axis=axis))
+
+
+def _residuals(rng, avoid=(), gap=0.05, shape=SHAPE, scale=2.0):
+    """Residuals r = p - t bounded away from 0 and from +-each value in ``avoid`` (kinks)."""
+    r = rng.uniform(-scale, scale, size=shape)
+    for a in (0.0, *avoid):
+        too_close = np.abs(np.abs(r) - a) < gap
+        r = np.where(too_close, np.sign(r + 1e-12) * (a + 2 * gap), r)
+    t = rng.normal(size=shape)
+    return {"predictions": t + r, "targets": t}
+
+
+def _r(d):
+    return d["predictions"] - d["targets"]
+
+
+def _regression(loss, id, make, value, deriv, hyper=None, extremes=None):
+    """Case for an elementwise regression loss with dl/dp = deriv(r), dl/dt = -deriv(r)."""
+    return Case(
+        loss=loss,
+        id=id,
+        positional=("predictions", "targets"),
+        make=make,
+        reference=lambda d, h: value(_r(d), h),
+        grads={
+            "predictions": lambda d, h: deriv(_r(d), h),
+            "targets": lambda d, h: -deriv(_r(d), h),
+        },
+        hyper=hyper or {},
+        extremes=extremes or _regression_extremes,
+    )
+
+
+def _regression_extremes():
+    big = np.array([1e4, -1e4, 0.0, 1e-30, -3e3])
+    return [
+        {"predictions": big, "targets": np.zeros(5)},
+        {"predictions": np.zeros(5), "targets": big},
+        {"predictions": big, "targets": big},
+    ]
+
+
+def _huber_value(r, delta):
+    a = np.abs(r)
+    return np.where(a <= delta, 0.5 * r**2, delta * (a - 0.5 * delta))
+
+
+REGRESSION = [
+    _regression(
+        "squared_error", "plain", lambda g: _residuals(g),
+        lambda r, h: r**2, lambda r, h: 2 * r,
+    ),
+    _regression(
+        "absolute_error", "plain", lambda g: _residuals(g),
+        lambda r, h: np.abs(r), lambda r, h: np.sign(r),
+    ),
+    _regression(
+        "huber", "delta=1", lambda g: _residuals(g, avoid=(1.0,)),
+        lambda r, h: _huber_value(r, 1.0), lambda r, h: np.clip(r, -1.0, 1.0),
+    ),
+    Case(
+        loss="huber",
+        id="delta=0.7-learnable",
+        positional=("predictions", "targets"),
+        make=lambda g: {**_residuals(g, avoid=(0.7,)), "delta": np.float64(0.7)},
+        reference=lambda d, h: _huber_value(_r(d), d["delta"]),
+        grads={
+            "predictions": lambda d, h: np.clip(_r(d), -d["delta"], d["delta"]),
+            "targets": lambda d, h: -np.clip(_r(d), -d["delta"], d["delta"]),
+            "delta": lambda d, h: np.where(np.abs(_r(d)) > d["delta"],
+                                           np.abs(_r(d)) - d["delta"], 0.0),
+        },
+        vmap_axes={"delta": None},
+        extremes=lambda: [{**e, "delta": np.float64(0.7)} for e in _regression_extremes()],
+    ),
+    _regression(
+        "smooth_l1", "beta=0.5", lambda g: _residuals(g, avoid=(0.5,)),
+        lambda r, h: np.where(np.abs(r) < 0.5, r**2 / (2 * 0.5), np.abs(r) - 0.25),
+        lambda r, h: np.clip(r / 0.5, -1, 1), hyper={"beta": 0.5},
+    ),
+    _regression(
+        "smooth_l1", "beta=0", lambda g: _residuals(g),
+        lambda r, h: np.abs(r), lambda r, h: np.sign(r), hyper={"beta": 0.0},
+    ),
+    _regression(
+        "log_cosh", "plain", lambda g: _residuals(g, scale=5.0),
+        lambda r, h: np.logaddexp(r, -r) - np.log(2.0), lambda r, h: np.tanh(r),
+    ),
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Binary classification
+
+def _binary_data(rng, soft=False):
+    x = rng.normal(scale=3.0, size=SHAPE)
+    t = rng.uniform(size=SHAPE) if soft else rng.integers(0, 2, size=SHAPE).astype(np.float64)
+    return {"logits": x, "labels": t}
+
+
+def _sbce_value(d, h):
+    x, eps = d["logits"], h.get("label_smoothing", 0.0)
+    t = d["labels"] * (1 - eps) + eps / 2
+    pw = h.get("pos_weight", 1.0)
+    return -(pw * t * _log_sigmoid(x) + (1 - t) * _log_sigmoid(-x))
+
+
+def _sbce_dx(d, h):
+    x, eps = d["logits"], h.get("label_smoothing", 0.0)
+    t = d["labels"] * (1 - eps) + eps / 2
+    pw = h.get("pos_weight", 1.0)
+    return -pw * t * _sigmoid(-x) + (1 - t) * _sigmoid(x)
+
+
+def _sbce_dt(d, h):
+    x, eps = d["logits"], h.get("label_smoothing", 0.0)
+    pw = h.get("pos_weight", 1.0)
+    return (1 - eps) * (-pw * _log_sigmoid(x) + _log_sigmoid(-x))
+
+
+def _binary_extremes():
+    x = np.array([[1e4, -1e4, 0.0, 1e4], [-1e4, 50.0, -50.0, 0.0]])
+    return [
+        {"logits": x, "labels": np.array([[1.0, 0.0, 0.5, 0.0], [1.0, 1.0, 0.0, 1.0]])},
+        {"logits": x, "labels": np.array([[0.0, 1.0, 1.0, 1.0], [0.0, 0.0, 1.0, 0.0]])},
+    ]
+
+
+def _sbce(id, hyper, soft=False):
+    return Case(
+        loss="sigmoid_binary_cross_entropy",
+        id=id,
+        positional=("logits", "labels"),
+        make=lambda g: _binary_data(g, soft),
+        reference=_sbce_value,
+        grads={"logits": _sbce_dx, "labels": _sbce_dt},
+        hyper=hyper,
+        extremes=_binary_extremes,
+    )
+
+
+def _bce_value(d, h):
+    p, t = d["probabilities"], d["labels"]
+    return -(t * np.maximum(np.log(p), -100) + (1 - t) * np.maximum(np.log1p(-p), -100))
+
+
+BINARY = [
+    _sbce("plain", {}),
+    _sbce("soft-labels", {}, soft=True),
+    _sbce("pos_weight-per-class+smoothing", {"pos_weight": np.array([2.0, 0.5, 1.0, 3.0]),
+                                             "label_smoothing": 0.1}),
+    Case(
+        loss="binary_cross_entropy",
+        id="plain",
+        positional=("probabilities", "labels"),
+        make=lambda g: {"probabilities": g.uniform(0.2, 0.8, SHAPE),
+                        "labels": g.uniform(size=SHAPE)},
+        reference=_bce_value,
+        grads={
+            "probabilities": lambda d, h: (-d["labels"] / d["probabilities"]
+                                           + (1 - d["labels"]) / (1 - d["probabilities"])),
+            "labels": lambda d, h: np.log1p(-d["probabilities"]) - np.log(d["probabilities"]),
+        },
+        extremes=lambda: [{"probabilities": np.array([0.0, 1.0, 0.0, 1.0, 1e-30, 1 - 1e-7]),
+                           "labels": np.array([0.0, 1.0, 1.0, 0.0, 0.5, 1.0])}],
+    ),
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Multi-class
+
+def _softmax(z, mask=None):
+    return np.exp(z - np.expand_dims(_lse(z, -1, mask), -1)) * (1 if mask is None else mask)
+
+
+def _soft_targets(rng, shape=(B, C)):
+    t = rng.uniform(0.1, 1.0, size=shape)
+    return t / t.sum(-1, keepdims=True)
+
+
+def _q(d, h):
+    """Smoothed (and class-masked) targets of the probability-target CE."""
+    eps = h.get("label_smoothing", 0.0)
+    mask = d.get("where")
+    t = d["targets"]
+    if mask is None:
+        return (1 - eps) * t + eps / t.shape[-1]
+    k = np.broadcast_to(mask, t.shape).sum(-1, keepdims=True)
+    return np.where(mask, (1 - eps) * t + eps / k, 0.0)
+
+
+def _wvec(h):
+    w = h.get("class_weights")
+    return np.ones(C) if w is None else np.asarray(w, np.float64)
+
+
+def _sce_value(d, h):
+    z, mask = d["logits"], d.get("where")
+    wq = _wvec(h) * _q(d, h)
+    lse = _lse(z, -1, mask)[..., None]
+    return np.sum(np.where(wq != 0, wq * (lse - z), 0.0), -1)
+
+
+def _sce_dz(d, h):
+    wq = _wvec(h) * _q(d, h)
+    return wq.sum(-1, keepdims=True) * _softmax(d["logits"], d.get("where")) - wq
+
+
+def _sce_dt(d, h):
+    eps = h.get("label_smoothing", 0.0)
+    z, mask = d["logits"], d.get("where")
+    lse = _lse(z, -1, mask)[..., None]
+    g = (1 - eps) * _wvec(h) * (lse - z)
+    return g if mask is None else np.where(mask, g, 0.0)
+
+
+def _row_mask(rng):
+    mask = rng.uniform(size=(B, C)) > 0.3
+    mask[:, 0] = True  # at least one counted class per row
+    return mask
+
+
+def _sce(id, hyper, masked=False):
+    def make(g):
+        d = {"logits": g.normal(scale=2.0, size=(B, C)), "targets": _soft_targets(g)}
+        if masked:
+            d["where"] = _row_mask(g)
+            d["targets"] = np.where(d["where"], d["targets"], 0.0)
+        return d
+
+    def extremes():
+        z = np.array([[1e4, -1e4, 0, 0, 0], [-1e4] * 5, [0.0] * 5])
+        t = np.array([[1.0, 0, 0, 0, 0], [0, 1.0, 0, 0, 0], [0.2] * 5])
+        out = [{"logits": z, "targets": t}, {"logits": -z, "targets": t}]
+        if masked:
+            mask = np.array([[True] * 5, [False] * 5, [True, False, True, False, True]])
+            out = [{**o, "where": mask} for o in out]
+        return out
+
+    return Case(
+        loss="softmax_cross_entropy",
+        id=id,
+        positional=("logits", "targets"),
+        make=make,
+        reference=_sce_value,
+        grads={"logits": _sce_dz, "targets": _sce_dt},
+        hyper=hyper,
+        class_axis=-1,
+        extremes=extremes,
+    )
+
+
+def _ice_value(d, h, axis=-1):
+    z, y = np.moveaxis(d["logits"], axis, -1), d["labels"]
+    eps, ign = h.get("label_smoothing", 0.0), h.get("ignore_index")
+    mask = d.get("where")
+    w = _wvec(h)
+    lse = _lse(z, -1, mask)
+    ok = y != ign if ign is not None else np.ones(y.shape, bool)
+    ys = np.where(ok, y, 0)
+    nll = lse - np.take_along_axis(z, ys[..., None], -1)[..., 0]
+    counted = np.ones(z.shape, bool) if mask is None else np.broadcast_to(mask, z.shape)
+    k = counted.sum(-1)
+    smooth = np.sum(np.where(counted, w * (lse[..., None] - z), 0.0), -1) / k
+    out = (1 - eps) * w[ys] * nll + eps * smooth
+    return np.where(ok, out, 0.0)
+
+
+def _ice_dz(d, h, axis=-1):
+    z, y = np.moveaxis(d["logits"], axis, -1), d["labels"]
+    eps, ign = h.get("label_smoothing", 0.0), h.get("ignore_index")
+    mask = d.get("where")
+    counted = np.ones(z.shape, bool) if mask is None else np.broadcast_to(mask, z.shape)
+    w = _wvec(h)
+    ok = y != ign if ign is not None else np.ones(y.shape, bool)
+    ys = np.where(ok, y, 0)
+    k = counted.sum(-1, keepdims=True)
+    wc = np.where(counted, w, 0.0)
+    onehot = np.eye(z.shape[-1])[ys]
+    coef = (1 - eps) * w[ys][..., None] + eps / k * wc.sum(-1, keepdims=True)
+    g = coef * _softmax(z, mask) - (1 - eps) * w[ys][..., None] * onehot - eps / k * wc
+    g = np.where(ok[..., None], g, 0.0)
+    return np.moveaxis(g, -1, axis)
+
+
+def _ice(id, hyper, masked=False, axis=-1):
+    ign = hyper.get("ignore_index")
+
+    def make(g):
+        z = g.normal(scale=2.0, size=(B, C))
+        d = {"labels": g.integers(0, C, size=B)}
+        if masked:
+            d["where"] = _row_mask(g)
+            d["labels"] = np.zeros(B, int)  # class 0 is always counted
+            d["labels"][::2] = [int(g.choice(np.flatnonzero(m))) for m in d["where"][::2]]
+        if ign is not None:
+            d["labels"][1::3] = ign
+        d["logits"] = np.moveaxis(z, -1, axis)
+        return d
+
+    def extremes():
+        z = np.array([[1e4, -1e4, 0, 0, 0], [-1e4] * 5, [0.0] * 5, [1e4, 1e4, -1e4, 0, 1]])
+        y = np.array([1, 0, 4, 2])
+        out = [{"logits": np.moveaxis(z, -1, axis), "labels": y},
+               {"logits": np.moveaxis(-z, -1, axis), "labels": y}]
+        if ign is not None:
+            out.append({"logits": np.moveaxis(z, -1, axis), "labels": np.full(4, ign)})
+        if masked:
+            mask = np.array([[True] * 5, [True, False, False, False, False],
+                             [True, False, True, False, True], [True] * 5])
+            out = [{**o, "where": mask, "labels": np.array([1, 0, 4, 2])} for o in out[:2]]
+        return out
+
+    vmap_axes = {"logits": 1 if axis == 0 else 0}
+    return Case(
+        loss="softmax_cross_entropy_with_integer_labels",
+        id=id,
+        positional=("logits", "labels"),
+        make=make,
+        reference=lambda d, h: _ice_value(d, h, axis),
+        grads={"logits": lambda d, h: _ice_dz(d, h, axis)},
+        hyper={**hyper, **({"axis": axis} if axis != -1 else {})},
+        class_axis=axis,
+        vmap_axes=vmap_axes,
+        extremes=extremes,
+    )
+
+
+W5 = np.array([1.0, 2.0, 0.5, 3.0, 0.25])
+
+
+def _nll_value(d, h):
+    lp, y, ign = d["log_probabilities"], d["labels"], h.get("ignore_index")
+    ok = y != ign if ign is not None else np.ones(y.shape, bool)
+    ys = np.where(ok, y, 0)
+    return np.where(ok, -_wvec(h)[ys] * np.take_along_axis(lp, ys[:, None], -1)[:, 0], 0.0)
+
+
+def _nll_dlp(d, h):
+    y, ign = d["labels"], h.get("ignore_index")
+    ok = y != ign if ign is not None else np.ones(y.shape, bool)
+    ys = np.where(ok, y, 0)
+    return np.where(ok[:, None], -_wvec(h)[ys][:, None] * np.eye(C)[ys], 0.0)
+
+
+def _nll(id, hyper):
+    ign = hyper.get("ignore_index")
+
+    def make(g):
+        z = g.normal(size=(B, C))
+        y = g.integers(0, C, size=B)
+        if ign is not None:
+            y[::3] = ign
+        return {"log_probabilities": z - _lse(z)[:, None], "labels": y}
+
+    return Case(
+        loss="nll_loss",
+        id=id,
+        positional=("log_probabilities", "labels"),
+        make=make,
+        reference=_nll_value,
+        grads={"log_probabilities": _nll_dlp},
+        hyper=hyper,
+        class_axis=-1,
+        extremes=lambda: [{"log_probabilities": np.array([[-1e4, 0.0, -1e4, -1e4, -1e4]]),
+                           "labels": np.array([0])}],
+    )
+
+
+MULTICLASS = [
+    _sce("plain", {}),
+    _sce("weights+smoothing", {"class_weights": W5, "label_smoothing": 0.2}),
+    _sce("class-mask+smoothing", {"label_smoothing": 0.1}, masked=True),
+    _ice("plain", {}),
+    _ice("weights+smoothing+ignore", {"class_weights": W5, "label_smoothing": 0.15,
+                                      "ignore_index": -100}),
+    _ice("class-mask+smoothing", {"label_smoothing": 0.3}, masked=True),
+    _ice("axis=0", {"label_smoothing": 0.1}, axis=0),
+    _nll("plain", {}),
+    _nll("weights+ignore", {"class_weights": W5, "ignore_index": -1}),
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Divergences
+
+def _kl_make(g):
+    z = g.normal(size=(B, C))
+    return {"log_predictions": z - _lse(z)[:, None], "targets": _soft_targets(g)}
+
+
+def _kll_make(g):
+    d = _kl_make(g)
+    return {"log_predictions": d["log_predictions"], "log_targets": np.log(d["targets"])}
+
+
+def _kl_extremes():
+    lp = np.array([[0.0, -np.inf, -1e4, -50.0, -1.0]])
+    return [{"log_predictions": lp, "targets": np.array([[1.0, 0.0, 0.0, 0.0, 0.0]])},
+            {"log_predictions": np.full((1, C), -np.log(C)), "targets": np.zeros((1, C))}]
+
+
+DIVERGENCE = [
+    Case(
+        loss="kl_divergence",
+        id="plain",
+        positional=("log_predictions", "targets"),
+        make=_kl_make,
+        reference=lambda d, h: np.sum(d["targets"] * (np.log(d["targets"])
+                                                      - d["log_predictions"]), -1),
+        grads={
+            "log_predictions": lambda d, h: -d["targets"],
+            "targets": lambda d, h: np.log(d["targets"]) + 1 - d["log_predictions"],
+        },
+        class_axis=-1,
+        extremes=_kl_extremes,
+    ),
+    Case(
+        loss="kl_divergence_with_log_targets",
+        id="plain",
+        positional=("log_predictions", "log_targets"),
+        make=_kll_make,
+        reference=lambda d, h: np.sum(np.exp(d["log_targets"])
+                                      * (d["log_targets"] - d["log_predictions"]), -1),
+        grads={
+            "log_predictions": lambda d, h: -np.exp(d["log_targets"]),
+            "log_targets": lambda d, h: np.exp(d["log_targets"])
+            * (d["log_targets"] - d["log_predictions"] + 1),
+        },
+        class_axis=-1,
+        extremes=lambda: [
+            {"log_predictions": np.array([[0.0, -np.inf, -1e4, -50.0, -1.0]]),
+             "log_targets": np.array([[0.0, -np.inf, -np.inf, -1e4, -np.inf]])}],
+    ),
+]
+
+
+CASES: list[Case] = [*REGRESSION, *BINARY, *MULTICLASS, *DIVERGENCE]
+
+#: Public names in jaxloss that are not losses.
+NOT_LOSSES = {"LOSSES", "WeightedMean", "mean", "mean_parts", "sum"}

@@ -1,0 +1,163 @@
+"""One parametrised suite over every registered case (tests/registry.py).
+
+For each case: value vs the float64 reference; ``jax.grad`` vs the closed form (float64);
+``jax.test_util.check_grads`` (finite differences, both modes, second order); jit == eager == vmap;
+finite values and gradients at extreme inputs (float32); the dtype policy (float32, bfloat16,
+float16 in, float32 out, gradients in the input's dtype); the error messages for mismatched shapes
+and wrong dtypes. The registry must cover every public loss.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.test_util import check_grads
+
+import jaxloss
+from tests.registry import CASES, NOT_LOSSES, Case
+
+IDS = [f"{c.loss}[{c.id}]" for c in CASES]
+
+
+def _rng(case: Case, salt: str = "") -> np.random.Generator:
+    return np.random.default_rng(zlib.crc32(f"{case.loss}/{case.id}/{salt}".encode()))
+
+
+def _is_float(x) -> bool:
+    return jnp.issubdtype(jnp.asarray(x).dtype, jnp.floating)
+
+
+def _cast(data, dtype):
+    return {k: (jnp.asarray(v, dtype) if _is_float(v) else jnp.asarray(v)) for k, v in data.items()}
+
+
+def _expand(ct: np.ndarray, case: Case) -> np.ndarray:
+    return ct if case.class_axis is None else np.expand_dims(ct, case.class_axis)
+
+
+def _grad_of_weighted_sum(case: Case, data, name: str, ct):
+    def f(x):
+        return jnp.sum(case.call({**data, name: x}) * ct)
+
+    return jax.grad(f)(data[name])
+
+
+def test_registry_covers_every_public_loss():
+    public = set(jaxloss.__all__) - NOT_LOSSES
+    registered = {c.loss for c in CASES}
+    assert public == registered, (
+        f"public losses without a registry case: {sorted(public - registered)}; "
+        f"registry names that are not public: {sorted(registered - public)}"
+    )
+    assert set(jaxloss.LOSSES) == public
+    for name in public:
+        assert callable(getattr(jaxloss, name))
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_value_matches_float64_reference(case: Case):
+    data = case.make(_rng(case))
+    got = case.call(_cast(data, jnp.float64))
+    want = case.reference(data, case.hyper)
+    assert got.dtype == jnp.float64
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_grad_matches_closed_form(case: Case):
+    data = case.make(_rng(case))
+    jdata = _cast(data, jnp.float64)
+    out_shape = np.shape(case.reference(data, case.hyper))
+    ct = _rng(case, "ct").uniform(0.5, 2.0, size=out_shape)
+    assert case.grads, "every case states at least one closed-form gradient"
+    for name, closed_form in case.grads.items():
+        got = _grad_of_weighted_sum(case, jdata, name, ct)
+        local = closed_form(data, case.hyper)
+        if np.ndim(data[name]) == 0:  # a scalar hyperparameter: sum over all elements
+            want = np.sum(_expand(ct, case) * local)
+        else:
+            want = _expand(ct, case) * local
+        np.testing.assert_allclose(np.asarray(got), want, rtol=1e-10, atol=1e-12,
+                                   err_msg=f"d/d{name}")
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_check_grads_finite_differences(case: Case):
+    data = _cast(case.make(_rng(case)), jnp.float64)
+    names = list(case.grads)
+
+    def f(*xs):
+        return case.call({**data, **dict(zip(names, xs, strict=True))})
+
+    check_grads(f, tuple(data[n] for n in names), order=2, modes=("fwd", "rev"),
+                atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_jit_eager_vmap_agree(case: Case):
+    data = _cast(case.make(_rng(case)), jnp.float64)
+    eager = case.call(data)
+    jitted = jax.jit(case.call)(data)
+    axes = {k: case.vmap_axes.get(k, 0) for k in data}
+    vmapped = jax.vmap(case.call, in_axes=(axes,))(data)
+    chex.assert_trees_all_close(jitted, eager, rtol=1e-13, atol=1e-13)
+    chex.assert_trees_all_close(vmapped, eager, rtol=1e-13, atol=1e-13)
+    # One example in gives that example's value out.
+    one = {k: (v if axes[k] is None else jnp.take(v, 0, axis=axes[k])) for k, v in data.items()}
+    chex.assert_trees_all_close(case.call(one), eager[0], rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_extreme_inputs_give_finite_values_and_gradients(case: Case):
+    extremes = case.extremes()
+    assert extremes, "every case lists extreme inputs"
+    for raw in extremes:
+        data = _cast(raw, jnp.float32)
+        values = case.call(data)
+        chex.assert_tree_all_finite(values)
+        for name in case.grads:
+            g = jax.grad(lambda x, name=name: jnp.sum(case.call({**data, name: x})))(data[name])
+            chex.assert_tree_all_finite(g)
+        jitted = jax.jit(case.call)(data)
+        chex.assert_trees_all_close(jitted, values, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16, jnp.float16], ids=str)
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_dtype_policy(case: Case, dtype):
+    """Low precision in, float32 computation and float32 out; gradients in the input's dtype."""
+    data = _cast(case.make(_rng(case)), dtype)
+    values = case.call(data)
+    assert values.dtype == jnp.float32, f"{dtype.__name__} in should give float32 out"
+    # The reference evaluated at the rounded inputs: a float32 computation matches it closely,
+    # a bfloat16 computation would not (its grid is 2^-8 relative).
+    rounded = {k: np.asarray(jnp.asarray(v, jnp.float64)) if _is_float(v) else np.asarray(v)
+               for k, v in data.items()}
+    want = case.reference(rounded, case.hyper)
+    np.testing.assert_allclose(np.asarray(values, np.float64), want, rtol=2e-5, atol=2e-5)
+    for name in case.grads:
+        g = jax.grad(lambda x, name=name: jnp.sum(case.call({**data, name: x})))(data[name])
+        assert g.dtype == data[name].dtype
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_shape_mismatch_names_function_and_argument(case: Case):
+    data = _cast(case.make(_rng(case)), jnp.float32)
+    second = case.positional[1]
+    data[second] = data[second][..., :-1]
+    with pytest.raises(ValueError, match=rf"jaxloss\.{case.loss}: .*`{second}`"):
+        case.call(data)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_wrong_dtype_names_function_and_argument(case: Case):
+    data = _cast(case.make(_rng(case)), jnp.float32)
+    first = case.positional[0]
+    data[first] = data[first].astype(jnp.int32)
+    with pytest.raises(TypeError, match=rf"jaxloss\.{case.loss}: `{first}`"):
+        case.call(data)
