@@ -8,13 +8,32 @@ Every loss has the signature ``loss(predictions, targets, *, hyperparameters)`` 
 
 from ._classification import (
     binary_cross_entropy,
+    expected_cost,
     nll_loss,
     sigmoid_binary_cross_entropy,
     softmax_cross_entropy,
     softmax_cross_entropy_with_integer_labels,
 )
+from ._combinators import (
+    asymmetric,
+    asymmetric_binary,
+    bounded,
+    class_weighted,
+    class_weights_from_counts,
+    detached,
+    linear_combination,
+    log_space,
+    masked,
+    multitask,
+    relative,
+    rescaled,
+    scaled,
+    stop_gradient,
+    sum_losses,
+    weighted,
+)
 from ._divergence import kl_divergence, kl_divergence_with_log_targets
-from ._reduce import WeightedMean, mean, mean_parts, sum  # noqa: A004
+from ._reduce import WeightedMean, mean, mean_parts, sum
 from ._regression import absolute_error, huber, log_cosh, smooth_l1, squared_error
 
 __version__ = "0.1.0"
@@ -24,6 +43,7 @@ __version__ = "0.1.0"
 LOSSES = (
     "absolute_error",
     "binary_cross_entropy",
+    "expected_cost",
     "huber",
     "kl_divergence",
     "kl_divergence_with_log_targets",
@@ -36,8 +56,30 @@ LOSSES = (
     "squared_error",
 )
 
+#: Higher-order functions that build losses from losses (and the class-weight helper).
+COMBINATORS = (
+    "asymmetric",
+    "asymmetric_binary",
+    "bounded",
+    "class_weighted",
+    "class_weights_from_counts",
+    "detached",
+    "linear_combination",
+    "log_space",
+    "masked",
+    "multitask",
+    "relative",
+    "rescaled",
+    "scaled",
+    "stop_gradient",
+    "sum_losses",
+    "weighted",
+)
+
 __all__ = [
+    *COMBINATORS,
     *LOSSES,
+    "COMBINATORS",
     "LOSSES",
     "WeightedMean",
     "mean",

@@ -64,7 +64,7 @@ def check_floating(fn: str, arg: str, x: Any) -> jax.Array:
 
 
 def check_real(fn: str, arg: str, x: Any) -> jax.Array:
-    """``x`` as an array of a real numeric dtype (bool, integer or floating); TypeError otherwise."""
+    """``x`` as an array of a real dtype (bool, integer or floating); TypeError otherwise."""
     x = as_array(fn, arg, x)
     dt = x.dtype
     if not (

@@ -6,9 +6,9 @@ An element is *counted* where ``where`` is True (everywhere when ``where`` is No
 default to 1. When nothing is counted (or the counted weights sum to 0) the mean is 0 with a zero,
 finite gradient: never NaN.
 
-The mergeable form :class:`WeightedMean` keeps ``(weighted_sum, total_weight)``; the parts add across
-micro-batches (gradient accumulation) and across devices (``jax.lax.psum``) and the merged parts give
-exactly the mean of the concatenated batch.
+The mergeable form :class:`WeightedMean` keeps ``(weighted_sum, total_weight)``; the parts add
+across micro-batches (gradient accumulation) and across devices (``jax.lax.psum``), and the merged
+parts give exactly the mean of the concatenated batch.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ class WeightedMean(NamedTuple):
     weighted_sum: jax.Array
     total_weight: jax.Array
 
-    def __add__(self, other: object) -> WeightedMean:  # type: ignore[override]
+    def __add__(self, other: object) -> WeightedMean:
         if not isinstance(other, WeightedMean):
             return NotImplemented
         return WeightedMean(
@@ -127,7 +127,7 @@ def mean(values: Any, weights: Any = None, where: Any = None, *, axis: Axis = No
     return WeightedMean(jnp.sum(wv, axis=axis), jnp.sum(w, axis=axis)).value()
 
 
-def sum(values: Any, weights: Any = None, where: Any = None, *, axis: Axis = None) -> jax.Array:  # noqa: A001
+def sum(values: Any, weights: Any = None, where: Any = None, *, axis: Axis = None) -> jax.Array:
     """Weighted, masked sum: sum(w·v over counted elements); 0 if nothing counted.
 
     Example:

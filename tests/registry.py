@@ -13,40 +13,10 @@ per-example derivative); the suite contracts it with a random cotangent, expande
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
-from typing import Any
-
 import numpy as np
 
 import jaxloss
-
-Data = dict[str, np.ndarray]
-Hyper = dict[str, Any]
-
-
-@dataclasses.dataclass(frozen=True)
-class Case:
-    loss: str  # public name in jaxloss
-    id: str
-    positional: tuple[str, ...]  # names of the positional data arguments, in order
-    make: Callable[[np.random.Generator], Data]  # data at smooth points (float64 / int)
-    reference: Callable[[Data, Hyper], np.ndarray]
-    grads: dict[str, Callable[[Data, Hyper], np.ndarray]]
-    hyper: Hyper = dataclasses.field(default_factory=dict)
-    class_axis: int | None = None  # axis of the data reduced by the loss (None: elementwise)
-    vmap_axes: dict[str, int] = dataclasses.field(default_factory=dict)  # default 0
-    extremes: Callable[[], list[Data]] = lambda: []
-
-    @property
-    def fn(self) -> Callable[..., Any]:
-        return getattr(jaxloss, self.loss)
-
-    def call(self, data: dict[str, Any]) -> Any:
-        args = [data[n] for n in self.positional]
-        kwargs = {k: v for k, v in data.items() if k not in self.positional}
-        return self.fn(*args, **kwargs, **self.hyper)
-
+from tests.case import Case
 
 # --------------------------------------------------------------------------------------------
 # NumPy float64 helpers (independent of jaxloss)
@@ -438,7 +408,51 @@ def _nll(id, hyper):
     )
 
 
+COST = np.array([[0.0, 1.0, 2.0, 4.0, 1.0],
+                 [1.0, 0.0, 1.0, 2.0, 3.0],
+                 [5.0, 1.0, 0.0, 1.0, 2.0],
+                 [2.0, 2.0, 1.0, 0.0, 1.0],
+                 [0.5, 3.0, 2.0, 1.0, 0.0]])
+
+
+def _cost_value(d, h):
+    y, ign = d["labels"], h.get("ignore_index")
+    ok = y != ign if ign is not None else np.ones(y.shape, bool)
+    rows = COST[np.where(ok, y, 0)]
+    return np.where(ok, np.sum(_softmax(d["logits"]) * rows, -1), 0.0)
+
+
+def _cost_dz(d, h):
+    y, ign = d["labels"], h.get("ignore_index")
+    ok = y != ign if ign is not None else np.ones(y.shape, bool)
+    rows = COST[np.where(ok, y, 0)]
+    p = _softmax(d["logits"])
+    g = p * (rows - np.sum(p * rows, -1, keepdims=True))
+    return np.where(ok[:, None], g, 0.0)
+
+
+def _cost_make(g):
+    y = g.integers(0, C, size=B)
+    y[::4] = -1
+    return {"logits": g.normal(scale=2.0, size=(B, C)), "labels": y}
+
+
+EXPECTED_COST = Case(
+    loss="expected_cost",
+    id="ignore",
+    positional=("logits", "labels"),
+    make=_cost_make,
+    reference=_cost_value,
+    grads={"logits": _cost_dz},
+    hyper={"cost_matrix": COST, "ignore_index": -1},
+    class_axis=-1,
+    extremes=lambda: [{"logits": np.array([[1e4, -1e4, 0, 0, 0], [-1e4] * 5]),
+                       "labels": np.array([2, 0])}],
+)
+
+
 MULTICLASS = [
+    EXPECTED_COST,
     _sce("plain", {}),
     _sce("weights+smoothing", {"class_weights": W5, "label_smoothing": 0.2}),
     _sce("class-mask+smoothing", {"label_smoothing": 0.1}, masked=True),
@@ -509,4 +523,5 @@ DIVERGENCE = [
 CASES: list[Case] = [*REGRESSION, *BINARY, *MULTICLASS, *DIVERGENCE]
 
 #: Public names in jaxloss that are not losses.
-NOT_LOSSES = {"LOSSES", "WeightedMean", "mean", "mean_parts", "sum"}
+NOT_LOSSES = {"COMBINATORS", "LOSSES", "WeightedMean", "mean", "mean_parts", "sum",
+              *jaxloss.COMBINATORS}

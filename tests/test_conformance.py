@@ -121,7 +121,8 @@ def test_extreme_inputs_give_finite_values_and_gradients(case: Case):
         values = case.call(data)
         chex.assert_tree_all_finite(values)
         for name in case.grads:
-            g = jax.grad(lambda x, name=name: jnp.sum(case.call({**data, name: x})))(data[name])
+            g = jax.grad(lambda x, name=name, data=data: jnp.sum(case.call({**data, name: x})))(
+                data[name])
             chex.assert_tree_all_finite(g)
         jitted = jax.jit(case.call)(data)
         chex.assert_trees_all_close(jitted, values, rtol=1e-6, atol=1e-6)

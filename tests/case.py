@@ -1,0 +1,37 @@
+"""The record every registry entry fills in (see tests/registry.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+import jaxloss
+
+Data = dict[str, np.ndarray]
+Hyper = dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    loss: str  # public name in jaxloss
+    id: str
+    positional: tuple[str, ...]  # names of the positional data arguments, in order
+    make: Callable[[np.random.Generator], Data]  # data at smooth points (float64 / int)
+    reference: Callable[[Data, Hyper], np.ndarray]
+    grads: dict[str, Callable[[Data, Hyper], np.ndarray]]
+    hyper: Hyper = dataclasses.field(default_factory=dict)
+    class_axis: int | None = None  # axis of the data reduced by the loss (None: elementwise)
+    vmap_axes: dict[str, int] = dataclasses.field(default_factory=dict)  # default 0
+    extremes: Callable[[], list[Data]] = lambda: []
+
+    @property
+    def fn(self) -> Callable[..., Any]:
+        return getattr(jaxloss, self.loss)
+
+    def call(self, data: dict[str, Any]) -> Any:
+        args = [data[n] for n in self.positional]
+        kwargs = {k: v for k, v in data.items() if k not in self.positional}
+        return self.fn(*args, **kwargs, **self.hyper)
