@@ -126,7 +126,7 @@ def binary_cross_entropy(probabilities: Any, labels: Any) -> jax.Array:
     _checks.check_same_shape(fn, "probabilities", p, "labels", t)
     dtype = _checks.compute_dtype(p, t)
     p, t = p.astype(dtype), t.astype(dtype)
-    return -(t * _clamped_log(p) + (1 - t) * _clamped_log(1 - p))
+    return -t * _clamped_log(p) - (1 - t) * _clamped_log(1 - p)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ A *loss* here is any callable ``loss(predictions, targets, **hyperparameters)`` 
 per-element or per-example values, as every jaxloss loss does. Each combinator returns a new loss
 with the same signature (extra keyword arguments are passed through to the wrapped loss), so they
 nest: ``bounded(asymmetric(huber, over=2.0), 10.0)`` is a loss. Combinators never reduce over the
-batch; :func:`multitask` is the one place that reduces, because it has to weigh whole tasks.
+batch; :func:`multitask_loss` is the one place that reduces, because it has to weigh whole tasks.
 
 Everything is pure JAX: jittable, vmappable, differentiable, with gradients that are the same
 combination of the parts' gradients (tests/test_combinators.py checks each against the closed
@@ -33,7 +33,7 @@ __all__ = [
     "linear_combination",
     "log_space",
     "masked",
-    "multitask",
+    "multitask_loss",
     "relative",
     "rescaled",
     "scaled",
@@ -354,7 +354,7 @@ def masked(loss: Loss, mask_fn: Callable[[Any, Any], Any] | None = None) -> Loss
     "the target is finite" (so NaN marks a missing target). Masked targets are replaced by 0
     before the loss sees them, so NaN or inf there reaches neither the value nor the gradient.
     Masked elements still count in a plain mean; to leave them out, reduce with the same mask:
-    ``jaxloss.mean(values, where=mask)`` (:func:`multitask` takes ``where`` per task).
+    ``jaxloss.mean(values, where=mask)`` (:func:`multitask_loss` takes ``where`` per task).
 
     Gradient: dl where the mask is True, 0 elsewhere.
     """
@@ -491,7 +491,7 @@ def sum_losses(*losses: Loss) -> Loss:
 # Multi-task
 
 
-def multitask(
+def multitask_loss(
     losses: Mapping[str, Loss],
     weights: Mapping[str, Any] | Callable[[Any], Mapping[str, Any]] | None = None,
 ) -> Callable[..., tuple[jax.Array, dict[str, Any]]]:
@@ -514,7 +514,7 @@ def multitask(
 
     Example:
       >>> import jax.numpy as jnp, jaxloss
-      >>> obj = jaxloss.multitask({"depth": jaxloss.absolute_error,
+      >>> obj = jaxloss.multitask_loss({"depth": jaxloss.absolute_error,
       ...                          "seg": jaxloss.softmax_cross_entropy_with_integer_labels},
       ...                         weights={"depth": 1.0, "seg": 0.5})
       >>> total, aux = obj({"depth": jnp.ones(3), "seg": jnp.zeros((3, 4))},
@@ -523,19 +523,21 @@ def multitask(
       (1.6931, ['depth', 'seg'])
     """
     if not isinstance(losses, Mapping) or not losses:
-        raise ValueError("jaxloss.multitask: `losses` must be a non-empty mapping task -> loss.")
+        raise ValueError(
+            "jaxloss.multitask_loss: `losses` must be a non-empty mapping task -> loss."
+        )
     for name, loss in losses.items():
-        _check_loss("multitask", f"losses[{name!r}]", loss)
+        _check_loss("multitask_loss", f"losses[{name!r}]", loss)
     tasks = tuple(losses)
 
     def _check_keys(arg: str, mapping: Any, required: bool) -> None:
         if mapping is None:
             if required:
-                raise ValueError(f"jaxloss.multitask: `{arg}` is required.")
+                raise ValueError(f"jaxloss.multitask_loss: `{arg}` is required.")
             return
         if not isinstance(mapping, Mapping):
             raise TypeError(
-                f"jaxloss.multitask: `{arg}` must be a mapping task -> value; "
+                f"jaxloss.multitask_loss: `{arg}` must be a mapping task -> value; "
                 f"got {type(mapping).__name__}."
             )
         keys = set(mapping)
@@ -543,7 +545,7 @@ def multitask(
         extra = sorted(keys - set(tasks))
         if missing or extra:
             raise ValueError(
-                f"jaxloss.multitask: `{arg}` must have the tasks {sorted(tasks)} as keys; "
+                f"jaxloss.multitask_loss: `{arg}` must have the tasks {sorted(tasks)} as keys; "
                 f"missing {missing}, unknown {extra}."
             )
 
@@ -552,7 +554,7 @@ def multitask(
         _check_keys("weights", weights, True)
     elif weights is not None and not callable(weights):
         raise TypeError(
-            "jaxloss.multitask: `weights` must be a mapping task -> weight, a function of the "
+            "jaxloss.multitask_loss: `weights` must be a mapping task -> weight, a function of the "
             f"step, or None; got {type(weights).__name__}."
         )
 
@@ -573,7 +575,8 @@ def multitask(
             if callable(fixed_weights):
                 if step is None:
                     raise ValueError(
-                        "jaxloss.multitask: the weights are a function of the step; pass `step=`."
+                        "jaxloss.multitask_loss: the weights are a function of the step; "
+                        "pass `step=`."
                     )
                 weights = fixed_weights(step)
             else:
@@ -596,6 +599,6 @@ def multitask(
             total = total + ws[name] * means[name]
         return total, {"losses": means, "weights": ws}
 
-    objective.__name__ = objective.__qualname__ = f"multitask({', '.join(tasks)})"
+    objective.__name__ = objective.__qualname__ = f"multitask_loss({', '.join(tasks)})"
     return objective
 

@@ -223,7 +223,7 @@ def _multitask_data(seed=0):
 
 def test_multitask_total_aux_and_gradients():
     preds, targets = _multitask_data()
-    obj = jaxloss.multitask(
+    obj = jaxloss.multitask_loss(
         {"reg": jaxloss.squared_error, "cls": jaxloss.softmax_cross_entropy_with_integer_labels},
         weights={"reg": 2.0, "cls": 0.5},
     )
@@ -248,7 +248,7 @@ def test_multitask_step_dependent_and_call_time_weights():
     preds, targets = _multitask_data(2)
     losses = {"reg": jaxloss.squared_error,
               "cls": jaxloss.softmax_cross_entropy_with_integer_labels}
-    warmup = jaxloss.multitask(losses, weights=lambda step: {
+    warmup = jaxloss.multitask_loss(losses, weights=lambda step: {
         "reg": 1.0, "cls": jnp.minimum(step / 100.0, 1.0)})
     _, aux0 = warmup(preds, targets, step=0)
     total50, aux50 = jax.jit(warmup)(preds, targets, step=50)
@@ -257,21 +257,21 @@ def test_multitask_step_dependent_and_call_time_weights():
         total50, aux50["losses"]["reg"] + 0.5 * aux50["losses"]["cls"], rtol=1e-12)
     with pytest.raises(ValueError, match="pass `step=`"):
         warmup(preds, targets)
-    fixed = jaxloss.multitask(losses)
+    fixed = jaxloss.multitask_loss(losses)
     total, aux = fixed(preds, targets, weights={"reg": 0.0, "cls": 3.0})
     np.testing.assert_allclose(total, 3.0 * aux["losses"]["cls"], rtol=1e-12)
 
 
 def test_multitask_errors_name_the_tasks():
     preds, targets = _multitask_data()
-    obj = jaxloss.multitask({"reg": jaxloss.squared_error,
+    obj = jaxloss.multitask_loss({"reg": jaxloss.squared_error,
                              "cls": jaxloss.softmax_cross_entropy_with_integer_labels})
     with pytest.raises(ValueError, match=r"`targets` .*missing \['reg'\]"):
         obj(preds, {"cls": targets["cls"]})
     with pytest.raises(ValueError, match=r"unknown \['depth'\]"):
-        jaxloss.multitask({"reg": jaxloss.squared_error}, weights={"reg": 1.0, "depth": 2.0})
+        jaxloss.multitask_loss({"reg": jaxloss.squared_error}, weights={"reg": 1.0, "depth": 2.0})
     with pytest.raises(TypeError, match="`losses\\['a'\\]` must be a loss function"):
-        jaxloss.multitask({"a": 3.0})
+        jaxloss.multitask_loss({"a": 3.0})
 
 
 def test_combinator_argument_errors():
