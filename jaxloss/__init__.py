@@ -6,6 +6,7 @@ Every loss has the signature ``loss(predictions, targets, *, hyperparameters)`` 
 ``sum(w·v over counted) / sum(w over counted)``, 0 when nothing is counted.
 """
 
+from . import multitask
 from ._classification import (
     binary_cross_entropy,
     expected_cost,
@@ -82,6 +83,7 @@ __all__ = [
     "COMBINATORS",
     "LOSSES",
     "WeightedMean",
+    "multitask",
     "mean",
     "mean_parts",
     "sum",

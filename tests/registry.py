@@ -523,5 +523,5 @@ DIVERGENCE = [
 CASES: list[Case] = [*REGRESSION, *BINARY, *MULTICLASS, *DIVERGENCE]
 
 #: Public names in jaxloss that are not losses.
-NOT_LOSSES = {"COMBINATORS", "LOSSES", "WeightedMean", "mean", "mean_parts", "sum",
+NOT_LOSSES = {"COMBINATORS", "LOSSES", "WeightedMean", "mean", "mean_parts", "multitask", "sum",
               *jaxloss.COMBINATORS}
