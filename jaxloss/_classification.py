@@ -202,6 +202,27 @@ def _check_labels(
     return labels
 
 
+def _check_label_counted(
+    fn: str, labels: jax.Array, mask: jax.Array, axis: int, ignore_index: Any
+) -> None:
+    """ValueError when concrete labels point at a class that ``where`` masks out."""
+    try:
+        y, m = np.asarray(labels), np.asarray(mask)
+    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+        return  # traced: the loss is NaN there instead
+    m = np.moveaxis(m, axis, -1)
+    ok = (y >= 0) & (y < m.shape[-1])
+    picked = np.take_along_axis(m, np.where(ok, y, 0)[..., None], -1)[..., 0]
+    bad = ok & ~picked
+    if ignore_index is not None:
+        bad &= y != ignore_index
+    if bad.any():
+        raise ValueError(
+            f"jaxloss.{fn}: `labels` must point at classes that `where` counts; labels "
+            f"{y[bad].ravel()[:5].tolist()} are masked out for their examples."
+        )
+
+
 def _finish_integer_loss(
     loss: jax.Array,
     labels: jax.Array,
@@ -280,10 +301,14 @@ def softmax_cross_entropy(
         shape = [1] * z.ndim
         shape[axis] = num_classes
         q = q * w.reshape(shape)
-    # q_c (lse - z_c), with 0 wherever q_c = 0 (masked classes, -inf logits with no target mass).
-    active = q != 0
-    z_safe = jnp.where(active, z, 0)
-    per_class = jnp.where(active, q * (jnp.expand_dims(lse, axis) - z_safe), 0)
+    # q_c (lse - z_c) with 0·(+inf) = 0 where a logit is -inf and its target mass is 0 (and +inf
+    # where the mass is not 0). Elsewhere the term is plain, so dl/dq_c = lse - z_c even at q_c = 0.
+    finite = z > -jnp.inf
+    z_safe = jnp.where(finite, z, 0)
+    per_class = q * (jnp.expand_dims(lse, axis) - z_safe)
+    per_class = jnp.where(finite, per_class, jnp.where(q != 0, jnp.inf, 0))
+    if mask is not None:
+        per_class = jnp.where(mask, per_class, 0)
     return jnp.where(counted, jnp.sum(per_class, axis=axis), 0)
 
 
@@ -342,6 +367,8 @@ def softmax_cross_entropy_with_integer_labels(
     mask = _class_mask(fn, where, z)
     w = _class_weights(fn, class_weights, num_classes, dtype)
 
+    if mask is not None:
+        _check_label_counted(fn, y, mask, axis, ignore_index)
     lse, _ = logsumexp(z, axis=axis, where=mask)
     is_label = jax.lax.broadcasted_iota(y.dtype, z.shape, axis) == jnp.expand_dims(y, axis)
     label_counted = is_label if mask is None else is_label & mask

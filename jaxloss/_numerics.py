@@ -11,7 +11,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-__all__ = ["log_sigmoid", "logsumexp", "softplus", "xlogx"]
+__all__ = ["abs0", "log_sigmoid", "logsumexp", "softplus", "xlogx"]
 
 
 @jax.custom_jvp
@@ -24,6 +24,15 @@ def softplus(x: jax.Array) -> jax.Array:
 def _softplus_jvp(primals, tangents):
     (x,), (dx,) = primals, tangents
     return softplus(x), jax.nn.sigmoid(x) * dx
+
+
+def abs0(x: jax.Array) -> jax.Array:
+    """|x| whose derivative is sign(x), so exactly 0 at x = 0 (``jnp.abs`` gives 1 there).
+
+    Written as x·sign(x): sign has a zero derivative, so d/dx = sign(x). Every kink at a zero
+    residual in jaxloss takes the subgradient 0 through this.
+    """
+    return x * jnp.sign(x)
 
 
 def log_sigmoid(x: jax.Array) -> jax.Array:

@@ -78,6 +78,11 @@ class WeightedMean(NamedTuple):
             self.weighted_sum + other.weighted_sum, self.total_weight + other.total_weight
         )
 
+    def __radd__(self, other: object) -> WeightedMean:
+        if isinstance(other, int) and other == 0:  # the start value of builtin ``sum``
+            return self
+        return NotImplemented
+
     def value(self) -> jax.Array:
         """weighted_sum / total_weight, or 0 (with a zero gradient) when total_weight is 0."""
         counted = self.total_weight != 0

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from . import _checks
+from ._numerics import abs0
 
 __all__ = ["absolute_error", "huber", "log_cosh", "smooth_l1", "squared_error"]
 
@@ -62,7 +63,7 @@ def absolute_error(predictions: Any, targets: Any) -> jax.Array:
       [1.0, 4.0]
     """
     p, t = _checks.prepare_pair("absolute_error", predictions, targets)
-    return jnp.abs(p - t)
+    return abs0(p - t)
 
 
 def _huber_core(r: jax.Array, delta: Any) -> jax.Array:
@@ -71,7 +72,7 @@ def _huber_core(r: jax.Array, delta: Any) -> jax.Array:
     At |r| = δ both pieces meet with slope δ whichever side ``min`` differentiates, so the
     gradient is exactly clip(r, -δ, δ) everywhere.
     """
-    a = jnp.abs(r)
+    a = abs0(r)
     q = jnp.minimum(a, delta)
     return 0.5 * q * q + delta * (a - q)
 
@@ -130,7 +131,7 @@ def smooth_l1(predictions: Any, targets: Any, *, beta: Any = 1.0) -> jax.Array:
     _checks.require("smooth_l1", "beta", beta, ">= 0")
     p, t = _checks.prepare_pair("smooth_l1", predictions, targets)
     b = jnp.asarray(beta, p.dtype)
-    a = jnp.abs(p - t)
+    a = abs0(p - t)
     q = jnp.minimum(a, b)
     positive = b > 0
     b_safe = jnp.where(positive, b, 1)
@@ -161,5 +162,5 @@ def log_cosh(predictions: Any, targets: Any) -> jax.Array:
       0.433781
     """
     p, t = _checks.prepare_pair("log_cosh", predictions, targets)
-    a = jnp.abs(p - t)
+    a = abs0(p - t)
     return a + jnp.log1p(jnp.exp(-2 * a)) - _LOG2

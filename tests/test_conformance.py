@@ -55,6 +55,8 @@ def test_registry_covers_every_public_loss():
         f"registry names that are not public: {sorted(registered - public)}"
     )
     assert set(jaxloss.LOSSES) == public
+    assert set(jaxloss.COMBINATORS) <= set(jaxloss.__all__)
+    assert all(hasattr(jaxloss, name) for name in jaxloss.__all__)
     for name in public:
         assert callable(getattr(jaxloss, name))
 
