@@ -7,6 +7,7 @@ Every loss has the signature ``loss(predictions, targets, *, hyperparameters)`` 
 """
 
 from . import multitask
+from ._asymmetric import expectile_loss, linex_loss, pinball_loss, quantile_huber_loss
 from ._classification import (
     binary_cross_entropy,
     expected_cost,
@@ -34,8 +35,20 @@ from ._combinators import (
     weighted,
 )
 from ._divergence import kl_divergence, kl_divergence_with_log_targets
+from ._likelihood import (
+    gaussian_nll,
+    gaussian_nll_with_log_variance,
+    poisson_nll,
+    poisson_nll_with_rates,
+)
 from ._reduce import WeightedMean, mean, mean_parts, sum
 from ._regression import absolute_error, huber, log_cosh, smooth_l1, squared_error
+from ._relative import (
+    absolute_percentage_error,
+    log_ratio_error,
+    squared_logarithmic_error,
+    symmetric_absolute_percentage_error,
+)
 
 __version__ = "0.1.0"
 
@@ -43,18 +56,30 @@ __version__ = "0.1.0"
 #: registry.
 LOSSES = (
     "absolute_error",
+    "absolute_percentage_error",
     "binary_cross_entropy",
     "expected_cost",
+    "expectile_loss",
+    "gaussian_nll",
+    "gaussian_nll_with_log_variance",
     "huber",
     "kl_divergence",
     "kl_divergence_with_log_targets",
+    "linex_loss",
     "log_cosh",
+    "log_ratio_error",
     "nll_loss",
+    "pinball_loss",
+    "poisson_nll",
+    "poisson_nll_with_rates",
+    "quantile_huber_loss",
     "sigmoid_binary_cross_entropy",
     "smooth_l1",
     "softmax_cross_entropy",
     "softmax_cross_entropy_with_integer_labels",
     "squared_error",
+    "squared_logarithmic_error",
+    "symmetric_absolute_percentage_error",
 )
 
 #: Higher-order functions that build losses from losses (and the class-weight helper).
@@ -82,6 +107,7 @@ __all__ = [  # literal, so that static tools see the exports
     "LOSSES",
     "WeightedMean",
     "absolute_error",
+    "absolute_percentage_error",
     "asymmetric",
     "asymmetric_binary",
     "binary_cross_entropy",
@@ -90,11 +116,16 @@ __all__ = [  # literal, so that static tools see the exports
     "class_weights_from_counts",
     "detached",
     "expected_cost",
+    "expectile_loss",
+    "gaussian_nll",
+    "gaussian_nll_with_log_variance",
     "huber",
     "kl_divergence",
     "kl_divergence_with_log_targets",
     "linear_combination",
+    "linex_loss",
     "log_cosh",
+    "log_ratio_error",
     "log_space",
     "masked",
     "mean",
@@ -102,6 +133,10 @@ __all__ = [  # literal, so that static tools see the exports
     "multitask",
     "multitask_loss",
     "nll_loss",
+    "pinball_loss",
+    "poisson_nll",
+    "poisson_nll_with_rates",
+    "quantile_huber_loss",
     "relative",
     "rescaled",
     "scaled",
@@ -110,8 +145,10 @@ __all__ = [  # literal, so that static tools see the exports
     "softmax_cross_entropy",
     "softmax_cross_entropy_with_integer_labels",
     "squared_error",
+    "squared_logarithmic_error",
     "stop_gradient",
     "sum",
     "sum_losses",
+    "symmetric_absolute_percentage_error",
     "weighted",
 ]

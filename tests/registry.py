@@ -520,7 +520,9 @@ DIVERGENCE = [
 ]
 
 
-CASES: list[Case] = [*REGRESSION, *BINARY, *MULTICLASS, *DIVERGENCE]
+from tests.registry_regression2 import CASES as REGRESSION2  # noqa: E402
+
+CASES: list[Case] = [*REGRESSION, *BINARY, *MULTICLASS, *DIVERGENCE, *REGRESSION2]
 
 #: Public names in jaxloss that are not losses.
 NOT_LOSSES = {"COMBINATORS", "LOSSES", "WeightedMean", "mean", "mean_parts", "multitask", "sum",

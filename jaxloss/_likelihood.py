@@ -1,0 +1,253 @@
+"""Likelihood losses: negative log-likelihoods of a Gaussian (predicted variance) and of a Poisson.
+
+Elementwise: each returns one value per element with the shape of the predictions. float16/bfloat16
+inputs are computed in float32 and the result is float32; float64 stays float64.
+
+Clamps and their gradients. The variance (Gaussian) and the rate inside the log (Poisson rate
+form) are clamped below at ε, as in torch. As in torch, whose ``GaussianNLLLoss`` clamps under
+``no_grad``, the clamp is *straight-through*: the derivative is evaluated at the clamped value and
+passed to the input unchanged. A collapsed variance therefore still gets the gradient
+1/(2ε) - r²/(2ε²) that pushes it back up, instead of a dead zero gradient.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from . import _checks
+
+__all__ = [
+    "gaussian_nll",
+    "gaussian_nll_with_log_variance",
+    "poisson_nll",
+    "poisson_nll_with_rates",
+]
+
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+
+@jax.custom_jvp
+def _clamp_straight_through(x: jax.Array, floor: jax.Array) -> jax.Array:
+    """max(x, floor) whose derivative w.r.t. x is 1 everywhere (torch's clamp under no_grad)."""
+    return jnp.maximum(x, floor)
+
+
+@_clamp_straight_through.defjvp
+def _clamp_straight_through_jvp(primals, tangents):
+    (x, floor), (dx, _) = primals, tangents
+    return jnp.maximum(x, floor), dx
+
+
+def _check_bool(fn: str, arg: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise TypeError(f"jaxloss.{fn}: `{arg}` must be a bool; got {value!r}.")
+
+
+def _prepare_gaussian(
+    fn: str, predictions: Any, targets: Any, name: str, scale: Any, full: Any, eps: Any
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    _checks.require(fn, "eps", eps, "> 0")
+    _check_bool(fn, "full", full)
+    p = _checks.check_floating(fn, "predictions", predictions)
+    t = _checks.check_real(fn, "targets", targets)
+    _checks.check_same_shape(fn, "predictions", p, "targets", t)
+    s = _checks.check_real(fn, name, scale)
+    _checks.check_broadcastable(fn, name, s, p.shape, "the predictions'")
+    dtype = _checks.compute_dtype(p, t, s)
+    return p.astype(dtype), t.astype(dtype), s.astype(dtype)
+
+
+def gaussian_nll(
+    predictions: Any, targets: Any, *, variance: Any, full: bool = False, eps: Any = 1e-6
+) -> jax.Array:
+    """Gaussian negative log-likelihood with a predicted variance, elementwise.
+
+    Math (r = p - t, v' = max(v, ε)):  l = ½(log v' + r²/v') [+ ½ log 2π if ``full``].
+    The mean is ``predictions``, the variance ``variance`` (keyword-only, so it cannot be swapped
+    with the targets). Any finite input gives a finite loss; negative or zero variances are
+    clamped to ε.
+
+    Gradient: dl/dp = r/v', dl/dt = -r/v', dl/dv = ½(1/v' - r²/v'²), the last also where v < ε
+    (straight-through clamp, torch's convention; see the module docstring).
+
+    Minimiser: over a constant (μ, v), μ = the sample mean and v = the mean squared deviation
+    from it (the biased, 1/n sample variance), when that exceeds ε.
+
+    Args:
+      predictions: floating array, any shape: the predicted means.
+      targets: real array of the same shape.
+      variance: real array broadcastable to the predictions' shape without changing it: one
+        variance per element (heteroscedastic), or e.g. [..., 1] or a scalar (shared). A
+        broadcast variance gets the summed gradient.
+      full: add the constant ½ log 2π (the exact Gaussian NLL).
+      eps: ε > 0, the variance clamp (torch's default 1e-6).
+
+    Returns:
+      Array of the shape of ``predictions``. Same value and gradient as
+      ``torch.nn.GaussianNLLLoss(full=full, eps=eps, reduction='none')(predictions, targets,
+      variance)``, except that torch raises on negative variances where this clamps (a check
+      that cannot run under ``jit``). optax and keras have none.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> l = jaxloss.gaussian_nll(jnp.array([1.0, 0.0]), jnp.zeros(2),
+      ...                          variance=jnp.array([1.0, 0.0]))  # 0 is clamped to eps
+      >>> [round(v, 6) for v in l.tolist()]
+      [0.5, -6.907755]
+
+    Reference: D. Nix and A. Weigend, "Estimating the mean and variance of the target probability
+    distribution", ICNN 1994.
+    """
+    fn = "gaussian_nll"
+    p, t, v = _prepare_gaussian(fn, predictions, targets, "variance", variance, full, eps)
+    vc = _clamp_straight_through(v, jnp.asarray(eps, p.dtype))
+    r = p - t
+    out = 0.5 * (jnp.log(vc) + r * r / vc)
+    return out + _HALF_LOG_2PI if full else out
+
+
+def gaussian_nll_with_log_variance(
+    predictions: Any, targets: Any, *, log_variance: Any, full: bool = False, eps: Any = 1e-6
+) -> jax.Array:
+    """Gaussian negative log-likelihood with a predicted log-variance (stable head), elementwise.
+
+    Math (r = p - t, s' = max(s, log ε)):  l = ½(s' + r² e^{-s'}) [+ ½ log 2π if ``full``].
+    The same loss as :func:`gaussian_nll` at v = e^s, without the need for a positive head;
+    the clamp at log ε only keeps e^{-s} from overflowing (s ≈ -88 in float32).
+
+    Gradient: dl/dp = r e^{-s'}, dl/dt = -r e^{-s'}, dl/ds = ½(1 - r² e^{-s'}), the last also
+    where s < log ε (straight-through clamp, as in :func:`gaussian_nll`).
+
+    Minimiser: as :func:`gaussian_nll`, with s = log of the 1/n sample variance.
+
+    Args:
+      predictions: floating array, any shape: the predicted means.
+      targets: real array of the same shape.
+      log_variance: real array broadcastable to the predictions' shape without changing it:
+        the natural log of the variance.
+      full: add the constant ½ log 2π.
+      eps: ε > 0; the log-variance is clamped at log ε.
+
+    Returns:
+      Array of the shape of ``predictions``. Equals
+      ``torch.nn.GaussianNLLLoss(reduction='none')(predictions, targets, exp(log_variance))``.
+      optax and keras have none.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> l = jaxloss.gaussian_nll_with_log_variance(jnp.array([2.0]), jnp.array([0.0]),
+      ...                                            log_variance=jnp.array([0.0]))
+      >>> [round(v, 6) for v in l.tolist()]
+      [2.0]
+
+    Reference: A. Kendall and Y. Gal, "What Uncertainties Do We Need in Bayesian Deep Learning
+    for Computer Vision?", NeurIPS 2017 (the log-variance parametrisation).
+    """
+    fn = "gaussian_nll_with_log_variance"
+    p, t, s = _prepare_gaussian(fn, predictions, targets, "log_variance", log_variance, full,
+                                eps)
+    floor = jnp.log(jnp.asarray(eps, p.dtype))
+    sc = _clamp_straight_through(s, floor)
+    r = p - t
+    out = 0.5 * (sc + r * r * jnp.exp(-sc))
+    return out + _HALF_LOG_2PI if full else out
+
+
+def _stirling(t: jax.Array) -> jax.Array:
+    """torch's Stirling term t log t - t + ½ log(2π t) for t > 1, else 0 (finite gradient)."""
+    big = t > 1
+    ts = jnp.where(big, t, 2)
+    return jnp.where(big, ts * jnp.log(ts) - ts + 0.5 * jnp.log(2 * math.pi * ts), 0)
+
+
+def _prepare_poisson(
+    fn: str, first_name: str, first: Any, targets: Any, full: Any
+) -> tuple[jax.Array, jax.Array]:
+    _check_bool(fn, "full", full)
+    x = _checks.check_floating(fn, first_name, first)
+    t = _checks.check_real(fn, "targets", targets)
+    _checks.check_same_shape(fn, first_name, x, "targets", t)
+    dtype = _checks.compute_dtype(x, t)
+    return x.astype(dtype), t.astype(dtype)
+
+
+def poisson_nll(log_rates: Any, targets: Any, *, full: bool = False) -> jax.Array:
+    """Poisson negative log-likelihood from log-rates, elementwise.
+
+    Math (l = log-rate, t = count >= 0):  loss = e^l - t·l [+ S(t) if ``full``], with torch's
+    Stirling approximation of log t!:  S(t) = t log t - t + ½ log(2π t) for t > 1, 0 for t <= 1.
+    Zero counts are fine (loss e^l). e^l overflows to inf (never NaN) above l ≈ 88 in float32,
+    as in torch: a rate of 1e38 means the model has diverged.
+
+    Gradient: dloss/dl = e^l - t; dloss/dt = -l [+ log t + 1/(2t) for t > 1 if ``full``].
+
+    Minimiser: over a constant l, e^l = the sample mean of the counts.
+
+    Args:
+      log_rates: floating array, any shape: the predicted log of the Poisson rate.
+      targets: real array of the same shape: counts (non-negative; need not be integers).
+      full: add the Stirling term (it does not depend on the prediction).
+
+    Returns:
+      Array of the shape of ``log_rates``. Same as
+      ``torch.nn.PoissonNLLLoss(log_input=True, full=full, reduction='none')``. optax has none;
+      keras's ``Poisson`` takes rates (see :func:`poisson_nll_with_rates`).
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> l = jaxloss.poisson_nll(jnp.array([0.0, 0.0]), jnp.array([0.0, 2.0]))
+      >>> [round(v, 6) for v in l.tolist()]
+      [1.0, 1.0]
+
+    Reference: P. McCullagh and J. Nelder, "Generalized Linear Models", 2nd ed., 1989 (log link).
+    """
+    fn = "poisson_nll"
+    x, t = _prepare_poisson(fn, "log_rates", log_rates, targets, full)
+    out = jnp.exp(x) - t * x
+    return out + _stirling(t) if full else out
+
+
+def poisson_nll_with_rates(
+    rates: Any, targets: Any, *, full: bool = False, eps: Any = 1e-8
+) -> jax.Array:
+    """Poisson negative log-likelihood from rates, elementwise.
+
+    Math (λ = rate >= 0, t = count >= 0):  loss = λ - t·log(max(λ + ε, ε)) [+ S(t) if ``full``],
+    S as in :func:`poisson_nll`. For λ >= 0 the max is inactive (torch's exact formula); it only
+    keeps an invalid negative rate finite. Zero counts and zero rates are fine.
+
+    Gradient: dloss/dλ = 1 - t/max(λ + ε, ε), passed through the clamp (straight-through, as in
+    :func:`gaussian_nll`, so a negative rate with t > 0 is pushed back up);
+    dloss/dt = -log(max(λ + ε, ε)) [+ log t + 1/(2t) for t > 1 if ``full``].
+
+    Minimiser: over a constant λ, the sample mean of the counts minus ε.
+
+    Args:
+      rates: floating array, any shape: the predicted Poisson rate (use a softplus/exp head).
+      targets: real array of the same shape: counts (non-negative; need not be integers).
+      full: add the Stirling term.
+      eps: ε > 0 added inside the log (torch's default 1e-8; keras uses 1e-7).
+
+    Returns:
+      Array of the shape of ``rates``. Same as
+      ``torch.nn.PoissonNLLLoss(log_input=False, full=full, eps=eps, reduction='none')`` for
+      λ >= 0; the summand of ``keras.losses.poisson`` (with ε = 1e-7). optax has none.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> l = jaxloss.poisson_nll_with_rates(jnp.array([1.0, 0.0]), jnp.array([1.0, 0.0]))
+      >>> [round(v, 6) for v in l.tolist()]
+      [1.0, 0.0]
+
+    Reference: McCullagh and Nelder, "Generalized Linear Models", 1989.
+    """
+    fn = "poisson_nll_with_rates"
+    _checks.require(fn, "eps", eps, "> 0")
+    x, t = _prepare_poisson(fn, "rates", rates, targets, full)
+    e = jnp.asarray(eps, x.dtype)
+    out = x - t * jnp.log(_clamp_straight_through(x + e, e))
+    return out + _stirling(t) if full else out
