@@ -35,11 +35,19 @@ from ._combinators import (
     weighted,
 )
 from ._divergence import kl_divergence, kl_divergence_with_log_targets
+from ._js import jensen_shannon_divergence
 from ._likelihood import (
     gaussian_nll,
     gaussian_nll_with_log_variance,
     poisson_nll,
     poisson_nll_with_rates,
+)
+from ._overlap import (
+    dice_loss,
+    focal_tversky_loss,
+    generalized_dice_loss,
+    jaccard_loss,
+    tversky_loss,
 )
 from ._reduce import WeightedMean, mean, mean_parts, sum
 from ._regression import absolute_error, huber, log_cosh, smooth_l1, squared_error
@@ -58,11 +66,16 @@ LOSSES = (
     "absolute_error",
     "absolute_percentage_error",
     "binary_cross_entropy",
+    "dice_loss",
     "expected_cost",
     "expectile_loss",
+    "focal_tversky_loss",
     "gaussian_nll",
     "gaussian_nll_with_log_variance",
+    "generalized_dice_loss",
     "huber",
+    "jaccard_loss",
+    "jensen_shannon_divergence",
     "kl_divergence",
     "kl_divergence_with_log_targets",
     "linex_loss",
@@ -80,6 +93,7 @@ LOSSES = (
     "squared_error",
     "squared_logarithmic_error",
     "symmetric_absolute_percentage_error",
+    "tversky_loss",
 )
 
 #: Higher-order functions that build losses from losses (and the class-weight helper).
@@ -115,11 +129,16 @@ __all__ = [  # literal, so that static tools see the exports
     "class_weighted",
     "class_weights_from_counts",
     "detached",
+    "dice_loss",
     "expected_cost",
     "expectile_loss",
+    "focal_tversky_loss",
     "gaussian_nll",
     "gaussian_nll_with_log_variance",
+    "generalized_dice_loss",
     "huber",
+    "jaccard_loss",
+    "jensen_shannon_divergence",
     "kl_divergence",
     "kl_divergence_with_log_targets",
     "linear_combination",
@@ -150,5 +169,6 @@ __all__ = [  # literal, so that static tools see the exports
     "sum",
     "sum_losses",
     "symmetric_absolute_percentage_error",
+    "tversky_loss",
     "weighted",
 ]

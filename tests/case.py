@@ -23,7 +23,7 @@ class Case:
     reference: Callable[[Data, Hyper], np.ndarray]
     grads: dict[str, Callable[[Data, Hyper], np.ndarray]]
     hyper: Hyper = dataclasses.field(default_factory=dict)
-    class_axis: int | None = None  # axis of the data reduced by the loss (None: elementwise)
+    class_axis: int | tuple[int, ...] | None = None  # axes the loss reduces (None: elementwise)
     vmap_axes: dict[str, int] = dataclasses.field(default_factory=dict)  # default 0
     extremes: Callable[[], list[Data]] = lambda: []
 

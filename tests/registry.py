@@ -520,9 +520,10 @@ DIVERGENCE = [
 ]
 
 
+from tests.registry_overlap import CASES as OVERLAP  # noqa: E402
 from tests.registry_regression2 import CASES as REGRESSION2  # noqa: E402
 
-CASES: list[Case] = [*REGRESSION, *BINARY, *MULTICLASS, *DIVERGENCE, *REGRESSION2]
+CASES: list[Case] = [*REGRESSION, *BINARY, *MULTICLASS, *DIVERGENCE, *REGRESSION2, *OVERLAP]
 
 #: Public names in jaxloss that are not losses.
 NOT_LOSSES = {"COMBINATORS", "LOSSES", "WeightedMean", "mean", "mean_parts", "multitask", "sum",
