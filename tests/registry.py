@@ -520,10 +520,12 @@ DIVERGENCE = [
 ]
 
 
+from tests.registry_imbalance import CASES as IMBALANCE  # noqa: E402
 from tests.registry_overlap import CASES as OVERLAP  # noqa: E402
 from tests.registry_regression2 import CASES as REGRESSION2  # noqa: E402
 
-CASES: list[Case] = [*REGRESSION, *BINARY, *MULTICLASS, *DIVERGENCE, *REGRESSION2, *OVERLAP]
+CASES: list[Case] = [*REGRESSION, *BINARY, *MULTICLASS, *DIVERGENCE, *REGRESSION2, *OVERLAP,
+                      *IMBALANCE]
 
 #: Public names in jaxloss that are not losses.
 NOT_LOSSES = {"COMBINATORS", "LOSSES", "WeightedMean", "mean", "mean_parts", "multitask", "sum",
