@@ -68,6 +68,20 @@ from ._relative import (
     squared_logarithmic_error,
     symmetric_absolute_percentage_error,
 )
+from ._robust import (
+    adaptive_robust_init,
+    adaptive_robust_nll,
+    adaptive_robust_parameters,
+    adaptive_wing,
+    barron,
+    barron_nll,
+    cauchy,
+    charbonnier,
+    geman_mcclure,
+    tukey_biweight,
+    welsch,
+    wing,
+)
 
 __version__ = "0.1.0"
 
@@ -76,8 +90,13 @@ __version__ = "0.1.0"
 LOSSES = (
     "absolute_error",
     "absolute_percentage_error",
+    "adaptive_wing",
     "asymmetric_multilabel_loss",
+    "barron",
+    "barron_nll",
     "binary_cross_entropy",
+    "cauchy",
+    "charbonnier",
     "class_balanced_cross_entropy",
     "class_balanced_focal_loss",
     "dice_loss",
@@ -86,6 +105,7 @@ LOSSES = (
     "focal_tversky_loss",
     "gaussian_nll",
     "gaussian_nll_with_log_variance",
+    "geman_mcclure",
     "generalized_cross_entropy",
     "generalized_dice_loss",
     "huber",
@@ -113,7 +133,10 @@ LOSSES = (
     "squared_error",
     "squared_logarithmic_error",
     "symmetric_absolute_percentage_error",
+    "tukey_biweight",
     "tversky_loss",
+    "welsch",
+    "wing",
 )
 
 #: Higher-order functions that build losses from losses (and the class-weight helper).
@@ -142,11 +165,19 @@ __all__ = [  # literal, so that static tools see the exports
     "WeightedMean",
     "absolute_error",
     "absolute_percentage_error",
+    "adaptive_robust_init",
+    "adaptive_robust_nll",
+    "adaptive_robust_parameters",
+    "adaptive_wing",
     "asymmetric",
     "asymmetric_binary",
     "asymmetric_multilabel_loss",
+    "barron",
+    "barron_nll",
     "binary_cross_entropy",
     "bounded",
+    "cauchy",
+    "charbonnier",
     "class_balanced_cross_entropy",
     "class_balanced_focal_loss",
     "class_weighted",
@@ -158,6 +189,7 @@ __all__ = [  # literal, so that static tools see the exports
     "focal_tversky_loss",
     "gaussian_nll",
     "gaussian_nll_with_log_variance",
+    "geman_mcclure",
     "generalized_cross_entropy",
     "generalized_dice_loss",
     "huber",
@@ -198,6 +230,9 @@ __all__ = [  # literal, so that static tools see the exports
     "sum",
     "sum_losses",
     "symmetric_absolute_percentage_error",
+    "tukey_biweight",
     "tversky_loss",
     "weighted",
+    "welsch",
+    "wing",
 ]

@@ -523,10 +523,13 @@ DIVERGENCE = [
 from tests.registry_imbalance import CASES as IMBALANCE  # noqa: E402
 from tests.registry_overlap import CASES as OVERLAP  # noqa: E402
 from tests.registry_regression2 import CASES as REGRESSION2  # noqa: E402
+from tests.registry_robust import CASES as ROBUST  # noqa: E402
+from tests.registry_robust import NOT_LOSSES_ROBUST  # noqa: E402
 
 CASES: list[Case] = [*REGRESSION, *BINARY, *MULTICLASS, *DIVERGENCE, *REGRESSION2, *OVERLAP,
-                      *IMBALANCE]
+                      *IMBALANCE, *ROBUST]
 
 #: Public names in jaxloss that are not losses.
 NOT_LOSSES = {"COMBINATORS", "LOSSES", "WeightedMean", "mean", "mean_parts", "multitask", "sum",
               *jaxloss.COMBINATORS}
+NOT_LOSSES |= NOT_LOSSES_ROBUST
