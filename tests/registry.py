@@ -521,13 +521,14 @@ DIVERGENCE = [
 
 
 from tests.registry_imbalance import CASES as IMBALANCE  # noqa: E402
+from tests.registry_metric import CASES as METRIC  # noqa: E402
 from tests.registry_overlap import CASES as OVERLAP  # noqa: E402
 from tests.registry_regression2 import CASES as REGRESSION2  # noqa: E402
 from tests.registry_robust import CASES as ROBUST  # noqa: E402
 from tests.registry_robust import NOT_LOSSES_ROBUST  # noqa: E402
 
 CASES: list[Case] = [*REGRESSION, *BINARY, *MULTICLASS, *DIVERGENCE, *REGRESSION2, *OVERLAP,
-                      *IMBALANCE, *ROBUST]
+                      *IMBALANCE, *ROBUST, *METRIC]
 
 #: Public names in jaxloss that are not losses.
 NOT_LOSSES = {"COMBINATORS", "LOSSES", "WeightedMean", "mean", "mean_parts", "multitask", "sum",

@@ -1,0 +1,744 @@
+"""Margin, ranking and metric-learning losses.
+
+Three kinds of input, one convention each:
+
+* **Scores** (``hinge``, ``squared_hinge``, ``margin_ranking``): elementwise, one value per score.
+  Sign targets are in {-1, +1}.
+* **Pairs and triplets of embeddings** (``cosine_embedding``, ``triplet_margin``,
+  ``contrastive``): the feature axis is the last axis and is reduced; one value per pair/triplet,
+  of the shape ``embeddings.shape[:-1]``.
+* **Sets of embeddings** (``info_nce``, ``supervised_contrastive``, ``siglip``): an array
+  ``[..., M, D]`` is a set of M embeddings of dimension D; every member of a set is compared with
+  every other member of *the same set*, and the loss returns one value per anchor, shape
+  ``[..., M]``. Leading axes are independent sets (``jax.vmap`` over them gives per-set results).
+
+Targets of the binary kinds are validated: concrete (eager) targets outside the documented set
+raise a ValueError; under ``jit``/``vmap`` such targets give a NaN value (loud rather than
+silently wrong, as for out-of-range integer labels).
+
+Kinks. Every piecewise-linear margin term ``max(0, z)`` is treated as *active* at ``z = 0``: the
+subgradient there is the slope of the linear piece (torch's ``clamp_min`` convention), so that a
+tie at margin 0 (equal scores at initialisation, say) still gives a training signal.
+
+Norms. Distances are exact p-norms of the difference, computed on ``x / max|x|`` so that no
+finite input overflows, with gradient 0 at coincident points (a valid subgradient; the gradient of
+a p-norm is bounded by 1 in the dual norm, so no ``eps`` is needed). Normalisation (cosine
+similarities) divides by ``max(‖x‖₂, eps)`` like ``torch.nn.functional.normalize``: a zero vector
+normalises to 0 with the finite Jacobian ``I / eps``.
+
+float16/bfloat16 inputs are computed in float32 and the result is float32; float64 stays float64.
+Similarity matrices are matmuls at JAX's default precision (on TPU/GPU, wrap the call in
+``jax.default_matmul_precision("highest")`` for full float32).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _checks
+from ._classification import _check_labels, _finish_integer_loss, _normalise_axis
+from ._numerics import logsumexp, softplus
+
+__all__ = [
+    "contrastive",
+    "cosine_embedding",
+    "hinge",
+    "info_nce",
+    "margin_ranking",
+    "multiclass_hinge",
+    "siglip",
+    "squared_hinge",
+    "supervised_contrastive",
+    "triplet_margin",
+]
+
+
+# ----------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _active(z: jax.Array) -> jax.Array:
+    """max(0, z) with derivative 1 at z = 0 (the active side of the kink)."""
+    return jnp.where(z >= 0, z, 0)
+
+
+def _require_finite(fn: str, arg: str, value: Any) -> None:
+    shape = getattr(value, "shape", ())
+    if shape not in ((), (1,)) and not isinstance(value, (int, float)):
+        raise ValueError(f"jaxloss.{fn}: `{arg}` must be a scalar; got shape {tuple(shape)}.")
+    v = _checks.concrete_float(value)
+    if v is not None and not np.isfinite(v):
+        raise ValueError(f"jaxloss.{fn}: `{arg}` must be finite; got {v!r}.")
+
+
+def _require_between(fn: str, arg: str, value: Any, lo: float, hi: float) -> None:
+    _require_finite(fn, arg, value)
+    v = _checks.concrete_float(value)
+    if v is not None and not lo <= v <= hi:
+        raise ValueError(f"jaxloss.{fn}: `{arg}` must be finite and in [{lo}, {hi}]; got {v!r}.")
+
+
+def _binary_targets(
+    fn: str, arg: str, t: jax.Array, allowed: tuple[int, int], dtype: Any
+) -> tuple[jax.Array, jax.Array | None]:
+    """Targets cast to ``dtype`` and, when they are traced, a mask of valid entries.
+
+    Concrete targets outside ``allowed`` raise a ValueError naming the argument.
+    """
+    lo, hi = allowed
+    try:
+        concrete = np.asarray(t)
+    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+        cast = t.astype(dtype)
+        return cast, (cast == lo) | (cast == hi)
+    bad = (concrete != lo) & (concrete != hi)
+    if bad.any():
+        hint = (
+            " For {0, 1} labels pass `2 * labels - 1`."
+            if allowed == (-1, 1)
+            else " For {-1, +1} labels pass `(labels + 1) // 2`."
+        )
+        raise ValueError(
+            f"jaxloss.{fn}: `{arg}` must hold only {lo} and {hi}; got "
+            f"{np.unique(concrete[bad]).ravel()[:5].tolist()}.{hint}"
+        )
+    return t.astype(dtype), None
+
+
+def _finish(loss: jax.Array, valid: jax.Array | None) -> jax.Array:
+    return loss if valid is None else jnp.where(valid, loss, jnp.nan)
+
+
+def _pnorm(x: jax.Array, p: Any) -> jax.Array:
+    """Exact ‖x‖_p over the last axis; gradient sign(x)|x|^(p-1)/‖x‖^(p-1), and 0 at x = 0.
+
+    Computed as m·‖x/m‖_p with m = max|x| (held constant for differentiation: the expression does
+    not depend on m), so no finite input overflows or underflows to a wrong value.
+    """
+    a = jnp.abs(x)
+    m = jax.lax.stop_gradient(jnp.max(a, axis=-1, keepdims=True))
+    nonzero = m > 0
+    m_safe = jnp.where(nonzero, m, 1)
+    pv = _checks.concrete_float(p)
+    if pv == 2.0:
+        r = x / m_safe
+        s = jnp.sum(r * r, axis=-1)
+    elif pv == 1.0:
+        s = jnp.sum(a / m_safe, axis=-1)
+    else:
+        s = jnp.sum((a / m_safe) ** p, axis=-1)
+    nonzero, m_safe = nonzero[..., 0], m_safe[..., 0]
+    s_safe = jnp.where(nonzero, s, 1)  # s >= 1 wherever x != 0
+    if pv == 2.0:
+        root = jnp.sqrt(s_safe)
+    elif pv == 1.0:
+        root = s_safe
+    else:
+        root = s_safe ** (1 / p)
+    return jnp.where(nonzero, m_safe * root, 0)
+
+
+def _normalize(x: jax.Array, eps: Any) -> jax.Array:
+    """x / max(‖x‖₂, eps) over the last axis; 0 at x = 0 with Jacobian I/eps (finite)."""
+    n = _pnorm(x, 2.0)
+    e = jnp.asarray(eps, x.dtype)
+    n = jnp.where(n > e, n, e)
+    return x / n[..., None]
+
+
+def _embeddings(fn: str, arg: str, x: Any, min_ndim: int) -> jax.Array:
+    x = _checks.check_floating(fn, arg, x)
+    if x.ndim < min_ndim:
+        what = "[..., D] (feature axis last)" if min_ndim == 1 else "[..., M, D] (a set of M)"
+        raise ValueError(
+            f"jaxloss.{fn}: `{arg}` must have at least {min_ndim} dimension(s), {what}; got "
+            f"{arg}.shape={tuple(x.shape)}."
+        )
+    return x
+
+
+def _per_row(fn: str, arg: str, t: jax.Array, emb_name: str, emb: jax.Array) -> None:
+    if tuple(t.shape) != tuple(emb.shape[:-1]):
+        raise ValueError(
+            f"jaxloss.{fn}: `{arg}` must have the shape of `{emb_name}` without its last "
+            f"(feature) axis, {tuple(emb.shape[:-1])}; got {arg}.shape={tuple(t.shape)}."
+        )
+
+
+# ----------------------------------------------------------------------------------------------
+# Scores
+
+
+def _sign_scores(fn: str, predictions: Any, targets: Any, margin: Any):
+    _checks.require(fn, "margin", margin, ">= 0")
+    x = _checks.check_floating(fn, "predictions", predictions)
+    t = _checks.check_real(fn, "targets", targets)
+    _checks.check_same_shape(fn, "predictions", x, "targets", t)
+    dtype = _checks.compute_dtype(x, t)
+    y, valid = _binary_targets(fn, "targets", t, (-1, 1), dtype)
+    return jnp.asarray(margin, dtype) - y * x.astype(dtype), valid
+
+
+def hinge(predictions: Any, targets: Any, *, margin: Any = 1.0) -> jax.Array:
+    """Hinge loss for binary classification with {-1, +1} targets, elementwise.
+
+    Math (x = score, y = target in {-1, +1}, m = margin):  l = max(0, m - y·x).
+
+    Gradient: dl/dx = -y where y·x <= m (the kink y·x = m counts as active), else 0.
+    dl/dm = 1 where y·x <= m, else 0.
+
+    Args:
+      predictions: floating array of scores, any shape.
+      targets: real array of the same shape, values -1 or +1 (not {0, 1}: a 0 target would give
+        the constant loss m with no gradient; such targets raise a ValueError, or give NaN under
+        ``jit``). Convert {0, 1} labels with ``2 * labels - 1``.
+      margin: m >= 0 (may be traced).
+
+    Returns:
+      Array of the shape of ``predictions``. Same as ``optax.hinge_loss`` (m = 1) and
+      ``keras.losses.Hinge`` per element (Keras averages the last axis and converts {0, 1}
+      labels silently; jaxloss rejects them).
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> jaxloss.hinge(jnp.array([2.0, 0.5, -1.0]), jnp.array([1.0, 1.0, 1.0])).tolist()
+      [0.0, 0.5, 2.0]
+
+    Reference: Cortes & Vapnik, "Support-Vector Networks", Machine Learning 1995.
+    """
+    z, valid = _sign_scores("hinge", predictions, targets, margin)
+    return _finish(_active(z), valid)
+
+
+def squared_hinge(predictions: Any, targets: Any, *, margin: Any = 1.0) -> jax.Array:
+    """Squared hinge loss with {-1, +1} targets, elementwise (differentiable everywhere).
+
+    Math (x = score, y in {-1, +1}, m = margin):  l = max(0, m - y·x)².
+
+    Gradient: dl/dx = -2y·max(0, m - y·x) (continuous; 0 at the kink y·x = m).
+    dl/dm = 2·max(0, m - y·x).
+
+    Args:
+      predictions: floating array of scores, any shape.
+      targets: real array of the same shape, values -1 or +1 (validated as in :func:`hinge`).
+      margin: m >= 0 (may be traced).
+
+    Returns:
+      Array of the shape of ``predictions``. Same as ``keras.losses.SquaredHinge`` per element
+      (Keras averages the last axis and converts {0, 1} labels silently).
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> jaxloss.squared_hinge(jnp.array([2.0, 0.5, -1.0]), jnp.ones(3)).tolist()
+      [0.0, 0.25, 4.0]
+
+    Reference: Rennie & Srebro, "Loss Functions for Preference Levels", IJCAI 2005 workshop;
+    Lee & Lin, "A Study on L2-Loss (Squared Hinge-Loss) Multiclass SVM", Neural Comput. 2013.
+    """
+    z, valid = _sign_scores("squared_hinge", predictions, targets, margin)
+    h = jnp.maximum(z, 0)  # the derivative 2·max(0, z) is 0 at the kink whichever side
+    return _finish(h * h, valid)
+
+
+_KINDS = ("crammer_singer", "weston_watkins")
+
+
+def multiclass_hinge(
+    logits: Any,
+    labels: Any,
+    *,
+    margin: Any = 1.0,
+    kind: str = "crammer_singer",
+    axis: int = -1,
+    ignore_index: int | None = None,
+) -> jax.Array:
+    """Multi-class hinge loss with integer labels, one value per example.
+
+    Math (z = scores, y = label, m = margin, v_c = m + z_c - z_y for c ≠ y):
+      kind="crammer_singer" (default; the largest violation):
+        l = max(0, max_{c≠y} v_c) = max_c (z_c + m·[c ≠ y]) - z_y;
+      kind="weston_watkins" (every violation):
+        l = sum_{c≠y} max(0, v_c).
+
+    Gradient: Crammer–Singer: dl/dz = e_{c*} - e_y where c* = argmax_{c≠y} v_c and v_{c*} >= 0
+    (active at the kink), else 0; classes tied for the largest violation share the gradient
+    equally (a valid subgradient). Weston–Watkins: dl/dz_c = [v_c >= 0] for c ≠ y and
+    dl/dz_y = -#{c ≠ y : v_c >= 0}. dl/dm = [v_{c*} >= 0] (CS), #{c ≠ y : v_c >= 0} (WW).
+    Ignored examples: value 0, gradient 0. Out-of-range labels raise a ValueError when concrete
+    and give NaN under ``jit``.
+
+    Args:
+      logits: floating array [..., C, ...] of scores with the class axis ``axis``.
+      labels: integer array, the logits' shape without ``axis``.
+      margin: m >= 0 (may be traced).
+      kind: ``"crammer_singer"`` or ``"weston_watkins"``.
+      axis: the class axis.
+      ignore_index: optional label value whose examples give 0.
+
+    Returns:
+      Array of the shape of ``labels``. ``kind="crammer_singer"`` with m = 1 equals
+      ``optax.multiclass_hinge_loss``, and Keras's ``CategoricalHinge`` (one-hot targets) where
+      max_{c≠y} z_c >= 0 (Keras's max runs over (1 - onehot)·z, which includes a 0 for the true
+      class); ``kind="weston_watkins"`` divided by C equals
+      ``torch.nn.MultiMarginLoss(p=1, margin=m, reduction='none')``.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> z = jnp.array([[2.0, 1.5, 0.0]])
+      >>> jaxloss.multiclass_hinge(z, jnp.array([0])).tolist()
+      [0.5]
+      >>> jaxloss.multiclass_hinge(z, jnp.array([2]), kind="weston_watkins").tolist()
+      [5.5]
+
+    References: Crammer & Singer, "On the Algorithmic Implementation of Multiclass Kernel-based
+    Vector Machines", JMLR 2001; Weston & Watkins, "Support Vector Machines for Multi-Class
+    Pattern Recognition", ESANN 1999.
+    """
+    fn = "multiclass_hinge"
+    _checks.require(fn, "margin", margin, ">= 0")
+    if kind not in _KINDS:
+        raise ValueError(f"jaxloss.{fn}: `kind` must be one of {_KINDS}; got {kind!r}.")
+    z = _checks.check_floating(fn, "logits", logits)
+    axis = _normalise_axis(fn, axis, z.ndim)
+    num_classes = z.shape[axis]
+    y = _check_labels(fn, labels, z, axis, num_classes, ignore_index)
+    dtype = _checks.compute_dtype(z)
+    z = z.astype(dtype)
+    is_label = jax.lax.broadcasted_iota(y.dtype, z.shape, axis) == jnp.expand_dims(y, axis)
+    z_y = jnp.sum(jnp.where(is_label, z, 0), axis=axis, keepdims=True)
+    v = jnp.asarray(margin, dtype) + z - z_y
+    if kind == "crammer_singer":
+        worst = jnp.max(jnp.where(is_label, -jnp.inf, v), axis=axis)
+        loss = _active(worst)  # -inf (a single class) gives 0 with a zero gradient
+    else:
+        loss = jnp.sum(jnp.where(is_label, 0, _active(v)), axis=axis)
+    return _finish_integer_loss(loss, y, num_classes, ignore_index, jnp.any(is_label, axis=axis))
+
+
+def margin_ranking(
+    scores_1: Any, scores_2: Any, targets: Any, *, margin: Any = 0.0
+) -> jax.Array:
+    """Pairwise margin ranking loss, elementwise: which of two scores should be larger.
+
+    Math (x1, x2 = scores, y = +1 if x1 should rank higher, -1 if x2 should, m = margin):
+      l = max(0, m - y·(x1 - x2)).
+    Equal to :func:`hinge` on the score difference: ``hinge(x1 - x2, y, margin=m)``.
+
+    Gradient: dl/dx1 = -y, dl/dx2 = +y where y·(x1 - x2) <= m (active at the kink, so tied
+    scores with the default m = 0 still get a gradient, as in torch), else 0.
+    dl/dm = 1 where active, else 0.
+
+    Args:
+      scores_1: floating array, any shape (data first: the two score arrays, then the targets,
+        torch's ``(input1, input2, target)`` order).
+      scores_2: floating array of the same shape.
+      targets: real array of the same shape, values -1 or +1 (validated as in :func:`hinge`).
+      margin: m >= 0 (may be traced).
+
+    Returns:
+      Array of the shape of ``scores_1``. Same as
+      ``torch.nn.MarginRankingLoss(margin=m, reduction='none')``.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> jaxloss.margin_ranking(jnp.array([3.0, 1.0]), jnp.array([1.0, 1.5]),
+      ...                        jnp.array([1.0, 1.0]), margin=0.5).tolist()
+      [0.0, 1.0]
+
+    Reference: Herbrich, Graepel & Obermayer, "Large Margin Rank Boundaries for Ordinal
+    Regression", Advances in Large Margin Classifiers, MIT Press 2000.
+    """
+    fn = "margin_ranking"
+    _checks.require(fn, "margin", margin, ">= 0")
+    x1 = _checks.check_floating(fn, "scores_1", scores_1)
+    x2 = _checks.check_floating(fn, "scores_2", scores_2)
+    t = _checks.check_real(fn, "targets", targets)
+    _checks.check_same_shape(fn, "scores_1", x1, "scores_2", x2)
+    _checks.check_same_shape(fn, "scores_1", x1, "targets", t)
+    dtype = _checks.compute_dtype(x1, x2, t)
+    y, valid = _binary_targets(fn, "targets", t, (-1, 1), dtype)
+    z = jnp.asarray(margin, dtype) - y * (x1.astype(dtype) - x2.astype(dtype))
+    return _finish(_active(z), valid)
+
+
+# ----------------------------------------------------------------------------------------------
+# Pairs and triplets of embeddings
+
+
+def _pair(fn: str, e1: Any, e2: Any, names: tuple[str, str] = ("embeddings_1", "embeddings_2")):
+    a = _embeddings(fn, names[0], e1, 1)
+    b = _checks.check_floating(fn, names[1], e2)
+    _checks.check_same_shape(fn, names[0], a, names[1], b)
+    return a, b
+
+
+def cosine_embedding(
+    embeddings_1: Any, embeddings_2: Any, targets: Any, *, margin: Any = 0.0, eps: Any = 1e-8
+) -> jax.Array:
+    """Cosine embedding loss for pairs marked similar (+1) or dissimilar (-1), one value per pair.
+
+    Math (c = cos(x1, x2) = u1·u2 with u = x / max(‖x‖₂, eps), m = margin):
+      l = 1 - c            if y = +1,
+      l = max(0, c - m)    if y = -1.
+    A zero vector has u = 0, so c = 0: l = 1 (similar) or max(0, -m) (dissimilar).
+
+    Gradient: dc/dx1 = (u2 - [‖x1‖ > eps]·c·u1) / max(‖x1‖, eps) (symmetric for x2); finite at
+    zero vectors (magnitude up to 1/eps: the cosine varies at rate 1/‖x‖ near 0 in any case).
+    dl/dx = -dc/dx (y = +1); [c >= m]·dc/dx (y = -1; active at the kink). dl/dm = -[c >= m]
+    (y = -1).
+
+    Args:
+      embeddings_1: floating array [..., D], feature axis last.
+      embeddings_2: floating array of the same shape.
+      targets: real array [...] (the embeddings' shape without D), values -1 or +1 (validated as
+        in :func:`hinge`).
+      margin: m in [-1, 1] (torch suggests [0, 0.5]; may be traced).
+      eps: floor of the norms, > 0 (``torch.nn.functional.cosine_similarity``'s default).
+
+    Returns:
+      Array of the embeddings' shape without the last axis. Same as
+      ``torch.nn.CosineEmbeddingLoss(margin=m, reduction='none')`` away from zero vectors (torch
+      adds 1e-12 to the squared norms instead of flooring them). ``1 - optax.cosine_similarity``
+      for similar pairs, which has NaN gradients at zero vectors; jaxloss's are finite.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> a = jnp.array([[1.0, 0.0], [1.0, 0.0], [0.0, 0.0]])
+      >>> b = jnp.array([[0.0, 2.0], [1.0, 1.0], [1.0, 0.0]])
+      >>> v = jaxloss.cosine_embedding(a, b, jnp.array([1.0, -1.0, 1.0]), margin=0.5)
+      >>> [round(x, 4) for x in v.tolist()]
+      [1.0, 0.2071, 1.0]
+    """
+    fn = "cosine_embedding"
+    _require_between(fn, "margin", margin, -1.0, 1.0)
+    _checks.require(fn, "eps", eps, "> 0")
+    x1, x2 = _pair(fn, embeddings_1, embeddings_2)
+    t = _checks.check_real(fn, "targets", targets)
+    _per_row(fn, "targets", t, "embeddings_1", x1)
+    dtype = _checks.compute_dtype(x1, x2, t)
+    y, valid = _binary_targets(fn, "targets", t, (-1, 1), dtype)
+    c = jnp.sum(_normalize(x1.astype(dtype), eps) * _normalize(x2.astype(dtype), eps), axis=-1)
+    loss = jnp.where(y > 0, 1 - c, _active(c - jnp.asarray(margin, dtype)))
+    return _finish(loss, valid)
+
+
+def triplet_margin(
+    anchors: Any,
+    positives: Any,
+    negatives: Any,
+    *,
+    margin: Any = 1.0,
+    p: Any = 2.0,
+    swap: bool = False,
+) -> jax.Array:
+    """Triplet margin loss with true p-norm distances, one value per triplet.
+
+    Math (a, p, n = anchor, positive, negative; d(u, v) = ‖u - v‖_p = (sum_i |u_i - v_i|^p)^(1/p)):
+      l = max(0, d(a, p) - d(a, n) + margin);
+    with ``swap=True`` d(a, n) is replaced by min(d(a, n), d(p, n)) (the harder negative; the
+    anchor's distance is taken at a tie).
+
+    Gradient: with g(x) = ∇‖x‖_p = sign(x)·|x|^(p-1) / ‖x‖_p^(p-1) (g = sign(x) for p = 1, with
+    sign(0) = 0; g(0) = 0 at coincident points, a valid subgradient) and s = [l's argument >= 0]
+    (active at the kink): dl/da = s·(g(a - p) - g(a - n)), dl/dp = -s·g(a - p),
+    dl/dn = s·g(a - n) (without swap; with swap the chosen negative distance is differentiated).
+    dl/dmargin = s. The distances are exact (no eps is added), computed on x/max|x| so that
+    large inputs or large p do not overflow.
+
+    Args:
+      anchors: floating array [..., D], feature axis last.
+      positives: floating array of the same shape.
+      negatives: floating array of the same shape.
+      margin: >= 0 (may be traced).
+      p: norm degree >= 1 (2: Euclidean, 1: Manhattan).
+      swap: use the harder of the two negative distances (Balntas et al.).
+
+    Returns:
+      Array of the shape ``anchors.shape[:-1]``. Same as
+      ``torch.nn.TripletMarginLoss(margin, p, swap, reduction='none')`` except that torch
+      computes ‖u - v + 1e-6‖_p. ``optax.triplet_margin_loss`` drops the absolute value inside
+      the norm: for p = 1 it gives 5.0 on anchor (0, 0), positive (1, -1), negative (2, 2) where
+      the loss is 0, and NaN for p = 3.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> a, pos, neg = jnp.array([[0.0, 0.0]]), jnp.array([[1.0, -1.0]]), jnp.array([[2.0, 2.0]])
+      >>> jaxloss.triplet_margin(a, pos, neg, p=1).tolist(), jaxloss.triplet_margin(a, pos, neg,
+      ...                                                        p=1, margin=3.0).tolist()
+      ([0.0], [1.0])
+
+    References: Schroff, Kalenichenko & Philbin, "FaceNet", CVPR 2015; Balntas, Riba, Ponsa &
+    Mikolajczyk, "Learning local feature descriptors with triplets and shallow convolutional
+    neural networks", BMVC 2016 (swap).
+    """
+    fn = "triplet_margin"
+    _checks.require(fn, "margin", margin, ">= 0")
+    _require_finite(fn, "p", p)
+    pv = _checks.concrete_float(p)
+    if pv is not None and pv < 1:
+        raise ValueError(f"jaxloss.{fn}: `p` must be finite and >= 1; got {pv!r}.")
+    a, pos = _pair(fn, anchors, positives, ("anchors", "positives"))
+    neg = _checks.check_floating(fn, "negatives", negatives)
+    _checks.check_same_shape(fn, "anchors", a, "negatives", neg)
+    dtype = _checks.compute_dtype(a, pos, neg)
+    a, pos, neg = a.astype(dtype), pos.astype(dtype), neg.astype(dtype)
+    p_arg = p if pv is None else pv
+    d_ap = _pnorm(a - pos, p_arg)
+    d_an = _pnorm(a - neg, p_arg)
+    if swap:
+        d_pn = _pnorm(pos - neg, p_arg)
+        d_an = jnp.where(d_an <= d_pn, d_an, d_pn)
+    return _active(d_ap - d_an + jnp.asarray(margin, dtype))
+
+
+def contrastive(
+    embeddings_1: Any, embeddings_2: Any, targets: Any, *, margin: Any = 1.0
+) -> jax.Array:
+    """Contrastive loss of Hadsell et al. for similar (1) / dissimilar (0) pairs, one per pair.
+
+    Math (d = ‖x1 - x2‖₂, y = 1 for a similar pair, 0 for a dissimilar one, m = margin):
+      l = ½·y·d² + ½·(1 - y)·max(0, m - d)².
+    (The paper writes Y = 0 for similar pairs; here 1 means similar, as in TF Addons.)
+
+    Gradient: dl/dx1 = y·(x1 - x2) - (1 - y)·max(0, m - d)·(x1 - x2)/d, dl/dx2 = -dl/dx1; at
+    coincident dissimilar points (d = 0) the direction (x1 - x2)/d is undefined and taken as 0.
+    dl/dm = (1 - y)·max(0, m - d). Continuous everywhere (the hinge is squared).
+
+    Args:
+      embeddings_1: floating array [..., D], feature axis last.
+      embeddings_2: floating array of the same shape.
+      targets: real array [...] (the embeddings' shape without D), values 0 or 1 (bool works);
+        other values raise a ValueError, or give NaN under ``jit``.
+      margin: m > 0 (may be traced).
+
+    Returns:
+      Array of the embeddings' shape without the last axis. TF Addons'
+      ``tfa.losses.contrastive_loss`` takes distances and has no ½: it is 2·l.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> a, b = jnp.array([[0.0, 0.0], [0.0, 0.0]]), jnp.array([[3.0, 4.0], [0.3, 0.4]])
+      >>> [round(x, 4) for x in jaxloss.contrastive(a, b, jnp.array([1, 0])).tolist()]
+      [12.5, 0.125]
+
+    Reference: Hadsell, Chopra & LeCun, "Dimensionality Reduction by Learning an Invariant
+    Mapping", CVPR 2006.
+    """
+    fn = "contrastive"
+    _checks.require(fn, "margin", margin, "> 0")
+    x1, x2 = _pair(fn, embeddings_1, embeddings_2)
+    t = _checks.check_real(fn, "targets", targets)
+    _per_row(fn, "targets", t, "embeddings_1", x1)
+    dtype = _checks.compute_dtype(x1, x2, t)
+    y, valid = _binary_targets(fn, "targets", t, (0, 1), dtype)
+    diff = x1.astype(dtype) - x2.astype(dtype)
+    d = _pnorm(diff, 2.0)
+    h = jnp.maximum(jnp.asarray(margin, dtype) - d, 0)
+    loss = 0.5 * y * (d * d) + 0.5 * (1 - y) * (h * h)
+    return _finish(loss, valid)
+
+
+# ----------------------------------------------------------------------------------------------
+# Sets of embeddings
+
+
+def _set_similarities(fn: str, embeddings: Any, labels: Any, temperature: Any, eps: Any):
+    _checks.require(fn, "temperature", temperature, "> 0")
+    _checks.require(fn, "eps", eps, "> 0")
+    e = _embeddings(fn, "embeddings", embeddings, 2)
+    y = _checks.check_integer(fn, "labels", labels)
+    _per_row(fn, "labels", y, "embeddings", e)
+    dtype = _checks.compute_dtype(e)
+    u = _normalize(e.astype(dtype), eps)
+    logits = jnp.einsum("...id,...jd->...ij", u, u) / jnp.asarray(temperature, dtype)
+    m = e.shape[-2]
+    eye = jax.lax.broadcasted_iota(jnp.int32, (m, m), 0) == jax.lax.broadcasted_iota(
+        jnp.int32, (m, m), 1
+    )
+    positive = (y[..., :, None] == y[..., None, :]) & ~eye
+    lse, _ = logsumexp(logits, axis=-1, where=~eye)
+    num_positive = jnp.sum(positive, axis=-1)
+    positive_logits = jnp.sum(jnp.where(positive, logits, 0), axis=-1)
+    return y, lse, positive_logits, num_positive
+
+
+def info_nce(
+    embeddings: Any, labels: Any, *, temperature: Any = 0.07, eps: Any = 1e-8
+) -> jax.Array:
+    """InfoNCE / NT-Xent (SimCLR) over a set of embeddings, one value per anchor.
+
+    Each embedding is an anchor; its positive is the one other member of the set with the same
+    label; every other member is a negative. SimCLR's 2N views stacked as ``[z1; z2]`` are the
+    labels ``jnp.tile(jnp.arange(N), 2)`` (the (i, i + N) pairing).
+
+    Math (u_i = e_i / max(‖e_i‖₂, eps), s_ik = u_i·u_k / τ, j(i) = the positive of i):
+      l_i = -log[ exp(s_{i,j(i)}) / sum_{k≠i} exp(s_ik) ] = logsumexp_{k≠i} s_ik - s_{i,j(i)}.
+
+    Gradient: with P_ik = softmax_{k≠i}(s_i·)_k (P_ii = 0) and G_ik = P_ik - [k = j(i)],
+    for a cotangent w on l: dL/ds_ik = w_i·G_ik, dL/du = (A + Aᵀ)·U/τ with A_ik = w_i·G_ik, then
+    dL/de = (g - [‖e‖ > eps]·(u·g)·u) / max(‖e‖, eps) for each row g of dL/du.
+    dl_i/dτ = -(1/τ)·sum_k G_ik·s_ik.
+
+    Every anchor must have exactly one positive (each label exactly twice per set): concrete
+    labels are checked (ValueError); under ``jit``/``vmap`` an anchor with zero or several
+    positives gives NaN. For several positives use :func:`supervised_contrastive`.
+
+    Args:
+      embeddings: floating array [..., M, D]: sets of M embeddings (e.g. M = 2N views) of
+        dimension D; leading axes are independent sets.
+      labels: integer array [..., M], identities that define the positive pairs.
+      temperature: τ > 0 (may be traced/learned).
+      eps: floor of the norms in the normalisation, > 0.
+
+    Returns:
+      Array [..., M], one value per anchor; ``jaxloss.mean`` of it is SimCLR's loss. optax's
+      ``ntxent(embeddings, labels, temperature)`` returns that mean as a scalar (its
+      denominator leaves out the other positives, which is the same thing with one positive).
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> z1 = jnp.array([[1.0, 0.0], [0.0, 1.0]])
+      >>> z = jnp.concatenate([z1, 3.0 * z1])  # [z1; z2], N = 2: the (i, i + N) pairing
+      >>> v = jaxloss.info_nce(z, jnp.tile(jnp.arange(2), 2), temperature=0.5)
+      >>> [round(x, 4) for x in v.tolist()]  # log(e² + 2) - 2
+      [0.2395, 0.2395, 0.2395, 0.2395]
+
+    References: van den Oord, Li & Vinyals, "Representation Learning with Contrastive
+    Predictive Coding", 2018; Chen, Kornblith, Norouzi & Hinton, "A Simple Framework for
+    Contrastive Learning of Visual Representations" (SimCLR), ICML 2020.
+    """
+    fn = "info_nce"
+    y, lse, positive_logits, num_positive = _set_similarities(
+        fn, embeddings, labels, temperature, eps
+    )
+    try:
+        concrete = np.asarray(y)
+    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+        return jnp.where(num_positive == 1, lse - positive_logits, jnp.nan)
+    counts = (concrete[..., :, None] == concrete[..., None, :]).sum(-1) - 1
+    if (counts != 1).any():
+        raise ValueError(
+            f"jaxloss.{fn}: `labels` must give every anchor exactly one positive (each label "
+            f"exactly twice per set); got anchors with {sorted(set(counts.ravel().tolist()))} "
+            "positives. For several positives per anchor use "
+            "jaxloss.supervised_contrastive."
+        )
+    return lse - positive_logits
+
+
+def supervised_contrastive(
+    embeddings: Any, labels: Any, *, temperature: Any = 0.07, eps: Any = 1e-8
+) -> jax.Array:
+    """Supervised contrastive loss (SupCon, L_out), one value per anchor.
+
+    Every member of a set with the same label as the anchor is a positive; all other members
+    (other positives included) form the denominator.
+
+    Math (u_i = e_i / max(‖e_i‖₂, eps), s_ik = u_i·u_k / τ, P(i) = {p ≠ i : y_p = y_i}):
+      l_i = -(1/|P(i)|) sum_{p∈P(i)} log[ exp(s_ip) / sum_{k≠i} exp(s_ik) ]
+          = logsumexp_{k≠i} s_ik - mean_{p∈P(i)} s_ip;
+      l_i = 0 (with a zero gradient) for an anchor with no positive.
+
+    Gradient: as :func:`info_nce` with G_ik = P_ik - [k ∈ P(i)]/|P(i)| (0 for anchors without a
+    positive). dl_i/dτ = -(1/τ)·sum_k G_ik·s_ik.
+
+    With exactly one positive per anchor this *is* :func:`info_nce` (identical values and
+    gradients).
+
+    Anchors without a positive give 0 and should usually not count in the mean:
+    ``counted = (labels[..., :, None] == labels[..., None, :]).sum(-1) > 1`` and
+    ``jaxloss.mean(values, where=counted)``.
+
+    Args:
+      embeddings: floating array [..., M, D]: sets of M embeddings of dimension D.
+      labels: integer array [..., M], class labels.
+      temperature: τ > 0 (may be traced/learned).
+      eps: floor of the norms in the normalisation, > 0.
+
+    Returns:
+      Array [..., M], one value per anchor. The reference implementation (SupContrast) also
+      multiplies by τ / base_temperature (1 with its defaults); multiply the values for that.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> z = jnp.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+      >>> v = jaxloss.supervised_contrastive(z, jnp.array([0, 0, 0, 1]), temperature=1.0)
+      >>> [round(x, 4) for x in v.tolist()]
+      [0.862, 0.862, 0.862, 0.0]
+
+    Reference: Khosla et al., "Supervised Contrastive Learning", NeurIPS 2020 (eq. 2, L_out).
+    """
+    _, lse, positive_logits, num_positive = _set_similarities(
+        "supervised_contrastive", embeddings, labels, temperature, eps
+    )
+    has_positive = num_positive > 0
+    dtype = lse.dtype
+    mean_positive = positive_logits / jnp.maximum(num_positive, 1).astype(dtype)
+    return jnp.where(has_positive, lse - mean_positive, 0)
+
+
+def siglip(
+    image_embeddings: Any,
+    text_embeddings: Any,
+    *,
+    logit_scale: Any = 10.0,
+    logit_bias: Any = -10.0,
+    eps: Any = 1e-8,
+) -> jax.Array:
+    """SigLIP sigmoid pairwise loss, one value per image (the sum over its N pairs).
+
+    Image i and text i form a positive pair; image i with every text j ≠ i is a negative pair.
+
+    Math (x̂_i, ŷ_j = embeddings / max(‖·‖₂, eps), t = logit_scale, b = logit_bias,
+    z_ij = +1 if i = j else -1, s_ij = t·x̂_i·ŷ_j + b):
+      l_i = sum_j -log σ(z_ij·s_ij) = sum_j softplus(-z_ij·s_ij),
+    so that ``jaxloss.mean(l)`` over the N images is the paper's loss
+    -(1/N) sum_i sum_j log σ(z_ij (t x̂_i·ŷ_j + b)).
+
+    Gradient: with g_ij = -z_ij·σ(-z_ij·s_ij) (= σ(s_ij) - [i = j]) and a cotangent w on l:
+    dL/dx̂_i = t·w_i sum_j g_ij ŷ_j, dL/dŷ_j = t·sum_i w_i g_ij x̂_i, then through the
+    normalisation as in :func:`info_nce`. dl_i/dt = sum_j g_ij x̂_i·ŷ_j, dl_i/db = sum_j g_ij.
+
+    Args:
+      image_embeddings: floating array [..., N, D]; leading axes are independent sets
+        (negatives are taken within a set only, so they are not chunks of one batch).
+      text_embeddings: floating array of the same shape; row i pairs with image row i.
+      logit_scale: t > 0, may be traced. The paper learns t = exp(t') with t' = log 10 at
+        initialisation: pass ``jnp.exp(log_scale)``.
+      logit_bias: b, may be traced (paper initialisation -10).
+      eps: floor of the norms in the normalisation, > 0.
+
+    Returns:
+      Array [..., N], per image. The per-text values are ``siglip(text, image, ...)``; both
+      sum to the same total. open_clip's ``SigLipLoss`` returns the paper's scalar.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> x = jnp.array([[1.0, 0.0], [0.0, 1.0]])
+      >>> [round(v, 4) for v in jaxloss.siglip(x, x, logit_scale=10.0, logit_bias=-5.0).tolist()]
+      [0.0134, 0.0134]
+
+    Reference: Zhai, Mustafa, Kolesnikov & Beyer, "Sigmoid Loss for Language Image
+    Pre-Training", ICCV 2023.
+    """
+    fn = "siglip"
+    _checks.require(fn, "logit_scale", logit_scale, "> 0")
+    _require_finite(fn, "logit_bias", logit_bias)
+    _checks.require(fn, "eps", eps, "> 0")
+    x = _embeddings(fn, "image_embeddings", image_embeddings, 2)
+    t = _checks.check_floating(fn, "text_embeddings", text_embeddings)
+    _checks.check_same_shape(fn, "image_embeddings", x, "text_embeddings", t)
+    dtype = _checks.compute_dtype(x, t)
+    u, v = _normalize(x.astype(dtype), eps), _normalize(t.astype(dtype), eps)
+    s = jnp.asarray(logit_scale, dtype) * jnp.einsum("...id,...jd->...ij", u, v)
+    s = s + jnp.asarray(logit_bias, dtype)
+    n = x.shape[-2]
+    eye = jax.lax.broadcasted_iota(jnp.int32, (n, n), 0) == jax.lax.broadcasted_iota(
+        jnp.int32, (n, n), 1
+    )
+    return jnp.sum(softplus(jnp.where(eye, -s, s)), axis=-1)
+

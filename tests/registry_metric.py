@@ -1,0 +1,594 @@
+"""Conformance cases for the margin, ranking and metric-learning losses (jaxloss/_metric.py).
+
+References and closed-form derivatives are NumPy float64, written from the formulas in the
+docstrings (never by calling jaxloss).
+
+Set losses (``info_nce``, ``supervised_contrastive``, ``siglip``) couple every anchor of a set to
+every embedding of the set, so d l_i / d embeddings is not a per-example ("local") quantity that
+the suite could contract with its cotangent. Their closed forms are written as vector-Jacobian
+products ``vjp(data, cotangent)`` (``_contrastive_vjp``, ``_siglip_vjp``); the ``grads`` entry
+that the suite calls returns ``vjp(data, ct) / ct`` for the suite's own seeded cotangent ``ct``
+(``_suite_cotangent`` mirrors tests/test_conformance.py), so that the suite's
+``expand(ct) * local`` is exactly the VJP. If the suite's cotangent ever changes, those cases fail
+loudly rather than pass silently; tests/test_metric.py checks the same VJPs against ``jax.grad``
+with its own random cotangents.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+
+from tests.case import Case
+
+B, D = 6, 4  # pairs / triplets: batch and feature dimension
+C = 5  # classes for the multi-class hinge
+SHAPE = (3, 4)  # elementwise losses
+S, M = 2, 6  # set losses: number of sets, members per set
+EPS = 1e-8
+GAP = 0.05  # distance from kinks at the generated smooth points
+
+
+def _suite_cotangent(loss: str, id: str, shape: tuple[int, ...]) -> np.ndarray:
+    """The cotangent that tests/test_conformance.py's gradient test draws for this case."""
+    rng = np.random.default_rng(zlib.crc32(f"{loss}/{id}/ct".encode()))
+    return rng.uniform(0.5, 2.0, size=shape)
+
+
+def _pm1(rng, shape):
+    return rng.choice([-1.0, 1.0], size=shape)
+
+
+def _away(q, values, gap=GAP):
+    """Pushes entries of q at least ``gap`` away from each of ``values``."""
+    for a in values:
+        close = np.abs(q - a) < gap
+        q = np.where(close, a + np.where(q >= a, 2 * gap, -2 * gap), q)
+    return q
+
+
+# --------------------------------------------------------------------------------------------
+# Scores: hinge, squared hinge, margin ranking
+
+
+def _score_data(rng, margin):
+    """Scores x and targets y with y·x away from the kink at the margin."""
+    y = _pm1(rng, SHAPE)
+    q = _away(rng.uniform(-3, 3, SHAPE), [margin])
+    return {"predictions": y * q, "targets": y}
+
+
+def _score_extremes():
+    x = np.array([[1e4, -1e4, 0.0, 1.0], [-1.0, 1e-30, 3e3, -5e3]])
+    y = np.array([[1.0, 1.0, -1.0, 1.0], [1.0, -1.0, -1.0, 1.0]])
+    return [{"predictions": x, "targets": y}, {"predictions": x, "targets": -np.ones_like(x)}]
+
+
+def _hinge_case(loss, id, margin, square):
+    def value(d, h):
+        z = margin - d["targets"] * d["predictions"]
+        return np.maximum(z, 0) ** 2 if square else np.maximum(z, 0)
+
+    def grad(d, h):
+        z = margin - d["targets"] * d["predictions"]
+        return -d["targets"] * (2 * np.maximum(z, 0) if square else (z >= 0))
+
+    return Case(
+        loss=loss, id=id, positional=("predictions", "targets"),
+        make=lambda g: _score_data(g, margin), reference=value,
+        grads={"predictions": grad}, hyper={} if margin == 1.0 else {"margin": margin},
+        extremes=_score_extremes,
+    )
+
+
+def _ranking_data(rng, margin):
+    y = _pm1(rng, SHAPE)
+    diff = _away(rng.uniform(-3, 3, SHAPE), [margin])  # y·(x1 - x2)
+    x2 = rng.normal(size=SHAPE)
+    return {"scores_1": x2 + y * diff, "scores_2": x2, "targets": y}
+
+
+def _ranking_case(id, margin):
+    def z(d):
+        return margin - d["targets"] * (d["scores_1"] - d["scores_2"])
+
+    return Case(
+        loss="margin_ranking", id=id, positional=("scores_1", "scores_2", "targets"),
+        make=lambda g: _ranking_data(g, margin),
+        reference=lambda d, h: np.maximum(z(d), 0),
+        grads={"scores_1": lambda d, h: -d["targets"] * (z(d) >= 0),
+               "scores_2": lambda d, h: d["targets"] * (z(d) >= 0)},
+        hyper={} if margin == 0.0 else {"margin": margin},
+        extremes=lambda: [
+            {"scores_1": np.array([1e4, -1e4, 0.0, 3.0]),
+             "scores_2": np.array([-1e4, 1e4, 0.0, 3.0]),
+             "targets": np.array([1.0, 1.0, -1.0, 1.0])},
+            {"scores_1": np.zeros(4), "scores_2": np.zeros(4), "targets": -np.ones(4)}],
+    )
+
+
+SCORES = [
+    _hinge_case("hinge", "margin=1", 1.0, square=False),
+    _hinge_case("hinge", "margin=0.5", 0.5, square=False),
+    _hinge_case("squared_hinge", "margin=1", 1.0, square=True),
+    _hinge_case("squared_hinge", "margin=2", 2.0, square=True),
+    _ranking_case("margin=0", 0.0),
+    _ranking_case("margin=0.5", 0.5),
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Multi-class hinge
+
+
+def _violations(z, y, margin):
+    v = margin + z - np.take_along_axis(z, y[:, None], -1)
+    v[np.arange(len(y)), y] = -np.inf
+    return v
+
+
+def _mc_smooth(z, y, margin, kind):
+    v = _violations(z, y, margin)
+    if kind == "weston_watkins":
+        finite = v[np.isfinite(v)]
+        return np.all(np.abs(finite) > GAP)
+    top2 = np.sort(v, -1)[:, -2:]
+    return np.all(np.abs(top2[:, 1]) > GAP) and np.all(top2[:, 1] - top2[:, 0] > GAP)
+
+
+def _mc_make(rng, margin, kind, ignore):
+    while True:
+        z = rng.normal(scale=1.5, size=(B, C))
+        y = rng.integers(0, C, size=B)
+        if _mc_smooth(z, y, margin, kind):
+            break
+    if ignore is not None:
+        y = y.copy()
+        y[::3] = ignore
+    return {"logits": z, "labels": y}
+
+
+def _mc_value(d, h, margin, kind, ignore):
+    z, y = d["logits"], d["labels"]
+    ok = y != ignore if ignore is not None else np.ones(y.shape, bool)
+    v = _violations(z, np.where(ok, y, 0), margin)
+    if kind == "crammer_singer":
+        out = np.maximum(np.max(v, -1), 0)
+    else:
+        out = np.sum(np.where(np.isfinite(v), np.maximum(v, 0), 0), -1)
+    return np.where(ok, out, 0.0)
+
+
+def _mc_grad(d, h, margin, kind, ignore):
+    z, y = d["logits"], d["labels"]
+    ok = y != ignore if ignore is not None else np.ones(y.shape, bool)
+    ys = np.where(ok, y, 0)
+    v = _violations(z, ys, margin)
+    onehot = np.eye(C)[ys]
+    if kind == "crammer_singer":
+        active = np.max(v, -1, keepdims=True) >= 0
+        g = active * (np.eye(C)[np.argmax(v, -1)] - onehot)
+    else:
+        ind = (v >= 0).astype(float)
+        g = ind - onehot * ind.sum(-1, keepdims=True)
+    return np.where(ok[:, None], g, 0.0)
+
+
+def _mc_case(id, margin=1.0, kind="crammer_singer", ignore=None):
+    hyper = {}
+    if margin != 1.0:
+        hyper["margin"] = margin
+    if kind != "crammer_singer":
+        hyper["kind"] = kind
+    if ignore is not None:
+        hyper["ignore_index"] = ignore
+    z = np.array([[1e4, -1e4, 0, 0, 0], [-1e4] * 5, [0.0] * 5, [1e4, 1e4, -1e4, 0, 1]])
+    return Case(
+        loss="multiclass_hinge", id=id, positional=("logits", "labels"),
+        make=lambda g: _mc_make(g, margin, kind, ignore),
+        reference=lambda d, h: _mc_value(d, h, margin, kind, ignore),
+        grads={"logits": lambda d, h: _mc_grad(d, h, margin, kind, ignore)},
+        hyper=hyper, class_axis=-1,
+        extremes=lambda: [{"logits": z, "labels": np.array([1, 0, 4, 2])},
+                          {"logits": -z, "labels": np.array([0, 3, 0, 1])}],
+    )
+
+
+MULTICLASS = [
+    _mc_case("crammer_singer"),
+    _mc_case("crammer_singer+margin=0.5+ignore", margin=0.5, ignore=-1),
+    _mc_case("weston_watkins", kind="weston_watkins"),
+    _mc_case("weston_watkins+margin=2", margin=2.0, kind="weston_watkins"),
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Pairs and triplets of embeddings
+
+
+def _unit(x):
+    n = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.maximum(n, EPS)
+
+
+def _cos(a, b):
+    return np.sum(_unit(a) * _unit(b), -1)
+
+
+def _dcos(a, b):
+    """d cos(a, b) / d a (norms far above eps at the smooth points)."""
+    na = np.linalg.norm(a, axis=-1, keepdims=True)
+    return (_unit(b) - _cos(a, b)[:, None] * _unit(a)) / na
+
+
+def _pair_extremes(targets_pos, targets_neg):
+    z = np.zeros(D)
+    big = np.array([1e4, -1e4, 1e4, 3.0])
+    tiny = np.array([1e-30, 0.0, -1e-30, 0.0])
+    x1 = np.stack([z, z, big, big, tiny, big])
+    x2 = np.stack([z, big, big, -big, big, z])
+    return [{"embeddings_1": x1, "embeddings_2": x2, "targets": np.full(6, targets_pos)},
+            {"embeddings_1": x1, "embeddings_2": x2, "targets": np.full(6, targets_neg)},
+            {"embeddings_1": x2, "embeddings_2": x1, "targets": np.full(6, targets_neg)}]
+
+
+def _cosine_make(rng, margin):
+    while True:
+        x1, x2 = rng.normal(size=(B, D)), rng.normal(size=(B, D))
+        y = _pm1(rng, B)
+        y[:2] = [1.0, -1.0]
+        if np.all((y > 0) | (np.abs(_cos(x1, x2) - margin) > GAP)):
+            return {"embeddings_1": x1, "embeddings_2": x2, "targets": y}
+
+
+def _cosine_case(id, margin):
+    def value(d, h):
+        c = _cos(d["embeddings_1"], d["embeddings_2"])
+        return np.where(d["targets"] > 0, 1 - c, np.maximum(c - margin, 0))
+
+    def factor(d):
+        c = _cos(d["embeddings_1"], d["embeddings_2"])
+        return np.where(d["targets"] > 0, -1.0, (c >= margin).astype(float))[:, None]
+
+    return Case(
+        loss="cosine_embedding", id=id, positional=("embeddings_1", "embeddings_2", "targets"),
+        make=lambda g: _cosine_make(g, margin), reference=value,
+        grads={
+            "embeddings_1": lambda d, h: factor(d) * _dcos(d["embeddings_1"], d["embeddings_2"]),
+            "embeddings_2": lambda d, h: factor(d) * _dcos(d["embeddings_2"], d["embeddings_1"]),
+        },
+        hyper={} if margin == 0.0 else {"margin": margin}, class_axis=-1,
+        extremes=lambda: _pair_extremes(1.0, -1.0),
+    )
+
+
+def _pnorm(x, p):
+    return np.sum(np.abs(x) ** p, -1) ** (1 / p)
+
+
+def _dpnorm(x, p):
+    n = _pnorm(x, p)[..., None]
+    return np.sign(x) * np.abs(x) ** (p - 1) / n ** (p - 1)
+
+
+def _triplet_parts(d, h):
+    a, pos, neg = d["anchors"], d["positives"], d["negatives"]
+    p, margin = h.get("p", 2.0), d.get("margin", h.get("margin", 1.0))
+    d_ap, d_an = _pnorm(a - pos, p), _pnorm(a - neg, p)
+    use_pn = np.zeros(d_an.shape, bool)
+    if h.get("swap", False):
+        d_pn = _pnorm(pos - neg, p)
+        use_pn = d_pn < d_an
+        d_an = np.where(use_pn, d_pn, d_an)
+    z = d_ap - d_an + margin
+    return z, use_pn, p
+
+
+def _triplet_grads(d, h):
+    a, pos, neg = d["anchors"], d["positives"], d["negatives"]
+    z, use_pn, p = _triplet_parts(d, h)
+    s = (z >= 0)[:, None].astype(float)
+    g_ap = _dpnorm(a - pos, p)
+    g_an = np.where(use_pn[:, None], 0.0, _dpnorm(a - neg, p))
+    g_pn = np.where(use_pn[:, None], _dpnorm(pos - neg, p), 0.0)
+    return {"anchors": s * (g_ap - g_an), "positives": s * (-g_ap - g_pn),
+            "negatives": s * (g_an + g_pn)}
+
+
+def _triplet_make(rng, h, learn_margin):
+    p = h.get("p", 2.0)
+    while True:
+        a, pos, neg = (rng.normal(size=(B, D)) for _ in range(3))
+        pos = a + 0.8 * (pos - a)  # positives a little closer on average: both sides of the kink
+        d = {"anchors": a, "positives": pos, "negatives": neg}
+        if learn_margin:
+            d["margin"] = np.float64(0.8)
+        z, _, _ = _triplet_parts(d, h)
+        ok = np.all(np.abs(z) > GAP) and (np.any(z > 0) and np.any(z < 0))
+        if p < 2:  # coordinates of the differences away from 0: the kinks of the L1 norm, and
+            # the |x|^(p-2) blow-up of the second derivative for 1 < p < 2
+            gap = GAP if p == 1 else 0.3
+            ok &= all(np.all(np.abs(u) > gap) for u in (a - pos, a - neg, pos - neg))
+        if h.get("swap", False):
+            ok &= np.all(np.abs(_pnorm(a - neg, p) - _pnorm(pos - neg, p)) > GAP)
+        if ok:
+            return d
+
+
+def _triplet_case(id, hyper, learn_margin=False):
+    grads = {n: (lambda d, h, n=n: _triplet_grads(d, h)[n])
+             for n in ("anchors", "positives", "negatives")}
+    if learn_margin:
+        grads["margin"] = lambda d, h: (_triplet_parts(d, h)[0] >= 0).astype(float)[:, None]
+
+    def extremes():
+        z = np.zeros((2, D))
+        big = np.array([[1e4, -1e4, 1e4, -1e4], [3e3, 0.0, -3e3, 1e-30]])
+        out = [{"anchors": z, "positives": z, "negatives": z},  # all coincident
+               {"anchors": big, "positives": big, "negatives": -big},
+               {"anchors": z, "positives": big, "negatives": z},
+               {"anchors": big, "positives": -big, "negatives": big}]
+        if learn_margin:
+            out = [{**o, "margin": np.float64(0.8)} for o in out]
+        return out
+
+    return Case(
+        loss="triplet_margin", id=id, positional=("anchors", "positives", "negatives"),
+        make=lambda g: _triplet_make(g, hyper, learn_margin),
+        reference=lambda d, h: np.maximum(_triplet_parts(d, h)[0], 0),
+        grads=grads, hyper=hyper, class_axis=-1,
+        vmap_axes={"margin": None} if learn_margin else {}, extremes=extremes,
+    )
+
+
+def _contrastive_make(rng, learn_margin):
+    margin = 2.0
+    while True:
+        x1, x2 = rng.normal(size=(B, D)), rng.normal(size=(B, D))
+        y = rng.integers(0, 2, size=B).astype(float)
+        y[:2] = [1.0, 0.0]
+        dist = np.linalg.norm(x1 - x2, axis=-1)
+        if np.all((y > 0) | (np.abs(dist - margin) > GAP)) and np.any((y == 0) & (dist < margin)):
+            d = {"embeddings_1": x1, "embeddings_2": x2, "targets": y}
+            if learn_margin:
+                d["margin"] = np.float64(margin)
+            return d
+
+
+def _contrastive_parts(d, h):
+    diff = d["embeddings_1"] - d["embeddings_2"]
+    dist = np.linalg.norm(diff, axis=-1)
+    m = d.get("margin", h.get("margin", 1.0))
+    return diff, dist, np.maximum(m - dist, 0), d["targets"]
+
+
+def _contrastive_value(d, h):
+    _, dist, hinge, y = _contrastive_parts(d, h)
+    return 0.5 * y * dist**2 + 0.5 * (1 - y) * hinge**2
+
+
+def _contrastive_dx1(d, h):
+    diff, dist, hinge, y = _contrastive_parts(d, h)
+    return y[:, None] * diff - ((1 - y) * hinge / dist)[:, None] * diff
+
+
+def _contrastive_case(id, learn_margin):
+    grads = {"embeddings_1": _contrastive_dx1,
+             "embeddings_2": lambda d, h: -_contrastive_dx1(d, h)}
+    if learn_margin:
+        grads["margin"] = lambda d, h: ((1 - d["targets"]) * _contrastive_parts(d, h)[2])[:, None]
+
+    def extremes():
+        out = _pair_extremes(1.0, 0.0)
+        return [{**o, "margin": np.float64(2.0)} for o in out] if learn_margin else out
+
+    return Case(
+        loss="contrastive", id=id, positional=("embeddings_1", "embeddings_2", "targets"),
+        make=lambda g: _contrastive_make(g, learn_margin), reference=_contrastive_value,
+        grads=grads, hyper={} if learn_margin else {"margin": 2.0}, class_axis=-1,
+        vmap_axes={"margin": None} if learn_margin else {}, extremes=extremes,
+    )
+
+
+PAIRS = [
+    _cosine_case("margin=0", 0.0),
+    _cosine_case("margin=0.3", 0.3),
+    _triplet_case("p=2", {}),
+    _triplet_case("p=1+margin=0.5", {"p": 1.0, "margin": 0.5}),
+    _triplet_case("p=3", {"p": 3.0}),
+    _triplet_case("p=2+swap", {"swap": True}),
+    _triplet_case("p=1.5+learnable-margin", {"p": 1.5}, learn_margin=True),
+    _contrastive_case("margin=2", learn_margin=False),
+    _contrastive_case("learnable-margin", learn_margin=True),
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Sets of embeddings: InfoNCE, SupCon, SigLIP
+
+
+def _normalize_vjp(e, g):
+    """d/d e of <g, e / max(‖e‖, eps)>."""
+    n = np.linalg.norm(e, axis=-1, keepdims=True)
+    u = e / np.maximum(n, EPS)
+    return (g - (n > EPS) * np.sum(u * g, -1, keepdims=True) * u) / np.maximum(n, EPS)
+
+
+def _sim_logits(d, h):
+    u = _unit(d["embeddings"])
+    tau = d.get("temperature", h.get("temperature", 0.07))
+    return u, np.einsum("sid,sjd->sij", u, u) / tau, tau
+
+
+def _off_diagonal(m):
+    return ~np.eye(m, dtype=bool)
+
+
+def _simclr_value(d, h):
+    """SimCLR's NT-Xent per anchor, written out: -log(exp(s_ij) / sum_{k≠i} exp(s_ik))."""
+    _, a, _ = _sim_logits(d, h)
+    y = d["labels"]
+    out = np.zeros(y.shape)
+    for s in range(y.shape[0]):
+        for i in range(y.shape[1]):
+            (j,) = [k for k in range(y.shape[1]) if k != i and y[s, k] == y[s, i]]
+            denom = sum(np.exp(a[s, i, k]) for k in range(y.shape[1]) if k != i)
+            out[s, i] = -np.log(np.exp(a[s, i, j]) / denom)
+    return out
+
+
+def _supcon_value(d, h):
+    """Khosla et al. eq. 2 per anchor, written out; 0 for anchors without a positive."""
+    _, a, _ = _sim_logits(d, h)
+    y = d["labels"]
+    out = np.zeros(y.shape)
+    for s in range(y.shape[0]):
+        for i in range(y.shape[1]):
+            positives = [k for k in range(y.shape[1]) if k != i and y[s, k] == y[s, i]]
+            if not positives:
+                continue
+            denom = sum(np.exp(a[s, i, k]) for k in range(y.shape[1]) if k != i)
+            out[s, i] = -np.mean([np.log(np.exp(a[s, i, p]) / denom) for p in positives])
+    return out
+
+
+def _contrastive_g(d, h):
+    """G_ik = softmax_{k≠i}(s_i)_k - [k ∈ P(i)]/|P(i)| (0 rows without a positive)."""
+    _, a, tau = _sim_logits(d, h)
+    y = d["labels"]
+    off = _off_diagonal(y.shape[-1])
+    z = np.where(off, a, -np.inf)
+    p = np.exp(z - z.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    pos = (y[..., :, None] == y[..., None, :]) & off
+    npos = pos.sum(-1, keepdims=True)
+    q = pos / np.maximum(npos, 1)
+    return (npos > 0) * (p - q), a, tau
+
+
+def _contrastive_vjp(d, h, ct):
+    g, _, tau = _contrastive_g(d, h)
+    u = _unit(d["embeddings"])
+    dc = ct[..., None] * g / tau  # dL/dC, C = U Uᵀ
+    du = np.einsum("sij,sjd->sid", dc + np.swapaxes(dc, -1, -2), u)
+    return _normalize_vjp(d["embeddings"], du)
+
+
+def _set_extremes(labels, learn=None):
+    z = np.zeros((M, D))
+    big = np.tile(np.array([[1e4, -1e4, 1e4, -1e4], [-3e3, 2.0, 1e-30, 5e3]]), (M // 2, 1))
+    e = np.stack([z, big])
+    e2 = e.copy()
+    e2[0, 1:] = 1.0  # one zero vector among identical ones
+    out = [{"embeddings": e, "labels": labels}, {"embeddings": e2, "labels": labels}]
+    return [{**o, **(learn or {})} for o in out]
+
+
+def _set_make(rng, labels, learn):
+    y = np.stack([rng.permutation(labels) for _ in range(S)])
+    return {"embeddings": rng.normal(size=(S, M, D)), "labels": y, **learn}
+
+
+def _set_case(loss, id, labels, reference, hyper, learn_temperature=None, extreme_labels=None):
+    learn = {} if learn_temperature is None else {"temperature": np.float64(learn_temperature)}
+
+    def grad_e(d, h):
+        ct = _suite_cotangent(loss, id, d["labels"].shape)
+        return _contrastive_vjp(d, h, ct) / ct[..., None]
+
+    grads = {"embeddings": grad_e}
+    if learn:
+        def grad_tau(d, h):
+            g, a, tau = _contrastive_g(d, h)
+            return (-np.sum(g * a, -1) / tau)[..., None]
+
+        grads["temperature"] = grad_tau
+    return Case(
+        loss=loss, id=id, positional=("embeddings", "labels"),
+        make=lambda g: _set_make(g, labels, learn), reference=reference, grads=grads,
+        hyper=hyper, class_axis=-1, vmap_axes={"temperature": None} if learn else {},
+        extremes=lambda: _set_extremes(
+            np.stack([labels, np.roll(labels, 1)]) if extreme_labels is None else extreme_labels,
+            learn),
+    )
+
+
+PAIRED = np.array([0, 0, 1, 1, 2, 2])
+GROUPED = np.array([0, 0, 0, 1, 1, 2])  # one anchor without a positive
+UNIQUE = np.arange(M)
+
+
+def _siglip_parts(d, h):
+    u, v = _unit(d["image_embeddings"]), _unit(d["text_embeddings"])
+    t = d.get("logit_scale", h.get("logit_scale", 10.0))
+    b = d.get("logit_bias", h.get("logit_bias", -10.0))
+    c = np.einsum("sid,sjd->sij", u, v)
+    zsign = 2 * np.eye(u.shape[-2]) - 1
+    s = t * c + b
+    g = -zsign / (1 + np.exp(zsign * s))  # d softplus(-z s) / d s = -z σ(-z s)
+    return u, v, c, s, zsign, t, g
+
+
+def _siglip_value(d, h):
+    _, _, _, s, zsign, _, _ = _siglip_parts(d, h)
+    return np.sum(np.logaddexp(0.0, -zsign * s), -1)
+
+
+def _siglip_vjp(d, h, ct):
+    u, v, _, _, _, t, g = _siglip_parts(d, h)
+    dc = ct[..., None] * t * g
+    du = np.einsum("sij,sjd->sid", dc, v)
+    dv = np.einsum("sij,sid->sjd", dc, u)
+    return (_normalize_vjp(d["image_embeddings"], du), _normalize_vjp(d["text_embeddings"], dv))
+
+
+def _siglip_case(id, hyper, learn=None):
+    learn = learn or {}
+    n = 4
+
+    def make(g):
+        return {"image_embeddings": g.normal(size=(S, n, 3)),
+                "text_embeddings": g.normal(size=(S, n, 3)), **learn}
+
+    def grad(which):
+        def f(d, h):
+            ct = _suite_cotangent("siglip", id, (S, n))
+            return _siglip_vjp(d, h, ct)[which] / ct[..., None]
+        return f
+
+    grads = {"image_embeddings": grad(0), "text_embeddings": grad(1)}
+    if learn:
+        grads["logit_scale"] = lambda d, h: np.sum(_siglip_parts(d, h)[6] * _siglip_parts(d, h)[2],
+                                                   -1)[..., None]
+        grads["logit_bias"] = lambda d, h: np.sum(_siglip_parts(d, h)[6], -1)[..., None]
+
+    def extremes():
+        z = np.zeros((n, 3))
+        big = np.array([[1e4, -1e4, 1e4], [-3e3, 2.0, 1e-30], [0.0, 0.0, 0.0], [1e4, 1e4, 1e4]])
+        out = [{"image_embeddings": np.stack([z, big]), "text_embeddings": np.stack([big, big])},
+               {"image_embeddings": np.stack([big, -big]), "text_embeddings": np.stack([z, big])}]
+        return [{**o, **learn} for o in out]
+
+    return Case(
+        loss="siglip", id=id, positional=("image_embeddings", "text_embeddings"),
+        make=make, reference=_siglip_value, grads=grads, hyper=hyper, class_axis=-1,
+        vmap_axes={k: None for k in learn}, extremes=extremes,
+    )
+
+
+SETS = [
+    _set_case("info_nce", "tau=0.5", PAIRED, _simclr_value, {"temperature": 0.5}),
+    _set_case("info_nce", "learnable-tau", PAIRED, _simclr_value, {}, learn_temperature=0.2),
+    _set_case("supervised_contrastive", "tau=0.5", GROUPED, _supcon_value, {"temperature": 0.5},
+              extreme_labels=np.stack([GROUPED, UNIQUE])),
+    _set_case("supervised_contrastive", "learnable-tau", GROUPED, _supcon_value, {},
+              learn_temperature=0.3),
+    _set_case("supervised_contrastive", "default-tau+pairs", PAIRED, _supcon_value, {}),
+    _siglip_case("defaults", {}),
+    _siglip_case("learnable", {}, learn={"logit_scale": np.float64(5.0),
+                                         "logit_bias": np.float64(-2.0)}),
+]
+
+
+CASES: list[Case] = [*SCORES, *MULTICLASS, *PAIRS, *SETS]

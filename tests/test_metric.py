@@ -1,0 +1,538 @@
+"""Margin, ranking and metric-learning losses: kinks, validation, properties, special cases and the
+known bugs of other libraries (optax's triplet p-norm without abs, NaN cosine gradients at 0).
+
+References here are NumPy, written from the papers' formulas; the session runs in float64.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import jaxloss
+from jaxloss._metric import (
+    contrastive,
+    cosine_embedding,
+    hinge,
+    info_nce,
+    margin_ranking,
+    multiclass_hinge,
+    siglip,
+    squared_hinge,
+    supervised_contrastive,
+    triplet_margin,
+)
+from tests import registry_metric as reg
+
+SETTINGS = settings(max_examples=25, deadline=None)
+floats = st.floats(-5.0, 5.0, allow_nan=False, width=64)
+signs = st.sampled_from([-1.0, 1.0])
+
+
+def _a(x, dtype=jnp.float64):
+    return jnp.asarray(x, dtype)
+
+
+def _finite_tree(tree):
+    return all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree_util.tree_leaves(tree))
+
+
+# --------------------------------------------------------------------------------------------
+# Kinks: the term counts as active at the kink (torch's clamp_min convention)
+
+
+def test_hinge_kink_value_zero_gradient_active():
+    for y in (1.0, -1.0):
+        x = _a(y * 1.0)  # y·x = margin = 1
+        assert float(hinge(x, _a(y))) == 0.0
+        assert float(jax.grad(lambda x, y=y: hinge(x, _a(y)))(x)) == -y
+    # Just past the kink the gradient is 0.
+    assert float(jax.grad(lambda x: hinge(x, _a(1.0)))(_a(1.0 + 1e-9))) == 0.0
+
+
+def test_squared_hinge_kink_gradient_is_zero_and_continuous():
+    g = jax.grad(lambda x: squared_hinge(x, _a(1.0), margin=2.0))
+    assert float(g(_a(2.0))) == 0.0
+    assert float(g(_a(2.0 - 1e-6))) == pytest.approx(-2e-6, rel=1e-6)
+
+
+def test_margin_ranking_tie_with_zero_margin_still_trains():
+    x1, x2, y = _a([0.0, 2.0]), _a([0.0, 2.0]), _a([1.0, -1.0])
+    assert margin_ranking(x1, x2, y).tolist() == [0.0, 0.0]
+    g1, g2 = jax.grad(lambda a, b: jnp.sum(margin_ranking(a, b, y)), argnums=(0, 1))(x1, x2)
+    assert g1.tolist() == [-1.0, 1.0] and g2.tolist() == [1.0, -1.0]
+
+
+def test_multiclass_hinge_kinks():
+    # Crammer–Singer at the kink: z_y - max_{c≠y} z_c = margin exactly -> 0, gradient e_c* - e_y.
+    z, y = _a([[3.0, 2.0, 0.0]]), jnp.array([0])
+    assert multiclass_hinge(z, y).tolist() == [0.0]
+    g = jax.grad(lambda z: jnp.sum(multiclass_hinge(z, y)))(z)
+    assert g.tolist() == [[-1.0, 1.0, 0.0]]
+    # Weston–Watkins: two classes exactly at the kink, both active.
+    z2 = _a([[3.0, 2.0, 2.0]])
+    assert multiclass_hinge(z2, y, kind="weston_watkins").tolist() == [0.0]
+    g = jax.grad(lambda z: jnp.sum(multiclass_hinge(z, y, kind="weston_watkins")))(z2)
+    assert g.tolist() == [[-2.0, 1.0, 1.0]]
+    # Crammer–Singer: two classes tied for the largest violation share the gradient.
+    z3 = _a([[0.0, 2.0, 2.0]])
+    assert multiclass_hinge(z3, y).tolist() == [3.0]
+    g = jax.grad(lambda z: jnp.sum(multiclass_hinge(z, y)))(z3)
+    assert g.tolist() == [[-1.0, 0.5, 0.5]]
+
+
+def test_triplet_and_cosine_kinks_active():
+    a, p, n = _a([[0.0, 0.0]]), _a([[3.0, 0.0]]), _a([[4.0, 0.0]])  # d_ap - d_an + 1 = 0
+    assert triplet_margin(a, p, n).tolist() == [0.0]
+    ga = jax.grad(lambda a: jnp.sum(triplet_margin(a, p, n)))(a)
+    np.testing.assert_allclose(ga, [[0.0, 0.0]], atol=0)  # g(a-p) - g(a-n) = (-1,0) - (-1,0)
+    gp = jax.grad(lambda p: jnp.sum(triplet_margin(a, p, n)))(p)
+    np.testing.assert_allclose(gp, [[1.0, 0.0]])  # active: -g(a - p) = (1, 0)
+    x1, x2 = _a([[1.0, 0.0]]), _a([[0.6, 0.8]])  # cos = 0.6 = margin
+    assert cosine_embedding(x1, x2, _a([-1.0]), margin=0.6).tolist() == [0.0]
+    g = jax.grad(lambda x: jnp.sum(cosine_embedding(x, x2, _a([-1.0]), margin=0.6)))(x1)
+    np.testing.assert_allclose(g, [[0.0, 0.8]], atol=1e-15)  # dc/dx1 = u2 - c·u1
+
+
+# --------------------------------------------------------------------------------------------
+# Validation
+
+
+@pytest.mark.parametrize("fn", [hinge, squared_hinge])
+def test_sign_targets_validated(fn):
+    x = _a([0.5, -0.5])
+    with pytest.raises(ValueError, match=rf"jaxloss\.{fn.__name__}: `targets` must hold only -1 "
+                                         r"and 1; got \[0\.0\]\. For \{0, 1\} labels pass"):
+        fn(x, _a([1.0, 0.0]))
+    out = jax.jit(fn)(x, _a([1.0, 0.0]))  # traced: NaN marks the bad target, not a silent 1.0
+    assert float(out[0]) == 0.5 if fn is hinge else float(out[0]) == 0.25
+    assert bool(jnp.isnan(out[1]))
+
+
+def test_pair_targets_validated():
+    x = _a([[1.0, 0.0], [0.0, 1.0]])
+    with pytest.raises(ValueError, match=r"jaxloss\.contrastive: `targets` must hold only 0 and 1"):
+        contrastive(x, x, _a([1.0, -1.0]))
+    assert bool(jnp.isnan(jax.jit(contrastive)(x, x, _a([1.0, -1.0]))[1]))
+    assert contrastive(x, x, jnp.array([True, False]), margin=1.0).tolist() == [0.0, 0.5]
+    with pytest.raises(ValueError, match=r"jaxloss\.cosine_embedding: `targets` must hold only"):
+        cosine_embedding(x, x, _a([1.0, 0.0]))
+    with pytest.raises(ValueError, match=r"jaxloss\.margin_ranking: `targets` must hold only"):
+        margin_ranking(x[0], x[1], _a([1.0, 0.0]))
+    with pytest.raises(ValueError, match=r"`targets` must have the shape of `embeddings_1` "
+                                         r"without its last \(feature\) axis, \(2,\)"):
+        cosine_embedding(x, x, _a([1.0, 1.0, 1.0]))
+
+
+def test_info_nce_requires_exactly_one_positive():
+    e = jnp.asarray(np.random.default_rng(0).normal(size=(4, 3)))
+    with pytest.raises(ValueError, match=r"jaxloss\.info_nce: `labels` must give every anchor "
+                                         r"exactly one positive .* \[0, 2\] positives"):
+        info_nce(e, jnp.array([0, 0, 0, 1]))
+    out = jax.jit(info_nce)(e, jnp.array([0, 0, 0, 1]))
+    assert bool(jnp.all(jnp.isnan(out)))
+    out = jax.jit(info_nce)(e, jnp.array([5, 5, 7, 7]))  # arbitrary identity values are fine
+    assert _finite_tree(out)
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: hinge(_a(1.0), _a(1.0), margin=-1.0), r"hinge: `margin` must be finite and >= 0"),
+        (lambda: multiclass_hinge(_a([[1.0, 2.0]]), jnp.array([0]), kind="ww"),
+         r"multiclass_hinge: `kind` must be one of"),
+        (lambda: multiclass_hinge(_a([[1.0, 2.0]]), jnp.array([2])),
+         r"multiclass_hinge: `labels` must be class indices in \[0, 2\)"),
+        (lambda: cosine_embedding(_a([[1.0]]), _a([[1.0]]), _a([1.0]), margin=1.5),
+         r"cosine_embedding: `margin` must be finite and in \[-1.0, 1.0\]"),
+        (lambda: triplet_margin(_a([[1.0]]), _a([[1.0]]), _a([[1.0]]), p=0.5),
+         r"triplet_margin: `p` must be finite and >= 1"),
+        (lambda: triplet_margin(_a([[1.0]]), _a([[1.0]]), _a([[1.0, 2.0]])),
+         r"triplet_margin: `anchors` and `negatives` must have the same shape"),
+        (lambda: contrastive(_a([[1.0]]), _a([[1.0]]), _a([1.0]), margin=0.0),
+         r"contrastive: `margin` must be finite and > 0"),
+        (lambda: info_nce(_a([[1.0], [2.0]]), jnp.array([0, 0]), temperature=0.0),
+         r"info_nce: `temperature` must be finite and > 0"),
+        (lambda: info_nce(_a([1.0, 2.0]), jnp.array([0, 0])),
+         r"info_nce: `embeddings` must have at least 2 dimension"),
+        (lambda: supervised_contrastive(_a([[1.0], [2.0]]), _a([0.0, 0.0])),
+         r"supervised_contrastive: `labels` must hold integer"),
+        (lambda: siglip(_a([[1.0]]), _a([[1.0]]), logit_bias=float("inf")),
+         r"siglip: `logit_bias` must be finite"),
+        (lambda: siglip(_a([[1.0]]), _a([[1.0]]), logit_scale=-1.0),
+         r"siglip: `logit_scale` must be finite and > 0"),
+    ],
+)
+def test_bad_arguments_name_function_and_argument(call, message):
+    with pytest.raises((ValueError, TypeError), match=rf"jaxloss\.{message}"):
+        call()
+
+
+def test_traced_hyperparameters_are_learnable():
+    rng = np.random.default_rng(1)
+    e = jnp.asarray(rng.normal(size=(6, 3)))
+    y = jnp.array([0, 0, 1, 1, 2, 2])
+    g = jax.jit(jax.grad(lambda t: jnp.mean(info_nce(e, y, temperature=t))))(0.3)
+    assert np.isfinite(float(g)) and float(g) != 0.0
+    g = jax.jit(jax.grad(lambda s, b: jnp.mean(siglip(e, e[::-1], logit_scale=s, logit_bias=b)),
+                         argnums=(0, 1)))(10.0, -10.0)
+    assert _finite_tree(g) and all(float(x) != 0 for x in g)
+    gm = jax.jit(jax.grad(lambda m: jnp.sum(hinge(_a([0.5, 2.0]), _a([1.0, 1.0]), margin=m))))(1.0)
+    assert float(gm) == 1.0  # only the first element is active
+
+
+# --------------------------------------------------------------------------------------------
+# Properties (hypothesis)
+
+
+@SETTINGS
+@given(x=floats, y=signs, m=st.floats(0.0, 3.0))
+def test_hinge_properties(x, y, m):
+    v = float(hinge(_a(x), _a(y), margin=m))
+    assert v >= 0
+    assert (v == 0) == (y * x >= m)
+    assert v == pytest.approx(max(0.0, m - y * x), abs=1e-15)
+    assert float(squared_hinge(_a(x), _a(y), margin=m)) == pytest.approx(v * v, abs=1e-14)
+    # Non-increasing in the signed score y·x.
+    assert float(hinge(_a(x + 0.1 * y), _a(y), margin=m)) <= v
+
+
+@SETTINGS
+@given(x1=floats, x2=floats, y=signs, m=st.floats(0.0, 2.0))
+def test_margin_ranking_is_hinge_on_the_difference(x1, x2, y, m):
+    v = margin_ranking(_a(x1), _a(x2), _a(y), margin=m)
+    assert float(v) == float(hinge(_a(x1) - _a(x2), _a(y), margin=m))
+    assert float(v) == float(margin_ranking(_a(x2), _a(x1), _a(-y), margin=m))
+
+
+@SETTINGS
+@given(z=st.lists(floats, min_size=4, max_size=4), label=st.integers(0, 3),
+       shift=floats, m=st.floats(0.0, 2.0))
+def test_multiclass_hinge_properties(z, label, shift, m):
+    z, y = _a([z]), jnp.array([label])
+    cs = float(multiclass_hinge(z, y, margin=m)[0])
+    ww = float(multiclass_hinge(z, y, margin=m, kind="weston_watkins")[0])
+    assert 0 <= cs <= ww + 1e-12 <= 3 * cs + 1e-12  # C - 1 = 3 violations at most
+    assert float(multiclass_hinge(z + shift, y, margin=m)[0]) == pytest.approx(cs, abs=1e-12)
+    other = [c for c in range(4) if c != label]
+    want = max(0.0, max(m + float(z[0, c]) - float(z[0, label]) for c in other))
+    assert cs == pytest.approx(want, abs=1e-12)
+
+
+@SETTINGS
+@given(z0=floats, z1=floats, label=st.integers(0, 1), m=st.floats(0.0, 2.0))
+def test_two_class_hinges_equal_the_binary_hinge(z0, z1, label, m):
+    z, y = _a([[z0, z1]]), jnp.array([label])
+    binary = hinge(_a(z1 - z0), _a(2.0 * label - 1), margin=m)
+    for kind in ("crammer_singer", "weston_watkins"):
+        assert float(multiclass_hinge(z, y, margin=m, kind=kind)[0]) == pytest.approx(
+            float(binary), abs=1e-12)
+
+
+vec3 = st.lists(floats, min_size=3, max_size=3)
+
+
+@SETTINGS
+@given(a=vec3, p=vec3, n=vec3, t=vec3, deg=st.sampled_from([1.0, 1.5, 2.0, 3.0, 7.0]),
+       m=st.floats(0.0, 2.0))
+def test_triplet_matches_true_pnorm_and_is_translation_invariant(a, p, n, t, deg, m):
+    a, p, n, t = (np.array([v]) for v in (a, p, n, t))
+    want = max(0.0, reg._pnorm(a - p, deg)[0] - reg._pnorm(a - n, deg)[0] + m)
+    got = float(triplet_margin(_a(a), _a(p), _a(n), p=deg, margin=m)[0])
+    assert got == pytest.approx(want, rel=1e-12, abs=1e-12)
+    moved = float(triplet_margin(_a(a + t), _a(p + t), _a(n + t), p=deg, margin=m)[0])
+    assert moved == pytest.approx(got, rel=1e-9, abs=1e-9)
+
+
+@SETTINGS
+@given(x1=vec3, x2=vec3, s=st.floats(0.01, 100.0), m=st.floats(-1.0, 1.0), y=signs)
+def test_cosine_embedding_scale_invariant_and_bounded(x1, x2, s, m, y):
+    x1, x2 = _a([x1]), _a([x2])
+    if float(jnp.linalg.norm(x1)) < 1e-3:
+        return
+    v = float(cosine_embedding(x1, x2, _a([y]), margin=m)[0])
+    assert float(cosine_embedding(s * x1, x2, _a([y]), margin=m)[0]) == pytest.approx(v, abs=1e-12)
+    assert -1e-12 <= v <= (2 if y > 0 else 1 - m) + 1e-12
+
+
+@SETTINGS
+@given(x1=vec3, x2=vec3, m=st.floats(0.1, 3.0))
+def test_contrastive_terms(x1, x2, m):
+    x1, x2 = _a([x1]), _a([x2])
+    d = float(np.linalg.norm(np.asarray(x1) - np.asarray(x2)))
+    assert float(contrastive(x1, x2, _a([1.0]), margin=m)[0]) == pytest.approx(0.5 * d * d)
+    dis = float(contrastive(x1, x2, _a([0.0]), margin=m)[0])
+    assert dis == pytest.approx(0.5 * max(0.0, m - d) ** 2, abs=1e-12)
+    assert (dis == 0) == (d >= m)
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1))
+def test_info_nce_equivariance_and_scale_invariance(seed):
+    rng = np.random.default_rng(seed)
+    e = rng.normal(size=(6, 3))
+    y = rng.permutation([0, 0, 1, 1, 2, 2])
+    v = np.asarray(_info_nce_jit(_a(e), jnp.asarray(y)))
+    perm = rng.permutation(6)
+    np.testing.assert_allclose(_info_nce_jit(_a(e[perm]), jnp.asarray(y[perm])), v[perm],
+                               rtol=1e-12)
+    scale = rng.uniform(0.1, 10.0, size=(6, 1))
+    np.testing.assert_allclose(_info_nce_jit(_a(e * scale), jnp.asarray(y)), v, rtol=1e-12)
+    assert np.all(v >= 0)
+
+
+_info_nce_jit = jax.jit(lambda e, y: info_nce(e, y, temperature=0.2))
+
+
+def test_siglip_image_and_text_totals_agree():
+    rng = np.random.default_rng(2)
+    x, t = _a(rng.normal(size=(5, 3))), _a(rng.normal(size=(5, 3)))
+    a = float(jnp.sum(siglip(x, t, logit_scale=3.0, logit_bias=-1.0)))
+    b = float(jnp.sum(siglip(t, x, logit_scale=3.0, logit_bias=-1.0)))
+    assert a == pytest.approx(b, rel=1e-13)
+
+
+# --------------------------------------------------------------------------------------------
+# Known bugs of other libraries
+
+
+def _true_triplet(a, p, n, deg, margin):
+    dist = lambda u: np.sum(np.abs(u) ** deg) ** (1 / deg)  # noqa: E731
+    return max(0.0, dist(a - p) - dist(a - n) + margin)
+
+
+@pytest.mark.parametrize("deg", [1.0, 3.0])
+@pytest.mark.parametrize("margin", [1.0, 3.0])
+def test_triplet_uses_absolute_values_in_the_pnorm(deg, margin):
+    """optax.triplet_margin_loss drops |.|: 5.0 for p = 1 (true: 0) and NaN for p = 3."""
+    a, p, n = np.array([0.0, 0.0]), np.array([1.0, -1.0]), np.array([2.0, 2.0])
+    want = _true_triplet(a, p, n, deg, margin)
+    if margin == 1.0:
+        assert want == 0.0
+    got = triplet_margin(_a([a]), _a([p]), _a([n]), p=deg, margin=margin)
+    assert float(got[0]) == pytest.approx(want, rel=1e-14, abs=0)
+    g = jax.grad(lambda x: jnp.sum(triplet_margin(x, _a([p]), _a([n]), p=deg, margin=margin)))(
+        _a([a]))
+    assert _finite_tree(g)
+
+
+def test_triplet_large_p_and_large_values_do_not_overflow():
+    a = jnp.array([[1e4, -2e4, 3e3]], jnp.float32)
+    p, n = jnp.zeros_like(a), 2 * a
+    v = triplet_margin(a, p, n, p=40.0, margin=0.5)
+    want = _true_triplet(np.asarray(a[0], np.float64), np.zeros(3), 2 * np.asarray(a[0],
+                         np.float64), 40.0, 0.5)
+    assert v.dtype == jnp.float32 and float(v[0]) == pytest.approx(want, rel=1e-6)
+
+
+def test_cosine_gradient_finite_at_zero_vectors():
+    """optax.cosine_similarity gives NaN gradients at a zero vector; jaxloss does not."""
+    value_and_grad = jax.jit(jax.value_and_grad(
+        lambda a, b, t: jnp.sum(cosine_embedding(a, b, t, margin=0.1)), argnums=(0, 1)))
+    for dtype in (jnp.float32, jnp.float64):
+        z, o = jnp.zeros((3, 3), dtype), jnp.ones((3, 3), dtype)
+        for y in (1.0, -1.0):
+            t = jnp.full((3,), y, dtype)
+            a, b = jnp.stack([z[0], o[0], z[0]]), jnp.stack([o[0], z[0], z[0]])
+            np.testing.assert_array_equal(cosine_embedding(a, b, t, margin=0.1),
+                                          [1.0 if y > 0 else 0.0] * 3)
+            v, g = value_and_grad(a, b, t)
+            assert _finite_tree((v, g))
+    # At x1 = 0 the gradient of 1 - cos is -x̂2 / eps (the documented floor of the norm).
+    g = jax.grad(lambda a: jnp.sum(cosine_embedding(a, _a([[3.0, 4.0]]), _a([1.0]))))(
+        jnp.zeros((1, 2)))
+    np.testing.assert_allclose(g, [[-0.6e8, -0.8e8]], rtol=1e-12)
+
+
+# --------------------------------------------------------------------------------------------
+# Finite gradients at zero vectors and coincident points, every embedding loss
+
+
+def _zero_and_coincident_losses(x, z):
+    pairs = jnp.array([0, 0, 1, 1])
+    return {
+        "triplet": triplet_margin(x, x, x),
+        "triplet-p1": triplet_margin(x, x, z, p=1.0),
+        "triplet-swap": triplet_margin(x, z, x, swap=True),
+        "contrastive": contrastive(x, x, jnp.array([0, 1, 0, 1])),
+        "contrastive-zero": contrastive(x, z, jnp.array([0, 1, 0, 1])),
+        "cosine": cosine_embedding(x, z, jnp.array([1, -1, 1, -1])),
+        "info_nce": info_nce(x, pairs),
+        "supcon": supervised_contrastive(x, jnp.array([0, 0, 0, 1])),
+        "supcon-no-positive": supervised_contrastive(x, jnp.arange(4)),
+        "siglip": siglip(x, x[::-1]),
+    }
+
+
+@jax.jit
+def _zero_values_and_grads(x):
+    z = jnp.zeros_like(x)
+    values = _zero_and_coincident_losses(x, z)
+    grads = {k: jax.grad(lambda x, k=k: jnp.sum(_zero_and_coincident_losses(x, z)[k]))(x)
+             for k in values}
+    return values, grads
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64], ids=str)
+def test_zero_vectors_and_coincident_points_give_finite_values_and_gradients(dtype):
+    z = jnp.zeros((4, 3), dtype)
+    e = z.at[1:].set(jnp.asarray([[1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [-1.0, 0.0, 0.0]], dtype))
+    for x in (z, e):
+        values, grads = _zero_values_and_grads(x)
+        for name in values:
+            assert _finite_tree((values[name], grads[name])), name
+            assert values[name].dtype == (jnp.float64 if dtype == jnp.float64 else jnp.float32)
+
+
+# --------------------------------------------------------------------------------------------
+# Contrastive losses on sets: the papers' formulas
+
+
+def _simclr_numpy(z1, z2, tau):
+    """SimCLR's NT-Xent for views z1, z2 [N, D], written as in the paper (Algorithm 1)."""
+    z = np.concatenate([z1, z2])
+    z = z / np.linalg.norm(z, axis=1, keepdims=True)
+    n2 = len(z)
+    sim = z @ z.T
+    out = np.zeros(n2)
+    for i in range(n2):
+        j = (i + n2 // 2) % n2
+        denom = sum(np.exp(sim[i, k] / tau) for k in range(n2) if k != i)
+        out[i] = -np.log(np.exp(sim[i, j] / tau) / denom)
+    return out
+
+
+def test_ntxent_equals_simclr_formula_with_the_i_plus_n_pairing():
+    rng = np.random.default_rng(3)
+    z1, z2 = rng.normal(size=(4, 5)), rng.normal(size=(4, 5))
+    labels = jnp.tile(jnp.arange(4), 2)
+    got = info_nce(_a(np.concatenate([z1, z2])), labels, temperature=0.3)
+    want = _simclr_numpy(z1, z2, 0.3)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    # The mean is SimCLR's loss, and optax's scalar ntxent (one positive per anchor).
+    import optax
+    o = optax.ntxent(_a(np.concatenate([z1, z2])), labels, temperature=0.3)
+    assert float(jaxloss.mean(got)) == pytest.approx(float(o), rel=1e-6)
+
+
+def test_supcon_with_one_positive_per_anchor_is_info_nce():
+    """|P(i)| = 1 for every anchor: SupCon's L_out and NT-Xent are the same function of the
+    embeddings (same τ): equal values and equal gradients."""
+    rng = np.random.default_rng(4)
+    e = _a(rng.normal(size=(3, 8, 4)))
+    y = jnp.asarray(np.stack([rng.permutation(np.repeat(np.arange(4), 2)) for _ in range(3)]))
+    w = _a(rng.uniform(size=(3, 8)))
+    a = supervised_contrastive(e, y, temperature=0.15)
+    b = info_nce(e, y, temperature=0.15)
+    np.testing.assert_allclose(a, b, rtol=1e-13)
+    ga = jax.jit(jax.grad(lambda e: jnp.sum(w * supervised_contrastive(e, y, temperature=0.15))))(e)
+    gb = jax.jit(jax.grad(lambda e: jnp.sum(w * info_nce(e, y, temperature=0.15))))(e)
+    np.testing.assert_allclose(ga, gb, rtol=1e-11, atol=1e-13)
+
+
+def test_supcon_multiple_positives_and_anchors_without_positive():
+    rng = np.random.default_rng(5)
+    e = rng.normal(size=(1, 6, 3))
+    y = np.array([[0, 0, 0, 1, 1, 2]])
+    v = supervised_contrastive(_a(e), jnp.asarray(y), temperature=0.5)
+    np.testing.assert_allclose(v, reg._supcon_value({"embeddings": e, "labels": y},
+                                                    {"temperature": 0.5}), rtol=1e-12)
+    assert float(v[0, 5]) == 0.0  # label 2 has no positive
+    counted = (y[..., :, None] == y[..., None, :]).sum(-1) > 1  # the documented mask
+    assert float(jaxloss.mean(v, where=jnp.asarray(counted))) == pytest.approx(
+        float(np.mean(np.asarray(v)[0, :5])), rel=1e-13)
+    # Every anchor alone: all zeros, and a zero gradient.
+    alone = supervised_contrastive(_a(e), jnp.arange(6)[None])
+    assert alone.tolist() == [[0.0] * 6]
+    g = jax.jit(jax.grad(lambda e: jnp.sum(supervised_contrastive(e, jnp.arange(6)[None]))))(
+        _a(e))
+    assert bool(jnp.all(g == 0))
+    # All embeddings equal: every term is log(M - 1) for anchors with a positive.
+    same = supervised_contrastive(jnp.ones((6, 3)), jnp.asarray(y[0]))
+    np.testing.assert_allclose(same[:5], np.log(5.0), rtol=1e-13)
+
+
+def test_siglip_mean_is_the_paper_loss():
+    rng = np.random.default_rng(6)
+    x, t = rng.normal(size=(5, 4)), rng.normal(size=(5, 4))
+    scale, bias = np.exp(np.log(10.0)), -10.0
+    # Zhai et al. 2023, Algorithm 1: normalise, logits = x @ t.T * t' + b, labels 2I - 1.
+    zx = x / np.linalg.norm(x, axis=1, keepdims=True)
+    zt = t / np.linalg.norm(t, axis=1, keepdims=True)
+    logits = zx @ zt.T * scale + bias
+    labels = 2 * np.eye(5) - 1
+    paper = -np.sum(-np.logaddexp(0.0, -labels * logits)) / 5
+    per_image = siglip(_a(x), _a(t), logit_scale=scale, logit_bias=bias)
+    assert per_image.shape == (5,)
+    assert float(jaxloss.mean(per_image)) == pytest.approx(paper, rel=1e-13)
+    assert float(jnp.sum(per_image)) == pytest.approx(5 * paper, rel=1e-13)
+
+
+# --------------------------------------------------------------------------------------------
+# Closed-form VJPs (the registry's) against jax.grad, with cotangents independent of the suite
+
+
+def test_set_loss_vjps_match_jax_grad():
+    rng = np.random.default_rng(100)
+    e = rng.normal(size=(2, 6, 4))
+    ct = rng.uniform(-1.0, 1.0, size=(2, 6))
+    for fn, labels in ((info_nce, reg.PAIRED), (supervised_contrastive, reg.GROUPED)):
+        y = np.stack([rng.permutation(labels) for _ in range(2)])
+        d, h = {"embeddings": e, "labels": y}, {"temperature": 0.4}
+        got = jax.jit(jax.grad(lambda e, fn=fn, y=y: jnp.sum(
+            _a(ct) * fn(e, jnp.asarray(y), temperature=0.4))))(_a(e))
+        np.testing.assert_allclose(got, reg._contrastive_vjp(d, h, ct), rtol=1e-10, atol=1e-12)
+    x, t = rng.normal(size=(2, 4, 3)), rng.normal(size=(2, 4, 3))
+    d, h = {"image_embeddings": x, "text_embeddings": t}, {"logit_scale": 4.0, "logit_bias": -1.0}
+    got = jax.jit(jax.grad(lambda x, t: jnp.sum(_a(ct[:, :4]) * siglip(x, t, **h)),
+                           argnums=(0, 1)))(_a(x), _a(t))
+    for g, w in zip(got, reg._siglip_vjp(d, h, ct[:, :4]), strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
+
+
+# --------------------------------------------------------------------------------------------
+# Sets: vmap over an extra leading batch of sets gives per-set results
+
+
+@pytest.mark.parametrize("name", ["info_nce", "supervised_contrastive", "siglip"])
+def test_leading_batches_of_sets_are_independent(name):
+    rng = np.random.default_rng(7)
+    e = _a(rng.normal(size=(2, 3, 6, 4)))
+    if name == "siglip":
+        other = _a(rng.normal(size=(2, 3, 6, 4)))
+
+        def f(a, b):
+            return siglip(a, b, logit_scale=5.0, logit_bias=-2.0)
+    else:
+        other = jnp.asarray(np.stack([[rng.permutation(reg.PAIRED) for _ in range(3)]
+                                      for _ in range(2)]))
+        fn = info_nce if name == "info_nce" else supervised_contrastive
+
+        def f(a, b):
+            return fn(a, b, temperature=0.3)
+    batched = f(e, other)
+    assert batched.shape == (2, 3, 6)
+    vmapped = jax.vmap(jax.vmap(f))(e, other)
+    looped = np.stack([[np.asarray(f(e[i, j], other[i, j])) for j in range(3)] for i in range(2)])
+    np.testing.assert_allclose(batched, looped, rtol=1e-13)
+    np.testing.assert_allclose(vmapped, looped, rtol=1e-13)
+    # Changing one set leaves the other sets' values unchanged.
+    moved = f(e.at[0, 0].multiply(-1.0), other)
+    np.testing.assert_allclose(moved[1:], batched[1:], rtol=0)
+    np.testing.assert_allclose(moved[0, 1:], batched[0, 1:], rtol=0)
+
+
+def test_low_precision_in_float32_out():
+    rng = np.random.default_rng(8)
+    e = jnp.asarray(rng.normal(size=(6, 4)), jnp.bfloat16)
+    y = jnp.array([0, 0, 1, 1, 2, 2])
+    for v in (info_nce(e, y), supervised_contrastive(e, y), siglip(e, e),
+              triplet_margin(e, e[::-1], e[::2].repeat(2, 0)),
+              hinge(e, jnp.ones_like(e)), multiclass_hinge(e, y[:6] % 4)):
+        assert v.dtype == jnp.float32
+    g = jax.grad(lambda e: jnp.sum(info_nce(e, y)))(e)
+    assert g.dtype == jnp.bfloat16 and _finite_tree(g.astype(jnp.float32))
