@@ -28,6 +28,7 @@ __all__ = [
     "concrete_float",
     "prepare_pair",
     "require",
+    "require_finite",
 ]
 
 
@@ -162,6 +163,16 @@ def require(fn: str, arg: str, value: Any, condition: str) -> None:
     }[condition]
     if not ok or not np.isfinite(v):
         raise ValueError(f"{_name(fn)}: `{arg}` must be finite and {condition}; got {v!r}.")
+
+
+def require_finite(fn: str, arg: str, value: Any) -> None:
+    """A finite real scalar when concrete (any sign); traced values pass."""
+    arr_shape = getattr(value, "shape", ())
+    if arr_shape not in ((), (1,)) and not isinstance(value, (int, float)):
+        raise ValueError(f"{_name(fn)}: `{arg}` must be a scalar; got shape {tuple(arr_shape)}.")
+    v = concrete_float(value)
+    if v is not None and not np.isfinite(v):
+        raise ValueError(f"{_name(fn)}: `{arg}` must be finite; got {v!r}.")
 
 
 def prepare_pair(fn: str, predictions: Any, targets: Any) -> tuple[jax.Array, jax.Array]:

@@ -42,6 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _checks
+from ._checks import require_finite as _require_finite
 from ._classification import (
     _bcast,
     _check_labels,
@@ -67,16 +68,6 @@ __all__ = [
 
 # ----------------------------------------------------------------------------------------------
 # Validation helpers
-
-
-def _require_finite(fn: str, arg: str, value: Any) -> None:
-    """A finite real scalar when concrete (any sign); traced values pass."""
-    arr_shape = getattr(value, "shape", ())
-    if arr_shape not in ((), (1,)) and not isinstance(value, (int, float)):
-        raise ValueError(f"jaxloss.{fn}: `{arg}` must be a scalar; got shape {tuple(arr_shape)}.")
-    v = _checks.concrete_float(value)
-    if v is not None and not np.isfinite(v):
-        raise ValueError(f"jaxloss.{fn}: `{arg}` must be a finite number; got {v!r}.")
 
 
 def _per_class(

@@ -40,6 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _checks
+from ._checks import require_finite as _require_finite
 from ._classification import _check_labels, _finish_integer_loss, _normalise_axis
 from ._numerics import logsumexp, softplus
 
@@ -64,15 +65,6 @@ __all__ = [
 def _active(z: jax.Array) -> jax.Array:
     """max(0, z) with derivative 1 at z = 0 (the active side of the kink)."""
     return jnp.where(z >= 0, z, 0)
-
-
-def _require_finite(fn: str, arg: str, value: Any) -> None:
-    shape = getattr(value, "shape", ())
-    if shape not in ((), (1,)) and not isinstance(value, (int, float)):
-        raise ValueError(f"jaxloss.{fn}: `{arg}` must be a scalar; got shape {tuple(shape)}.")
-    v = _checks.concrete_float(value)
-    if v is not None and not np.isfinite(v):
-        raise ValueError(f"jaxloss.{fn}: `{arg}` must be finite; got {v!r}.")
 
 
 def _require_between(fn: str, arg: str, value: Any, lo: float, hi: float) -> None:
