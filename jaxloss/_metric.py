@@ -538,12 +538,15 @@ def contrastive(
 # Sets of embeddings
 
 
-def _set_similarities(fn: str, embeddings: Any, labels: Any, temperature: Any, eps: Any):
+def _set_similarities(
+    fn: str, embeddings: Any, labels: Any, temperature: Any, eps: Any, one_positive: bool = False
+):
     _checks.require(fn, "temperature", temperature, "> 0")
     _checks.require(fn, "eps", eps, "> 0")
     e = _embeddings(fn, "embeddings", embeddings, 2)
     y = _checks.check_integer(fn, "labels", labels)
     _per_row(fn, "labels", y, "embeddings", e)
+    checked = one_positive and _check_one_positive(fn, y)  # before any computation
     dtype = _checks.compute_dtype(e)
     u = _normalize(e.astype(dtype), eps)
     logits = jnp.einsum("...id,...jd->...ij", u, u) / jnp.asarray(temperature, dtype)
@@ -555,7 +558,25 @@ def _set_similarities(fn: str, embeddings: Any, labels: Any, temperature: Any, e
     lse, _ = logsumexp(logits, axis=-1, where=~eye)
     num_positive = jnp.sum(positive, axis=-1)
     positive_logits = jnp.sum(jnp.where(positive, logits, 0), axis=-1)
-    return y, lse, positive_logits, num_positive
+    return checked, lse, positive_logits, num_positive
+
+
+def _check_one_positive(fn: str, y: jax.Array) -> bool:
+    """True when concrete labels give every anchor exactly one positive (ValueError if not);
+    False when the labels are traced (the caller marks bad anchors with NaN)."""
+    try:
+        concrete = np.asarray(y)
+    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+        return False
+    counts = (concrete[..., :, None] == concrete[..., None, :]).sum(-1) - 1
+    if (counts != 1).any():
+        raise ValueError(
+            f"jaxloss.{fn}: `labels` must give every anchor exactly one positive (each label "
+            f"exactly twice per set); got anchors with {sorted(set(counts.ravel().tolist()))} "
+            "positives. For several positives per anchor use "
+            "jaxloss.supervised_contrastive."
+        )
+    return True
 
 
 def info_nce(
@@ -603,23 +624,11 @@ def info_nce(
     Predictive Coding", 2018; Chen, Kornblith, Norouzi & Hinton, "A Simple Framework for
     Contrastive Learning of Visual Representations" (SimCLR), ICML 2020.
     """
-    fn = "info_nce"
-    y, lse, positive_logits, num_positive = _set_similarities(
-        fn, embeddings, labels, temperature, eps
+    checked, lse, positive_logits, num_positive = _set_similarities(
+        "info_nce", embeddings, labels, temperature, eps, one_positive=True
     )
-    try:
-        concrete = np.asarray(y)
-    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
-        return jnp.where(num_positive == 1, lse - positive_logits, jnp.nan)
-    counts = (concrete[..., :, None] == concrete[..., None, :]).sum(-1) - 1
-    if (counts != 1).any():
-        raise ValueError(
-            f"jaxloss.{fn}: `labels` must give every anchor exactly one positive (each label "
-            f"exactly twice per set); got anchors with {sorted(set(counts.ravel().tolist()))} "
-            "positives. For several positives per anchor use "
-            "jaxloss.supervised_contrastive."
-        )
-    return lse - positive_logits
+    loss = lse - positive_logits
+    return loss if checked else jnp.where(num_positive == 1, loss, jnp.nan)
 
 
 def supervised_contrastive(
