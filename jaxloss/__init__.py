@@ -6,7 +6,7 @@ Every loss has the signature ``loss(predictions, targets, *, hyperparameters)`` 
 ``sum(w·v over counted) / sum(w over counted)``, 0 when nothing is counted.
 """
 
-from . import multitask
+from . import fused, multitask
 from ._asymmetric import expectile_loss, linex_loss, pinball_loss, quantile_huber_loss
 from ._classification import (
     binary_cross_entropy,
@@ -94,6 +94,7 @@ from ._robust import (
     welsch,
     wing,
 )
+from .fused import linear_cross_entropy
 
 __version__ = "0.1.0"
 
@@ -130,6 +131,7 @@ LOSSES = (
     "kl_divergence",
     "kl_divergence_with_log_targets",
     "ldam_loss",
+    "linear_cross_entropy",
     "linex_loss",
     "log_cosh",
     "log_ratio_error",
@@ -211,6 +213,7 @@ __all__ = [  # literal, so that static tools see the exports
     "expected_cost",
     "expectile_loss",
     "focal_tversky_loss",
+    "fused",
     "gaussian_nll",
     "gaussian_nll_with_log_variance",
     "geman_mcclure",
@@ -225,6 +228,7 @@ __all__ = [  # literal, so that static tools see the exports
     "kl_divergence_with_log_targets",
     "ldam_loss",
     "linear_combination",
+    "linear_cross_entropy",
     "linex_loss",
     "log_cosh",
     "log_ratio_error",

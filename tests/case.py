@@ -26,6 +26,7 @@ class Case:
     class_axis: int | tuple[int, ...] | None = None  # axes the loss reduces (None: elementwise)
     vmap_axes: dict[str, int] = dataclasses.field(default_factory=dict)  # default 0
     extremes: Callable[[], list[Data]] = lambda: []
+    grad_modes: tuple[str, ...] = ("fwd", "rev")  # check_grads modes; ("rev",) for a custom_vjp
 
     @property
     def fn(self) -> Callable[..., Any]:

@@ -520,6 +520,7 @@ DIVERGENCE = [
 ]
 
 
+from tests.registry_fused import CASES as FUSED  # noqa: E402
 from tests.registry_imbalance import CASES as IMBALANCE  # noqa: E402
 from tests.registry_metric import CASES as METRIC  # noqa: E402
 from tests.registry_overlap import CASES as OVERLAP  # noqa: E402
@@ -528,9 +529,10 @@ from tests.registry_robust import CASES as ROBUST  # noqa: E402
 from tests.registry_robust import NOT_LOSSES_ROBUST  # noqa: E402
 
 CASES: list[Case] = [*REGRESSION, *BINARY, *MULTICLASS, *DIVERGENCE, *REGRESSION2, *OVERLAP,
-                      *IMBALANCE, *ROBUST, *METRIC]
+                      *IMBALANCE, *ROBUST, *METRIC, *FUSED]
 
 #: Public names in jaxloss that are not losses.
-NOT_LOSSES = {"COMBINATORS", "LOSSES", "WeightedMean", "mean", "mean_parts", "multitask", "sum",
+NOT_LOSSES = {"COMBINATORS", "LOSSES", "WeightedMean", "fused", "mean", "mean_parts", "multitask",
+              "sum",
               *jaxloss.COMBINATORS}
 NOT_LOSSES |= NOT_LOSSES_ROBUST

@@ -100,7 +100,7 @@ def test_check_grads_finite_differences(case: Case):
     # First order in both modes: the closed-form test above pins the exact first derivatives;
     # this checks the JVP and VJP rules against finite differences. Second order costs ~4x the
     # compile time, so it runs on the core cases only (test_second_order_core_losses).
-    check_grads(jax.jit(f), tuple(data[n] for n in names), order=1, modes=("fwd", "rev"),
+    check_grads(jax.jit(f), tuple(data[n] for n in names), order=1, modes=case.grad_modes,
                 atol=1e-5, rtol=1e-5)
 
 

@@ -1,0 +1,17 @@
+"""Memory-lean fused cross-entropies for large vocabularies (see docs/fused.md).
+
+- :func:`linear_cross_entropy`: hidden states and the unembedding in, per-token cross-entropy out,
+  without the [tokens, vocabulary] logits (a blocked ``jax.custom_vjp``).
+- :func:`vocab_parallel_linear_cross_entropy`: the same with the unembedding sharded over the
+  vocabulary, inside ``jax.shard_map`` (Megatron's O(N)-communication combination).
+- :func:`vocab_parallel_cross_entropy`: the Megatron combination on local logits.
+"""
+
+from ._linear_ce import linear_cross_entropy
+from ._vocab_parallel import vocab_parallel_cross_entropy, vocab_parallel_linear_cross_entropy
+
+__all__ = [
+    "linear_cross_entropy",
+    "vocab_parallel_cross_entropy",
+    "vocab_parallel_linear_cross_entropy",
+]

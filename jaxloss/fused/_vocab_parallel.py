@@ -1,0 +1,238 @@
+"""Vocab-parallel cross-entropy for a vocabulary-sharded unembedding (call inside ``shard_map``).
+
+Each device along ``axis_name`` holds a contiguous slice of the vocabulary: columns
+``[i·V_local, (i+1)·V_local)`` of W on the device with ``axis_index(axis_name) == i``. Each device
+computes three per-token statistics of its own slice (the blocked kernel of ``_kernel.py`` on its W
+shard, or a plain reduction of local logits) and the Megatron combination makes them global:
+
+  M      = pmax(stop_gradient(lse_i))                  (any M works; this one keeps exp ≤ 1)
+  lse    = M + log psum(exp(lse_i − M))
+  z_y    = psum(z_{y, i})                              (0 on devices that do not own y)
+  Σ_c (lse − z_c) = psum(smooth_i + K_i (lse − lse_i))
+
+so communication is a handful of [N]-vector all-reduces (O(N), never O(N·V)). The gradient is plain
+autodiff of this composition (``psum`` transposes to a broadcast; the max is a stopped constant);
+each device's kernel backward then needs no communication. The cotangent of a replicated
+``hidden`` is summed over ``axis_name`` by ``shard_map``'s own transpose.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from .. import _checks
+from .._numerics import logsumexp
+from ._kernel import KernelConfig, linear_lse_stats
+from ._linear_ce import (
+    DEFAULT_BLOCK_SIZE,
+    _class_mask,
+    _Prepared,
+    check_ignore_index,
+    combine,
+    prepare,
+)
+
+__all__ = ["vocab_parallel_cross_entropy", "vocab_parallel_linear_cross_entropy"]
+
+
+def _axis(fn: str, axis_name: Any) -> tuple[int, jax.Array]:
+    try:
+        size = lax.axis_size(axis_name)
+        index = lax.axis_index(axis_name)
+    except NameError as err:
+        raise ValueError(
+            f"jaxloss.{fn}: `axis_name` {axis_name!r} is not a mesh axis in scope; call this "
+            "inside jax.shard_map over a mesh with that axis (the vocabulary-sharded one)."
+        ) from err
+    return int(size), index
+
+
+def _global_stats(
+    axis_name: Any,
+    lse_i: jax.Array,
+    zlab_i: jax.Array,
+    smooth_i: jax.Array | None,
+    k_i: jax.Array,
+) -> tuple[jax.Array, jax.Array, jax.Array | None, jax.Array]:
+    """Combines per-shard (lse, z_y, smooth, K) into global ones; rows a shard masks entirely
+    (K_i = 0) take no part."""
+    has = k_i > 0
+    m = lax.pmax(lax.stop_gradient(jnp.where(has, lse_i, -jnp.inf)), axis_name)
+    m = jnp.where(jnp.isfinite(m), m, 0)
+    se = lax.psum(jnp.where(has, jnp.exp(jnp.where(has, lse_i, m) - m), 0), axis_name)
+    counted = se > 0
+    lse = jnp.where(counted, m + jnp.log(jnp.where(counted, se, 1)), 0)
+    zlab = lax.psum(zlab_i, axis_name)
+    k = lax.psum(k_i, axis_name)
+    smooth = None
+    if smooth_i is not None:
+        smooth = lax.psum(smooth_i + jnp.where(has, k_i * (lse - lse_i), 0), axis_name)
+    return lse, zlab, smooth, k
+
+
+def _local_label_ok(p: _Prepared, offset: jax.Array, v_local: int) -> jax.Array:
+    local = p.y - offset
+    ok = (local >= 0) & (local < v_local)
+    if p.mask is not None:
+        rows = p.mask if p.mask.shape[0] == p.y.shape[0] else jnp.broadcast_to(
+            p.mask, (p.y.shape[0], v_local))
+        ok = ok & jnp.take_along_axis(rows, jnp.clip(local, 0, v_local - 1)[:, None], axis=1)[:, 0]
+    return ok
+
+
+def _finish(fn: str, p: _Prepared, axis_name: Any, size: int, offset: jax.Array,
+            lse_i, zlab_i, smooth_i) -> jax.Array:
+    n = p.y.shape[0]
+    v_local = p.v
+    if p.mask is None:
+        k_i = jnp.full((n,), v_local, p.acc)
+    else:
+        k_i = jnp.broadcast_to(jnp.sum(p.mask, axis=1, dtype=p.acc), (n,))
+    lse, zlab, smooth, k = _global_stats(
+        axis_name, lse_i, zlab_i, smooth_i if p.cfg.with_smooth else None, k_i
+    )
+    ok_i = _local_label_ok(p, offset, v_local)
+    label_ok = lax.psum(ok_i.astype(jnp.int32), axis_name) > 0
+    zeros = jnp.zeros_like(lse)
+    return combine(p, lse, zlab, zeros if smooth is None else smooth, jnp.maximum(k, 1), label_ok)
+
+
+def vocab_parallel_linear_cross_entropy(
+    hidden: Any,
+    weight: Any,
+    labels: Any,
+    *,
+    axis_name: Any,
+    bias: Any = None,
+    weight_layout: str = "dv",
+    block_size: int = DEFAULT_BLOCK_SIZE,
+    label_smoothing: Any = 0.0,
+    z_loss: Any = 0.0,
+    logit_soft_cap: float | None = None,
+    ignore_index: int | None = None,
+    where: Any = None,
+) -> jax.Array:
+    """:func:`linear_cross_entropy` with the unembedding sharded over vocabulary (inside shard_map).
+
+    Math: exactly :func:`linear_cross_entropy` of the full (concatenated) weight; see the module
+    notes for the combination. Each device runs the blocked kernel on its own W shard (no [N, V]
+    or [N, V/P] logits are held either), then [N]-sized ``pmax``/``psum`` make the statistics
+    global. Gradient: that of :func:`linear_cross_entropy`; each device gets the gradient of its
+    own W (and bias) shard, and ``hidden``'s is summed over ``axis_name`` (by shard_map's
+    transpose when ``hidden`` is replicated over that axis).
+
+    Args:
+      hidden: [..., D], the same on every device of ``axis_name`` (it may be sharded over other
+        mesh axes, e.g. data parallel).
+      weight: this device's shard, [D, V_local] (``"dv"``) or [V_local, D] (``"vd"``); device
+        ``i`` of ``axis_name`` holds global classes ``[i·V_local, (i+1)·V_local)``, which is what
+        ``P(None, axis_name)`` (``"dv"``) or ``P(axis_name, None)`` (``"vd"``) gives.
+      labels: integer [...] global class ids in [0, V_local · axis_size).
+      axis_name: the mesh axis the vocabulary is sharded over.
+      bias: optional [V_local] shard of the bias.
+      where: optional class mask shard, broadcastable to [..., V_local] with the logits' ndim.
+      weight_layout, block_size, label_smoothing, z_loss, logit_soft_cap, ignore_index: as in
+        :func:`linear_cross_entropy`.
+
+    Returns:
+      [...] per-token losses, replicated over ``axis_name``.
+
+    Example (8 devices):
+      >>> mesh = jax.make_mesh((8,), ("vocab",))  # doctest: +SKIP
+      >>> f = jax.shard_map(functools.partial(vocab_parallel_linear_cross_entropy,
+      ...                                     axis_name="vocab"), mesh=mesh,
+      ...                   in_specs=(P(), P(None, "vocab"), P()), out_specs=P())  # doctest: +SKIP
+    """
+    fn = "vocab_parallel_linear_cross_entropy"
+    size, index = _axis(fn, axis_name)
+    p = prepare(
+        fn, hidden, weight, labels, bias=bias, weight_layout=weight_layout,
+        block_size=block_size, label_smoothing=label_smoothing, z_loss=z_loss,
+        logit_soft_cap=logit_soft_cap, ignore_index=ignore_index, where=where,
+        check_label_range=False,
+    )
+    offset = index * p.v
+    lse_i, zlab_i, smooth_i = linear_lse_stats(p.x, p.w, p.b, p.y - offset, p.mask, p.cfg)
+    return _finish(fn, p, axis_name, size, offset, lse_i, zlab_i, smooth_i)
+
+
+def vocab_parallel_cross_entropy(
+    logits: Any,
+    labels: Any,
+    *,
+    axis_name: Any,
+    label_smoothing: Any = 0.0,
+    z_loss: Any = 0.0,
+    ignore_index: int | None = None,
+    where: Any = None,
+) -> jax.Array:
+    """Integer-label softmax cross-entropy of vocabulary-sharded logits (inside shard_map).
+
+    Math: :func:`jaxloss.softmax_cross_entropy_with_integer_labels` of the full logits (classes
+    on the last axis) plus ``z_loss · lse²``, from this device's slice ``logits[..., V_local]``
+    (device ``i`` holds classes ``[i·V_local, (i+1)·V_local)``). Megatron's algorithm: local
+    log-sum-exp, ``pmax`` of its stopped value, ``psum`` of the rescaled sums and of the target
+    logit (O(N) communication). Plain autodiff; the gradient of the local logits is
+    ``G softmax − (1 − ε)[c = y] − ε/K`` restricted to this device's classes, no communication.
+
+    Prefer :func:`vocab_parallel_linear_cross_entropy`, which never holds the local logits; this
+    form is for logits that exist anyway.
+
+    Args:
+      logits: floating [..., V_local], this device's vocabulary slice.
+      labels: integer [...] global class ids.
+      axis_name: the mesh axis the vocabulary is sharded over.
+      label_smoothing, z_loss, ignore_index: as in :func:`linear_cross_entropy`.
+      where: optional class mask shard with the logits' ndim, broadcastable to them.
+
+    Returns:
+      [...] per-token losses, replicated over ``axis_name``.
+    """
+    fn = "vocab_parallel_cross_entropy"
+    size, index = _axis(fn, axis_name)
+    z = _checks.check_floating(fn, "logits", logits)
+    if z.ndim < 1:
+        raise ValueError(f"jaxloss.{fn}: `logits` must have a class axis; got a scalar.")
+    _checks.require(fn, "label_smoothing", label_smoothing, "in [0, 1]")
+    _checks.require(fn, "z_loss", z_loss, ">= 0")
+    v_local = z.shape[-1]
+    batch_shape = tuple(z.shape[:-1])
+    y = _checks.check_integer(fn, "labels", labels)
+    if tuple(y.shape) != batch_shape:
+        raise ValueError(
+            f"jaxloss.{fn}: `labels` must have the logits' shape without the class axis, "
+            f"{batch_shape}; got labels.shape={tuple(y.shape)}."
+        )
+    check_ignore_index(fn, ignore_index)
+    acc = _checks.compute_dtype(z)
+    smooth = _checks.concrete_float(label_smoothing)
+    p = _Prepared(
+        y=y.reshape(-1).astype(jnp.int32),
+        mask=_class_mask(fn, where, batch_shape, v_local, "`logits`"),
+        v=v_local,
+        batch_shape=batch_shape,
+        acc=acc,
+        cfg=KernelConfig("dv", v_local, None, smooth is None or smooth != 0),
+        eps=jnp.asarray(label_smoothing, acc),
+        z_loss=jnp.asarray(z_loss, acc),
+        with_z=_checks.concrete_float(z_loss) != 0,
+        ignore_index=ignore_index,
+    )
+    offset = index * v_local
+    zz = z.astype(p.acc).reshape(-1, v_local)
+    lse_i, _ = logsumexp(zz, axis=-1, where=p.mask)
+    local = p.y - offset
+    cols = lax.broadcasted_iota(local.dtype, zz.shape, 1)
+    hit = cols == local[:, None]
+    if p.mask is not None:
+        hit = hit & p.mask
+    zlab_i = jnp.sum(jnp.where(hit, zz, 0), axis=1)
+    smooth_i = None
+    if p.cfg.with_smooth:
+        diff = lse_i[:, None] - zz
+        smooth_i = jnp.sum(diff if p.mask is None else jnp.where(p.mask, diff, 0), axis=1)
+    return _finish(fn, p, axis_name, size, offset, lse_i, zlab_i, smooth_i)
