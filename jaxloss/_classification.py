@@ -202,6 +202,20 @@ def _check_labels(
     return labels
 
 
+def _prepare_integer(
+    fn: str, logits: Any, labels: Any, axis: int, ignore_index: Any, where: Any
+) -> tuple[jax.Array, jax.Array, int, int, jax.Array | None, Any]:
+    """Validated integer-label inputs: logits in the compute dtype, labels, axis, C, class mask."""
+    z = _checks.check_floating(fn, "logits", logits)
+    axis = _normalise_axis(fn, axis, z.ndim)
+    num_classes = z.shape[axis]
+    y = _check_labels(fn, labels, z, axis, num_classes, ignore_index)
+    dtype = _checks.compute_dtype(z)
+    z = z.astype(dtype)
+    mask = _class_mask(fn, where, z)
+    return z, y, axis, num_classes, mask, dtype
+
+
 def _check_label_counted(
     fn: str, labels: jax.Array, mask: jax.Array, axis: int, ignore_index: Any
 ) -> None:
@@ -358,13 +372,8 @@ def softmax_cross_entropy_with_integer_labels(
     """
     fn = "softmax_cross_entropy_with_integer_labels"
     _checks.require(fn, "label_smoothing", label_smoothing, "in [0, 1]")
-    z = _checks.check_floating(fn, "logits", logits)
-    axis = _normalise_axis(fn, axis, z.ndim)
-    num_classes = z.shape[axis]
-    y = _check_labels(fn, labels, z, axis, num_classes, ignore_index)
-    dtype = _checks.compute_dtype(z)
-    z = z.astype(dtype)
-    mask = _class_mask(fn, where, z)
+    z, y, axis, num_classes, mask, dtype = _prepare_integer(fn, logits, labels, axis,
+                                                            ignore_index, where)
     w = _class_weights(fn, class_weights, num_classes, dtype)
 
     if mask is not None:

@@ -45,10 +45,8 @@ from . import _checks
 from ._checks import require_finite as _require_finite
 from ._classification import (
     _bcast,
-    _check_labels,
-    _class_mask,
     _finish_integer_loss,
-    _normalise_axis,
+    _prepare_integer,
 )
 from ._combinators import class_weights_from_counts
 from ._numerics import logsumexp, softplus
@@ -349,19 +347,6 @@ def asymmetric_multilabel_loss(
 
 # ----------------------------------------------------------------------------------------------
 # Multi-class with integer labels: shared parts
-
-
-def _prepare_integer(
-    fn: str, logits: Any, labels: Any, axis: int, ignore_index: Any, where: Any
-) -> tuple[jax.Array, jax.Array, int, int, jax.Array | None, Any]:
-    z = _checks.check_floating(fn, "logits", logits)
-    axis = _normalise_axis(fn, axis, z.ndim)
-    num_classes = z.shape[axis]
-    y = _check_labels(fn, labels, z, axis, num_classes, ignore_index)
-    dtype = _checks.compute_dtype(z)
-    z = z.astype(dtype)
-    mask = _class_mask(fn, where, z)
-    return z, y, axis, num_classes, mask, dtype
 
 
 class _Parts:
