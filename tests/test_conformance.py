@@ -1,10 +1,11 @@
 """One parametrised suite over every registered case (tests/registry.py).
 
 For each case: value vs the float64 reference; ``jax.grad`` vs the closed form (float64);
-``jax.test_util.check_grads`` (finite differences, both modes, second order); jit == eager == vmap;
-finite values and gradients at extreme inputs (float32); the dtype policy (float32, bfloat16,
-float16 in, float32 out, gradients in the input's dtype); the error messages for mismatched shapes
-and wrong dtypes. The registry must cover every public loss.
+``jax.test_util.check_grads`` (finite differences, both modes; second order for the core losses);
+jit == eager == vmap; finite values and gradients at extreme inputs (float32); the dtype policy
+(float32 and bfloat16 in for every case, float16 for a few: float32 out, gradients in the input's
+dtype); the error messages for mismatched shapes and wrong dtypes. The registry must cover every
+public loss.
 """
 
 from __future__ import annotations
@@ -42,10 +43,12 @@ def _expand(ct: np.ndarray, case: Case) -> np.ndarray:
 
 
 def _grad_of_weighted_sum(case: Case, data, name: str, ct):
-    def f(x):
-        return jnp.sum(case.call({**data, name: x}) * ct)
+    # Under jit: one compile per gradient (eager jax.grad dispatches, and compiles, op by op).
+    @jax.jit
+    def g(data, ct):
+        return jax.grad(lambda x: jnp.sum(case.call({**data, name: x}) * ct))(data[name])
 
-    return jax.grad(f)(data[name])
+    return g(data, ct)
 
 
 def test_registry_covers_every_public_loss():
@@ -97,10 +100,12 @@ def test_check_grads_finite_differences(case: Case):
     def f(*xs):
         return case.call({**data, **dict(zip(names, xs, strict=True))})
 
-    # First order in both modes: the closed-form test above pins the exact first derivatives;
-    # this checks the JVP and VJP rules against finite differences. Second order costs ~4x the
-    # compile time, so it runs on the core cases only (test_second_order_core_losses).
-    check_grads(jax.jit(f), tuple(data[n] for n in names), order=1, modes=case.grad_modes,
+    # First order. The closed-form test above pins reverse mode exactly (jax.grad); this checks
+    # forward mode (the JVP rules, custom ones included) against finite differences, and reverse
+    # mode only where a case has no forward mode. Second order costs ~4x the compile time, so it
+    # runs on the core cases only (test_second_order_core_losses).
+    modes = ("fwd",) if "fwd" in case.grad_modes else case.grad_modes
+    check_grads(jax.jit(f), tuple(data[n] for n in names), order=1, modes=modes,
                 atol=1e-5, rtol=1e-5)
 
 
@@ -126,7 +131,9 @@ def test_jit_eager_vmap_agree(case: Case):
     eager = case.call(data)
     jitted = jax.jit(case.call)(data)
     axes = {k: case.vmap_axes.get(k, 0) for k in data}
-    vmapped = jax.vmap(case.call, in_axes=(axes,))(data)
+    # vmap under jit: one compile tests the batching rules; eager vmap would compile every
+    # primitive on its own, for no extra coverage.
+    vmapped = jax.jit(jax.vmap(case.call, in_axes=(axes,)))(data)
     chex.assert_trees_all_close(jitted, eager, rtol=1e-13, atol=1e-13)
     chex.assert_trees_all_close(vmapped, eager, rtol=1e-13, atol=1e-13)
     # One example in gives that example's value out.
@@ -134,19 +141,31 @@ def test_jit_eager_vmap_agree(case: Case):
     chex.assert_trees_all_close(case.call(one), eager[0], rtol=1e-13, atol=1e-13)
 
 
+_VALUE_AND_GRADS: dict[int, object] = {}
+
+
+def _value_and_grads(case: Case):
+    """One jitted (values, gradients of their sum) per case, shared by the float32 tests so that
+    inputs of the same shape and dtype reuse one compile."""
+    if id(case) not in _VALUE_AND_GRADS:
+        names = list(case.grads)
+
+        @jax.jit
+        def value_and_grads(data):
+            def total(xs):
+                return jnp.sum(case.call({**data, **xs}))
+
+            return case.call(data), jax.grad(total)({n: data[n] for n in names})
+
+        _VALUE_AND_GRADS[id(case)] = value_and_grads
+    return _VALUE_AND_GRADS[id(case)]
+
+
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_extreme_inputs_give_finite_values_and_gradients(case: Case):
     extremes = case.extremes()
     assert extremes, "every case lists extreme inputs"
-    names = list(case.grads)
-
-    @jax.jit
-    def value_and_grads(data):
-        def total(xs):
-            return jnp.sum(case.call({**data, **xs}))
-
-        return case.call(data), jax.grad(total)({n: data[n] for n in names})
-
+    value_and_grads = _value_and_grads(case)
     for raw in extremes:
         data = _cast(raw, jnp.float32)
         values, grads = value_and_grads(data)
@@ -155,21 +174,14 @@ def test_extreme_inputs_give_finite_values_and_gradients(case: Case):
         chex.assert_trees_all_close(case.call(data), values, rtol=1e-6, atol=1e-6)  # eager
 
 
-@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16, jnp.float16], ids=str)
+# float16 takes the same path as bfloat16 (upcast to float32 on entry), so bfloat16 stands for both.
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16], ids=str)
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_dtype_policy(case: Case, dtype):
     """Low precision in, float32 computation and float32 out; gradients in the input's dtype."""
     data = _cast(case.make(_rng(case)), dtype)
     names = list(case.grads)
-
-    @jax.jit
-    def value_and_grads(data):
-        def total(xs):
-            return jnp.sum(case.call({**data, **xs}))
-
-        return case.call(data), jax.grad(total)({n: data[n] for n in names})
-
-    values, grads = value_and_grads(data)
+    values, grads = _value_and_grads(case)(data)
     assert values.dtype == jnp.float32, f"{dtype.__name__} in should give float32 out"
     # The reference evaluated at the rounded inputs: a float32 computation matches it closely,
     # a bfloat16 computation would not (its grid is 2^-8 relative).
@@ -179,6 +191,14 @@ def test_dtype_policy(case: Case, dtype):
     np.testing.assert_allclose(np.asarray(values, np.float64), want, rtol=2e-5, atol=2e-5)
     for name in names:
         assert grads[name].dtype == data[name].dtype
+
+
+FLOAT16_CASES = [c for c in CORE if c.id == "plain"][::3]
+
+
+@pytest.mark.parametrize("case", FLOAT16_CASES, ids=[f"{c.loss}[{c.id}]" for c in FLOAT16_CASES])
+def test_float16_is_computed_in_float32(case: Case):
+    test_dtype_policy(case, jnp.float16)
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
