@@ -60,7 +60,7 @@ def main(steps: int = 300, seed: int = 0, lr: float = 0.01) -> dict:
     opt_state = opt.init(params)
 
     @jax.jit
-    def train_step(params, opt_state):
+    def train_step(params, opt_state, x, targets):
         losses, jac = mt.task_value_and_jacobian(task_losses)(params, x, targets)
         # heads: sum the task rows (each head has a gradient from its own task only)
         grads = {m: v if m == "trunk" else jax.tree.map(lambda j: j.sum(0), v)
@@ -70,7 +70,7 @@ def main(steps: int = 300, seed: int = 0, lr: float = 0.01) -> dict:
 
     history: dict[str, list[float]] = {t: [] for t in targets}
     for step in range(steps):
-        params, opt_state, losses = train_step(params, opt_state)
+        params, opt_state, losses = train_step(params, opt_state, x, targets)
         for t in targets:
             history[t].append(float(losses[t]))
         if __name__ == "__main__" and step % 100 == 0:

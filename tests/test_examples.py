@@ -91,3 +91,20 @@ def test_equinox_quantiles_cover_and_widen_with_the_noise():
     z = statistics.NormalDist().inv_cdf(0.9)
     assert out["width_near_0"] == pytest.approx(2 * z * 0.25, rel=0.2)
     assert out["width_far"] == pytest.approx(2 * z * 0.7, rel=0.2)
+
+
+@pytest.mark.parametrize("page, example", [
+    ("optax", "optax_train"), ("flax-nnx", "flax_nnx_train"), ("flax-linen", "flax_linen_train"),
+    ("haiku", "haiku_train"), ("equinox", "equinox_train"),
+])
+def test_integration_page_quotes_its_example(page, example):
+    """Every code line of docs/integrations/<page>.md is a line of the example (no drift)."""
+    doc = (EXAMPLES.parent / "docs" / "integrations" / f"{page}.md").read_text()
+    source = {line.strip() for line in (EXAMPLES / f"{example}.py").read_text().splitlines()}
+    blocks = doc.split("```python")[1:]
+    assert blocks, f"{page}.md has no python block"
+    for block in blocks:
+        for line in block.split("```")[0].splitlines():
+            code = line.strip()
+            if code and code != "...":
+                assert code in source, f"{page}.md quotes a line not in {example}.py: {code!r}"
