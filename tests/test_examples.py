@@ -51,7 +51,7 @@ def test_optax_adaptive_robust_loss_learns_alpha_and_beats_least_squares():
 
 
 def test_flax_nnx_uncertainty_weighting_tracks_each_task_loss():
-    out = load("flax_nnx_train").main(steps=300)
+    out = load("flax_nnx_train").main(steps=200)
     h = out["history"]
     assert h["value"][-1] < h["value"][0] / 10, h["value"][::50]
     assert h["label"][-1] < h["label"][0] / 2, h["label"][::50]
