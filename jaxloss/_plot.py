@@ -556,11 +556,10 @@ def draw(evaluated: Sequence[Curve], out: str | Path) -> Path:
 # Command line
 
 
-DESCRIPTION = (
-    "Plot losses and their derivatives against one scalar each (residual, margin, probability, "
-    "distance or angle, chosen per loss family and written on the axes), one row per kind of "
-    "x-axis. Needs the 'plot' extra: pip install -e '.[plot]'."
-)
+DESCRIPTION = """\
+Plot losses and their derivatives against one scalar each (residual, margin, probability,
+distance or angle, chosen per loss family and written on the axes), one row per kind of x-axis.
+Needs the 'plot' extra: pip install -e '.[plot]'."""
 EPILOG = """\
 losses:
   NAME or NAME:key=value,key=value with any hyperparameter of the loss, e.g.
