@@ -1,5 +1,5 @@
-"""Entry point for ``python -m jaxloss``: runs the training demo in :mod:`jaxloss._demo`."""
+"""Entry point for ``python -m jaxloss``: the ``demo`` and ``plot`` commands (see ``_cli``)."""
 
-from ._demo import main
+from ._cli import main
 
 raise SystemExit(main())

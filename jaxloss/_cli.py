@@ -1,0 +1,99 @@
+"""``python -m jaxloss {demo,plot}``: the command line (argument parsing and exit codes only)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ._extras import MissingExtraError
+
+__all__ = ["main"]
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {value}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    from . import _demo, _plot
+
+    parser = argparse.ArgumentParser(
+        prog="python -m jaxloss",
+        description="jaxloss command line: a loss-comparison demo on bundled scikit-learn data, "
+        "and plots of loss shapes.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="{demo,plot}")
+    demo = sub.add_parser(
+        "demo",
+        help="compare losses on three small problems (needs the 'demo' extra)",
+        description="Three seeded experiments on datasets bundled with scikit-learn (no "
+        "download): imbalanced classification (cross-entropy, class-weighted, focal, "
+        "logit-adjusted), regression with outliers (MSE, Huber, adaptive Barron) and multi-task "
+        "weighting (equal, uncertainty, UPGrad, Nash-MTL). Prints one table per experiment and "
+        "writes a PNG. Needs the 'demo' extra: pip install -e '.[demo]'.",
+    )
+    demo.add_argument(
+        "--steps",
+        type=_positive,
+        default=_demo.DEFAULT_STEPS,
+        help=f"optimiser steps per run (default {_demo.DEFAULT_STEPS})",
+    )
+    demo.add_argument(
+        "--seeds",
+        type=_positive,
+        default=_demo.DEFAULT_SEEDS,
+        help=f"seeds (splits, corruptions, initialisations) per method "
+        f"(default {_demo.DEFAULT_SEEDS})",
+    )
+    demo.add_argument(
+        "--out", default="jaxloss_demo.png", help="PNG to write (default jaxloss_demo.png)"
+    )
+    demo.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run: 40 steps, 1 seed, less compiler optimisation "
+        "(overrides --steps and --seeds)",
+    )
+    _plot.add_arguments(
+        sub.add_parser(
+            "plot",
+            help="plot losses and their derivatives (needs the 'plot' extra)",
+            description=_plot.DESCRIPTION,
+            epilog=_plot.EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs a command; returns the exit status (2 for bad arguments or a missing extra)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "demo":
+            from . import _demo
+
+            steps, seeds = (40, 1) if args.quick else (args.steps, args.seeds)
+            _demo.run(steps, seeds, out=args.out, fast_compile=args.quick)
+            return 0
+        if args.command == "plot":
+            from . import _plot
+
+            return _plot.main(args)
+    except MissingExtraError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    parser.print_help()
+    print(
+        "\nStart with:  python -m jaxloss demo      (or: python -m jaxloss plot huber wing "
+        "barron:alpha=0 --out shapes.png)"
+    )
+    return 0
