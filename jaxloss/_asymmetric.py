@@ -36,13 +36,6 @@ def _abs0(x: jax.Array) -> jax.Array:
     return x * jnp.sign(x)
 
 
-def _concrete(x: jax.Array) -> np.ndarray | None:
-    try:
-        return np.asarray(x)
-    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
-        return None
-
-
 def _prepare_levels(
     fn: str, predictions: Any, targets: Any, tau: Any
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -55,10 +48,10 @@ def _prepare_levels(
     t = _checks.check_real(fn, "targets", targets)
     level = _checks.check_real(fn, "tau", tau)
     if level.ndim == 0:
-        _checks.require(fn, "tau", level, "in [0, 1]")
+        _checks.require(fn, "tau", tau, "in [0, 1]")  # the raw value: concrete even under jit
         _checks.check_same_shape(fn, "predictions", p, "targets", t)
     elif level.ndim == 1:
-        values = _concrete(level)
+        values = _checks.concrete_array(tau)
         if values is not None and not (
             np.all(np.isfinite(values)) and np.all((values >= 0) & (values <= 1))
         ):

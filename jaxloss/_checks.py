@@ -143,6 +143,24 @@ def concrete_float(x: Any) -> float | None:
     return float(arr.reshape(()))
 
 
+def concrete_array(x: Any) -> np.ndarray | None:
+    """``x`` as a NumPy array when it is known at trace time, else None (a tracer).
+
+    Pass the caller's raw argument, not ``jnp.asarray(x)``: under a trace, ``jnp.asarray`` of a
+    Python or NumPy constant is already a tracer, and a check on it would be skipped.
+    """
+    try:
+        return np.asarray(x)
+    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError, TypeError):
+        return None
+
+
+def concrete_min(x: Any) -> float | None:
+    """The smallest element of the raw argument ``x`` when it is concrete and non-empty."""
+    arr = concrete_array(x)
+    return None if arr is None or arr.size == 0 else float(np.min(arr))
+
+
 def require(fn: str, arg: str, value: Any, condition: str) -> None:
     """Checks a scalar hyperparameter against ``condition`` when it is concrete.
 

@@ -83,7 +83,7 @@ def sigmoid_binary_cross_entropy(
     if pos_weight is not None:
         pw = _checks.check_real(fn, "pos_weight", pos_weight)
         _checks.check_broadcastable(fn, "pos_weight", pw, x.shape, "the logits'")
-        if (v := _checks.concrete_float(jnp.min(pw)) if pw.size else None) is not None and v < 0:
+        if (v := _checks.concrete_min(pos_weight)) is not None and v < 0:
             raise ValueError(f"jaxloss.{fn}: `pos_weight` must be >= 0; got a minimum of {v}.")
         loss = loss + (pw.astype(dtype) - 1) * t * softplus(-x)
     return loss

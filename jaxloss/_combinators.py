@@ -200,7 +200,7 @@ def class_weights_from_counts(
     if method not in methods:
         raise ValueError(f"jaxloss.{fn}: `method` must be one of {methods}; got {method!r}.")
     _check_scalar(fn, "beta", beta, "in [0, 1)")
-    if (c := _checks.concrete_float(jnp.min(n))) is not None and c < 0:
+    if (c := _checks.concrete_min(counts)) is not None and c < 0:
         raise ValueError(f"jaxloss.{fn}: `counts` must be >= 0; got a minimum of {c}.")
     n = n.astype(_checks.compute_dtype(n))
     present = n > 0

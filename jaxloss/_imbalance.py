@@ -82,10 +82,11 @@ def _per_class(
             f"jaxloss.{fn}: `{arg}` must have shape (num_classes,) = ({num_classes},); "
             f"got {tuple(v.shape)}."
         )
-    lo = _checks.concrete_float(jnp.min(v))
-    if lo is not None:
+    raw = _checks.concrete_array(value)
+    if raw is not None:
+        lo = float(np.min(raw))
         bad = lo < 0 if condition == ">= 0" else lo <= 0
-        if bad or not np.isfinite(lo) or not np.all(np.isfinite(np.asarray(v))):
+        if bad or not np.all(np.isfinite(raw)):
             raise ValueError(
                 f"jaxloss.{fn}: `{arg}` must be finite and {condition}; got a minimum of {lo}."
             )
@@ -468,7 +469,8 @@ def _effective_number_weights(
 ) -> jax.Array:
     _checks.require(fn, "beta", beta, "in [0, 1)")
     n = _per_class(fn, "samples_per_class", samples_per_class, num_classes, dtype, ">= 0")
-    if (top := _checks.concrete_float(jnp.max(n))) is not None and top <= 0:
+    raw = _checks.concrete_array(samples_per_class)
+    if raw is not None and float(np.max(raw)) <= 0:
         raise ValueError(
             f"jaxloss.{fn}: `samples_per_class` must have a positive count; got all 0."
         )
