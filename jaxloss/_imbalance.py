@@ -40,6 +40,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.custom_derivatives import SymbolicZero
 
 from . import _checks
 from ._checks import require_finite as _require_finite
@@ -153,7 +154,6 @@ def _sigmoid_focal_term(x, t, gamma):
     return jnp.exp(gamma * log_q) * ce
 
 
-@_sigmoid_focal_term.defjvp
 def _sigmoid_focal_term_jvp(primals, tangents):
     x, t, gamma = primals
     dx, dt, dgamma = tangents
@@ -164,16 +164,34 @@ def _sigmoid_focal_term_jvp(primals, tangents):
     # In the tangents, BCE = t softplus(-x) + (1 - t) softplus(x) and σ(x) - t = (1 - t) σ(x) -
     # t σ(-x): no cancellation where the factor q^γ makes small values matter (x = 17, t = 1).
     ce = t * sp_neg + (1 - t) * sp_pos
-    # d log q / dx = (1 - 2t) σ(x) σ(-x) / q, whose exponent a + b - log q is <= log 2.
-    lx = (1 - 2 * t) * jnp.exp(a + b - log_q)
-    d_x = m * (gamma * ce * lx + ((1 - t) * jnp.exp(a) - t * jnp.exp(b)))
-    # γ · BCE · (d log q / dt) · q^γ as bounded terms: a1, a0 <= 1 as q >= t σ(-x), (1 - t) σ(x);
-    # BCE = t softplus(-x) + (1 - t) softplus(x) splits each into a bounded product.
-    a1 = jnp.exp(log_t + b - log_q + gamma * log_q)
-    a0 = jnp.exp(log_1mt + a - log_q + gamma * log_q)
-    d_t = gamma * (a1 * (sp_neg - _softplus_over_exp(-x)) + a0 * (_softplus_over_exp(x) - sp_pos))
-    d_t = d_t - x * m
-    return value, d_x * dx + d_t * dt + log_q * m * ce * dgamma
+    # Symbolic zeros: the label and γ tangents (several exps per element) are only built when
+    # something is differentiated through them; under jax.grad w.r.t. the logits they are skipped.
+    out = jnp.zeros_like(value)
+    if not _is_zero(dx):
+        # d log q / dx = (1 - 2t) σ(x) σ(-x) / q, whose exponent a + b - log q is <= log 2.
+        lx = (1 - 2 * t) * jnp.exp(a + b - log_q)
+        d_x = m * (gamma * ce * lx + ((1 - t) * jnp.exp(a) - t * jnp.exp(b)))
+        out = out + d_x * dx
+    if not _is_zero(dt):
+        # γ · BCE · (d log q / dt) · q^γ as bounded terms: a1, a0 <= 1 as q >= t σ(-x),
+        # (1 - t) σ(x); BCE = t softplus(-x) + (1 - t) softplus(x) splits each into a bounded
+        # product.
+        a1 = jnp.exp(log_t + b - log_q + gamma * log_q)
+        a0 = jnp.exp(log_1mt + a - log_q + gamma * log_q)
+        d_t = gamma * (a1 * (sp_neg - _softplus_over_exp(-x))
+                       + a0 * (_softplus_over_exp(x) - sp_pos))
+        d_t = d_t - x * m
+        out = out + d_t * dt
+    if not _is_zero(dgamma):
+        out = out + log_q * m * ce * dgamma
+    return value, out
+
+
+def _is_zero(tangent: Any) -> bool:
+    return isinstance(tangent, SymbolicZero)
+
+
+_sigmoid_focal_term.defjvp(_sigmoid_focal_term_jvp, symbolic_zeros=True)
 
 
 @jax.custom_jvp
