@@ -301,14 +301,17 @@ def multiclass_hinge(
     dtype = _checks.compute_dtype(z)
     z = z.astype(dtype)
     is_label = jax.lax.broadcasted_iota(y.dtype, z.shape, axis) == jnp.expand_dims(y, axis)
-    z_y = jnp.sum(jnp.where(is_label, z, 0), axis=axis, keepdims=True)
+    # The label score by a gather (labels clipped; _finish_integer_loss makes out-of-range NaN):
+    # a select summed over the class axis costs XLA:CPU a full-size temporary (bench/).
+    y_safe = jnp.expand_dims(jnp.clip(y, 0, num_classes - 1), axis)
+    z_y = jnp.take_along_axis(z, y_safe, axis)
     v = jnp.asarray(margin, dtype) + z - z_y
     if kind == "crammer_singer":
         worst = jnp.max(jnp.where(is_label, -jnp.inf, v), axis=axis)
         loss = _active(worst)  # -inf (a single class) gives 0 with a zero gradient
     else:
         loss = jnp.sum(jnp.where(is_label, 0, _active(v)), axis=axis)
-    return _finish_integer_loss(loss, y, num_classes, ignore_index, jnp.any(is_label, axis=axis))
+    return _finish_integer_loss(loss, y, num_classes, ignore_index, True)
 
 
 def margin_ranking(
