@@ -230,7 +230,7 @@ SIZES = {
     "full": {"elementwise": [(1 * M,), (16 * M,)], "elementwise_big": [(64 * M,)],
              "class": [(4096, 8192)], "ce": [(4096, 32768)],
              "triplet": [(262144, 64)], "ntxent": [(512, 128)]},
-    "quick": {"elementwise": [(2 * M,)], "elementwise_big": [], "class": [(512, 8192)],
+    "quick": {"elementwise": [(1 * M,)], "elementwise_big": [], "class": [(512, 8192)],
               "ce": [(512, 8192)], "triplet": [(32768, 64)], "ntxent": [(256, 64)]},
     "tiny": {"elementwise": [(4096,)], "elementwise_big": [], "class": [(64, 128)],
              "ce": [(64, 128)], "triplet": [(256, 16)], "ntxent": [(64, 16)]},

@@ -242,7 +242,7 @@ def _finish_integer_loss(
     labels: jax.Array,
     num_classes: int,
     ignore_index: Any,
-    label_counted: jax.Array,
+    label_counted: jax.Array | bool,
 ) -> jax.Array:
     """Zeros ignored examples; NaN marks labels out of range or masked out (traced inputs)."""
     in_range = (labels >= 0) & (labels < num_classes) & label_counted
