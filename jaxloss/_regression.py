@@ -40,8 +40,31 @@ def squared_error(predictions: Any, targets: Any) -> jax.Array:
       [1.0, 4.0]
     """
     p, t = _checks.prepare_pair("squared_error", predictions, targets)
+    return _squared_error(p, t)
+
+
+@jax.custom_jvp
+def _squared_error(p: jax.Array, t: jax.Array) -> jax.Array:
     r = p - t
     return r * r
+
+
+def _squared_error_jvp(primals, tangents):
+    """2r·(dp - dt), from t - p: the value's reduction and the gradient then read p and t
+    directly instead of sharing a materialised residual (one pass less, measured in bench/)."""
+    p, t = primals
+    dp, dt = tangents
+    value = _squared_error(p, t)
+    g = 2 * (t - p)  # = -2r
+    out = jnp.zeros_like(value)
+    if not isinstance(dp, SymbolicZero):
+        out = out - g * dp
+    if not isinstance(dt, SymbolicZero):
+        out = out + g * dt
+    return value, out
+
+
+_squared_error.defjvp(_squared_error_jvp, symbolic_zeros=True)
 
 
 def absolute_error(predictions: Any, targets: Any) -> jax.Array:
@@ -117,15 +140,17 @@ def _huber_jvp(primals, tangents):
 
     Written for XLA:CPU fusion (measured in bench/): only the tangents that are not symbolic
     zeros are built (no full-size dδ term under ``jax.grad`` w.r.t. the predictions), and the
-    residual is formed as t - p, so the reduction of the value and the gradient do not share a
-    materialised p - t.
+    gradient shares nothing with the value, so neither is materialised: the residual is formed
+    as t - p, and δ passes an optimization barrier (a scalar) so that its broadcast is not
+    merged with the value's.
     """
     p, t, delta = primals
     dp, dt, dd = tangents
     value = _huber_core(p - t, delta)
     out = jnp.zeros_like(value)
     if not isinstance(dp, SymbolicZero) or not isinstance(dt, SymbolicZero):
-        c = jnp.clip(t - p, -delta, delta)  # = -clip(r, -δ, δ)
+        d = jax.lax.optimization_barrier(delta)
+        c = jnp.clip(t - p, -d, d)  # = -clip(r, -δ, δ)
         if not isinstance(dp, SymbolicZero):
             out = out - c * dp
         if not isinstance(dt, SymbolicZero):
