@@ -155,10 +155,12 @@ def _kl_log_terms_jvp(primals, tangents):
     value = _kl_log_terms(lp, lt)
     out = jnp.zeros_like(value)
     active = lt > -jnp.inf
-    e = jnp.exp(jnp.where(active, lt, 0))
     if not _zero(dlp):
-        out = out - jnp.where(active, e, 0) * dlp
+        # -e^lt, exactly 0 at lt = -inf. (Not exp(max(lt, lowest)): that is the value's
+        # subexpression, and sharing it would materialise it.)
+        out = out - jnp.exp(lt) * dlp
     if not _zero(dlt):
+        e = jnp.exp(jnp.where(active, lt, 0))
         lt_safe = jnp.where(active, lt, 0)
         lp_safe = jnp.where(active, lp, 0)
         out = out + jnp.where(active, e * (lt_safe - lp_safe + 1), 0) * dlt
