@@ -415,9 +415,15 @@ class _Parts:
         self.is_label = jax.lax.broadcasted_iota(y.dtype, z.shape, axis) == jnp.expand_dims(y, axis)
         lse, _ = logsumexp(z, axis=axis, where=mask)
         self.label_counted = self.is_label if mask is None else self.is_label & mask
-        z_counted = z if mask is None else jnp.where(mask, z, 0)
-        z_y = jnp.sum(jnp.where(self.label_counted, z_counted, 0), axis=axis)
-        # -log p_y, computed exactly as softmax_cross_entropy_with_integer_labels does.
+        # -log p_y, computed exactly as softmax_cross_entropy_with_integer_labels does (a gather
+        # of the label logit without a class mask; labels clipped, NaN later if out of range).
+        self.y_safe = None
+        if mask is None:
+            self.y_safe = jnp.clip(y, 0, z.shape[axis] - 1)
+            z_y = jnp.squeeze(jnp.take_along_axis(z, jnp.expand_dims(self.y_safe, axis), axis),
+                              axis)
+        else:
+            z_y = jnp.sum(jnp.where(self.label_counted, jnp.where(mask, z, 0), 0), axis=axis)
         self.ce = lse - z_y
         others = ~self.is_label if mask is None else mask & ~self.is_label
         lse_o, self.has_other = logsumexp(z, axis=axis, where=others)
@@ -430,7 +436,11 @@ class _Parts:
         return jnp.where(self.has_other, jnp.exp(power * self.log1m_py), 0)
 
     def pick(self, w: jax.Array, axis: int) -> jax.Array:
-        """w[y] for a [C] vector (0 for labels out of range)."""
+        """w[y] for a [C] vector (as the cross-entropy picks its class weight; labels out of
+        range give 0 with a class mask, the clipped label's weight without one: the loss is NaN
+        there either way)."""
+        if self.y_safe is not None:
+            return jnp.take(w, self.y_safe)
         return jnp.sum(jnp.where(self.is_label, _bcast(w, self.is_label.ndim, axis), 0), axis=axis)
 
 
