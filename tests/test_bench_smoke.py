@@ -73,16 +73,32 @@ def test_harness_rejects_different_functions(bench):
         bench.run_case(spec, (256,), "tiny", 1, use_torch=False)
 
 
+_N = 1 << 20
+
+
+def _temp(f, grad=True):
+    s = jax.ShapeDtypeStruct((_N,), jnp.float32)
+    g = jax.value_and_grad(f) if grad else f
+    return jax.jit(g).lower(s, s).compile().memory_analysis().temp_size_in_bytes
+
+
 def test_sigmoid_bce_value_and_grad_has_no_temporaries():
     # Deterministic memory (no timing): jaxloss's BCE fuses; optax's logaddexp form does not.
-    n = 1 << 20
-    s = jax.ShapeDtypeStruct((n,), jnp.float32)
-
-    def temp(f):
-        c = jax.jit(jax.value_and_grad(f)).lower(s, s).compile()
-        return c.memory_analysis().temp_size_in_bytes
-
-    ours = temp(lambda x, t: jaxloss.mean(jaxloss.sigmoid_binary_cross_entropy(x, t)))
-    theirs = temp(lambda x, t: jnp.mean(optax.losses.sigmoid_binary_cross_entropy(x, t)))
+    ours = _temp(lambda x, t: jaxloss.mean(jaxloss.sigmoid_binary_cross_entropy(x, t)))
+    theirs = _temp(lambda x, t: jnp.mean(optax.losses.sigmoid_binary_cross_entropy(x, t)))
     assert ours == 0
-    assert theirs >= 4 * n  # at least one full-size float32 temporary
+    assert theirs >= 4 * _N  # at least one full-size float32 temporary
+
+
+@pytest.mark.parametrize("name", ["squared_error", "huber", "log_cosh"])
+def test_regression_value_and_grad_has_no_temporaries(name):
+    loss = getattr(jaxloss, name)
+    assert _temp(lambda p, t: jaxloss.mean(loss(p, t))) == 0
+
+
+def test_sigmoid_focal_forward_fuses_and_gradient_keeps_at_most_one_temporary():
+    def f(x, t):
+        return jaxloss.mean(jaxloss.sigmoid_focal_loss(x, t, gamma=2.0))
+
+    assert _temp(f, grad=False) == 0
+    assert _temp(f) <= 4 * _N
