@@ -40,6 +40,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.custom_derivatives import SymbolicZero
 
 from . import _checks
 from ._checks import require_finite as _require_finite
@@ -149,32 +150,90 @@ def _sigmoid_focal_term(x, t, gamma):
     overflows where the label is 0 or 1 and the logit is saturated, although its product with
     (1 - p_t)^γ · BCE is finite; the rule expands that product into bounded exponentials.
     """
-    *_, log_q = _log_one_minus_pt(x, t)
+    return _focal_value(x, t, gamma)
+
+
+def _focal_value(x, t, gamma):
+    """The value, select-free so that XLA:CPU fuses it into the reduction that follows.
+
+    1 - p_t = t σ(-x) + (1 - t) σ(x) is a sum of non-negative terms (no cancellation); where it
+    underflows, its log is
+    clamped at log(tiny), and the factor q^γ is then below tiny^γ against a BCE that is itself
+    tiny there. γ = 0 gives exactly 1·BCE.
+    """
+    q = t * jax.nn.sigmoid(-x) + (1 - t) * jax.nn.sigmoid(x)
+    log_q = jnp.log(jnp.maximum(q, jnp.finfo(q.dtype).tiny))
     ce = softplus(x) - t * x  # exactly jaxloss.sigmoid_binary_cross_entropy
     return jnp.exp(gamma * log_q) * ce
 
 
-@_sigmoid_focal_term.defjvp
 def _sigmoid_focal_term_jvp(primals, tangents):
     x, t, gamma = primals
     dx, dt, dgamma = tangents
+    value = _focal_value(x, t, gamma)
+    # Symbolic zeros: the label and γ tangents (several exps per element) are only built when
+    # something is differentiated through them; under jax.grad w.r.t. the logits they are skipped.
+    out = jnp.zeros_like(value)
+    if not _is_zero(dx):
+        d_x = _focal_dx(*jax.lax.optimization_barrier((x, t, gamma)))
+        out = out + d_x * dx
+    if _is_zero(dt) and _is_zero(dgamma):
+        return value, out
     a, b, log_t, log_1mt, log_q = _log_one_minus_pt(x, t)
     sp_neg, sp_pos = -a, -b
     m = jnp.exp(gamma * log_q)
-    value = m * (sp_pos - t * x)  # the primal, as BCE computes it
     # In the tangents, BCE = t softplus(-x) + (1 - t) softplus(x) and σ(x) - t = (1 - t) σ(x) -
     # t σ(-x): no cancellation where the factor q^γ makes small values matter (x = 17, t = 1).
     ce = t * sp_neg + (1 - t) * sp_pos
-    # d log q / dx = (1 - 2t) σ(x) σ(-x) / q, whose exponent a + b - log q is <= log 2.
-    lx = (1 - 2 * t) * jnp.exp(a + b - log_q)
-    d_x = m * (gamma * ce * lx + ((1 - t) * jnp.exp(a) - t * jnp.exp(b)))
-    # γ · BCE · (d log q / dt) · q^γ as bounded terms: a1, a0 <= 1 as q >= t σ(-x), (1 - t) σ(x);
-    # BCE = t softplus(-x) + (1 - t) softplus(x) splits each into a bounded product.
-    a1 = jnp.exp(log_t + b - log_q + gamma * log_q)
-    a0 = jnp.exp(log_1mt + a - log_q + gamma * log_q)
-    d_t = gamma * (a1 * (sp_neg - _softplus_over_exp(-x)) + a0 * (_softplus_over_exp(x) - sp_pos))
-    d_t = d_t - x * m
-    return value, d_x * dx + d_t * dt + log_q * m * ce * dgamma
+    if not _is_zero(dt):
+        # γ · BCE · (d log q / dt) · q^γ as bounded terms: a1, a0 <= 1 as q >= t σ(-x),
+        # (1 - t) σ(x); BCE = t softplus(-x) + (1 - t) softplus(x) splits each into a bounded
+        # product.
+        a1 = jnp.exp(log_t + b - log_q + gamma * log_q)
+        a0 = jnp.exp(log_1mt + a - log_q + gamma * log_q)
+        d_t = gamma * (a1 * (sp_neg - _softplus_over_exp(-x))
+                       + a0 * (_softplus_over_exp(x) - sp_pos))
+        d_t = d_t - x * m
+        out = out + d_t * dt
+    if not _is_zero(dgamma):
+        out = out + log_q * m * ce * dgamma
+    return value, out
+
+
+def _focal_dx(x, t, gamma):
+    """d/dx of (1 - p_t)^γ · BCE, recomputed from its own inputs.
+
+    The caller passes x, t through an optimization barrier so that nothing here is merged with
+    the value's subexpressions: shared, they would be materialised as full-size temporaries
+    (recomputing the few transcendentals is cheaper on XLA:CPU; measured in bench/).
+    """
+    # The scalar constants pass the barrier too: XLA would otherwise merge their broadcasts with
+    # the value's identical ones and materialise each as a full-size array.
+    zero, one, two, tiny = jax.lax.optimization_barrier(
+        tuple(jnp.asarray(c, x.dtype) for c in (0, 1, 2, jnp.finfo(x.dtype).tiny)))
+    # Linear space, select-free (as _focal_value): q = 1 - p_t >= each of t σ(-x), (1 - t) σ(x),
+    # so σ(x) σ(-x) / q <= 2 and stays finite where q underflows.
+    sig_pos = jax.nn.sigmoid(x)
+    sig_neg = jax.nn.sigmoid(-x)
+    log_q = jnp.log(jnp.maximum(t * sig_neg + (one - t) * sig_pos, tiny))
+    m = jnp.exp(gamma * log_q)
+    # BCE = t softplus(-x) + (1 - t) softplus(x) and σ(x) - t = (1 - t) σ(x) - t σ(-x): no
+    # cancellation where the factor q^γ makes small values matter (x = 17, t = 1).
+    a = jnp.abs(x)
+    l1 = jnp.log1p(jnp.exp(-a))
+    ce = t * (jnp.maximum(-x, zero) + l1) + (one - t) * (jnp.maximum(x, zero) + l1)
+    # d log q / dx = (1 - 2t) σ(x) σ(-x) / q, as an exp of log σ(x) + log σ(-x) - log q =
+    # -|x| - 2 log1p(e^{-|x|}) - log q (<= log 2): its own derivative has no 1/q² (which
+    # underflows for saturated logits and would make second derivatives NaN).
+    lx = (one - two * t) * jnp.exp(-a - two * l1 - log_q)
+    return m * (gamma * ce * lx + ((one - t) * sig_pos - t * sig_neg))
+
+
+def _is_zero(tangent: Any) -> bool:
+    return isinstance(tangent, SymbolicZero)
+
+
+_sigmoid_focal_term.defjvp(_sigmoid_focal_term_jvp, symbolic_zeros=True)
 
 
 @jax.custom_jvp
@@ -357,9 +416,15 @@ class _Parts:
         self.is_label = jax.lax.broadcasted_iota(y.dtype, z.shape, axis) == jnp.expand_dims(y, axis)
         lse, _ = logsumexp(z, axis=axis, where=mask)
         self.label_counted = self.is_label if mask is None else self.is_label & mask
-        z_counted = z if mask is None else jnp.where(mask, z, 0)
-        z_y = jnp.sum(jnp.where(self.label_counted, z_counted, 0), axis=axis)
-        # -log p_y, computed exactly as softmax_cross_entropy_with_integer_labels does.
+        # -log p_y, computed exactly as softmax_cross_entropy_with_integer_labels does (a gather
+        # of the label logit without a class mask; labels clipped, NaN later if out of range).
+        self.y_safe = None
+        if mask is None:
+            self.y_safe = jnp.clip(y, 0, z.shape[axis] - 1)
+            z_y = jnp.squeeze(jnp.take_along_axis(z, jnp.expand_dims(self.y_safe, axis), axis),
+                              axis)
+        else:
+            z_y = jnp.sum(jnp.where(self.label_counted, jnp.where(mask, z, 0), 0), axis=axis)
         self.ce = lse - z_y
         others = ~self.is_label if mask is None else mask & ~self.is_label
         lse_o, self.has_other = logsumexp(z, axis=axis, where=others)
@@ -372,7 +437,11 @@ class _Parts:
         return jnp.where(self.has_other, jnp.exp(power * self.log1m_py), 0)
 
     def pick(self, w: jax.Array, axis: int) -> jax.Array:
-        """w[y] for a [C] vector (0 for labels out of range)."""
+        """w[y] for a [C] vector (as the cross-entropy picks its class weight; labels out of
+        range give 0 with a class mask, the clipped label's weight without one: the loss is NaN
+        there either way)."""
+        if self.y_safe is not None:
+            return jnp.take(w, self.y_safe)
         return jnp.sum(jnp.where(self.is_label, _bcast(w, self.is_label.ndim, axis), 0), axis=axis)
 
 

@@ -33,6 +33,7 @@ Similarity matrices are matmuls at JAX's default precision (on TPU/GPU, wrap the
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -132,6 +133,28 @@ def _pnorm(x: jax.Array, p: Any) -> jax.Array:
     else:
         root = s_safe ** (1 / p)
     return jnp.where(nonzero, m_safe * root, 0)
+
+
+@jax.custom_jvp
+def _l2norm(x: jax.Array) -> jax.Array:
+    """‖x‖₂ over the last axis as :func:`_pnorm` (exact for every finite x, 0 at x = 0), but in
+    one pass when it can: the plain sqrt(Σx²) when every row's sum is finite and at least
+    tiny/eps (no term that matters over- or underflowed, no zero row), else the scaled form.
+    The closed-form JVP x·dx/‖x‖ (0 at x = 0) keeps the branch out of the gradient."""
+    fi = jnp.finfo(x.dtype)
+    s = jnp.sum(x * x, axis=-1)
+    row_ok = jnp.isfinite(s) & (s >= fi.tiny / fi.eps)
+    return jax.lax.cond(jnp.all(row_ok), lambda: jnp.sqrt(jnp.where(row_ok, s, 1)),
+                        lambda: _pnorm(x, 2.0))
+
+
+@_l2norm.defjvp
+def _l2norm_jvp(primals, tangents):
+    (x,), (dx,) = primals, tangents
+    n = _l2norm(x)
+    pos = n > 0
+    inv = jnp.where(pos, 1 / jnp.where(pos, n, 1), 0)
+    return n, jnp.sum(x * dx, axis=-1) * inv
 
 
 def _normalize(x: jax.Array, eps: Any) -> jax.Array:
@@ -301,14 +324,17 @@ def multiclass_hinge(
     dtype = _checks.compute_dtype(z)
     z = z.astype(dtype)
     is_label = jax.lax.broadcasted_iota(y.dtype, z.shape, axis) == jnp.expand_dims(y, axis)
-    z_y = jnp.sum(jnp.where(is_label, z, 0), axis=axis, keepdims=True)
+    # The label score by a gather (labels clipped; _finish_integer_loss makes out-of-range NaN):
+    # a select summed over the class axis costs XLA:CPU a full-size temporary (bench/).
+    y_safe = jnp.expand_dims(jnp.clip(y, 0, num_classes - 1), axis)
+    z_y = jnp.take_along_axis(z, y_safe, axis)
     v = jnp.asarray(margin, dtype) + z - z_y
     if kind == "crammer_singer":
         worst = jnp.max(jnp.where(is_label, -jnp.inf, v), axis=axis)
         loss = _active(worst)  # -inf (a single class) gives 0 with a zero gradient
     else:
         loss = jnp.sum(jnp.where(is_label, 0, _active(v)), axis=axis)
-    return _finish_integer_loss(loss, y, num_classes, ignore_index, jnp.any(is_label, axis=axis))
+    return _finish_integer_loss(loss, y, num_classes, ignore_index, True)
 
 
 def margin_ranking(
@@ -479,10 +505,11 @@ def triplet_margin(
     dtype = _checks.compute_dtype(a, pos, neg)
     a, pos, neg = a.astype(dtype), pos.astype(dtype), neg.astype(dtype)
     p_arg = p if pv is None else pv
-    d_ap = _pnorm(a - pos, p_arg)
-    d_an = _pnorm(a - neg, p_arg)
+    norm = _l2norm if pv == 2.0 else functools.partial(_pnorm, p=p_arg)
+    d_ap = norm(a - pos)
+    d_an = norm(a - neg)
     if swap:
-        d_pn = _pnorm(pos - neg, p_arg)
+        d_pn = norm(pos - neg)
         d_an = jnp.where(d_an <= d_pn, d_an, d_pn)
     return _active(d_ap - d_an + jnp.asarray(margin, dtype))
 

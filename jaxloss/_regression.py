@@ -12,6 +12,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.custom_derivatives import SymbolicZero
 
 from . import _checks
 from ._numerics import abs0
@@ -39,8 +40,31 @@ def squared_error(predictions: Any, targets: Any) -> jax.Array:
       [1.0, 4.0]
     """
     p, t = _checks.prepare_pair("squared_error", predictions, targets)
+    return _squared_error(p, t)
+
+
+@jax.custom_jvp
+def _squared_error(p: jax.Array, t: jax.Array) -> jax.Array:
     r = p - t
     return r * r
+
+
+def _squared_error_jvp(primals, tangents):
+    """2r·(dp - dt), from t - p: the value's reduction and the gradient then read p and t
+    directly instead of sharing a materialised residual (one pass less, measured in bench/)."""
+    p, t = primals
+    dp, dt = tangents
+    value = _squared_error(p, t)
+    g = 2 * (t - p)  # = -2r
+    out = jnp.zeros_like(value)
+    if not isinstance(dp, SymbolicZero):
+        out = out - g * dp
+    if not isinstance(dt, SymbolicZero):
+        out = out + g * dt
+    return value, out
+
+
+_squared_error.defjvp(_squared_error_jvp, symbolic_zeros=True)
 
 
 def absolute_error(predictions: Any, targets: Any) -> jax.Array:
@@ -70,9 +94,10 @@ def _huber_core(r: jax.Array, delta: Any) -> jax.Array:
     """0.5·min(|r|, δ)² + δ·(|r| - min(|r|, δ)); branch-free so that XLA fuses it.
 
     At |r| = δ both pieces meet with slope δ whichever side ``min`` differentiates, so the
-    gradient is exactly clip(r, -δ, δ) everywhere.
+    gradient is exactly clip(r, -δ, δ) everywhere (the JVP below gives it in closed form, so
+    the value uses the cheaper ``jnp.abs``: same number, same derivative sign(r)).
     """
-    a = abs0(r)
+    a = jnp.abs(r)
     q = jnp.minimum(a, delta)
     return 0.5 * q * q + delta * (a - q)
 
@@ -103,7 +128,41 @@ def huber(predictions: Any, targets: Any, *, delta: Any = 1.0) -> jax.Array:
     """
     _checks.require("huber", "delta", delta, "> 0")
     p, t = _checks.prepare_pair("huber", predictions, targets)
-    return _huber_core(p - t, jnp.asarray(delta, p.dtype))
+    return _huber(p, t, jnp.asarray(delta, p.dtype))
+
+
+@jax.custom_jvp
+def _huber(p: jax.Array, t: jax.Array, delta: jax.Array) -> jax.Array:
+    return _huber_core(p - t, delta)
+
+
+def _huber_jvp(primals, tangents):
+    """Closed-form tangents clip(r, -δ, δ)·(dp - dt) + (|r| - min(|r|, δ))·dδ.
+
+    Written for XLA:CPU fusion (measured in bench/): only the tangents that are not symbolic
+    zeros are built (no full-size dδ term under ``jax.grad`` w.r.t. the predictions), and the
+    gradient shares nothing with the value, so neither is materialised: the residual is formed
+    as t - p, and δ passes an optimization barrier (a scalar) so that its broadcast is not
+    merged with the value's.
+    """
+    p, t, delta = primals
+    dp, dt, dd = tangents
+    value = _huber_core(p - t, delta)
+    out = jnp.zeros_like(value)
+    if not isinstance(dp, SymbolicZero) or not isinstance(dt, SymbolicZero):
+        d = jax.lax.optimization_barrier(delta)
+        c = jnp.clip(t - p, -d, d)  # = -clip(r, -δ, δ)
+        if not isinstance(dp, SymbolicZero):
+            out = out - c * dp
+        if not isinstance(dt, SymbolicZero):
+            out = out + c * dt
+    if not isinstance(dd, SymbolicZero):
+        a = abs0(p - t)
+        out = out + (a - jnp.minimum(a, delta)) * dd
+    return value, out
+
+
+_huber.defjvp(_huber_jvp, symbolic_zeros=True)
 
 
 def smooth_l1(predictions: Any, targets: Any, *, beta: Any = 1.0) -> jax.Array:
@@ -162,5 +221,31 @@ def log_cosh(predictions: Any, targets: Any) -> jax.Array:
       0.433781
     """
     p, t = _checks.prepare_pair("log_cosh", predictions, targets)
-    a = abs0(p - t)
+    return _log_cosh(p, t)
+
+
+def _log_cosh_core(r: jax.Array) -> jax.Array:
+    a = abs0(r)
     return a + jnp.log1p(jnp.exp(-2 * a)) - _LOG2
+
+
+@jax.custom_jvp
+def _log_cosh(p: jax.Array, t: jax.Array) -> jax.Array:
+    return _log_cosh_core(p - t)
+
+
+def _log_cosh_jvp(primals, tangents):
+    """tanh(r)·(dp - dt), from t - p so that the gradient shares nothing with the value."""
+    p, t = primals
+    dp, dt = tangents
+    value = _log_cosh_core(p - t)
+    g = jnp.tanh(t - p)  # = -tanh(r)
+    out = jnp.zeros_like(value)
+    if not isinstance(dp, SymbolicZero):
+        out = out - g * dp
+    if not isinstance(dt, SymbolicZero):
+        out = out + g * dt
+    return value, out
+
+
+_log_cosh.defjvp(_log_cosh_jvp, symbolic_zeros=True)

@@ -1,0 +1,104 @@
+"""The benchmark harness (bench/run.py) runs end to end on tiny sizes; no timings are asserted.
+
+Checks the results schema, that every timed pair was checked for agreement (and that the check
+rejects two different functions), and deterministic XLA temporaries of the sigmoid BCE forms.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import optax
+import pytest
+
+import jaxloss
+
+_RUN = Path(__file__).resolve().parent.parent / "bench" / "run.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("jaxloss_bench_run", _RUN)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up here
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_harness_tiny_run_schema(bench, tmp_path):
+    out = tmp_path / "results.json"
+    names = ["squared_error", "sigmoid_binary_cross_entropy",
+             "softmax_cross_entropy_with_integer_labels"]
+    res = bench.main(["--tiny", "--reps", "1", "--no-torch", "--no-extras", "--no-table",
+                      "--quiet", "--json", str(out), "--only", *names])
+    assert json.loads(out.read_text()) == json.loads(json.dumps(res))
+    meta = res["meta"]
+    for key in ("jax", "optax", "cpu", "cores", "loadavg_start", "loadavg_end", "mode", "reps"):
+        assert key in meta
+    assert meta["jax"] == jax.__version__ and meta["optax"] == optax.__version__
+    roof = res["roofline"]
+    for key in ("read_bandwidth_GBps", "exp_rate_Gps", "gemm_GFLOPs"):
+        assert roof[key] > 0
+    rows = res["results"]
+    assert sorted({r["loss"] for r in rows}) == sorted(names)
+    assert {r["mode"] for r in rows} == {"fwd", "vg"}
+    for r in rows:
+        assert set(r["median_s"]) == {"jaxloss", "optax"}
+        assert all(len(t) == 1 for t in r["times_s"].values())
+        assert r["ratio"] == pytest.approx(r["median_s"]["jaxloss"] / r["median_s"]["optax"])
+        assert r["floor_s"] > 0 and r["bytes"] > 0
+        assert set(r["temp_bytes"]) == {"jaxloss", "optax"}
+        assert set(r["efficiency"]) == {"jaxloss", "optax"}
+        errs = r["agreement_max_rel_err"]
+        assert "optax_value" in errs and errs["optax_value"] <= 2e-4
+        if r["mode"] == "vg":
+            assert errs["optax_grad"] <= 2e-3
+    assert any(t["target"].startswith("sigmoid_binary_cross_entropy value_and_grad >=")
+               for t in res["targets"])
+    table = bench.table(res)
+    assert "| `squared_error` |" in table and "Targets:" in table
+
+
+def test_harness_rejects_different_functions(bench):
+    spec = bench.Spec("huber", "squared_error", "elementwise", bench.pair_normal(1.0),
+                      lambda p, t: jaxloss.mean(jaxloss.huber(p, t)),
+                      lambda p, t: jnp.mean(optax.losses.squared_error(p, t)))
+    bench.ROOF.update({"read_bandwidth_GBps": 1.0, "exp_rate_Gps": 1.0})
+    with pytest.raises(AssertionError, match="huber: values differ"):
+        bench.run_case(spec, (256,), "tiny", 1, use_torch=False)
+
+
+_N = 1 << 20
+
+
+def _temp(f, grad=True):
+    s = jax.ShapeDtypeStruct((_N,), jnp.float32)
+    g = jax.value_and_grad(f) if grad else f
+    return jax.jit(g).lower(s, s).compile().memory_analysis().temp_size_in_bytes
+
+
+def test_sigmoid_bce_value_and_grad_has_no_temporaries():
+    # Deterministic memory (no timing): jaxloss's BCE fuses; optax's logaddexp form does not.
+    ours = _temp(lambda x, t: jaxloss.mean(jaxloss.sigmoid_binary_cross_entropy(x, t)))
+    theirs = _temp(lambda x, t: jnp.mean(optax.losses.sigmoid_binary_cross_entropy(x, t)))
+    assert ours == 0
+    assert theirs >= 4 * _N  # at least one full-size float32 temporary
+
+
+@pytest.mark.parametrize("name", ["squared_error", "huber", "log_cosh"])
+def test_regression_value_and_grad_has_no_temporaries(name):
+    loss = getattr(jaxloss, name)
+    assert _temp(lambda p, t: jaxloss.mean(loss(p, t))) == 0
+
+
+def test_sigmoid_focal_forward_fuses_and_gradient_keeps_at_most_one_temporary():
+    def f(x, t):
+        return jaxloss.mean(jaxloss.sigmoid_focal_loss(x, t, gamma=2.0))
+
+    assert _temp(f, grad=False) == 0
+    assert _temp(f) <= 4 * _N
