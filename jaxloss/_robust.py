@@ -62,16 +62,6 @@ __all__ = [
 # Validation of hyperparameters that may be arrays (per-dimension α and c) or traced.
 
 
-def _concrete_array(x: Any) -> np.ndarray | None:
-    """``x`` as a float64 NumPy array when known at trace time, else None (a tracer)."""
-    try:
-        return np.asarray(x, dtype=np.float64)
-    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
-        return None
-    except TypeError:
-        return None
-
-
 _CONDITIONS = {
     "> 0": ("finite and > 0", lambda v: np.isfinite(v) & (v > 0)),
     ">= 0": ("finite and >= 0", lambda v: np.isfinite(v) & (v >= 0)),
@@ -93,7 +83,7 @@ def _hyper(
     ):
         raise TypeError(f"jaxloss.{fn}: `{arg}` must be a real number; got {arr.dtype}.")
     _checks.check_broadcastable(fn, arg, arr, shape, "the predictions'")
-    concrete = _concrete_array(value)
+    concrete = _checks.concrete_array(value)
     if concrete is not None:
         expected, ok = _CONDITIONS[condition]
         good = ok(concrete)
