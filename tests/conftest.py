@@ -6,10 +6,10 @@
   classic LLVM IR emitters for fusions instead of the MLIR fusion emitters. The suite is
   compile-bound (thousands of small jitted functions, each run a few times on tiny arrays):
   level 0 cut the CPU time of `tests/test_conformance.py -k "huber or barron"` from 82 s to
-  50 s, and the classic emitters that of `-k "barron or focal or dice"` from 47 s to 32 s. They change how XLA generates machine code for the same
-  optimised graph, not the graph (fusion, buffer assignment, memory analysis are XLA's, before
-  code generation), and no fast-math is enabled by either. Set ``JAXLOSS_TEST_XLA_OPT=default``
-  to run the suite with XLA's defaults, as users compile.
+  50 s, and the classic emitters that of `-k "barron or focal or dice"` from 47 s to 32 s.
+  They change how XLA generates machine code for the same optimised graph, not the graph
+  (fusion, buffer assignment and memory analysis happen before code generation), and neither
+  enables fast-math. ``JAXLOSS_TEST_XLA_OPT=default`` runs the suite with XLA's defaults.
 """
 
 import os
