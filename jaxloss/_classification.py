@@ -204,10 +204,13 @@ def _check_labels(
 
 
 def _prepare_integer(
-    fn: str, logits: Any, labels: Any, axis: int, ignore_index: Any, where: Any
+    fn: str, logits: Any, labels: Any, axis: int, ignore_index: Any, where: Any,
+    arg: str = "logits",
 ) -> tuple[jax.Array, jax.Array, int, int, jax.Array | None, Any]:
-    """Validated integer-label inputs: logits in the compute dtype, labels, axis, C, class mask."""
-    z = _checks.check_floating(fn, "logits", logits)
+    """Validated integer-label inputs: logits in the compute dtype, labels, axis, C, class mask.
+
+    ``arg`` names the scores argument in messages (``log_probabilities`` for nll_loss)."""
+    z = _checks.check_floating(fn, arg, logits)
     axis = _normalise_axis(fn, axis, z.ndim)
     num_classes = z.shape[axis]
     y = _check_labels(fn, labels, z, axis, num_classes, ignore_index)
@@ -491,12 +494,8 @@ def nll_loss(
       [1.3862943649291992]
     """
     fn = "nll_loss"
-    lp = _checks.check_floating(fn, "log_probabilities", log_probabilities)
-    axis = _normalise_axis(fn, axis, lp.ndim)
-    num_classes = lp.shape[axis]
-    y = _check_labels(fn, labels, lp, axis, num_classes, ignore_index)
-    dtype = _checks.compute_dtype(lp)
-    lp = lp.astype(dtype)
+    lp, y, axis, num_classes, _, dtype = _prepare_integer(
+        fn, log_probabilities, labels, axis, ignore_index, None, arg="log_probabilities")
     w = _class_weights(fn, class_weights, num_classes, dtype)
     is_label = jax.lax.broadcasted_iota(y.dtype, lp.shape, axis) == jnp.expand_dims(y, axis)
     picked = jnp.where(is_label, lp, 0) if w is None else jnp.where(

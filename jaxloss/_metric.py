@@ -42,7 +42,7 @@ import numpy as np
 
 from . import _checks
 from ._checks import require_finite as _require_finite
-from ._classification import _check_labels, _finish_integer_loss, _normalise_axis
+from ._classification import _finish_integer_loss, _prepare_integer
 from ._numerics import logsumexp, softplus
 
 __all__ = [
@@ -317,12 +317,8 @@ def multiclass_hinge(
     _checks.require(fn, "margin", margin, ">= 0")
     if kind not in _KINDS:
         raise ValueError(f"jaxloss.{fn}: `kind` must be one of {_KINDS}; got {kind!r}.")
-    z = _checks.check_floating(fn, "logits", logits)
-    axis = _normalise_axis(fn, axis, z.ndim)
-    num_classes = z.shape[axis]
-    y = _check_labels(fn, labels, z, axis, num_classes, ignore_index)
-    dtype = _checks.compute_dtype(z)
-    z = z.astype(dtype)
+    z, y, axis, num_classes, _, dtype = _prepare_integer(
+        fn, logits, labels, axis, ignore_index, None)
     is_label = jax.lax.broadcasted_iota(y.dtype, z.shape, axis) == jnp.expand_dims(y, axis)
     # The label score by a gather (labels clipped; _finish_integer_loss makes out-of-range NaN):
     # a select summed over the class axis costs XLA:CPU a full-size temporary (bench/).
