@@ -46,18 +46,19 @@ def xlogx(x: jax.Array) -> jax.Array:
 
     The derivative log(x) + 1 is -inf at x = 0; here it is taken as 0 there (the convention of
     ``torch.xlogy``), so entropy and KL terms with zero probabilities have finite gradients.
+    The guard is keyed on x == 0 only: NaN (and a negative x, outside the domain) give NaN.
     """
-    pos = x > 0
-    safe = jnp.where(pos, x, 1)
-    return jnp.where(pos, x * jnp.log(safe), 0)
+    zero = x == 0
+    safe = jnp.where(zero, 1, x)
+    return jnp.where(zero, 0, x * jnp.log(safe))
 
 
 @xlogx.defjvp
 def _xlogx_jvp(primals, tangents):
     (x,), (dx,) = primals, tangents
-    pos = x > 0
-    safe = jnp.where(pos, x, 1)
-    return xlogx(x), jnp.where(pos, jnp.log(safe) + 1, 0) * dx
+    zero = x == 0
+    safe = jnp.where(zero, 1, x)
+    return xlogx(x), jnp.where(zero, 0, jnp.log(safe) + 1) * dx
 
 
 def logsumexp(
@@ -67,14 +68,18 @@ def logsumexp(
 
     Returns ``(lse, any_counted)``. Masked entries get exactly zero gradient; a row with nothing
     counted gives ``lse = 0`` (callers zero the loss there) with a zero gradient, never NaN.
+    A NaN in a counted entry makes its row's ``lse`` NaN (and the row counts): "nothing counted"
+    is decided by the mask and by every counted entry being -inf, never by a comparison that NaN
+    fails.
     """
     if where is None:
         m = jnp.max(x, axis=axis, keepdims=True)
     else:
         where = jnp.broadcast_to(where, x.shape)
         m = jnp.max(jnp.where(where, x, -jnp.inf), axis=axis, keepdims=True)
-    # A row counts when some counted entry is above -inf (all -inf logits count as nothing).
-    any_counted = m > -jnp.inf
+    # A row counts unless its max is -inf (all counted logits -inf, or nothing counted). Written
+    # as != so that a NaN max (NaN in a counted entry) counts, and the NaN reaches the sum.
+    any_counted = m != -jnp.inf
     m = jax.lax.stop_gradient(jnp.where(jnp.isfinite(m), m, 0))
     if where is None:
         s = jnp.sum(jnp.exp(x - m), axis=axis, keepdims=True)

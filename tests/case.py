@@ -27,6 +27,11 @@ class Case:
     vmap_axes: dict[str, int] = dataclasses.field(default_factory=dict)  # default 0
     extremes: Callable[[], list[Data]] = lambda: []
     grad_modes: tuple[str, ...] = ("fwd", "rev")  # check_grads modes; ("rev",) for a custom_vjp
+    # NaN propagation (tests/test_conformance.py): a NaN in one input element makes NaN the
+    # values that element feeds. "element": the value at the same index (class axes dropped);
+    # "example": every value of its example (the index along the vmap axis), for losses that
+    # couple the members of an example (set losses); "all": every value.
+    nan_scope: str = "element"
 
     @property
     def fn(self) -> Callable[..., Any]:

@@ -516,6 +516,7 @@ def _set_case(loss, id, labels, reference, hyper, learn_temperature=None, extrem
         loss=loss, id=id, positional=("embeddings", "labels"),
         make=lambda g: _set_make(g, labels, learn), reference=reference, grads=grads,
         hyper=hyper, class_axis=-1, vmap_axes={"temperature": None} if learn else {},
+        nan_scope="example",  # every member of a set is a candidate of every anchor
         extremes=lambda: _set_extremes(
             np.stack([labels, np.roll(labels, 1)]) if extreme_labels is None else extreme_labels,
             learn),
@@ -582,6 +583,7 @@ def _siglip_case(id, hyper, learn=None):
         loss="siglip", id=id, positional=("image_embeddings", "text_embeddings"),
         make=make, reference=_siglip_value, grads=grads, hyper=hyper, class_axis=-1,
         vmap_axes={k: None for k in learn}, extremes=extremes,
+        nan_scope="example",  # every text of a set is a candidate of every image
     )
 
 

@@ -188,23 +188,161 @@ def _check_dtype_policy(case: Case, value_and_grads, dtype) -> None:
         assert grads[name].dtype == data[name].dtype, f"d/d{name} for {dtype.__name__} in"
 
 
+_F32_MAX = float(np.finfo(np.float32).max)
+
+
+def _assert_rounded_float64(got, want, what: str) -> None:
+    """float32 results against the float64 ones at the same (rounded) inputs: never NaN; where
+    the float64 answer is within float32's range, that answer rounded (to a float32
+    algorithm's accuracy); beyond the range, inf of the same sign."""
+    got = np.asarray(got, np.float64)
+    want = np.asarray(want, np.float64)
+    assert not np.isnan(want).any(), f"{what}: the float64 computation itself is NaN: {want}"
+    assert not np.isnan(got).any(), f"{what}: NaN in float32 where float64 gives {want[np.isnan(got)]}"
+    beyond = np.abs(want) > _F32_MAX * (1 + 2.0**-23)
+    np.testing.assert_array_equal(got[beyond], np.sign(want[beyond]) * np.inf,
+                                  err_msg=f"{what}: beyond float32's range")
+    np.testing.assert_allclose(got[~beyond], want[~beyond], rtol=1e-4, atol=1e-6,
+                               err_msg=f"{what}: float32 vs float64 at the same inputs")
+
+
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_float32_extremes_and_dtype_policy(case: Case):
     """One jitted value-and-gradients per case (compiles are most of the suite's time):
-    finite values and gradients at extreme float32 inputs, and the dtype policy for float32
-    inputs (every case) and bfloat16 inputs (one case per loss). float16 takes bfloat16's path
-    (upcast on entry); a few cases check it below.
+    at extreme float32 inputs, values and gradients are the float64 ones at the same rounded
+    inputs rounded to float32 (inf only beyond float32's range, never NaN), and the dtype
+    policy for float32 inputs (every case) and bfloat16 inputs (one case per loss). float16
+    takes bfloat16's path (upcast on entry); a few cases check it below.
     """
     value_and_grads = _value_and_grads(case)
     extremes = case.extremes()
     assert extremes, "every case lists extreme inputs"
     for i, raw in enumerate(extremes):
-        values, grads = value_and_grads(_cast(raw, jnp.float32))
-        chex.assert_tree_all_finite(values, custom_message=f"extreme input set {i}")
-        chex.assert_tree_all_finite(grads, custom_message=f"extreme input set {i}")
+        data32 = _cast(raw, jnp.float32)
+        values, grads = value_and_grads(data32)
+        values64, grads64 = value_and_grads(_cast(data32, jnp.float64))
+        _assert_rounded_float64(values, values64, f"extreme input set {i}: values")
+        for name in grads:
+            _assert_rounded_float64(grads[name], grads64[name], f"extreme input set {i}: d/d{name}")
     # bfloat16 on the first case of each loss: the upcast on entry is per loss, not per option.
     for dtype in (jnp.float32, jnp.bfloat16) if id(case) in _FIRST_OF_EACH else (jnp.float32,):
         _check_dtype_policy(case, value_and_grads, dtype)
+
+
+def _class_axes(case: Case, ndim: int) -> tuple[int, ...]:
+    axes = case.class_axis if isinstance(case.class_axis, tuple) else (case.class_axis,)
+    return tuple(sorted(a % ndim for a in axes if a is not None))
+
+
+def _nan_targets(case: Case, data, name: str, out_shape, rng):
+    """Where to put the NaN in input ``name`` and which values must then be NaN.
+
+    Returns (element index, boolean mask over the values) or None when every element is
+    masked out or belongs to an ignored example."""
+    x = np.asarray(data[name])
+    ignore = case.hyper.get("ignore_index")
+    labels = data.get("labels")
+    counted_out = np.ones(out_shape, bool)
+    if ignore is not None and labels is not None and np.shape(labels) == tuple(out_shape):
+        counted_out = np.asarray(labels) != ignore
+    axis = case.vmap_axes.get(name, 0)
+    if axis is None:  # a shared input: every counted value depends on it
+        return (...), counted_out
+    where = data.get("where")
+    class_axes = _class_axes(case, x.ndim)
+    out_idx_of = None
+    if x.shape == tuple(out_shape)[:x.ndim]:  # elementwise (the values may add trailing axes)
+        out_idx_of = lambda idx: idx  # noqa: E731
+    elif class_axes and tuple(s for a, s in enumerate(x.shape) if a not in class_axes) == tuple(
+            out_shape):
+        out_idx_of = lambda idx: tuple(i for a, i in enumerate(idx) if a not in class_axes)  # noqa: E731
+    for flat in rng.permutation(x.size):
+        idx = np.unravel_index(flat, x.shape)
+        if where is not None and np.shape(where) == x.shape and not where[idx]:
+            continue
+        mask = np.zeros(out_shape, bool)
+        if case.nan_scope == "all":
+            mask[...] = True
+        elif case.nan_scope == "element" and out_idx_of is not None:
+            mask[out_idx_of(idx)] = True
+        else:  # the whole example along the input's vmap axis (the values' leading axis)
+            mask[idx[axis]] = True
+        mask &= counted_out
+        if mask.any():
+            return idx, mask
+    return None
+
+
+def _fed_entries(case: Case, data, name: str, mask: np.ndarray) -> np.ndarray:
+    """The entries of input ``name`` that feed the values selected by ``mask`` (class-masked
+    entries excluded: a masked class takes no part in the loss)."""
+    x = np.asarray(data[name])
+    if x.shape == mask.shape:
+        fed = mask.copy()
+    elif x.shape == mask.shape[:x.ndim]:  # the values add trailing axes (several quantiles)
+        fed = mask.reshape(*x.shape, -1).any(axis=-1)
+    else:
+        class_axes = _class_axes(case, x.ndim)
+        kept = tuple(s for a, s in enumerate(x.shape) if a not in class_axes)
+        if class_axes and kept == mask.shape:
+            fed = np.broadcast_to(np.expand_dims(mask, class_axes), x.shape).copy()
+        else:  # by example along the input's vmap axis
+            axis = case.vmap_axes.get(name, 0)
+            rows = mask.reshape(mask.shape[0], -1).any(axis=1)
+            fed = np.broadcast_to(np.expand_dims(rows, tuple(a for a in range(x.ndim)
+                                                              if a != axis)), x.shape).copy()
+    where = data.get("where")
+    if where is not None and np.shape(where) == x.shape:
+        fed &= np.asarray(where)
+    return fed
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_nan_in_one_element_gives_nan_for_what_it_feeds(case: Case):
+    """A NaN in one element of a float input (float32, jitted) makes the values it feeds NaN, and
+    the gradient of those values w.r.t. the first input (the model's output: predictions,
+    logits); every other value and every other example's gradients are bit-for-bit the clean
+    ones. A NaN is never turned into a finite number. (Gradients w.r.t. targets may stay finite
+    where the loss is linear in them.)"""
+    value_and_grads = _value_and_grads(case)
+    data = _cast(case.make(_rng(case)), jnp.float32)
+    clean, clean_grads = value_and_grads(data)
+    out_shape = np.shape(clean)
+    rng = _rng(case, "nan")
+    float_inputs = [n for n, v in data.items() if _is_float(v) and np.ndim(v) >= 0]
+    checked = 0
+    for name in float_inputs:
+        target = _nan_targets(case, {k: np.asarray(v) for k, v in data.items()}, name, out_shape, rng)
+        if target is None:
+            continue
+        idx, mask = target
+        poisoned = np.array(data[name])
+        poisoned[idx] = np.nan
+        values, grads = value_and_grads({**data, name: jnp.asarray(poisoned)})
+        values, want = np.asarray(values), np.asarray(clean)
+        assert np.isnan(values[mask]).all(), (
+            f"NaN in `{name}` at {idx}: values it feeds came back {values[mask]}")
+        np.testing.assert_array_equal(values[~mask], want[~mask],
+                                      err_msg=f"NaN in `{name}` at {idx}: other values changed")
+        first = case.positional[0]
+        if first in grads:  # the model's output: its gradient on what the NaN feeds is NaN
+            g = np.asarray(grads[first])
+            fed = _fed_entries(case, data, first, mask)
+            assert np.isnan(g[fed]).all(), (
+                f"NaN in `{name}` at {idx}: d/d{first} of the values it feeds came back "
+                f"{g[fed]}")
+        for g in grads:
+            axis = case.vmap_axes.get(g, 0)
+            if axis is None or case.nan_scope == "all" or case.vmap_axes.get(name, 0) is None:
+                continue
+            examples = np.flatnonzero(mask.reshape(mask.shape[0], -1).any(axis=1))
+            keep = np.setdiff1d(np.arange(np.shape(grads[g])[axis]), examples)
+            np.testing.assert_array_equal(
+                np.take(np.asarray(grads[g]), keep, axis=axis),
+                np.take(np.asarray(clean_grads[g]), keep, axis=axis),
+                err_msg=f"NaN in `{name}` at {idx}: d/d{g} of other examples changed")
+        checked += 1
+    assert checked, "no float input to poison"
 
 
 FLOAT16_CASES = [c for c in CORE if c.id == "plain"][::3]
