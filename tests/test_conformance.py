@@ -198,7 +198,8 @@ def _assert_rounded_float64(got, want, what: str) -> None:
     got = np.asarray(got, np.float64)
     want = np.asarray(want, np.float64)
     assert not np.isnan(want).any(), f"{what}: the float64 computation itself is NaN: {want}"
-    assert not np.isnan(got).any(), f"{what}: NaN in float32 where float64 gives {want[np.isnan(got)]}"
+    assert not np.isnan(got).any(), (
+        f"{what}: NaN in float32 where float64 gives {want[np.isnan(got)]}")
     beyond = np.abs(want) > _F32_MAX * (1 + 2.0**-23)
     np.testing.assert_array_equal(got[beyond], np.sign(want[beyond]) * np.inf,
                                   err_msg=f"{what}: beyond float32's range")
@@ -312,7 +313,8 @@ def test_nan_in_one_element_gives_nan_for_what_it_feeds(case: Case):
     float_inputs = [n for n, v in data.items() if _is_float(v) and np.ndim(v) >= 0]
     checked = 0
     for name in float_inputs:
-        target = _nan_targets(case, {k: np.asarray(v) for k, v in data.items()}, name, out_shape, rng)
+        host = {k: np.asarray(v) for k, v in data.items()}
+        target = _nan_targets(case, host, name, out_shape, rng)
         if target is None:
             continue
         idx, mask = target
