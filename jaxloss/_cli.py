@@ -32,12 +32,14 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="{demo,plot}")
     demo = sub.add_parser(
         "demo",
-        help="compare losses on three small problems (needs the 'demo' extra)",
-        description="Three seeded experiments on datasets bundled with scikit-learn (no "
-        "download): imbalanced classification (cross-entropy, class-weighted, focal, "
-        "logit-adjusted), regression with outliers (MSE, Huber, adaptive Barron) and multi-task "
-        "weighting (equal, uncertainty, UPGrad, Nash-MTL). Prints one table per experiment and "
-        "writes a PNG. Needs the 'demo' extra: pip install -e '.[demo]'.",
+        help="compare losses on five small problems (needs the 'demo' extra)",
+        description="Five seeded experiments on datasets bundled with scikit-learn (no "
+        "download): imbalanced classification with one expensive confusion (cross-entropy, "
+        "class-weighted, focal, logit-adjusted, expected cost), regression with outliers (MSE, "
+        "Huber, adaptive Barron), multi-task weighting (equal, uncertainty, UPGrad, Nash-MTL), "
+        "small errors (MSE, Wing, log-cosh, log-space MSE) and asymmetric costs (MSE, pinball, "
+        "asymmetric MSE). Prints one table per experiment and writes a PNG. Needs the 'demo' "
+        "extra: pip install -e '.[demo]'.",
     )
     demo.add_argument(
         "--steps",

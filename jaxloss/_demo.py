@@ -1,4 +1,4 @@
-"""``python -m jaxloss demo``: three seeded loss comparisons on datasets bundled with scikit-learn.
+"""``python -m jaxloss demo``: five seeded loss comparisons on datasets bundled with scikit-learn.
 
 Each experiment trains the same small model with optax (full batch, Adam, fixed step count) once
 per loss or weighting method, on the same train / held-out split, for several seeds (a seed draws
@@ -9,7 +9,9 @@ measures.
 1. Imbalanced classification, ``load_digits``: the training set is made long-tailed (class counts
    fall geometrically from 90 to 3, which classes are rare is drawn per seed); the held-out set is
    balanced. Cross-entropy vs class-weighted CE vs focal vs logit-adjusted CE, by balanced accuracy
-   and the recall of the three rarest classes.
+   and the recall of the three rarest classes; and one expensive confusion (a 1 read as an 8 costs
+   10, any other mistake 1): ``expected_cost`` with that cost matrix, alone and added to CE, by the
+   held-out misclassification cost.
 2. Regression with outliers, ``load_diabetes``: 20% of the *training* targets get a gross error of
    ±(2 to 5) target standard deviations; the held-out targets are clean. MSE vs Huber vs Barron's
    adaptive loss (shape and scale learned), by held-out MAE and RMSE.
@@ -17,6 +19,17 @@ measures.
    and the proline content (regression, MSE on the standardised target) from the other 12
    measurements. Equal weights vs uncertainty weighting vs UPGrad vs Nash-MTL, by held-out accuracy
    and proline MAE / RMSE.
+4. Small errors, ``load_breast_cancer``: the area of the largest cells from the ten mean
+   measurements, a target whose errors grow with its size. MSE vs Wing vs rescaled log-cosh vs
+   log-space MSE, by the fraction of held-out predictions within 5% of the target, the MAE on the
+   small targets, and the RMSE.
+5. Asymmetric costs, ``load_diabetes`` (clean): under-prediction costs k times over-prediction,
+   k in {1, 3, 9}. MSE vs pinball at τ = k/(k + 1) vs ``asymmetric(squared_error, under=k)``, by
+   the held-out cost for each k and the fraction of under-predictions.
+
+In experiments 2, 4 and 5 each loss's row also names the statistic its minimiser targets (mean,
+median, τ-quantile, τ-expectile, an M-estimate), stated by hand here and checked numerically in
+tests/test_demo_statistics.py. (In 3 the proline head is trained with MSE, the mean, in every row.)
 
 It writes one PNG: the held-out metric during training and the final comparison. Needs the
 ``demo`` extra (scikit-learn, matplotlib).
@@ -68,6 +81,7 @@ class MethodResult:
     train_loss: np.ndarray
     curve: np.ndarray
     note: str = ""
+    statistic: str = ""  # regression losses: what the loss's minimiser over a constant targets
 
 
 @dataclasses.dataclass
@@ -94,6 +108,24 @@ class _Method:
     name: str
     loss: str  # the jaxloss call, for the table
     grad_fn: GradFn
+    statistic: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class _Loss:
+    """A regression loss as an experiment trains it.
+
+    ``fn(predictions, targets, params)`` gives per-element values in the units the model is
+    trained in (``params`` is the model's pytree, for a loss with learned parameters);
+    ``statistic`` states by hand what the minimiser of its mean over a constant is: the statistic
+    of the target distribution that the model learns to predict. tests/test_demo_statistics.py
+    checks each statement numerically.
+    """
+
+    name: str
+    code: str
+    statistic: str
+    fn: Callable[[jax.Array, jax.Array, Params], jax.Array]
 
 
 def _value_and_grad(objective: Callable[[Params, Batch], jax.Array]) -> GradFn:
@@ -176,6 +208,7 @@ def _run_methods(
                 train_loss=np.stack(losses),
                 curve=np.stack(curves),
                 note=note(finals) if note else "",
+                statistic=method.statistic,
             )
         )
         say(f"   {method.name:<26} {seeds} seed(s) trained in {time.perf_counter() - start:4.1f} s")
@@ -193,6 +226,17 @@ DIGITS_HIDDEN = 64
 DIGITS_RARE = 3  # minority recall = mean recall of this many rarest classes
 FOCAL_GAMMA = 2.0
 LOGIT_ADJUST_TAU = 1.0
+# One expensive confusion: reading a true 1 as an 8 (the confusion cross-entropy makes most often
+# on these splits) costs COSTLY_FACTOR; every other mistake costs 1.
+COSTLY_TRUE, COSTLY_PREDICTED = 1, 8
+COSTLY_FACTOR = 10.0
+
+
+def _cost_matrix(num_classes: int) -> np.ndarray:
+    """M[true, predicted]: 0 on the diagonal, 1 off it, COSTLY_FACTOR for the expensive one."""
+    m = 1.0 - np.eye(num_classes)
+    m[COSTLY_TRUE, COSTLY_PREDICTED] = COSTLY_FACTOR
+    return m
 
 
 def _long_tail_counts(num_classes: int) -> np.ndarray:
@@ -232,6 +276,8 @@ def imbalanced_digits(
     y_all = digits.target.astype(np.int32)
     num_classes = 10
     counts_shape = _long_tail_counts(num_classes)
+    costs = _cost_matrix(num_classes)
+    cost_matrix = jnp.asarray(costs, F32)
 
     def mlp(params: Params, x: jax.Array) -> jax.Array:
         return _apply(params["out"], jnp.tanh(_apply(params["hidden"], x)))
@@ -283,6 +329,19 @@ def imbalanced_digits(
                 z, y, class_priors=n, tau=LOGIT_ADJUST_TAU
             ),
         ),
+        (
+            "expected cost",
+            "expected_cost(cost_matrix=M)",
+            lambda z, y, n: jaxloss.expected_cost(z, y, cost_matrix=cost_matrix),
+        ),
+        (
+            "CE + expected cost",
+            "CE + expected_cost(cost_matrix=M)",
+            lambda z, y, n: (
+                jaxloss.softmax_cross_entropy_with_integer_labels(z, y)
+                + jaxloss.expected_cost(z, y, cost_matrix=cost_matrix)
+            ),
+        ),
     ]
 
     predict = jax.jit(lambda params, x: jnp.argmax(mlp(params, x), axis=-1))
@@ -295,11 +354,13 @@ def imbalanced_digits(
 
     def evaluate(params: Params, data: Any) -> dict[str, float]:
         x_te, y_te, counts = data
-        recall = _per_class_recall(np.asarray(predict(params, x_te)), y_te, num_classes)
+        pred = np.asarray(predict(params, x_te))
+        recall = _per_class_recall(pred, y_te, num_classes)
         rare = np.argsort(counts, kind="stable")[:DIGITS_RARE]
         return {
             "balanced accuracy": float(recall.mean()),
             "minority recall": float(recall[rare].mean()),
+            "misclassification cost": float(np.mean(costs[y_te, pred])),
         }
 
     say(
@@ -322,8 +383,11 @@ def imbalanced_digits(
             f"balanced held-out set of {DIGITS_TEST_PER_CLASS * num_classes}",
             f"MLP 64-{DIGITS_HIDDEN}-10 (tanh), optax.adam(1e-2), full batch, {steps} steps",
             f"minority recall = mean held-out recall of the {DIGITS_RARE} rarest training classes",
+            f"misclassification cost = mean held-out M[true, predicted]: a {COSTLY_TRUE} read as "
+            f"an {COSTLY_PREDICTED} costs {COSTLY_FACTOR:g}, any other mistake 1 (argmax "
+            "prediction for every method)",
         ],
-        metric_names=["balanced accuracy", "minority recall"],
+        metric_names=["balanced accuracy", "minority recall", "misclassification cost"],
         curve_metric="held-out balanced accuracy",
         methods=results,
     )
@@ -337,6 +401,22 @@ OUTLIER_FRACTION = 0.2
 OUTLIER_LOW, OUTLIER_HIGH = 2.0, 5.0  # gross error size, in target standard deviations
 DIABETES_TEST_FRACTION = 0.3
 HUBER_DELTA = 1.0  # in units of the robust (MAD) scale of the training targets
+
+OUTLIER_LOSSES = (
+    _Loss("MSE", "squared_error", "mean", lambda p, t, _: jaxloss.squared_error(p, t)),
+    _Loss(
+        f"Huber (delta={HUBER_DELTA:g})",
+        f"huber(delta={HUBER_DELTA:g})",
+        f"Huber M-estimate (δ = {HUBER_DELTA:g})",
+        lambda p, t, _: jaxloss.huber(p, t, delta=HUBER_DELTA),
+    ),
+    _Loss(
+        "adaptive Barron",
+        "adaptive_robust_nll (alpha, scale learned)",
+        "Barron M-estimate (α, scale learned)",
+        lambda p, t, params: jaxloss.adaptive_robust_nll(p, t, params["robust"]),
+    ),
+)
 
 
 def _diabetes_split(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, ...]:
@@ -381,26 +461,12 @@ def outlier_regression(
         test = (f(x_te), f(y_te), f(center), f(scale))
         return params, train, test, (x_te, y_te, center, scale)
 
-    def per_element(loss: Callable[..., jax.Array]) -> Callable[[Params, Batch], jax.Array]:
+    def per_element(loss: _Loss) -> Callable[[Params, Batch], jax.Array]:
         def objective(params: Params, batch: Batch) -> jax.Array:
             x, y = batch
-            return jaxloss.mean(loss(linear(params, x), y, params["robust"]))
+            return jaxloss.mean(loss.fn(linear(params, x), y, params))
 
         return objective
-
-    losses: list[tuple[str, str, Callable[..., jax.Array]]] = [
-        ("MSE", "squared_error", lambda p, t, _: jaxloss.squared_error(p, t)),
-        (
-            f"Huber (delta={HUBER_DELTA:g})",
-            f"huber(delta={HUBER_DELTA:g})",
-            lambda p, t, _: jaxloss.huber(p, t, delta=HUBER_DELTA),
-        ),
-        (
-            "adaptive Barron",
-            "adaptive_robust_nll (alpha, scale learned)",
-            lambda p, t, robust: jaxloss.adaptive_robust_nll(p, t, robust),
-        ),
-    ]
 
     def monitor(params: Params, batch: Batch) -> jax.Array:
         x, y, center, scale = batch
@@ -427,7 +493,8 @@ def outlier_regression(
         f"{100 * OUTLIER_FRACTION:.0f}% of the training targets corrupted"
     )
     methods = [
-        _Method(name, code, _value_and_grad(per_element(loss))) for name, code, loss in losses
+        _Method(loss.name, loss.code, _value_and_grad(per_element(loss)), loss.statistic)
+        for loss in OUTLIER_LOSSES
     ]
     results = _run_methods(
         methods,
@@ -633,57 +700,331 @@ def multitask_wine(
     )
 
 
-EXPERIMENTS = (imbalanced_digits, outlier_regression, multitask_wine)
+# ------------------------------------------------------------------------------------------------
+# 4. Breast-cancer cell areas: small errors, measured relative to the size
+
+
+CANCER_TEST_FRACTION = 0.3
+WORST_AREA = 23  # column of load_breast_cancer's data: "worst area" (mean of the 3 largest cells)
+MEAN_FEATURES = 10  # its first ten columns are the "mean ..." measurements
+TOLERANCE = 0.05  # a held-out prediction is "within" when |error| <= 5% of its target
+SMALL_QUANTILE = 0.25  # small targets: at or below the lower quartile of the training targets
+# Targets are trained as y / median - 1 (median of the training targets), so a scale of 0.05 is
+# 5% of the median target: the shaped losses' scales are set to the tolerance, not searched.
+WING_OMEGA, WING_EPSILON = 0.1, 0.02  # log region up to twice the tolerance
+LOG_COSH_SCALE = TOLERANCE
+
+SMALL_ERROR_LOSSES = (
+    _Loss("MSE", "squared_error", "mean", lambda p, t, _: jaxloss.squared_error(p, t)),
+    _Loss(
+        f"Wing (omega={WING_OMEGA:g}, epsilon={WING_EPSILON:g})",
+        f"wing(omega={WING_OMEGA:g}, epsilon={WING_EPSILON:g})",
+        f"Wing M-estimate (ω = {WING_OMEGA:g}, ε = {WING_EPSILON:g})",
+        lambda p, t, _: jaxloss.wing(p, t, omega=WING_OMEGA, epsilon=WING_EPSILON),
+    ),
+    _Loss(
+        f"log-cosh (scale {LOG_COSH_SCALE:g})",
+        f"rescaled(log_cosh, {LOG_COSH_SCALE:g})",
+        f"log-cosh M-estimate (scale {LOG_COSH_SCALE:g})",
+        lambda p, t, _: jaxloss.rescaled(jaxloss.log_cosh, LOG_COSH_SCALE)(p, t),
+    ),
+    _Loss(
+        "log-space MSE",
+        "log_space(squared_error)",
+        "geometric mean",
+        # offset 1 on y / median - 1: the squared log ratio of prediction and target.
+        lambda p, t, _: jaxloss.log_space(jaxloss.squared_error)(p, t),
+    ),
+)
+
+
+def _holdout_split(
+    x: np.ndarray, y: np.ndarray, rng: np.random.Generator, test_fraction: float
+) -> tuple[np.ndarray, ...]:
+    """A random held-out split; features standardised on the training set; targets as given.
+    Returns x/y train, x/y test."""
+    idx = rng.permutation(len(y))
+    n_test = round(test_fraction * len(y))
+    te, tr = idx[:n_test], idx[n_test:]
+    mu, sd = x[tr].mean(0), x[tr].std(0)
+    return (x[tr] - mu) / sd, y[tr], (x[te] - mu) / sd, y[te]
+
+
+def small_errors(
+    steps: int, seeds: int, say: Callable[[str], None], options: dict[str, Any] | None
+) -> ExperimentResult:
+    datasets = require("sklearn.datasets", extra="demo", purpose="jaxloss demo")
+    cancer = datasets.load_breast_cancer()
+    x_all = cancer.data[:, :MEAN_FEATURES].astype(np.float64)
+    y_all = cancer.data[:, WORST_AREA].astype(np.float64)
+    within = f"within ±{100 * TOLERANCE:g}%"
+
+    def linear(params: Params, x: jax.Array) -> jax.Array:
+        return _apply(params["model"], x)[..., 0]
+
+    def make(seed: int) -> tuple[Any, Batch, Batch, Any]:
+        rng = np.random.default_rng([7, seed])
+        x_tr, y_tr, x_te, y_te = _holdout_split(x_all, y_all, rng, CANCER_TEST_FRACTION)
+        median = float(np.median(y_tr))
+        small = float(np.quantile(y_tr, SMALL_QUANTILE))
+        # Zero weights: every prediction starts at the training median, inside the domain of the
+        # log-space loss (predictions at or below 0 would get no gradient there).
+        params = {"model": {"w": jnp.zeros((x_tr.shape[1], 1), F32), "b": jnp.zeros(1, F32)}}
+        f = lambda a: jnp.asarray(a, F32)  # noqa: E731
+        train = (f(x_tr), f(y_tr / median - 1.0))
+        test = (f(x_te), f(y_te), f(median))
+        return params, train, test, (x_te, y_te, median, small)
+
+    def per_element(loss: _Loss) -> Callable[[Params, Batch], jax.Array]:
+        def objective(params: Params, batch: Batch) -> jax.Array:
+            x, t = batch
+            return jaxloss.mean(loss.fn(linear(params, x), t, params))
+
+        return objective
+
+    def monitor(params: Params, batch: Batch) -> jax.Array:
+        x, y, median = batch
+        err = median * (1.0 + linear(params, x)) - y
+        return jnp.mean((jnp.abs(err) <= TOLERANCE * y).astype(F32))
+
+    predict = jax.jit(linear)
+
+    def evaluate(params: Params, data: Any) -> dict[str, float]:
+        x_te, y_te, median, small = data
+        out = np.asarray(predict(params, jnp.asarray(x_te, F32)), np.float64)
+        err = median * (1.0 + out) - y_te
+        return {
+            within: float(np.mean(np.abs(err) <= TOLERANCE * y_te)),
+            "small-target MAE": float(np.mean(np.abs(err[y_te <= small]))),
+            "RMSE": float(np.sqrt(np.mean(err**2))),
+        }
+
+    say(
+        "4) small errors: load_breast_cancer, the largest cells' area from the ten mean "
+        "measurements; errors grow with the size"
+    )
+    methods = [
+        _Method(loss.name, loss.code, _value_and_grad(per_element(loss)), loss.statistic)
+        for loss in SMALL_ERROR_LOSSES
+    ]
+    results = _run_methods(
+        methods, optax.adam(5e-2), steps, seeds, make, monitor, evaluate, say, None, options
+    )
+    n_test = round(CANCER_TEST_FRACTION * len(y_all))
+    return ExperimentResult(
+        title="Breast-cancer cell area: small errors, relative to the size",
+        setup=[
+            f"load_breast_cancer: {len(y_all) - n_test} training / {n_test} held-out tumours; "
+            f"target 'worst area' ({y_all.min():.0f} to {y_all.max():.0f}), from the 10 "
+            "standardised 'mean' measurements",
+            "linear model, zero initial weights, on y / median - 1 (training median); scales "
+            f"of the shaped losses = {100 * TOLERANCE:g}% of the median; optax.adam(5e-2), full "
+            f"batch, {steps} steps",
+            f"{within}: |error| <= {100 * TOLERANCE:g}% of the target; small-target MAE: on the "
+            f"held-out tumours at or below the training targets' lower quartile",
+        ],
+        metric_names=[within, "small-target MAE", "RMSE"],
+        curve_metric=f"held-out {within}",
+        methods=results,
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# 5. Diabetes with asymmetric costs: under-prediction costs k times over-prediction
+
+
+ASYMMETRIC_TEST_FRACTION = 0.3
+COST_RATIOS = (1, 3, 9)  # k: cost per unit of under-prediction / cost per unit of over-prediction
+
+
+def _level(k: int) -> float:
+    """τ = k/(k + 1): (k + 1)·pinball_loss(τ) is the cost itself, so its minimiser, the
+    τ-quantile, is the prediction with the least expected cost."""
+    return k / (k + 1)
+
+
+def _pinball(k: int) -> _Loss:
+    tau = _level(k)
+    return _Loss(
+        f"pinball (tau={tau:g})",
+        f"pinball_loss(tau={tau:g})",
+        "median" if k == 1 else f"{tau:g}-quantile",
+        lambda p, t, _: jaxloss.pinball_loss(p, t, tau=tau),
+    )
+
+
+def _asymmetric_squared(k: int) -> _Loss:
+    return _Loss(
+        f"asymmetric MSE (under x{k})",
+        f"asymmetric(squared_error, under={k})",
+        f"{_level(k):g}-expectile",
+        lambda p, t, _: jaxloss.asymmetric(jaxloss.squared_error, under=float(k))(p, t),
+    )
+
+
+ASYMMETRIC_LOSSES = (
+    _Loss("MSE", "squared_error", "mean", lambda p, t, _: jaxloss.squared_error(p, t)),
+    *(_pinball(k) for k in COST_RATIOS),
+    # k = 1 would be MSE itself.
+    *(_asymmetric_squared(k) for k in COST_RATIOS if k > 1),
+)
+
+
+def _asymmetric_cost(predictions: np.ndarray, targets: np.ndarray, k: float) -> float:
+    """Mean cost: k per unit of under-prediction, 1 per unit of over-prediction."""
+    u = targets - predictions
+    return float(np.mean(np.where(u > 0, k * u, -u)))
+
+
+def asymmetric_costs(
+    steps: int, seeds: int, say: Callable[[str], None], options: dict[str, Any] | None
+) -> ExperimentResult:
+    datasets = require("sklearn.datasets", extra="demo", purpose="jaxloss demo")
+    diabetes = datasets.load_diabetes()
+    x_all = diabetes.data.astype(np.float64)
+    y_all = diabetes.target.astype(np.float64)
+
+    def linear(params: Params, x: jax.Array) -> jax.Array:
+        return _apply(params["model"], x)[..., 0]
+
+    def make(seed: int) -> tuple[Any, Batch, Batch, Any]:
+        rng = np.random.default_rng([9, seed])
+        x_tr, y_tr, x_te, y_te = _holdout_split(x_all, y_all, rng, ASYMMETRIC_TEST_FRACTION)
+        center, scale = float(y_tr.mean()), float(y_tr.std())
+        params = {"model": _dense(rng, x_tr.shape[1], 1)}
+        f = lambda a: jnp.asarray(a, F32)  # noqa: E731
+        train = (f(x_tr), f((y_tr - center) / scale))
+        test = (f(x_te), f((y_te - center) / scale))
+        return params, train, test, (x_te, y_te, center, scale)
+
+    def per_element(loss: _Loss) -> Callable[[Params, Batch], jax.Array]:
+        def objective(params: Params, batch: Batch) -> jax.Array:
+            x, t = batch
+            return jaxloss.mean(loss.fn(linear(params, x), t, params))
+
+        return objective
+
+    def monitor(params: Params, batch: Batch) -> jax.Array:
+        x, t = batch
+        return jnp.mean((linear(params, x) < t).astype(F32))
+
+    predict = jax.jit(linear)
+
+    def evaluate(params: Params, data: Any) -> dict[str, float]:
+        x_te, y_te, center, scale = data
+        out = np.asarray(predict(params, jnp.asarray(x_te, F32)), np.float64)
+        pred = center + scale * out
+        metrics = {f"cost k={k}": _asymmetric_cost(pred, y_te, k) for k in COST_RATIOS}
+        metrics["under-predictions"] = float(np.mean(pred < y_te))
+        return metrics
+
+    say(
+        "5) asymmetric costs: load_diabetes; under-prediction costs k times over-prediction, "
+        f"k in {{{', '.join(str(k) for k in COST_RATIOS)}}}"
+    )
+    methods = [
+        _Method(loss.name, loss.code, _value_and_grad(per_element(loss)), loss.statistic)
+        for loss in ASYMMETRIC_LOSSES
+    ]
+    results = _run_methods(
+        methods, optax.adam(5e-2), steps, seeds, make, monitor, evaluate, say, None, options
+    )
+    n_test = round(ASYMMETRIC_TEST_FRACTION * len(y_all))
+    return ExperimentResult(
+        title="Diabetes with asymmetric costs (under-prediction costs k times more)",
+        setup=[
+            f"load_diabetes: {len(y_all) - n_test} training / {n_test} held-out patients, "
+            "10 standardised features, clean targets",
+            "cost k = mean held-out of k·(y - prediction) if under, (prediction - y) if over "
+            "(k = 1: the MAE); pinball at τ = k/(k + 1) is that cost / (k + 1)",
+            f"linear model on standardised targets; optax.adam(5e-2), full batch, {steps} steps",
+        ],
+        metric_names=[*(f"cost k={k}" for k in COST_RATIOS), "under-predictions"],
+        curve_metric="held-out under-predictions",
+        methods=results,
+    )
+
+
+EXPERIMENTS = (
+    imbalanced_digits,
+    outlier_regression,
+    multitask_wine,
+    small_errors,
+    asymmetric_costs,
+)
 
 
 # ------------------------------------------------------------------------------------------------
 # Output
 
 
-def _fmt(values: Sequence[float]) -> str:
+def _is_fraction(metric: str) -> bool:
+    """Metrics that are fractions of examples (printed as percentages)."""
+    return any(word in metric for word in ("accuracy", "recall", "within", "under-predictions"))
+
+
+def _direction(metric: str) -> int:
+    """+1 if higher is better, -1 if lower is better, 0 if neither (no paired count)."""
+    if metric == "under-predictions":  # the right fraction depends on the cost
+        return 0
+    return -1 if any(word in metric for word in ("MAE", "RMSE", "cost")) else 1
+
+
+def _fmt(values: Sequence[float], percent: bool) -> str:
     v = np.asarray(values, np.float64)
-    scale = 100.0 if np.all((v >= 0) & (v <= 1)) else 1.0
-    digits = 1 if scale == 100.0 or np.abs(v).max() >= 10 else 3
-    unit = "%" if scale == 100.0 else ""
+    scale = 100.0 if percent else 1.0
+    digits = 1 if percent or np.abs(v).max() >= 10 else 3
+    unit = "%" if percent else ""
     if len(v) == 1:
         return f"{scale * v[0]:.{digits}f}{unit}"
     return f"{scale * v.mean():.{digits}f} ± {scale * v.std(ddof=1):.{digits}f}{unit}"
 
 
+def _spread(seeds: int) -> str:
+    return f"mean ± std over {seeds} seeds" if seeds > 1 else "1 seed"
+
+
 def render_table(exp: ExperimentResult) -> str:
-    """The experiment as a plain-text table (metric means ± sample std over seeds)."""
+    """The experiment as a plain-text table (metric means ± sample std over seeds); regression
+    losses also name the statistic their minimiser targets."""
     seeds = exp.methods[0].train_loss.shape[0]
-    header = ["method", "jaxloss", *exp.metric_names]
-    rows = [[m.name, m.loss, *(_fmt(m.metrics[k]) for k in exp.metric_names)] for m in exp.methods]
+    stats = any(m.statistic for m in exp.methods)
+    fixed = ["method", "jaxloss", *(["statistic"] if stats else [])]
+    header = [*fixed, *exp.metric_names]
+    rows = [
+        [
+            m.name,
+            m.loss,
+            *([m.statistic or "-"] if stats else []),
+            *(_fmt(m.metrics[k], _is_fraction(k)) for k in exp.metric_names),
+        ]
+        for m in exp.methods
+    ]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     line = lambda cells: "  ".join(  # noqa: E731
-        c.ljust(w) if i < 2 else c.rjust(w)
+        c.ljust(w) if i < len(fixed) else c.rjust(w)
         for i, (c, w) in enumerate(zip(cells, widths, strict=True))
     )
-    spread = f"mean ± std over {seeds} seeds" if seeds > 1 else "1 seed"
     out = [f"== {exp.title} ==", *(f"   {s}" for s in exp.setup)]
-    out += [f"   held-out metrics, {spread}:", "   " + line(header)]
+    out += [f"   held-out metrics, {_spread(seeds)}:", "   " + line(header)]
     out += ["   " + "  ".join("-" * w for w in widths)]
     out += ["   " + line(r) for r in rows]
-    if seeds > 1:
+    paired = [k for k in exp.metric_names if _direction(k)]
+    if seeds > 1 and paired:
         base = exp.methods[0]
         out.append(
             f"   paired with {base.name} (same split and initial weights), seeds better/tied/worse:"
         )
         for m in exp.methods[1:]:
             counts = []
-            for k in exp.metric_names:
+            for k in paired:
                 diff = np.asarray(m.metrics[k]) - np.asarray(base.metrics[k])
-                sign = 1 if _higher_is_better(k) else -1
+                sign = _direction(k)
                 better, worse = int(np.sum(sign * diff > 0)), int(np.sum(sign * diff < 0))
                 counts.append(f"{k} {better}/{seeds - better - worse}/{worse}")
             out.append(f"     {m.name}: {', '.join(counts)}")
     out += [f"   {m.name}: {m.note}" for m in exp.methods if m.note]
     return "\n".join(out)
-
-
-def _higher_is_better(metric: str) -> bool:
-    return not ("MAE" in metric or "RMSE" in metric)
 
 
 def write_figure(results: Sequence[ExperimentResult], path: str | Path) -> Path:
@@ -693,39 +1034,53 @@ def write_figure(results: Sequence[ExperimentResult], path: str | Path) -> Path:
     from matplotlib.figure import Figure
 
     cols = 1 + max(len(r.metric_names) for r in results)
-    fig = Figure(figsize=(4.2 * cols, 3.4 * len(results)), layout="constrained")
-    axes = fig.subplots(len(results), cols, squeeze=False)
+    fig = Figure(figsize=(3.6 * cols, 3.5 * len(results)), layout="constrained")
+    # One sub-figure per experiment, with exactly as many panels as it has: no empty panels.
+    subfigs = fig.subfigures(len(results), 1, squeeze=False)[:, 0]
     colors = [f"C{i}" for i in range(10)]
-    for row, exp in zip(axes, results, strict=True):
+    for sub, exp in zip(subfigs, results, strict=True):
+        seeds = exp.methods[0].curve.shape[0]
+        sub.suptitle(
+            f"{exp.title} ({seeds} seed{'s' if seeds > 1 else ''})",
+            fontsize=11,
+            x=0.01,
+            ha="left",
+        )
+        row = sub.subplots(1, 1 + len(exp.metric_names), squeeze=False)[0]
         ax = row[0]
+        curve_scale = 100.0 if _is_fraction(exp.curve_metric) else 1.0
         for i, m in enumerate(exp.methods):
             steps = np.arange(m.curve.shape[1])
-            mean = m.curve.mean(0)
-            ax.plot(steps, mean, color=colors[i], label=m.name, lw=1.5)
-            if m.curve.shape[0] > 1:
-                lo, hi = m.curve.min(0), m.curve.max(0)
-                ax.fill_between(steps, lo, hi, color=colors[i], alpha=0.12, lw=0)
-        ax.set_title(exp.title, fontsize=10, loc="left")
+            curve = curve_scale * m.curve
+            ax.plot(steps, curve.mean(0), color=colors[i], label=m.name, lw=1.5)
+            if seeds > 1:
+                ax.fill_between(
+                    steps, curve.min(0), curve.max(0), color=colors[i], alpha=0.12, lw=0
+                )
+        during = "mean over seeds, band min..max" if seeds > 1 else "1 seed"
+        ax.set_title(f"during training ({during})", fontsize=9)
         ax.set_xlabel("training step")
-        ax.set_ylabel(exp.curve_metric)
+        unit = " (%)" if curve_scale == 100.0 else ""
+        ax.set_ylabel(f"{exp.curve_metric}{unit}", fontsize=8)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-        for j in range(1, cols):
-            ax = row[j]
-            if j > len(exp.metric_names):
-                ax.set_visible(False)
-                continue
-            key = exp.metric_names[j - 1]
+        ax.legend(fontsize=6)
+        for ax, key in zip(row[1:], exp.metric_names, strict=True):
             values = [np.asarray(m.metrics[key]) for m in exp.methods]
-            means = [v.mean() for v in values]
-            errs = [v.std(ddof=1) if len(v) > 1 else 0.0 for v in values]
-            x = np.arange(len(values))
+            scale = 100.0 if _is_fraction(key) else 1.0
             # Points with error bars, not bars: the axis need not start at 0 to be read right.
-            for i, (mu, err) in enumerate(zip(means, errs, strict=True)):
-                ax.errorbar(i, mu, yerr=err, fmt="o", color=colors[i], capsize=4, ms=6)
-            ax.set_xticks(x, [m.name for m in exp.methods], rotation=25, ha="right", fontsize=7)
+            for i, v in enumerate(values):
+                err = scale * v.std(ddof=1) if len(v) > 1 else 0.0
+                ax.errorbar(i, scale * v.mean(), yerr=err, fmt="o", color=colors[i], capsize=4)
+            ax.set_xticks(
+                np.arange(len(values)),
+                [m.name for m in exp.methods],
+                rotation=30,
+                ha="right",
+                fontsize=6,
+            )
             ax.set_xlim(-0.6, len(values) - 0.4)
-            ax.set_title(f"held-out {key} (mean ± std over seeds)", fontsize=9)
+            unit = " (%)" if scale == 100.0 else ""
+            ax.set_title(f"held-out {key}{unit}, {_spread(seeds)}", fontsize=8)
             ax.grid(axis="y", alpha=0.3)
     path = Path(path)
     fig.savefig(path, dpi=80)
@@ -740,7 +1095,7 @@ def run(
     verbose: bool = True,
     fast_compile: bool = False,
 ) -> list[ExperimentResult]:
-    """Runs the three experiments, prints their tables when ``verbose``, writes the PNG to
+    """Runs the five experiments, prints their tables when ``verbose``, writes the PNG to
     ``out`` (unless None) and returns the results. ``fast_compile`` (for smoke runs) compiles
     with fewer XLA optimisations."""
     if steps < 1:

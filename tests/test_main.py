@@ -26,6 +26,8 @@ EXPECTED = {
         "class-weighted CE (1/n)",
         "focal (gamma=2)",
         "logit-adjusted (tau=1)",
+        "expected cost",
+        "CE + expected cost",
     ],
     "Diabetes with gross errors in the training targets": [
         "MSE",
@@ -37,6 +39,20 @@ EXPECTED = {
         "uncertainty weighting",
         "UPGrad",
         "Nash-MTL",
+    ],
+    "Breast-cancer cell area: small errors, relative to the size": [
+        "MSE",
+        "Wing (omega=0.1, epsilon=0.02)",
+        "log-cosh (scale 0.05)",
+        "log-space MSE",
+    ],
+    "Diabetes with asymmetric costs (under-prediction costs k times more)": [
+        "MSE",
+        "pinball (tau=0.5)",
+        "pinball (tau=0.75)",
+        "pinball (tau=0.9)",
+        "asymmetric MSE (under x3)",
+        "asymmetric MSE (under x9)",
     ],
 }
 
@@ -67,14 +83,19 @@ def test_every_method_trains_and_its_loss_falls(demo: tuple) -> None:
 
 def test_metrics_are_finite_in_range_and_better_than_untrained(demo: tuple) -> None:
     results, _, _ = demo
-    digits, diabetes, wine = results
+    digits, diabetes, wine, cancer, asymmetric = results
     for m in digits.methods:
         for key in ("balanced accuracy", "minority recall"):
             assert len(m.metrics[key]) == SEEDS
             assert all(0.0 <= v <= 1.0 for v in m.metrics[key])
+        assert np.allclose(m.curve[:, -1], m.metrics["balanced accuracy"], atol=1e-6)
+        # Every mistake costs at least 1, at most the expensive one's factor.
+        cost, error = np.array(m.metrics["misclassification cost"]), 1 - m.curve[:, -1]
+        assert np.all(cost >= error - 1e-6) and np.all(cost <= _demo.COSTLY_FACTOR * error + 1e-6)
+        if m.name == "expected cost":  # a bounded loss, slow from a random start: not asserted
+            continue
         # 10 classes: chance is 0.1; the curve starts near it and ends well above it.
         assert min(m.metrics["balanced accuracy"]) > 0.5, m.name
-        assert np.allclose(m.curve[:, -1], m.metrics["balanced accuracy"], atol=1e-6)
     for m in diabetes.methods:
         mae, rmse = np.array(m.metrics["MAE"]), np.array(m.metrics["RMSE"])
         assert np.all(np.isfinite(mae)) and np.all(mae > 0)
@@ -88,6 +109,30 @@ def test_metrics_are_finite_in_range_and_better_than_untrained(demo: tuple) -> N
         assert np.all((acc >= 0) & (acc <= 1)) and np.all(acc > 0.6), m.name
         assert np.all(np.array(m.metrics["proline RMSE"]) >= np.array(m.metrics["proline MAE"]))
         assert np.all(np.array(m.metrics["proline MAE"]) < 300.0)
+    for m in cancer.methods:
+        within = np.array(m.metrics["within ±5%"])
+        assert np.all((within >= 0) & (within <= 1)), m.name
+        # The training-median prediction it starts from is within 5% for a few percent of them.
+        assert np.all(m.curve[:, -1] > m.curve[:, 0]), m.name
+        assert np.allclose(m.curve[:, -1], within, atol=0.02)  # float32 vs float64 at the edge
+        assert np.all(np.array(m.metrics["small-target MAE"]) > 0)
+        assert np.all(np.array(m.metrics["RMSE"]) < 600.0), m.name  # target std is about 570
+    for m in asymmetric.methods:
+        c1, c3, c9 = (np.array(m.metrics[f"cost k={k}"]) for k in (1, 3, 9))
+        under = np.array(m.metrics["under-predictions"])
+        assert np.all((under >= 0) & (under <= 1))
+        # The cost grows with k by (k - k')·mean under-prediction: c9 - c3 = 3·(c3 - c1).
+        np.testing.assert_allclose(c9 - c3, 3 * (c3 - c1), rtol=1e-9)
+    by_name = {m.name: m for m in asymmetric.methods}
+    for name in ("MSE", "pinball (tau=0.5)"):
+        # The training mean predicted for everyone has a held-out MAE (cost k=1) near 65.
+        assert np.all(np.array(by_name[name].metrics["cost k=1"]) < 65.0), name
+    # Each pinball level under-predicts less often than the one below it, on every seed.
+    u50, u75, u90 = (
+        np.array(by_name[f"pinball (tau={t})"].metrics["under-predictions"])
+        for t in ("0.5", "0.75", "0.9")
+    )
+    assert np.all(u50 > u75) and np.all(u75 > u90)
 
 
 def test_tables_printed_with_every_row(demo: tuple) -> None:
@@ -98,17 +143,23 @@ def test_tables_printed_with_every_row(demo: tuple) -> None:
         assert f"mean ± std over {SEEDS} seeds" in table
         for name in exp.metric_names:
             assert name in table
+        regression = "Diabetes" in exp.title or "Breast" in exp.title
+        assert ("statistic" in table.splitlines()[len(exp.setup) + 2]) == regression
         for m in exp.methods:
             row = next(line for line in table.splitlines() if line.strip().startswith(m.name))
             assert m.loss in row
             assert row.count("±") == len(exp.metric_names)
+            assert bool(m.statistic) == regression and m.statistic in row
         for m in exp.methods[1:]:
             paired = next(
                 line for line in table.splitlines() if line.startswith(f"     {m.name}: ")
             )
             for k in exp.metric_names:
+                if k == "under-predictions":  # neither direction is better
+                    assert k not in paired
+                    continue
                 diff = np.array(m.metrics[k]) - np.array(exp.methods[0].metrics[k])
-                sign = -1 if "MAE" in k or "RMSE" in k else 1
+                sign = -1 if "MAE" in k or "RMSE" in k or "cost" in k else 1
                 b, w = int(np.sum(sign * diff > 0)), int(np.sum(sign * diff < 0))
                 assert f"{k} {b}/{SEEDS - b - w}/{w}" in paired
     assert "trained in" in text  # progress lines
@@ -159,6 +210,23 @@ def test_diabetes_corruption_only_touches_training_targets() -> None:
     assert np.all(y_te == np.round(y_te)) and np.isin(y_te, d.target).all()
     corrupted = y_tr != np.round(y_tr)
     assert 0.12 < corrupted.mean() < 0.28
+
+
+def test_asymmetric_cost_is_the_matching_pinball_loss() -> None:
+    # (k + 1)·pinball_loss(τ = k/(k + 1)) is the cost, so the pinball row of level τ minimises it.
+    rng = np.random.default_rng(0)
+    p, y = rng.normal(size=50), rng.normal(size=50)
+    for k in _demo.COST_RATIOS:
+        pinball = np.asarray(jaxloss.pinball_loss(p, y, tau=_demo._level(k)))
+        assert math.isclose(_demo._asymmetric_cost(p, y, k), (k + 1) * pinball.mean(), rel_tol=1e-9)
+
+
+def test_cost_matrix_has_one_expensive_confusion() -> None:
+    m = _demo._cost_matrix(10)
+    assert np.all(np.diag(m) == 0)
+    expensive = np.argwhere(m > 1)
+    assert expensive.tolist() == [[_demo.COSTLY_TRUE, _demo.COSTLY_PREDICTED]]
+    assert np.sum(m == 1) == 10 * 9 - 1
 
 
 def test_missing_extra_gives_the_pip_command(
