@@ -4,9 +4,9 @@
 error of size r exerts on the model, and (up to a constant) the influence function of the
 M-estimator the loss defines.
 
-- Gross-error sensitivity sup|ψ|: the maximum of |ψ| on a grid (spacing 0.005 on [-20, 20], then
-  geometric to ±1e6); reported as inf when |ψ| still grows at ±1e6 (by more than 1e-6 relative
-  over the last grid step).
+- Gross-error sensitivity sup|ψ|: the maximum of |ψ| on a grid (geometric from ±1e-9 to ±0.005,
+  spacing 0.005 to ±20, then geometric to ±1e6); reported as inf when |ψ| still grows at ±1e6
+  (by more than 1e-6 relative over the last grid step).
 - Rejection point: the smallest r₀ with ψ(r) = 0 for all |r| > r₀ (refined by bisection between
   grid points); inf when ψ never returns to exactly 0, and also when it reaches 0 only through
   rounding or underflow: |ψ(0.99 r₀)| must be at least sqrt(eps)·sup|ψ| (Welsch's r·e^{-r²/2}
@@ -74,7 +74,12 @@ def _nodes(dtype: Any) -> tuple[jax.Array, jax.Array]:
 
 
 def _grid(dtype: Any) -> jax.Array:
-    r = np.concatenate([np.linspace(0.0, 20.0, 4001), np.geomspace(20.0, 1e6, 241)[1:]])
+    r = np.concatenate([
+        [0.0],
+        np.geomspace(1e-9, 0.005, 41)[:-1],  # ψ may peak next to 0 (Wing, absolute error)
+        np.linspace(0.005, 20.0, 4000),
+        np.geomspace(20.0, 1e6, 241)[1:],
+    ])
     return jnp.asarray(r, dtype)
 
 
