@@ -132,8 +132,9 @@ def bayes_act(loss: Any, samples: Any, *, weights: Any = None, **hyperparameters
       **hyperparameters: passed to ``loss``.
 
     Returns:
-      Array [...] of the loss's dtype policy (float32 for float32 samples): one Bayes act per
-      sample set; NaN where a counted sample or a weight is NaN or infinite, or nothing is counted.
+      Array [...] in the samples' dtype (float32 for integer, float16 or bfloat16 samples): one
+      Bayes act per sample set; NaN where a counted sample or a weight is NaN or infinite, or
+      nothing is counted.
 
     Example:
       >>> import jax.numpy as jnp, jaxloss
@@ -150,6 +151,8 @@ def bayes_act(loss: Any, samples: Any, *, weights: Any = None, **hyperparameters
     y = jnp.asarray(samples)
     if not jnp.issubdtype(y.dtype, jnp.floating):
         y = y.astype(jnp.result_type(float))
+    if jnp.finfo(y.dtype).bits < 32:  # float16/bfloat16: solve in float32
+        y = y.astype(jnp.float32)
     if y.ndim == 0:
         raise ValueError(
             "jaxloss.diagnostics.bayes_act: `samples` must have a sample axis [..., N]; got a "

@@ -146,6 +146,13 @@ class Description:
         return self.table()
 
 
+def _short(value: Any) -> str:
+    if not hasattr(value, "shape"):
+        return str(value)
+    flat = [f"{v:.6g}" for v in np.asarray(value, np.float64).ravel()]
+    return flat[0] if np.ndim(value) == 0 else "(" + ",".join(flat) + ")"
+
+
 def _fix(x: Any) -> str:
     text = f"{float(x):.4f}"
     return "0.0000" if text == "-0.0000" else text
@@ -206,7 +213,7 @@ def describe(
             f"{INPUTS}; got {inputs!r}."
         )
     if name is None:
-        shown = ", ".join(f"{k}={v}" for k, v in hyperparameters.items())
+        shown = ", ".join(f"{k}={_short(v)}" for k, v in hyperparameters.items())
         base = getattr(loss, "__name__", type(loss).__name__)
         name = f"{base}({shown})" if shown else base
     if inputs != "predictions":

@@ -102,7 +102,7 @@ def influence(loss: Any, residuals: Any, **hyperparameters: Any) -> Influence:
 
     Returns:
       :class:`Influence` (psi of the residuals' shape; three scalars) in the residuals' dtype
-      (float32 for integer residuals). Jit-able.
+      (float32 for integer, float16 or bfloat16 residuals). Jit-able.
 
     Example:
       >>> import jax.numpy as jnp, jaxloss
@@ -119,8 +119,8 @@ def influence(loss: Any, residuals: Any, **hyperparameters: Any) -> Influence:
     Approach Based on Influence Functions", Wiley 1986, ch. 2.
     """
     r = jnp.asarray(residuals)
-    if not jnp.issubdtype(r.dtype, jnp.floating):
-        r = r.astype(jnp.float32)
+    if not jnp.issubdtype(r.dtype, jnp.floating) or jnp.finfo(r.dtype).bits < 32:
+        r = r.astype(jnp.float32)  # integer, float16, bfloat16: float32 (the grid reaches 1e6)
     # The loss's checks, with every hyperparameter concrete.
     jax.eval_shape(lambda a: loss(a, a, **hyperparameters), r.reshape(-1)[:1])
     return _jit.call(_influence_jit, _influence, loss, hyperparameters, r)
