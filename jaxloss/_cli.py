@@ -1,4 +1,5 @@
-"""``python -m jaxloss {demo,plot}``: the command line (argument parsing and exit codes only)."""
+"""``python -m jaxloss {demo,plot,inspect}``: the command line (argument parsing and exit codes
+only)."""
 
 from __future__ import annotations
 
@@ -22,14 +23,14 @@ def _positive(text: str) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from . import _demo, _plot
+    from . import _demo, _inspect, _plot
 
     parser = argparse.ArgumentParser(
         prog="python -m jaxloss",
         description="jaxloss command line: a loss-comparison demo on bundled scikit-learn data, "
-        "and plots of loss shapes.",
+        "plots of loss shapes, and the diagnostics of a loss.",
     )
-    sub = parser.add_subparsers(dest="command", metavar="{demo,plot}")
+    sub = parser.add_subparsers(dest="command", metavar="{demo,plot,inspect}")
     demo = sub.add_parser(
         "demo",
         help="compare losses on five small problems (needs the 'demo' extra)",
@@ -72,6 +73,16 @@ def _parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
     )
+    _inspect.add_arguments(
+        sub.add_parser(
+            "inspect",
+            help="what a loss estimates, how outliers pull it, whether it is proper (needs the "
+            "'plot' extra)",
+            description=_inspect.DESCRIPTION,
+            epilog=_inspect.EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+    )
     return parser
 
 
@@ -90,12 +101,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             from . import _plot
 
             return _plot.main(args)
+        if args.command == "inspect":
+            from . import _inspect
+
+            return _inspect.main(args)
     except MissingExtraError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     parser.print_help()
     print(
         "\nStart with:  python -m jaxloss demo      (or: python -m jaxloss plot huber wing "
-        "barron:alpha=0 --out shapes.png)"
+        "barron:alpha=0 --out shapes.png;\n             python -m jaxloss inspect "
+        "huber:delta=1.345 tukey_biweight)"
     )
     return 0

@@ -23,10 +23,7 @@ Derivatives are ``jax.grad`` of these scalar functions, so kinks show the librar
 from __future__ import annotations
 
 import argparse
-import ast
 import dataclasses
-import difflib
-import inspect
 import math
 import sys
 from collections.abc import Callable, Sequence
@@ -39,6 +36,7 @@ import numpy as np
 
 import jaxloss
 
+from . import _spec
 from ._extras import require
 
 __all__ = ["AXES", "Curve", "PlotError", "curves", "draw", "main", "parse_spec", "plot"]
@@ -46,8 +44,8 @@ __all__ = ["AXES", "Curve", "PlotError", "curves", "draw", "main", "parse_spec",
 Scalar = Callable[[jax.Array], jax.Array]
 
 
-class PlotError(ValueError):
-    """A bad loss name or hyperparameter on the plot command line."""
+#: A bad loss name or hyperparameter on the plot command line (the commands share one error).
+PlotError = _spec.SpecError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,8 +64,6 @@ AXES = {
     "angle": Axis("angle between an embedding and its positive (radians)", 0.0, math.pi),
 }
 
-# Keyword arguments the plot sets itself (structure, not hyperparameters).
-_RESERVED = {"axis", "where", "ignore_index", "num_spatial_dims", "weight_layout", "block_size"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -366,68 +362,15 @@ _register(["siglip"], _Family("angle", _siglip))
 # Command-line specs: NAME or NAME:key=value,key=value
 
 
-def _value(text: str) -> Any:
-    try:
-        value = ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text  # a bare word, e.g. kind=weston_watkins
-    if isinstance(value, (list, tuple)):
-        return np.asarray(value, np.float64)
-    return value
-
-
 def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
-    """``"huber:delta=0.5"`` -> ``("huber", {"delta": 0.5})``, checked against the loss."""
-    name, _, rest = spec.partition(":")
-    name = name.strip()
-    if name not in jaxloss.LOSSES:
-        close = difflib.get_close_matches(name, jaxloss.LOSSES, n=3)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise PlotError(
-            f"unknown loss {name!r} in {spec!r}.{hint} `python -m jaxloss plot --list` lists "
-            "every registered loss."
-        )
-    allowed = _hyperparameters(name)
-    hp: dict[str, Any] = {}
-    # Split on commas outside brackets, so that samples_per_class=(50,5) stays one item.
-    items, depth, cur = [], 0, ""
-    for ch in rest:
-        if ch in "([":
-            depth += 1
-        elif ch in ")]":
-            depth -= 1
-        if ch == "," and depth == 0:
-            items.append(cur)
-            cur = ""
-        else:
-            cur += ch
-    items.append(cur)
-    for item in (i.strip() for i in items):
-        if not item:
-            continue
-        key, eq, text = item.partition("=")
-        key = key.strip()
-        if not eq or not key or not text.strip():
-            raise PlotError(
-                f"{spec!r}: hyperparameters are written key=value (e.g. huber:delta=0.5); "
-                f"got {item!r}."
-            )
-        if key not in allowed:
-            raise PlotError(
-                f"{spec!r}: {name} has no hyperparameter {key!r}; it takes "
-                f"{', '.join(allowed) or 'none'}."
-            )
-        hp[key] = _value(text.strip())
-    return name, hp
+    """``"huber:delta=0.5"`` -> ``("huber", {"delta": 0.5})``, checked against the loss (also
+    ``module:function[:key=value]``; see ``jaxloss._spec``)."""
+    parsed = _spec.parse(spec)
+    return parsed.name, parsed.hyperparameters
 
 
 def _hyperparameters(name: str) -> list[str]:
-    sig = inspect.signature(getattr(jaxloss, name))
-    return [
-        p.name
-        for p in sig.parameters.values()
-        if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in _RESERVED
-    ]
+    return _spec.hyperparameter_names(getattr(jaxloss, name)) or []
 
 
 @dataclasses.dataclass
@@ -452,8 +395,10 @@ def _pending(
     spec: str, grid: np.ndarray | None, points: int
 ) -> list[tuple[str, str, np.ndarray, Scalar]]:
     """(label, axis kind, grid, scalar function) of each curve of a spec, validated by tracing."""
-    name, hp = parse_spec(spec)
-    family = _FAMILIES[name]
+    parsed = _spec.parse(spec)
+    name, hp = parsed.name, parsed.hyperparameters
+    # A loss of one's own (module:function) is plotted against the residual.
+    family = _FAMILIES.get(name, _Family("residual", _residual))
     kwargs = {**family.defaults, **hp}
     kwargs = {
         k: jnp.asarray(v) if isinstance(v, (np.ndarray, tuple)) else v for k, v in kwargs.items()
@@ -463,7 +408,7 @@ def _pending(
     shown = ",".join(f"{k}={_show(v)}" for k, v in hp.items())
     base = f"{name}({shown})" if shown else name
     out = []
-    for suffix, f in family.build(getattr(jaxloss, name), kwargs):
+    for suffix, f in family.build(parsed.function, kwargs):
         try:
             # Run the loss's checks: some hyperparameters are checked only when concrete (eagerly),
             # so a spec with hyperparameters is probed eagerly, one point; defaults are traced.

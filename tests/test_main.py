@@ -244,7 +244,7 @@ def test_missing_extra_gives_the_pip_command(
 def test_no_subcommand_prints_usage(capsys: pytest.CaptureFixture[str]) -> None:
     assert _cli.main([]) == 0
     out = capsys.readouterr().out
-    assert "{demo,plot}" in out and "python -m jaxloss demo" in out
+    assert "{demo,plot,inspect}" in out and "python -m jaxloss demo" in out
 
 
 def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
