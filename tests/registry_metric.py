@@ -103,10 +103,10 @@ def _ranking_case(id, margin):
                "scores_2": lambda d, h: d["targets"] * (z(d) >= 0)},
         hyper={} if margin == 0.0 else {"margin": margin},
         extremes=lambda: [
-            {"scores_1": np.array([1e4, -1e4, 0.0, 3.0]),
-             "scores_2": np.array([-1e4, 1e4, 0.0, 3.0]),
-             "targets": np.array([1.0, 1.0, -1.0, 1.0])},
-            {"scores_1": np.zeros(4), "scores_2": np.zeros(4), "targets": -np.ones(4)},
+            {"scores_1": np.array([1e4, -1e4, 0.0, 3.0, 1.0, -2.0]),
+             "scores_2": np.array([-1e4, 1e4, 0.0, 3.0, 1.0, 2.0]),
+             "targets": np.array([1.0, 1.0, -1.0, 1.0, 1.0, -1.0])},
+            {"scores_1": np.zeros(6), "scores_2": np.zeros(6), "targets": -np.ones(6)},
             # Differences beyond float32's range (inf or 0), at 1e20, and of tiny scores.
             {"scores_1": np.array([3e38, -3e38, 1e20, 1e-30, 2e38, -3e38]),
              "scores_2": np.array([-3e38, 3e38, -1e20, -1e-30, -2e38, -3e38]),
@@ -344,11 +344,12 @@ def _triplet_case(id, hyper, learn_margin=False):
         grads["margin"] = lambda d, h: (_triplet_parts(d, h)[0] >= 0).astype(float)[:, None]
 
     def extremes():
-        z = np.zeros((2, D))
-        big = np.array([[1e4, -1e4, 1e4, -1e4], [3e3, 0.0, -3e3, 1e-30]])
+        # Four rows each, so that every set shares one compiled program.
+        z = np.zeros((4, D))
+        big = np.array([[1e4, -1e4, 1e4, -1e4], [3e3, 0.0, -3e3, 1e-30],
+                        [-1e4, 1e4, 0.0, 2.0], [1.0, 2.0, -3e3, 3e3]])
         # The issue's triplet (true value 0; the norm of [2e38, 0, 0] came out 0), distances
         # beyond float32's range on one or both sides, 1e20 and tiny ones.
-        z4 = np.zeros((4, D))
         e1 = np.array([[0.0, 0, 0, 0], [3e38, -3e38, 0, 1e-30], [1e20, -1e20, 1e20, 0],
                        [1e-30, 0, 0, 0]])
         e2 = np.array([[1e-30, 1e-30, 1e-30, 0], [-3e38, 3e38, 2e38, 0], [-1e20, 0, 0, 1e20],
@@ -361,7 +362,7 @@ def _triplet_case(id, hyper, learn_margin=False):
                {"anchors": big, "positives": -big, "negatives": big},
                {"anchors": e1, "positives": e2, "negatives": e3},
                {"anchors": e1, "positives": e3, "negatives": e2},
-               {"anchors": z4, "positives": e1, "negatives": e3}]
+               {"anchors": z, "positives": e1, "negatives": e3}]
         if learn_margin:
             out = [{**o, "margin": np.float64(0.8)} for o in out]
         return out
