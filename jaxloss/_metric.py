@@ -13,16 +13,23 @@ Three kinds of input, one convention each:
   ``[..., M]``. Leading axes are independent sets (``jax.vmap`` over them gives per-set results).
 
 Targets of the binary kinds are validated: concrete (eager) targets outside the documented set
-raise a ValueError; under ``jit``/``vmap`` such targets give a NaN value (loud rather than
-silently wrong, as for out-of-range integer labels).
+raise a ValueError; under ``jit``/``vmap`` such targets give a NaN value and gradient (loud
+rather than silently wrong, as for out-of-range integer labels).
+
+NaN. A NaN in an example's inputs gives NaN for that example, value and gradient, and leaves the
+other examples bit-for-bit unchanged. For the set losses a set is one example: a NaN in one
+member's embedding makes every value of its set NaN.
 
 Kinks. Every piecewise-linear margin term ``max(0, z)`` is treated as *active* at ``z = 0``: the
 subgradient there is the slope of the linear piece (torch's ``clamp_min`` convention), so that a
 tie at margin 0 (equal scores at initialisation, say) still gives a training signal.
 
-Norms. Distances are exact p-norms of the difference, computed on ``x / max|x|`` so that no
-finite input overflows, with gradient 0 at coincident points (a valid subgradient; the gradient of
-a p-norm is bounded by 1 in the dual norm, so no ``eps`` is needed). Normalisation (cosine
+Norms. Distances are exact p-norms of the difference: the float64 value rounded, for every
+finite input, inf only where the distance itself is beyond range (the L2 norm takes one pass,
+sqrt(Σx²), when no row's sum over- or underflows; otherwise the rows are scaled by a power of two,
+which is exact and never flushes to zero as ``x * (1/max|x|)`` does), with gradient 0 at
+coincident points (a valid subgradient; the gradient of a p-norm is bounded by 1 in the dual norm,
+so no ``eps`` is needed). Normalisation (cosine
 similarities) divides by ``max(‖x‖₂, eps)`` like ``torch.nn.functional.normalize``: a zero vector
 normalises to 0 with the finite Jacobian ``I / eps``.
 
@@ -39,6 +46,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.custom_derivatives import SymbolicZero
 
 from . import _checks
 from ._checks import require_finite as _require_finite
@@ -63,9 +71,61 @@ __all__ = [
 # Helpers
 
 
+def _nan_step(z: jax.Array) -> jax.Array:
+    """The derivative of max(0, z) with the kink active: 1 where z >= 0, 0 where z < 0, and NaN
+    where z is NaN (so that a NaN example's gradient is NaN, not 0)."""
+    return jnp.where(z < 0, 0, jnp.where(z >= 0, 1, jnp.nan)).astype(z.dtype)
+
+
+@jax.custom_jvp
 def _active(z: jax.Array) -> jax.Array:
-    """max(0, z) with derivative 1 at z = 0 (the active side of the kink)."""
-    return jnp.where(z >= 0, z, 0)
+    """max(0, z) with derivative 1 at z = 0 (the active side of the kink); a NaN z gives a NaN
+    value and a NaN derivative. (The select keys on z < 0, which NaN fails. On XLA:CPU this
+    form fuses as well as the plain where(z >= 0, z, 0): same temporaries and speed in
+    value-and-grad, where ``jnp.maximum`` ran 2-3x slower inside the reduction.)"""
+    return jnp.where(z < 0, 0, z)
+
+
+@_active.defjvp
+def _active_jvp(primals, tangents):
+    (z,), (dz,) = primals, tangents
+    return _active(z), dz * _nan_step(z)
+
+
+@jax.custom_jvp
+def _nan_grad(x: jax.Array) -> jax.Array:
+    """``x`` itself; its tangent is NaN wherever ``x`` is NaN. Applied to per-example values, a
+    NaN value takes its whole example's gradient with it, also through the selects and
+    compares that would route a zero cotangent to some of its inputs."""
+    return x
+
+
+@_nan_grad.defjvp
+def _nan_grad_jvp(primals, tangents):
+    (x,), (dx,) = primals, tangents
+    return x, dx * jnp.where(x == x, 1, jnp.nan).astype(x.dtype)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
+def _nan_rows(loss: jax.Array, z: jax.Array, axis: int) -> jax.Array:
+    """``loss`` itself (one value per row of ``z`` along ``axis``); its tangent gets a term
+    0·Σ dz over the row, NaN where the loss is NaN, so that a NaN row's gradient w.r.t. ``z`` is
+    NaN in every entry. (Under jit XLA:CPU turns the max reduction's backward, x·[z = max],
+    into a select that routes 0, not 0·NaN, to the other entries.)"""
+    del z, axis
+    return loss
+
+
+def _nan_rows_jvp(axis, primals, tangents):
+    loss, _ = primals
+    dloss, dz = tangents
+    out = jnp.zeros_like(loss) if isinstance(dloss, SymbolicZero) else dloss
+    if not isinstance(dz, SymbolicZero):
+        out = out + jnp.where(loss == loss, 0, loss) * jnp.sum(dz, axis=axis)
+    return loss, out
+
+
+_nan_rows.defjvp(_nan_rows_jvp, symbolic_zeros=True)
 
 
 def _require_between(fn: str, arg: str, value: Any, lo: float, hi: float) -> None:
@@ -78,7 +138,8 @@ def _require_between(fn: str, arg: str, value: Any, lo: float, hi: float) -> Non
 def _binary_targets(
     fn: str, arg: str, t: jax.Array, allowed: tuple[int, int], dtype: Any
 ) -> tuple[jax.Array, jax.Array | None]:
-    """Targets cast to ``dtype`` and, when they are traced, a mask of valid entries.
+    """Targets cast to ``dtype`` and, when they are traced, a mask of valid entries (False
+    for NaN).
 
     Concrete targets outside ``allowed`` raise a ValueError naming the argument.
     """
@@ -102,67 +163,183 @@ def _binary_targets(
     return t.astype(dtype), None
 
 
+def _nan_unless(valid: jax.Array) -> jax.Array:
+    """0 where ``valid``, NaN elsewhere: added (not selected) to a loss or its argument, so that
+    an invalid target's NaN also reaches the gradient (a select routes it a zero)."""
+    return jnp.where(valid, 0, jnp.nan)
+
+
 def _finish(loss: jax.Array, valid: jax.Array | None) -> jax.Array:
-    return loss if valid is None else jnp.where(valid, loss, jnp.nan)
+    """The loss with NaN where a traced target is invalid, and a NaN gradient wherever the
+    value is NaN (the NaN is added, not selected, so that the gradient reaches the loss)."""
+    return _nan_grad(loss if valid is None else loss + _nan_unless(valid))
 
 
-def _pnorm(x: jax.Array, p: Any) -> jax.Array:
-    """Exact ‖x‖_p over the last axis; gradient sign(x)|x|^(p-1)/‖x‖^(p-1), and 0 at x = 0.
+def _pow2_scale(m: jax.Array) -> jax.Array:
+    """A power of two s, itself a normal number, with m·s in [1, 2) for finite m > 0 (in [2, 4)
+    in the top binade, where 1/m's power of two is subnormal); 2^(1 - bias) for m = inf or NaN
+    and 2^(bias - 1) for m = 0 or subnormal (bias = 127 in float32).
 
-    Computed as m·‖x/m‖_p with m = max|x| (held constant for differentiation: the expression does
-    not depend on m), so no finite input overflows or underflows to a wrong value.
+    Multiplying by s is exact and never flushes a normal number to zero, unlike ``x / m``,
+    which XLA:CPU rewrites to ``x * (1/m)``: 1/m is subnormal, so 0, for m above ~8.5e37 in
+    float32. s is read off m's exponent bits (m >= 0). No gradient.
     """
-    a = jnp.abs(x)
-    m = jax.lax.stop_gradient(jnp.max(a, axis=-1, keepdims=True))
-    nonzero = m > 0
-    m_safe = jnp.where(nonzero, m, 1)
-    pv = _checks.concrete_float(p)
-    if pv == 2.0:
-        r = x / m_safe
-        s = jnp.sum(r * r, axis=-1)
-    elif pv == 1.0:
-        s = jnp.sum(a / m_safe, axis=-1)
+    fi = jnp.finfo(m.dtype)
+    itype = jnp.int32 if fi.bits == 32 else jnp.int64
+    bias = fi.maxexp - 1  # 127 (float32), 1023 (float64)
+    e = (jax.lax.bitcast_convert_type(m, itype) >> fi.nmant) & (2 * bias + 1)  # biased exponent
+    b = jnp.clip(2 * bias - e, 1, 2 * bias - 1)  # biased exponent of 2^-(e - bias), kept normal
+    return jax.lax.stop_gradient(jax.lax.bitcast_convert_type(b << fi.nmant, m.dtype))
+
+
+def _row_scale(a: jax.Array, b: jax.Array | None) -> jax.Array:
+    """s = :func:`_pow2_scale` of max|x| over the last axis, x = a - b (or a): s = 2^(1 - bias)
+    for a row where a - b overflowed."""
+    x = a if b is None else a - b
+    return _pow2_scale(jnp.max(jnp.abs(x), axis=-1))
+
+
+def _scale_rows(a: jax.Array, b: jax.Array | None, s: jax.Array) -> jax.Array:
+    """x·s for x = a - b (or a), elementwise given the row scale s: exact, computed as
+    (a/2 - b/2)·2s so that it is finite (at most 4 in magnitude with s from
+    :func:`_row_scale`) also where a - b overflows. (Select-free: a select feeding the row
+    sum costs XLA:CPU a full-size temporary. Halving flushes only entries below 2^(2 - bias),
+    ~2e-38 in float32, to zero.)"""
+    s = s[..., None]
+    if b is None:
+        return a * s
+    return (a * 0.5 - b * 0.5) * (2 * s)
+
+
+def _l2_parts(a: jax.Array, b: jax.Array | None = None):
+    """(‖x‖₂, s, ‖x·s‖₂) over the last axis for x = a - b (or a), with s a power of two per row
+    (no gradient); x·s is :func:`_scale_rows`.
+
+    One pass when it can: s = 1 and the plain sqrt(Σx²) when no row's sum overflowed or is
+    below D·tiny/eps (so no term that matters underflowed; a zero row also takes the other
+    branch). A NaN row counts as safe: its norm is NaN either way. Otherwise the scaled form:
+    s from :func:`_row_scale`, ‖x·s‖ is in [1, 8√D], and ‖x‖ = ‖x·s‖/s is exact, inf only
+    where the norm is beyond range (also where a - b itself overflows).
+    """
+    x = a if b is None else a - b
+    fi = jnp.finfo(x.dtype)
+    ss = jnp.sum(x * x, axis=-1)
+    risky = (ss == jnp.inf) | (ss < fi.tiny / fi.eps * x.shape[-1])  # False for NaN
+
+    def plain():
+        n = jnp.sqrt(ss)
+        return n, jnp.ones_like(n), n
+
+    def scaled():
+        s = _row_scale(a, b)
+        xs = _scale_rows(a, b, s)
+        n_s = jnp.sqrt(jnp.sum(xs * xs, axis=-1))
+        return n_s / s, s, n_s
+
+    return jax.lax.cond(jnp.any(risky), scaled, plain)
+
+
+def _unit_direction(a: jax.Array, b: jax.Array | None, s: jax.Array, n_s: jax.Array):
+    """x/‖x‖ as (x·s)/‖x·s‖: finite even where ‖x‖ overflows; 0 at x = 0; NaN rows stay NaN."""
+    inv = 1 / jnp.where(n_s == 0, 1, n_s)
+    return _scale_rows(a, b, s) * inv[..., None]
+
+
+def _pnorm_parts(a: jax.Array, b: jax.Array, p: jax.Array):
+    """(‖x·s‖_p, s, m, S) per row for x = a - b: with x·s from :func:`_row_scale` and
+    :func:`_scale_rows`, m = max|x·s| in [1, 8], r = |x·s|/m in [0, 1] (the divisor's
+    reciprocal is normal), S = Σr^p in [1, D] (1 for a zero row), ‖x·s‖_p = m·S^(1/p)."""
+    s = _row_scale(a, b)
+    xs = _scale_rows(a, b, s)
+    m = jnp.max(jnp.abs(xs), axis=-1)
+    zero = m == 0  # a NaN row is not a zero row: it stays NaN
+    m_safe = jnp.where(zero, 1, m)
+    big_s = jnp.where(zero, 1, jnp.sum((jnp.abs(xs) / m_safe[..., None]) ** p, axis=-1))
+    n_s = jnp.where(zero, 0, m * big_s ** (1 / p))
+    return n_s, s, m_safe, big_s
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(3,))
+def _distance(
+    a: jax.Array, b: jax.Array, p: jax.Array, euclidean: bool
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(‖x·s‖_p, s, 0) for x = a - b over the last axis, with s a power of two per row (no
+    gradient), so that the distance d = ‖x‖_p = ‖x·s‖_p / s is exact for every finite input
+    (inf only beyond range, also where a - b itself overflows) and NaN for a row with a NaN.
+    The third output is 0 with the tangent of d (add it to a value computed from the first
+    two under stop_gradient: the gradient then never goes through 1/s).
+    ``euclidean`` (p = 2, static) takes one pass when it can (:func:`_l2_parts`; then s = 1).
+    """
+    if euclidean:
+        _, s, n_s = _l2_parts(a, b)
     else:
-        s = jnp.sum((a / m_safe) ** p, axis=-1)
-    nonzero, m_safe = nonzero[..., 0], m_safe[..., 0]
-    s_safe = jnp.where(nonzero, s, 1)  # s >= 1 wherever x != 0
-    if pv == 2.0:
-        root = jnp.sqrt(s_safe)
-    elif pv == 1.0:
-        root = s_safe
+        n_s, s = _pnorm_parts(a, b, p)[:2]
+    return n_s, s, jnp.zeros_like(n_s)
+
+
+def _distance_jvp(euclidean, primals, tangents):
+    """dd = Σ g·(da - db) with g = sign(x)·r^(p-1)/S^((p-1)/p) the gradient of ‖x‖_p
+    (bounded by 1 in the dual norm; 0 at x = 0; x/‖x‖ for p = 2) + d·(Σ r^p ln r/(p·S)
+    - ln S/p²)·dp; d‖x·s‖_p = s·dd; s has no tangent. g is recomputed from the inputs and
+    per-row values, so that no [..., D] array is kept from the forward pass."""
+    a, b, p = primals
+    da, db, dp = tangents
+    if euclidean:
+        _, s, n_s = _l2_parts(a, b)
     else:
-        root = s_safe ** (1 / p)
-    return jnp.where(nonzero, m_safe * root, 0)
+        n_s, s, m_safe, big_s = _pnorm_parts(a, b, p)
+    out = jnp.zeros_like(n_s)  # the tangent of d; that of ‖x·s‖_p is s times it
+    if not isinstance(da, SymbolicZero) or not isinstance(db, SymbolicZero):
+        dx = (jnp.zeros_like(a) if isinstance(da, SymbolicZero) else da) - (
+            0 if isinstance(db, SymbolicZero) else db)
+        if euclidean:
+            g = _unit_direction(a, b, s, n_s)
+        else:
+            xs = _scale_rows(a, b, s)
+            r = jnp.abs(xs) / m_safe[..., None]
+            # The sign from the unscaled difference: x·s flushes entries that are negligible
+            # in the norm, but for p = 1 their gradient is still ±1.
+            g = jnp.sign(a * 0.5 - b * 0.5) * r ** (p - 1) / (big_s ** ((p - 1) / p))[..., None]
+        out = out + jnp.sum(g * dx, axis=-1)
+    if not isinstance(dp, SymbolicZero) and not euclidean:
+        r = jnp.abs(_scale_rows(a, b, s)) / m_safe[..., None]
+        rlogr = jnp.sum(jnp.where(r == 0, 0, r**p * jnp.log(jnp.where(r == 0, 1, r))), axis=-1)
+        out = out + n_s * (rlogr / (p * big_s) - jnp.log(big_s) / (p * p)) / s * dp
+    return (n_s, s, jnp.zeros_like(n_s)), (s * out, jnp.zeros_like(s), out)
+
+
+_distance.defjvp(_distance_jvp, symbolic_zeros=True)
 
 
 @jax.custom_jvp
-def _l2norm(x: jax.Array) -> jax.Array:
-    """‖x‖₂ over the last axis as :func:`_pnorm` (exact for every finite x, 0 at x = 0), but in
-    one pass when it can: the plain sqrt(Σx²) when every row's sum is finite and at least
-    tiny/eps (no term that matters over- or underflowed, no zero row), else the scaled form.
-    The closed-form JVP x·dx/‖x‖ (0 at x = 0) keeps the branch out of the gradient."""
-    fi = jnp.finfo(x.dtype)
-    s = jnp.sum(x * x, axis=-1)
-    row_ok = jnp.isfinite(s) & (s >= fi.tiny / fi.eps)
-    return jax.lax.cond(jnp.all(row_ok), lambda: jnp.sqrt(jnp.where(row_ok, s, 1)),
-                        lambda: _pnorm(x, 2.0))
+def _normalize(x: jax.Array, eps: jax.Array) -> jax.Array:
+    """u = x / max(‖x‖₂, eps) over the last axis, computed as (x·s)/max(‖x·s‖, eps·s) (finite
+    for every finite x); 0 at x = 0 with the finite Jacobian I/eps; NaN rows stay NaN."""
+    return _normalize_parts(x, eps)[0]
 
 
-@_l2norm.defjvp
-def _l2norm_jvp(primals, tangents):
-    (x,), (dx,) = primals, tangents
-    n = _l2norm(x)
-    pos = n > 0
-    inv = jnp.where(pos, 1 / jnp.where(pos, n, 1), 0)
-    return n, jnp.sum(x * dx, axis=-1) * inv
+def _normalize_parts(x, eps):
+    n, s, n_s = _l2_parts(x)
+    floor = n <= eps  # False for NaN
+    den_s = jnp.where(floor, eps * s, n_s)
+    return _scale_rows(x, None, s) / den_s[..., None], floor, s, den_s
 
 
-def _normalize(x: jax.Array, eps: Any) -> jax.Array:
-    """x / max(‖x‖₂, eps) over the last axis; 0 at x = 0 with Jacobian I/eps (finite)."""
-    n = _pnorm(x, 2.0)
-    e = jnp.asarray(eps, x.dtype)
-    n = jnp.where(n > e, n, e)
-    return x / n[..., None]
+def _normalize_jvp(primals, tangents):
+    """du = (dx - [‖x‖ > eps]·u(u·dx))/max(‖x‖, eps) - [‖x‖ <= eps]·u·deps/eps."""
+    x, eps = primals
+    dx, deps = tangents
+    u, floor, s, den_s = _normalize_parts(x, eps)
+    out = jnp.zeros_like(u)
+    if not isinstance(dx, SymbolicZero):
+        proj = jnp.where(floor, 0, jnp.sum(u * dx, axis=-1))
+        out = out + (dx - proj[..., None] * u) * (s / den_s)[..., None]
+    if not isinstance(deps, SymbolicZero):
+        out = out - jnp.where(floor, deps / eps, 0)[..., None] * u
+    return u, out
+
+
+_normalize.defjvp(_normalize_jvp, symbolic_zeros=True)
 
 
 def _embeddings(fn: str, arg: str, x: Any, min_ndim: int) -> jax.Array:
@@ -195,7 +372,8 @@ def _sign_scores(fn: str, predictions: Any, targets: Any, margin: Any):
     _checks.check_same_shape(fn, "predictions", x, "targets", t)
     dtype = _checks.compute_dtype(x, t)
     y, valid = _binary_targets(fn, "targets", t, (-1, 1), dtype)
-    return jnp.asarray(margin, dtype) - y * x.astype(dtype), valid
+    z = jnp.asarray(margin, dtype) - y * x.astype(dtype)
+    return z if valid is None else z + _nan_unless(valid)
 
 
 def hinge(predictions: Any, targets: Any, *, margin: Any = 1.0) -> jax.Array:
@@ -225,8 +403,7 @@ def hinge(predictions: Any, targets: Any, *, margin: Any = 1.0) -> jax.Array:
 
     Reference: Cortes & Vapnik, "Support-Vector Networks", Machine Learning 1995.
     """
-    z, valid = _sign_scores("hinge", predictions, targets, margin)
-    return _finish(_active(z), valid)
+    return _active(_sign_scores("hinge", predictions, targets, margin))
 
 
 def squared_hinge(predictions: Any, targets: Any, *, margin: Any = 1.0) -> jax.Array:
@@ -254,9 +431,9 @@ def squared_hinge(predictions: Any, targets: Any, *, margin: Any = 1.0) -> jax.A
     Reference: Rennie & Srebro, "Loss Functions for Preference Levels", IJCAI 2005 workshop;
     Lee & Lin, "A Study on L2-Loss (Squared Hinge-Loss) Multiclass SVM", Neural Comput. 2013.
     """
-    z, valid = _sign_scores("squared_hinge", predictions, targets, margin)
-    h = jnp.maximum(z, 0)  # the derivative 2·max(0, z) is 0 at the kink whichever side
-    return _finish(h * h, valid)
+    z = _sign_scores("squared_hinge", predictions, targets, margin)
+    h = _active(z)  # the derivative 2·max(0, z) is 0 at the kink whichever side
+    return h * h
 
 
 _KINDS = ("crammer_singer", "weston_watkins")
@@ -330,7 +507,10 @@ def multiclass_hinge(
         loss = _active(worst)  # -inf (a single class) gives 0 with a zero gradient
     else:
         loss = jnp.sum(jnp.where(is_label, 0, _active(v)), axis=axis)
-    return _finish_integer_loss(loss, y, num_classes, ignore_index, True)
+    # A NaN score makes its example's value NaN (max and sum keep it); _nan_rows makes the
+    # whole example's gradient NaN too (the max's backward and Weston–Watkins' inactive
+    # classes route a zero to some entries).
+    return _finish_integer_loss(_nan_rows(loss, z, axis), y, num_classes, ignore_index, True)
 
 
 def margin_ranking(
@@ -376,7 +556,7 @@ def margin_ranking(
     dtype = _checks.compute_dtype(x1, x2, t)
     y, valid = _binary_targets(fn, "targets", t, (-1, 1), dtype)
     z = jnp.asarray(margin, dtype) - y * (x1.astype(dtype) - x2.astype(dtype))
-    return _finish(_active(z), valid)
+    return _active(z if valid is None else z + _nan_unless(valid))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -435,7 +615,8 @@ def cosine_embedding(
     _per_row(fn, "targets", t, "embeddings_1", x1)
     dtype = _checks.compute_dtype(x1, x2, t)
     y, valid = _binary_targets(fn, "targets", t, (-1, 1), dtype)
-    c = jnp.sum(_normalize(x1.astype(dtype), eps) * _normalize(x2.astype(dtype), eps), axis=-1)
+    e = jnp.asarray(eps, dtype)
+    c = jnp.sum(_normalize(x1.astype(dtype), e) * _normalize(x2.astype(dtype), e), axis=-1)
     loss = jnp.where(y > 0, 1 - c, _active(c - jnp.asarray(margin, dtype)))
     return _finish(loss, valid)
 
@@ -460,8 +641,9 @@ def triplet_margin(
     sign(0) = 0; g(0) = 0 at coincident points, a valid subgradient) and s = [l's argument >= 0]
     (active at the kink): dl/da = s·(g(a - p) - g(a - n)), dl/dp = -s·g(a - p),
     dl/dn = s·g(a - n) (without swap; with swap the chosen negative distance is differentiated).
-    dl/dmargin = s. The distances are exact (no eps is added), computed on x/max|x| so that
-    large inputs or large p do not overflow.
+    dl/dmargin = s. The distances are exact (no eps is added; see the module's notes on norms):
+    large inputs or large p do not overflow, and the difference of two distances beyond float's
+    range is still computed (on their common power-of-two scale).
 
     Args:
       anchors: floating array [..., D], feature axis last.
@@ -491,6 +673,8 @@ def triplet_margin(
     """
     fn = "triplet_margin"
     _checks.require(fn, "margin", margin, ">= 0")
+    if not isinstance(swap, (bool, np.bool_)):
+        raise ValueError(f"jaxloss.{fn}: `swap` must be a Python bool; got {swap!r}.")
     _require_finite(fn, "p", p)
     pv = _checks.concrete_float(p)
     if pv is not None and pv < 1:
@@ -500,14 +684,68 @@ def triplet_margin(
     _checks.check_same_shape(fn, "anchors", a, "negatives", neg)
     dtype = _checks.compute_dtype(a, pos, neg)
     a, pos, neg = a.astype(dtype), pos.astype(dtype), neg.astype(dtype)
-    p_arg = p if pv is None else pv
-    norm = _l2norm if pv == 2.0 else functools.partial(_pnorm, p=p_arg)
-    d_ap = norm(a - pos)
-    d_an = norm(a - neg)
+    euclidean, p_arr = pv == 2.0, jnp.asarray(p, dtype)
+    # Distances as (‖x·s‖, s) with s a power of two per row, compared and subtracted on their
+    # common scale: exact, and finite where both distances are beyond range (s = 1, and the
+    # plain d_ap - d_an, on the one-pass path).
+    n_ap, s_ap, t_ap = _distance(a, pos, p_arr, euclidean)
+    n_an, s_an, t_an = _distance(a, neg, p_arr, euclidean)
     if swap:
-        d_pn = norm(pos - neg)
-        d_an = jnp.where(d_an <= d_pn, d_an, d_pn)
-    return _active(d_ap - d_an + jnp.asarray(margin, dtype))
+        n_pn, s_pn, t_pn = _distance(pos, neg, p_arr, euclidean)
+        v_an, v_pn, _ = _on_common_scale(n_an, s_an, n_pn, s_pn)
+        use_an = v_an <= v_pn
+        n_an, s_an = jnp.where(use_an, n_an, n_pn), jnp.where(use_an, s_an, s_pn)
+        t_an = jnp.where(use_an, t_an, t_pn)
+    v_ap, v_an, s_min = _on_common_scale(n_ap, s_ap, n_an, s_an)
+    # The value from the scaled norms; the gradient from the distances' own tangents (t = 0).
+    diff = jax.lax.stop_gradient((v_ap - v_an) / s_min) + (t_ap - t_an)
+    return _active(diff + jnp.asarray(margin, dtype))
+
+
+def _on_common_scale(n1, s1, n2, s2):
+    """(n1·s/s1, n2·s/s2, s) with s = min(s1, s2): two scaled norms on one scale (exact; the
+    smaller one may flush to 0 where the two differ by more than float's range)."""
+    s = jnp.minimum(s1, s2)
+    return n1 * (s / s1), n2 * (s / s2), s
+
+
+@jax.custom_jvp
+def _contrastive_terms(x1, x2, y, margin):
+    return _contrastive_parts(x1, x2, y, margin)[0]
+
+
+def _contrastive_parts(x1, x2, y, margin):
+    """½·y·d² + ½·(1 - y)·max(0, m - d)² with d = ‖x1 - x2‖₂ exact (:func:`_l2_parts`) and the
+    similar term 0 for a dissimilar pair even where d² overflows (0·inf)."""
+    d, s, n_s = _l2_parts(x1, x2)
+    h = jnp.maximum(margin - d, 0)
+    half_square = 0.5 * d * d
+    loss = jnp.where(y == 0, 0, y * half_square) + (1 - y) * (0.5 * h * h)
+    return loss, s, n_s, h, half_square
+
+
+def _contrastive_terms_jvp(primals, tangents):
+    """dl/dx1 = y·(x1 - x2) - (1 - y)·h·u = -dl/dx2 (u = (x1 - x2)/d, 0 at d = 0; the first
+    term 0 for y = 0 even where x1 - x2 overflows); dl/dy = ½d² - ½h²; dl/dm = (1 - y)·h."""
+    x1, x2, y, margin = primals
+    dx1, dx2, dy, dm = tangents
+    loss, s, n_s, h, half_square = _contrastive_parts(x1, x2, y, margin)
+    out = jnp.zeros_like(loss)
+    if not isinstance(dx1, SymbolicZero) or not isinstance(dx2, SymbolicZero):
+        dx = (jnp.zeros_like(x1) if isinstance(dx1, SymbolicZero) else dx1) - (
+            0 if isinstance(dx2, SymbolicZero) else dx2)
+        u = _unit_direction(x1, x2, s, n_s)
+        g = jnp.where((y == 0)[..., None], 0, y[..., None] * (x1 - x2)) - (
+            ((1 - y) * h)[..., None] * u)
+        out = out + jnp.sum(g * dx, axis=-1)
+    if not isinstance(dy, SymbolicZero):
+        out = out + (half_square - 0.5 * h * h) * dy
+    if not isinstance(dm, SymbolicZero):
+        out = out + (1 - y) * h * dm
+    return loss, out
+
+
+_contrastive_terms.defjvp(_contrastive_terms_jvp, symbolic_zeros=True)
 
 
 def contrastive(
@@ -550,10 +788,7 @@ def contrastive(
     _per_row(fn, "targets", t, "embeddings_1", x1)
     dtype = _checks.compute_dtype(x1, x2, t)
     y, valid = _binary_targets(fn, "targets", t, (0, 1), dtype)
-    diff = x1.astype(dtype) - x2.astype(dtype)
-    d = _pnorm(diff, 2.0)
-    h = jnp.maximum(jnp.asarray(margin, dtype) - d, 0)
-    loss = 0.5 * y * (d * d) + 0.5 * (1 - y) * (h * h)
+    loss = _contrastive_terms(x1.astype(dtype), x2.astype(dtype), y, jnp.asarray(margin, dtype))
     return _finish(loss, valid)
 
 
@@ -571,7 +806,7 @@ def _set_similarities(
     _per_row(fn, "labels", y, "embeddings", e)
     checked = one_positive and _check_one_positive(fn, y)  # before any computation
     dtype = _checks.compute_dtype(e)
-    u = _normalize(e.astype(dtype), eps)
+    u = _normalize(e.astype(dtype), jnp.asarray(eps, dtype))
     logits = jnp.einsum("...id,...jd->...ij", u, u) / jnp.asarray(temperature, dtype)
     m = e.shape[-2]
     eye = jax.lax.broadcasted_iota(jnp.int32, (m, m), 0) == jax.lax.broadcasted_iota(
@@ -651,7 +886,9 @@ def info_nce(
         "info_nce", embeddings, labels, temperature, eps, one_positive=True
     )
     loss = lse - positive_logits
-    return loss if checked else jnp.where(num_positive == 1, loss, jnp.nan)
+    # A NaN in one member makes every logsumexp of its set NaN: every value of the set, and
+    # (_nan_grad) the set's whole gradient.
+    return _nan_grad(loss if checked else jnp.where(num_positive == 1, loss, jnp.nan))
 
 
 def supervised_contrastive(
@@ -702,7 +939,10 @@ def supervised_contrastive(
     has_positive = num_positive > 0
     dtype = lse.dtype
     mean_positive = positive_logits / jnp.maximum(num_positive, 1).astype(dtype)
-    return jnp.where(has_positive, lse - mean_positive, 0)
+    # An anchor without a positive gives 0, or NaN where its set holds a NaN (every logsumexp
+    # of the set is then NaN): a NaN member makes every value of its set NaN.
+    no_positive = jnp.where(lse == lse, 0, lse)
+    return _nan_grad(jnp.where(has_positive, lse - mean_positive, no_positive))
 
 
 def siglip(
@@ -757,12 +997,17 @@ def siglip(
     t = _checks.check_floating(fn, "text_embeddings", text_embeddings)
     _checks.check_same_shape(fn, "image_embeddings", x, "text_embeddings", t)
     dtype = _checks.compute_dtype(x, t)
-    u, v = _normalize(x.astype(dtype), eps), _normalize(t.astype(dtype), eps)
+    e = jnp.asarray(eps, dtype)
+    u, v = _normalize(x.astype(dtype), e), _normalize(t.astype(dtype), e)
     s = jnp.asarray(logit_scale, dtype) * jnp.einsum("...id,...jd->...ij", u, v)
     s = s + jnp.asarray(logit_bias, dtype)
     n = x.shape[-2]
     eye = jax.lax.broadcasted_iota(jnp.int32, (n, n), 0) == jax.lax.broadcasted_iota(
         jnp.int32, (n, n), 1
     )
-    return jnp.sum(softplus(jnp.where(eye, -s, s)), axis=-1)
+    loss = jnp.sum(softplus(jnp.where(eye, -s, s)), axis=-1)
+    # A NaN text embedding reaches every image's value; a NaN image embedding only its own row:
+    # carry it to the whole set (a set is one example), leaving clean sets bit-for-bit alone.
+    total = jnp.sum(loss, axis=-1, keepdims=True)
+    return _nan_grad(loss + jnp.where(total == total, 0, total))
 

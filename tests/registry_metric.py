@@ -60,8 +60,10 @@ def _score_data(rng, margin):
 
 
 def _score_extremes():
-    x = np.array([[1e4, -1e4, 0.0, 1.0], [-1.0, 1e-30, 3e3, -5e3]])
-    y = np.array([[1.0, 1.0, -1.0, 1.0], [1.0, -1.0, -1.0, 1.0]])
+    x = np.array([[1e4, -1e4, 0.0, 1.0], [-1.0, 1e-30, 3e3, -5e3],
+                  [1e20, -1e20, 3e38, -3e38], [2e38, -2e38, -1e-30, 1e-30]])
+    y = np.array([[1.0, 1.0, -1.0, 1.0], [1.0, -1.0, -1.0, 1.0],
+                  [1.0, 1.0, -1.0, 1.0], [-1.0, 1.0, 1.0, -1.0]])
     return [{"predictions": x, "targets": y}, {"predictions": x, "targets": -np.ones_like(x)}]
 
 
@@ -101,10 +103,14 @@ def _ranking_case(id, margin):
                "scores_2": lambda d, h: d["targets"] * (z(d) >= 0)},
         hyper={} if margin == 0.0 else {"margin": margin},
         extremes=lambda: [
-            {"scores_1": np.array([1e4, -1e4, 0.0, 3.0]),
-             "scores_2": np.array([-1e4, 1e4, 0.0, 3.0]),
-             "targets": np.array([1.0, 1.0, -1.0, 1.0])},
-            {"scores_1": np.zeros(4), "scores_2": np.zeros(4), "targets": -np.ones(4)}],
+            {"scores_1": np.array([1e4, -1e4, 0.0, 3.0, 1.0, -2.0]),
+             "scores_2": np.array([-1e4, 1e4, 0.0, 3.0, 1.0, 2.0]),
+             "targets": np.array([1.0, 1.0, -1.0, 1.0, 1.0, -1.0])},
+            {"scores_1": np.zeros(6), "scores_2": np.zeros(6), "targets": -np.ones(6)},
+            # Differences beyond float32's range (inf or 0), at 1e20, and of tiny scores.
+            {"scores_1": np.array([3e38, -3e38, 1e20, 1e-30, 2e38, -3e38]),
+             "scores_2": np.array([-3e38, 3e38, -1e20, -1e-30, -2e38, -3e38]),
+             "targets": np.array([1.0, 1.0, -1.0, -1.0, -1.0, 1.0])}],
     )
 
 
@@ -183,15 +189,16 @@ def _mc_case(id, margin=1.0, kind="crammer_singer", ignore=None):
         hyper["kind"] = kind
     if ignore is not None:
         hyper["ignore_index"] = ignore
-    z = np.array([[1e4, -1e4, 0, 0, 0], [-1e4] * 5, [0.0] * 5, [1e4, 1e4, -1e4, 0, 1]])
+    z = np.array([[1e4, -1e4, 0, 0, 0], [-1e4] * 5, [0.0] * 5, [1e4, 1e4, -1e4, 0, 1],
+                  [3e38, -3e38, 1e20, -1e20, 1e-30], [2e38, 2e38, -2e38, 1e-30, 0.0]])
     return Case(
         loss="multiclass_hinge", id=id, positional=("logits", "labels"),
         make=lambda g: _mc_make(g, margin, kind, ignore),
         reference=lambda d, h: _mc_value(d, h, margin, kind, ignore),
         grads={"logits": lambda d, h: _mc_grad(d, h, margin, kind, ignore)},
         hyper=hyper, class_axis=-1,
-        extremes=lambda: [{"logits": z, "labels": np.array([1, 0, 4, 2])},
-                          {"logits": -z, "labels": np.array([0, 3, 0, 1])}],
+        extremes=lambda: [{"logits": z, "labels": np.array([1, 0, 4, 2, 1, 0])},
+                          {"logits": -z, "labels": np.array([0, 3, 0, 1, 0, 4])}],
     )
 
 
@@ -226,11 +233,17 @@ def _pair_extremes(targets_pos, targets_neg):
     z = np.zeros(D)
     big = np.array([1e4, -1e4, 1e4, 3.0])
     tiny = np.array([1e-30, 0.0, -1e-30, 0.0])
-    x1 = np.stack([z, z, big, big, tiny, big])
-    x2 = np.stack([z, big, big, -big, big, z])
-    return [{"embeddings_1": x1, "embeddings_2": x2, "targets": np.full(6, targets_pos)},
-            {"embeddings_1": x1, "embeddings_2": x2, "targets": np.full(6, targets_neg)},
-            {"embeddings_1": x2, "embeddings_2": x1, "targets": np.full(6, targets_neg)}]
+    # Norms and differences beyond float32's range, coordinates near 2e38 (where x / max|x|
+    # flushed to 0 under jit), at 1e20, and tiny ones.
+    huge = np.array([3e38, -3e38, 2e38, 1e-30])
+    top = np.array([2e38, 0.0, 0.0, 0.0])
+    e20 = np.array([1e20, -1e20, 0.0, 1.0])
+    x1 = np.stack([z, z, big, big, tiny, big, huge, top, e20, huge, z, tiny])
+    x2 = np.stack([z, big, big, -big, big, z, -huge, tiny, -e20, huge, e20, top])
+    n = len(x1)
+    return [{"embeddings_1": x1, "embeddings_2": x2, "targets": np.full(n, targets_pos)},
+            {"embeddings_1": x1, "embeddings_2": x2, "targets": np.full(n, targets_neg)},
+            {"embeddings_1": x2, "embeddings_2": x1, "targets": np.full(n, targets_neg)}]
 
 
 def _cosine_make(rng, margin):
@@ -331,12 +344,25 @@ def _triplet_case(id, hyper, learn_margin=False):
         grads["margin"] = lambda d, h: (_triplet_parts(d, h)[0] >= 0).astype(float)[:, None]
 
     def extremes():
-        z = np.zeros((2, D))
-        big = np.array([[1e4, -1e4, 1e4, -1e4], [3e3, 0.0, -3e3, 1e-30]])
+        # Four rows each, so that every set shares one compiled program.
+        z = np.zeros((4, D))
+        big = np.array([[1e4, -1e4, 1e4, -1e4], [3e3, 0.0, -3e3, 1e-30],
+                        [-1e4, 1e4, 0.0, 2.0], [1.0, 2.0, -3e3, 3e3]])
+        # The issue's triplet (true value 0; the norm of [2e38, 0, 0] came out 0), distances
+        # beyond float32's range on one or both sides, 1e20 and tiny ones.
+        e1 = np.array([[0.0, 0, 0, 0], [3e38, -3e38, 0, 1e-30], [1e20, -1e20, 1e20, 0],
+                       [1e-30, 0, 0, 0]])
+        e2 = np.array([[1e-30, 1e-30, 1e-30, 0], [-3e38, 3e38, 2e38, 0], [-1e20, 0, 0, 1e20],
+                       [0, 1e-30, -1e-30, 0]])
+        e3 = np.array([[2e38, 0, 0, 0], [-3e38, 3e38, 0, 3e38], [0, 1e20, 1e20, 0],
+                       [2e-30, 0, 0, 0]])
         out = [{"anchors": z, "positives": z, "negatives": z},  # all coincident
                {"anchors": big, "positives": big, "negatives": -big},
                {"anchors": z, "positives": big, "negatives": z},
-               {"anchors": big, "positives": -big, "negatives": big}]
+               {"anchors": big, "positives": -big, "negatives": big},
+               {"anchors": e1, "positives": e2, "negatives": e3},
+               {"anchors": e1, "positives": e3, "negatives": e2},
+               {"anchors": z, "positives": e1, "negatives": e3}]
         if learn_margin:
             out = [{**o, "margin": np.float64(0.8)} for o in out]
         return out
@@ -489,7 +515,12 @@ def _set_extremes(labels, learn=None):
     e = np.stack([z, big])
     e2 = e.copy()
     e2[0, 1:] = 1.0  # one zero vector among identical ones
-    out = [{"embeddings": e, "labels": labels}, {"embeddings": e2, "labels": labels}]
+    # Norms beyond float32's range, coordinates near 2e38, 1e20 and tiny embeddings.
+    huge = np.array([[3e38, -3e38, 2e38, 1e-30], [2e38, 0, 0, 0], [1e20, -1e20, 0, 1],
+                     [1e-30, 2e-30, 0, 0], [-3e38, 0, 3e38, 3e38], [0, 2e38, -1e-30, 0]])
+    e3 = np.stack([huge, huge[::-1]])
+    out = [{"embeddings": e, "labels": labels}, {"embeddings": e2, "labels": labels},
+           {"embeddings": e3, "labels": labels}]
     return [{**o, **(learn or {})} for o in out]
 
 
@@ -575,8 +606,12 @@ def _siglip_case(id, hyper, learn=None):
     def extremes():
         z = np.zeros((n, 3))
         big = np.array([[1e4, -1e4, 1e4], [-3e3, 2.0, 1e-30], [0.0, 0.0, 0.0], [1e4, 1e4, 1e4]])
+        # Norms beyond float32's range, coordinates near 2e38, 1e20 and tiny embeddings.
+        huge = np.array([[3e38, -3e38, 2e38], [2e38, 0, 0], [1e20, -1e20, 1], [1e-30, 2e-30, 0]])
         out = [{"image_embeddings": np.stack([z, big]), "text_embeddings": np.stack([big, big])},
-               {"image_embeddings": np.stack([big, -big]), "text_embeddings": np.stack([z, big])}]
+               {"image_embeddings": np.stack([big, -big]), "text_embeddings": np.stack([z, big])},
+               {"image_embeddings": np.stack([huge, -huge]),
+                "text_embeddings": np.stack([huge[::-1], big])}]
         return [{**o, **learn} for o in out]
 
     return Case(
