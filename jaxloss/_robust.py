@@ -582,10 +582,17 @@ def _charbonnier_jvp(primals, tangents):
     cancellation near 0 and no overflow of an intermediate where the result is in range."""
     p, t, d = primals
     dp, dt, dd = tangents
-    h, a2, z, ratio, big_h = _charbonnier_parts(p, t, d)
-    value = 2 * ((d * a2) * ratio)
-    return value, _tangent(value, lambda: jnp.sign(h) * d * (z / big_h),
-                           lambda: 2 * (a2 * ratio * (ratio * (z / big_h))), dp, dt, dd)
+    value = _charbonnier(p, t, d)
+    # From t - p, which shares no subexpression with the value (so XLA materialises none for
+    # both). Where it overflows, z = 1e18 gives the right slope ±δ, and dl/dδ ≈ |r| is beyond
+    # the range anyway.
+    u = t - p
+    a = jnp.abs(u)
+    z = jnp.minimum(a / d, 1e18)
+    big_h = jnp.sqrt(1 + z * z)
+    ratio = z / (big_h + 1)
+    return value, _tangent(value, lambda: -jnp.sign(u) * d * (z / big_h),
+                           lambda: a * ratio * (ratio * (z / big_h)), dp, dt, dd)
 
 
 _charbonnier.defjvp(_charbonnier_jvp, symbolic_zeros=True)
@@ -838,11 +845,18 @@ def _tukey_jvp(primals, tangents):
     u(1 + w + w²) form had a relative error of 2.5e-5 at |r| = c(1 - 1e-6) in float64)."""
     p, t, c = primals
     dp, dt, dc = tangents
-    h, outside, u, w = _tukey_parts(p, t, c)
-    value = (c * c / 6) * u * (1 + w + w * w)
-    r = 2 * jnp.where(outside, 0, h)
-    return value, _tangent(value, lambda: r * (w * w), lambda: (c / 3) * (u * u) * (1 + 2 * w),
-                           dp, dt, dc)
+    value = _tukey(p, t, c)
+    # From t - p, which shares nothing with the value (no materialised common subexpression);
+    # where it overflows it is outside the cut-off, as r is.
+    neg_r = t - p
+    zn = neg_r / c
+    u = jnp.minimum(zn * zn, 1)
+    outside = jnp.abs(neg_r) >= c  # NaN is inside
+    a = jnp.abs(jnp.where(outside, 0, neg_r))
+    w = jnp.where(outside, 0, ((c - a) / c) * ((c + a) / c))
+    neg_r = jnp.where(outside, 0, neg_r)
+    return value, _tangent(value, lambda: -neg_r * (w * w),
+                           lambda: (c / 3) * (u * u) * (1 + 2 * w), dp, dt, dc)
 
 
 _tukey.defjvp(_tukey_jvp, symbolic_zeros=True)
