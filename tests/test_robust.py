@@ -161,13 +161,16 @@ def test_geman_mcclure_branches_meet():
 
 
 def test_log1p_square_over_branches_meet():
-    b = a64(0.37)
-    z = a64(np.sqrt(0.37) * np.array([1 - 1e-13, 1.0, 1 + 1e-13]))
-    v, g = jax.jit(lambda z, b: (R._log1p_square_over(z, b),
-                                 jax.vmap(jax.grad(R._log1p_square_over), (0, None))(z, b)))(z, b)
+    """L = log(1 + z²/b), z = 2h/c, switches from log1p to softplus(2 log|z| - log b) at
+    |z| = √b; value and dL/dh agree across the switch."""
+    b, c = a64(0.37), a64(1.7)
+    z = np.sqrt(0.37) * np.array([1 - 1e-13, 1.0, 1 + 1e-13])
+    h = a64(z * 1.7 / 2)
+    f = R._log1p_z2_over
+    v, g = jax.jit(lambda h, c, b: (f(h, c, b),
+                                    jax.vmap(jax.grad(f), (0, None, None))(h, c, b)))(h, c, b)
     np.testing.assert_allclose(np.asarray(v), math.log(2.0), rtol=1e-12)
-    np.testing.assert_allclose(np.asarray(g), 2 * np.asarray(z) / (0.37 + np.asarray(z) ** 2),
-                               rtol=1e-11)
+    np.testing.assert_allclose(np.asarray(g), 2 * z / (0.37 + z**2) * (2 / 1.7), rtol=1e-11)
 
 
 @jax.jit
