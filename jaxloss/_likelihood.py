@@ -205,13 +205,13 @@ def _poisson_value(
     rate e^x: above x = cap, e^cap (e^(x - cap) + (t e^-cap)·(...)) (double where), so e^x and
     t·x do not meet as inf - inf either.
     """
+    extra: jax.Array | float = 0.0
+    factor = -log_rate
     if full:
         big = t > 1
         ts = jnp.where(big, t, 2)
-        factor = jnp.where(big, jnp.log(ts) - 1 - log_rate, -log_rate)
+        factor = jnp.where(big, jnp.log(ts) - 1 - log_rate, factor)
         extra = jnp.where(big, 0.5 * jnp.log(2 * math.pi * ts), 0)
-    else:
-        factor, extra = -log_rate, 0
     if cap is None:
         return rate_term + t * factor + extra
     over = rate_term > cap
