@@ -25,6 +25,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.custom_derivatives import SymbolicZero
 
 from . import _checks
 
@@ -34,6 +35,16 @@ __all__ = ["expectile_loss", "linex_loss", "pinball_loss", "quantile_huber_loss"
 def _abs0(x: jax.Array) -> jax.Array:
     """|x| whose derivative is sign(x), 0 at x = 0 (``jnp.abs`` differentiates to 1 at 0)."""
     return x * jnp.sign(x)
+
+
+def _half(a: jax.Array, b: jax.Array) -> jax.Array:
+    """(a - b)/2, finite for any finite a and b (a - b overflows at |a - b| > the dtype's max).
+
+    The losses are written in this half residual so that a value or gradient in range is right
+    even where the residual itself is not representable; halving is exact, so elsewhere the
+    numbers are those of the residual.
+    """
+    return 0.5 * a - 0.5 * b
 
 
 def _prepare_levels(
@@ -111,15 +122,20 @@ def pinball_loss(predictions: Any, targets: Any, *, tau: Any = 0.5) -> jax.Array
     Reference: R. Koenker and G. Bassett, "Regression Quantiles", Econometrica 46(1), 1978.
     """
     p, t, tau_ = _prepare_levels("pinball_loss", predictions, targets, tau)
-    u = t - p
-    return 0.5 * _abs0(u) + (tau_ - 0.5) * u
+    h = _half(t, p)  # u/2
+    return _abs0(h) + (2 * tau_ - 1) * h
 
 
-def _huber(u: jax.Array, delta: jax.Array) -> jax.Array:
-    """0.5·min(|u|, δ)² + δ·(|u| - min(|u|, δ)): Huber, branch-free, gradient clip(u, -δ, δ)."""
-    a = _abs0(u)
-    q = jnp.minimum(a, delta)
-    return 0.5 * q * q + delta * (a - q)
+def _weighted_huber_over_delta(h: jax.Array, w: jax.Array, delta: jax.Array) -> jax.Array:
+    """w·H_δ(u)/δ for u = 2h: w q (q/(2δ)) + w(|u| - q), q = min(|u|, δ), branch-free.
+
+    Written so that no intermediate overflows where the result is in range (w|u| as 2(w|h|))
+    and so that d/dδ has no cancellation of terms of size |u|/δ: it is -w/2 beyond δ and
+    -w u²/(2δ²) within, exactly. Gradient in u: w·clip(u, -δ, δ)/δ.
+    """
+    a2 = _abs0(h)
+    q = jnp.minimum(2 * a2, delta)
+    return (w * q) * (q / (2 * delta)) + (2 * (w * a2) - w * q)
 
 
 def quantile_huber_loss(
@@ -160,10 +176,43 @@ def quantile_huber_loss(
     fn = "quantile_huber_loss"
     _checks.require(fn, "delta", delta, "> 0")
     p, t, tau_ = _prepare_levels(fn, predictions, targets, tau)
-    d = jnp.asarray(delta, p.dtype)
+    return _quantile_huber(p, t, tau_, jnp.asarray(delta, p.dtype))
+
+
+@jax.custom_jvp
+def _quantile_huber(p: jax.Array, t: jax.Array, tau: jax.Array, d: jax.Array) -> jax.Array:
+    h = _half(t, p)  # u/2
+    w = jnp.where(h < 0, 1 - tau, tau)
+    return _weighted_huber_over_delta(h, w, d)
+
+
+def _quantile_huber_jvp(primals, tangents):
+    """dl = w clip(u, -δ, δ)/δ (dt - dp) ± (H_δ(u)/δ) dτ - w min(|u|, δ)²/(2δ²) dδ, skipping
+    symbolic zeros, from u = t - p formed apart from the value's u/2 (no shared subexpression
+    to materialise). Where u overflows, clip gives ±δ and H_δ(u)/δ is beyond the range too."""
+    p, t, tau, d = primals
+    dp, dt, dtau, dd = tangents
+    value = _quantile_huber(p, t, tau, d)
     u = t - p
-    w = jnp.where(u < 0, 1 - tau_, tau_)
-    return w * _huber(u, d) / d
+    negative = u < 0
+    w = jnp.where(negative, 1 - tau, tau)
+    out = jnp.zeros_like(value)
+    if not (isinstance(dp, SymbolicZero) and isinstance(dt, SymbolicZero)):
+        g = w * (jnp.clip(u, -d, d) / d)
+        if not isinstance(dp, SymbolicZero):
+            out = out - g * dp
+        if not isinstance(dt, SymbolicZero):
+            out = out + g * dt
+    q = jnp.minimum(jnp.abs(u), d)
+    if not isinstance(dtau, SymbolicZero):
+        huber = q * (q / (2 * d)) + (jnp.abs(u) - q)
+        out = out + jnp.where(negative, -huber, huber) * dtau
+    if not isinstance(dd, SymbolicZero):
+        out = out - (w * (q / d) * (q / d) / 2) * dd
+    return value, out
+
+
+_quantile_huber.defjvp(_quantile_huber_jvp, symbolic_zeros=True)
 
 
 def expectile_loss(predictions: Any, targets: Any, *, tau: Any = 0.5) -> jax.Array:
@@ -198,9 +247,29 @@ def expectile_loss(predictions: Any, targets: Any, *, tau: Any = 0.5) -> jax.Arr
     Econometrica 55(4), 1987.
     """
     p, t, tau_ = _prepare_levels("expectile_loss", predictions, targets, tau)
-    u = t - p
-    w = jnp.where(u < 0, 1 - tau_, tau_)
-    return w * u * u
+    return _expectile(p, t, tau_)
+
+
+@jax.custom_jvp
+def _expectile(p: jax.Array, t: jax.Array, tau: jax.Array) -> jax.Array:
+    h = _half(t, p)  # u/2
+    w = jnp.where(h < 0, 1 - tau, tau)
+    return 4 * (w * h) * h
+
+
+@_expectile.defjvp
+def _expectile_jvp(primals, tangents):
+    """dl = 2wu (dt - dp) ± u² dτ (+ for u >= 0), with 2wu formed as 4(wh), h = u/2: right
+    where u overflows and 2wu (w < 1/2) does not; autodiff of the product overflowed in an
+    intermediate cotangent there."""
+    (p, t, tau), (dp, dt, dtau) = primals, tangents
+    h = _half(t, p)
+    negative = h < 0
+    w = jnp.where(negative, 1 - tau, tau)
+    value = 4 * (w * h) * h
+    g = 4 * (w * h)
+    g_tau = jnp.where(negative, -4, 4) * h * h
+    return value, g * (dt - dp) + g_tau * dtau
 
 
 _SERIES_RADIUS = 0.25
@@ -279,4 +348,4 @@ def linex_loss(
     a_ = jnp.asarray(a, p.dtype).reshape(())
     # Capped where e^m itself would overflow the compute dtype (88.7 in float32).
     m = jnp.minimum(jnp.asarray(max_exponent, p.dtype), math.log(jnp.finfo(p.dtype).max) - 1)
-    return _linex_core(a_ * (p - t), m)
+    return _linex_core(2 * (a_ * _half(p, t)), m)  # z = aΔ without forming an overflowing Δ

@@ -105,9 +105,48 @@ def gaussian_nll(
     fn = "gaussian_nll"
     p, t, v = _prepare_gaussian(fn, predictions, targets, "variance", variance, full, eps)
     vc = _clamp_straight_through(v, jnp.asarray(eps, p.dtype))
-    r = p - t
-    out = 0.5 * (jnp.log(vc) + r * r / vc)
+    out = 0.5 * jnp.log(vc) + _half_square_over(p, t, vc)
     return out + _HALF_LOG_2PI if full else out
+
+
+def _half(p: jax.Array, t: jax.Array) -> jax.Array:
+    """h = (p - t)/2, finite for any finite p and t (p - t overflows beyond the dtype's max);
+    halving is exact, so where r is finite the numbers are those of r."""
+    return 0.5 * p - 0.5 * t
+
+
+@jax.custom_jvp
+def _half_square_over(p: jax.Array, t: jax.Array, v: jax.Array) -> jax.Array:
+    """r²/(2v), r = p - t, evaluated as 2h(h/v): finite where the value is in range even where
+    r² (or r) overflows (|r| = 1e20, v = 1e4 gives 5e35 in float32)."""
+    h = _half(p, t)
+    return 2 * h * (h / v)
+
+
+@_half_square_over.defjvp
+def _half_square_over_jvp(primals, tangents):
+    """(r/v)(dp - dt) - (r²/(2v²)) dv with q = h/v: 2q and 2q², never r² or 1/v²."""
+    (p, t, v), (dp, dt, dv) = primals, tangents
+    h = _half(p, t)
+    q = h / v
+    return 2 * h * q, 2 * q * (dp - dt) - 2 * q * q * dv
+
+
+@jax.custom_jvp
+def _half_square_times_exp(p: jax.Array, t: jax.Array, s: jax.Array) -> jax.Array:
+    """r² e^-s / 2, r = p - t, evaluated as 2g², g = h e^(-s/2): no r², no 0·inf (e^-s = 0
+    with r² = inf) and no overflow where the value is in range."""
+    g = _half(p, t) * jnp.exp(-0.5 * s)
+    return 2 * g * g
+
+
+@_half_square_times_exp.defjvp
+def _half_square_times_exp_jvp(primals, tangents):
+    """(r e^-s)(dp - dt) - (r² e^-s/2) ds = 2g e^(-s/2)(dp - dt) - 2g² ds."""
+    (p, t, s), (dp, dt, ds) = primals, tangents
+    e = jnp.exp(-0.5 * s)
+    g = _half(p, t) * e
+    return 2 * g * g, 2 * g * e * (dp - dt) - 2 * g * g * ds
 
 
 def gaussian_nll_with_log_variance(
@@ -152,16 +191,37 @@ def gaussian_nll_with_log_variance(
                                 eps)
     floor = jnp.log(jnp.asarray(eps, p.dtype))
     sc = _clamp_straight_through(s, floor)
-    r = p - t
-    out = 0.5 * (sc + r * r * jnp.exp(-sc))
+    out = 0.5 * sc + _half_square_times_exp(p, t, sc)
     return out + _HALF_LOG_2PI if full else out
 
 
-def _stirling(t: jax.Array) -> jax.Array:
-    """torch's Stirling term t log t - t + ½ log(2π t) for t > 1, else 0 (finite gradient)."""
-    big = t > 1
-    ts = jnp.where(big, t, 2)
-    return jnp.where(big, ts * jnp.log(ts) - ts + 0.5 * jnp.log(2 * math.pi * ts), 0)
+def _poisson_value(
+    rate_term: jax.Array, log_rate: jax.Array, t: jax.Array, full: bool, cap: float | None
+) -> jax.Array:
+    """rate - t·log rate [+ S(t)], with torch's Stirling S(t) = t log t - t + ½ log(2π t) for
+    t > 1 (else 0) merged into t·(log t - 1 - log rate), so that the two terms, each of which
+    may overflow (t log t at t = 3e38), do not meet as inf - inf where their sum is finite or
+    beyond the range with a sign. Where ``cap`` is given, ``rate_term`` is the log-rate x and the
+    rate e^x: above x = cap, e^cap (e^(x - cap) + (t e^-cap)·(...)) (double where), so e^x and
+    t·x do not meet as inf - inf either.
+    """
+    extra: jax.Array | float = 0.0
+    factor = -log_rate
+    if full:
+        big = t > 1
+        ts = jnp.where(big, t, 2)
+        factor = jnp.where(big, jnp.log(ts) - 1 - log_rate, factor)
+        extra = jnp.where(big, 0.5 * jnp.log(2 * math.pi * ts), 0)
+    if cap is None:
+        return rate_term + t * factor + extra
+    over = rate_term > cap
+    x_lo = jnp.where(over, cap, rate_term)
+    x_hi = jnp.where(over, rate_term, cap)
+    f_lo = jnp.where(over, 0, factor)
+    f_hi = jnp.where(over, factor, 0)
+    lo = jnp.exp(x_lo) + t * f_lo
+    hi = math.exp(cap) * (jnp.exp(x_hi - cap) + (t * math.exp(-cap)) * f_hi)
+    return jnp.where(over, hi, lo) + extra
 
 
 def _prepare_poisson(
@@ -207,8 +267,8 @@ def poisson_nll(log_rates: Any, targets: Any, *, full: bool = False) -> jax.Arra
     """
     fn = "poisson_nll"
     x, t = _prepare_poisson(fn, "log_rates", log_rates, targets, full)
-    out = jnp.exp(x) - t * x
-    return out + _stirling(t) if full else out
+    cap = math.log(float(jnp.finfo(x.dtype).max)) - 2  # e^x within 1/e² of overflowing
+    return _poisson_value(x, x, t, full, cap)
 
 
 def poisson_nll_with_rates(
@@ -249,5 +309,4 @@ def poisson_nll_with_rates(
     _checks.require(fn, "eps", eps, "> 0")
     x, t = _prepare_poisson(fn, "rates", rates, targets, full)
     e = jnp.asarray(eps, x.dtype)
-    out = x - t * jnp.log(_clamp_straight_through(x + e, e))
-    return out + _stirling(t) if full else out
+    return _poisson_value(x, jnp.log(_clamp_straight_through(x + e, e)), t, full, None)

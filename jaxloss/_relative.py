@@ -38,9 +38,22 @@ def _abs0(x: jax.Array) -> jax.Array:
     return x * jnp.sign(x)
 
 
-def _floor(x: jax.Array, floor: jax.Array) -> jax.Array:
-    """max(x, floor) with derivative 1 above the floor and exactly 0 at or below it."""
-    return jnp.where(x > floor, x, floor)
+def _log_floor(x: jax.Array, floor: jax.Array) -> jax.Array:
+    """log(max(x, floor)) with derivative 1/x above the floor and exactly 0 at or below it; a NaN
+    x gives NaN (the clamp is keyed on x <= floor, which NaN fails)."""
+    clamped = x <= floor
+    return jnp.where(clamped, jnp.log(floor), jnp.log(jnp.where(clamped, 1, x)))
+
+
+def _log1p_floor(x: jax.Array, eps: jax.Array) -> jax.Array:
+    """log1p(max(x, -1 + ε)) with derivative 1/(1 + x) above the clamp and 0 at or below it.
+
+    The clamp is tested as 1 + x <= ε (1 + x is exact near -1, where -1 + ε is not
+    representable: in float32, -1 + 1e-7 rounds 19 % away) and gives log(ε) exactly. A NaN x
+    gives NaN.
+    """
+    clamped = 1 + x <= eps
+    return jnp.where(clamped, jnp.log(eps), jnp.log1p(jnp.where(clamped, 0, x)))
 
 
 def absolute_percentage_error(predictions: Any, targets: Any, *, eps: Any = 1e-7) -> jax.Array:
@@ -79,10 +92,34 @@ def absolute_percentage_error(predictions: Any, targets: Any, *, eps: Any = 1e-7
     fn = "absolute_percentage_error"
     _checks.require(fn, "eps", eps, "> 0")
     p, t = _checks.prepare_pair(fn, predictions, targets)
-    e = jnp.asarray(eps, p.dtype)
+    return _percentage(p, t, jnp.asarray(eps, p.dtype))
+
+
+def _percentage_parts(p: jax.Array, t: jax.Array, e: jax.Array):
+    """(h, s, clamped, q): h = (p - t)/2 (finite where p - t overflows), s = max(|t|, ε) (NaN
+    kept), q = |h|/s = l/2."""
+    h = 0.5 * p - 0.5 * t
     a = _abs0(t)
-    scale = jnp.where(a > e, a, e)
-    return _abs0(p - t) / scale
+    clamped = a <= e
+    s = jnp.where(clamped, e, a)
+    return h, s, clamped, _abs0(h) / s
+
+
+@jax.custom_jvp
+def _percentage(p: jax.Array, t: jax.Array, e: jax.Array) -> jax.Array:
+    return 2 * _percentage_parts(p, t, e)[3]
+
+
+@_percentage.defjvp
+def _percentage_jvp(primals, tangents):
+    """dl = sign(r)(dp - dt)/s - (l/s) ds, ds = sign(t) dt (|t| > ε) or dε; l/s formed as
+    2(q/s), so nothing overflows or flushes to 0 where the result is in range."""
+    (p, t, e), (dp, dt, de) = primals, tangents
+    h, s, clamped, q = _percentage_parts(p, t, e)
+    g = jnp.sign(h) / s
+    ratio = 2 * (q / s)
+    ds = jnp.where(clamped, de, jnp.sign(t) * dt)
+    return 2 * q, g * (dp - dt) - ratio * ds
 
 
 def symmetric_absolute_percentage_error(
@@ -130,12 +167,19 @@ def symmetric_absolute_percentage_error(
     return 2 * _relative_gap(p, t, jnp.asarray(eps, p.dtype))
 
 
+def _half_gap(p: jax.Array, t: jax.Array, eps: jax.Array):
+    """(D/2, zero): halves, so that |p| + |t| and p - t stay finite for any finite p and t
+    (halving is exact: q below is the same number). ``zero`` is keyed on D == 0 so that a NaN
+    gives NaN."""
+    den = _abs0(0.5 * p) + _abs0(0.5 * t) + 0.5 * eps
+    return den, den == 0
+
+
 @jax.custom_jvp
 def _relative_gap(p: jax.Array, t: jax.Array, eps: jax.Array) -> jax.Array:
     """q = |p - t| / (|p| + |t| + eps) in [0, 1], with q = 0 where the denominator is 0."""
-    den = _abs0(p) + _abs0(t) + eps
-    positive = den > 0
-    return jnp.where(positive, _abs0(p - t) / jnp.where(positive, den, 1), 0)
+    den, zero = _half_gap(p, t, eps)
+    return jnp.where(zero, 0, _abs0(0.5 * p - 0.5 * t) / jnp.where(zero, 1, den))
 
 
 @_relative_gap.defjvp
@@ -144,10 +188,9 @@ def _relative_gap_jvp(primals, tangents):
     # rather than |r|/D², which underflows to 0 (and gives inf) in float32 once D < ~1e-19.
     (p, t, eps), (dp, dt, deps) = primals, tangents
     q = _relative_gap(p, t, eps)
-    den = _abs0(p) + _abs0(t) + eps
-    positive = den > 0
+    den, zero = _half_gap(p, t, eps)
     num = jnp.sign(p - t) * (dp - dt) - q * (jnp.sign(p) * dp + jnp.sign(t) * dt + deps)
-    return q, jnp.where(positive, num / jnp.where(positive, den, 1), 0)
+    return q, jnp.where(zero, 0, (0.5 * num) / jnp.where(zero, 1, den))
 
 
 def squared_logarithmic_error(predictions: Any, targets: Any, *, eps: Any = 1e-7) -> jax.Array:
@@ -186,8 +229,8 @@ def squared_logarithmic_error(predictions: Any, targets: Any, *, eps: Any = 1e-7
     fn = "squared_logarithmic_error"
     _checks.require(fn, "eps", eps, "> 0")
     p, t = _checks.prepare_pair(fn, predictions, targets)
-    floor = jnp.asarray(eps, p.dtype) - 1
-    d = jnp.log1p(_floor(p, floor)) - jnp.log1p(_floor(t, floor))
+    e = jnp.asarray(eps, p.dtype)
+    d = _log1p_floor(p, e) - _log1p_floor(t, e)
     return d * d
 
 
@@ -234,5 +277,5 @@ def log_ratio_error(
         raise TypeError(f"jaxloss.{fn}: `squared` must be a bool; got {squared!r}.")
     p, t = _checks.prepare_pair(fn, predictions, targets)
     e = jnp.asarray(eps, p.dtype)
-    d = jnp.log(_floor(p, e)) - jnp.log(_floor(t, e))
+    d = _log_floor(p, e) - _log_floor(t, e)
     return d * d if squared else _abs0(d)

@@ -72,11 +72,16 @@ def _regression(loss, id, make, value, deriv, hyper=None, extremes=None):
 
 
 def _regression_extremes():
-    big = np.array([1e4, -1e4, 0.0, 1e-30, -3e3])
+    # 1e20 (its square overflows float32), ±3e38 (near float32's max: against -big, p - t
+    # itself overflows), tiny ±1e-30.
+    big = np.array([1e4, -1e4, 0.0, 1e-30, -3e3, 1e20, -1e20, 3e38, -3e38, -1e-30])
+    zeros = np.zeros(big.size)
     return [
-        {"predictions": big, "targets": np.zeros(5)},
-        {"predictions": np.zeros(5), "targets": big},
+        {"predictions": big, "targets": zeros},
+        {"predictions": zeros, "targets": big},
         {"predictions": big, "targets": big},
+        {"predictions": big, "targets": -big},  # |p - t| beyond float32's range at ±3e38
+        {"predictions": big, "targets": big[::-1].copy()},
     ]
 
 

@@ -42,13 +42,34 @@ def _r(d):
     return d["predictions"] - d["targets"]
 
 
+#: Extreme magnitudes: 1e20 (its square overflows float32), ±3e38 (near float32's max: p - t
+#: overflows against -p, while the loss may be representable), tiny ±1e-30.
+BIG = np.array([1e4, -1e4, 0.0, 1e-30, -3e3, 1e20, -1e20, 3e38, -3e38, -1e-30])
+N_BIG = BIG.size
+
+
 def _big_pairs(first="predictions", second="targets"):
-    big = np.array([1e4, -1e4, 0.0, 1e-30, -3e3])
     return [
-        {first: big, second: np.zeros(5)},
-        {first: np.zeros(5), second: big},
-        {first: big, second: big},
-        {first: big, second: big[::-1].copy()},
+        {first: BIG, second: np.zeros(N_BIG)},
+        {first: np.zeros(N_BIG), second: BIG},
+        {first: BIG, second: BIG},
+        {first: BIG, second: BIG[::-1].copy()},
+        {first: BIG, second: -BIG},
+    ]
+
+
+def _one_sided_pairs():
+    """Extremes with u = t - p of one sign per set, for a learnable scalar level whose
+    per-element derivative grows with |u| (±u² for the expectile): its gradient is a sum over
+    elements, and beyond-range terms of both signs give inf - inf in float32 where float64 sums
+    them to a number."""
+    mag = np.abs(BIG)
+    return [
+        {"predictions": mag, "targets": np.zeros(N_BIG)},
+        {"predictions": np.zeros(N_BIG), "targets": mag},
+        {"predictions": mag, "targets": -mag},
+        {"predictions": -mag, "targets": mag},
+        {"predictions": BIG, "targets": BIG},
     ]
 
 
@@ -126,8 +147,10 @@ def _smape_dt(d, h):
 
 def _smape_extremes():
     return [*_big_pairs(),
-            {"predictions": np.array([0.0, 0.0, 1e-30, -2e-30]),
-             "targets": np.array([0.0, 1e-30, 0.0, 3e-30])}]
+            {"predictions": np.array([0.0, 0.0, 1e-30, -2e-30, 3e38, 3e38, 1e-30, 1e20, -3e38,
+                                      2.0]),
+             "targets": np.array([0.0, 1e-30, 0.0, 3e-30, 1e-30, 3e38, -3e38, 1e-20, 1e-30,
+                                  -3e38])}]
 
 
 def _msle_make(rng):
@@ -140,14 +163,18 @@ def _msle_d(d):
 
 def _msle_extremes():
     return [*_big_pairs(),
-            {"predictions": np.array([-1.0, -1.0 + 1e-9, -5.0, 0.0]),
-             "targets": np.array([-1.0, 3.0, -1.0, -2.0])}]
+            {"predictions": np.array([-1.0, -1.0 + 1e-9, -5.0, 0.0, 3e38, -1.0, 1e-30, 1e20,
+                                      -0.5, 3e38]),
+             "targets": np.array([-1.0, 3.0, -1.0, -2.0, -1.0, 3e38, 3e38, -1e20, 1e-30,
+                                  3e38])}]
 
 
 def _positive_extremes():
     return [*_big_pairs(),
-            {"predictions": np.array([0.0, -1.0, 1e-30, 5.0]),
-             "targets": np.array([0.0, 2.0, 1e-30, -3.0])}]
+            {"predictions": np.array([0.0, -1.0, 1e-30, 5.0, 3e38, 1e-30, 3e38, 1e20, 1e-20,
+                                      -3e38]),
+             "targets": np.array([0.0, 2.0, 1e-30, -3.0, 1e-30, 3e38, 3e38, 1e-20, 1e20,
+                                  3e38])}]
 
 
 def _lr_make(rng, away_from_one=False):
@@ -271,11 +298,11 @@ def _multi_make(rng, q=3):
 
 
 def _multi_extremes(q=3):
-    big = np.array([1e4, -1e4, 0.0, 1e-30, -3e3])
-    p = np.stack([big, big[::-1], np.zeros(5)], -1)[..., :q]
-    return lambda: [{"predictions": p, "targets": np.zeros(5)},
-                    {"predictions": np.zeros((5, q)), "targets": big},
-                    {"predictions": p, "targets": big}]
+    p = np.stack([BIG, BIG[::-1], np.zeros(N_BIG)], -1)[..., :q]
+    return lambda: [{"predictions": p, "targets": np.zeros(N_BIG)},
+                    {"predictions": np.zeros((N_BIG, q)), "targets": BIG},
+                    {"predictions": p, "targets": BIG},
+                    {"predictions": p, "targets": -BIG}]
 
 
 def _asym(loss, id, make, value, dp, hyper, extremes=_big_pairs, **grads):
@@ -341,14 +368,15 @@ ASYMMETRIC = [
     _asym("quantile_huber_loss", "tau,delta-learnable",
           _with_scalars(lambda g: _residuals(g, avoid=(0.7,)), tau=0.8, delta=0.7),
           _qh_value, _qh_dp, {},
-          extremes=_with(_big_pairs, tau=np.float64(0.8), delta=np.float64(0.7)),
+          extremes=_with(_one_sided_pairs, tau=np.float64(0.8), delta=np.float64(0.7)),
           tau=_qh_dtau, delta=_qh_ddelta),
     _asym("quantile_huber_loss", "tau=[0.1,0.5,0.9],delta=0.5", _multi_make, _qh_value, _qh_dp,
           {"tau": Q3, "delta": 0.5}, extremes=_multi_extremes()),
     _asym("expectile_loss", "tau=0.8", _residuals, _expectile_value, _expectile_dp,
           {"tau": 0.8}),
     _asym("expectile_loss", "tau=0.2-learnable", _with_scalars(_residuals, tau=0.2),
-          _expectile_value, _expectile_dp, {}, extremes=_with(_big_pairs, tau=np.float64(0.2)),
+          _expectile_value, _expectile_dp, {},
+          extremes=_with(_one_sided_pairs, tau=np.float64(0.2)),
           tau=lambda d, h: np.where(_u(d, h) >= 0, 1.0, -1.0) * _u(d, h) ** 2),
     _asym("expectile_loss", "tau=[0.1,0.5,0.9]", _multi_make, _expectile_value, _expectile_dp,
           {"tau": Q3}, extremes=_multi_extremes()),
@@ -380,7 +408,8 @@ def _gauss_value(d, h):
     return 0.5 * (np.log(v) + r**2 / v) + (HALF_LOG_2PI if h.get("full") else 0.0)
 
 
-def _gauss_extremes(name="variance", values=(0.0, 1e-30, -1.0, 1e4, 1e-6)):
+def _gauss_extremes(name="variance",
+                    values=(0.0, 1e-30, -1.0, 1e4, 1e-6, 1e4, 3e38, 1e-30, 3e38, -3e38)):
     v = np.array(values)
     return lambda: [{**e, name: v} for e in _big_pairs()]
 
@@ -388,6 +417,11 @@ def _gauss_extremes(name="variance", values=(0.0, 1e-30, -1.0, 1e4, 1e-6)):
 def _gauss_dv(d, h):
     v = d["variance"]
     return 0.5 * (1 / v - _r(d) ** 2 / v**2)
+
+
+#: Log-variances for the extremes (one per element of BIG): 60 against |r| = 1e20 gives
+#: r² e^-s = 8.8e13 (r² alone overflows float32); 3e38 against |r| = 6e38 needs r² e^-s = 0.
+LOG_VARIANCES = (-1e4, 1e4, 0.0, -88.0, 100.0, 60.0, 3e38, 3e38, -3e38, 1e4)
 
 
 def _lv_make(rng):
@@ -452,14 +486,15 @@ def _poisson(id, first, make_first, value, dx, dt, full, extremes):
 
 
 def _poisson_log_extremes():
-    return [{"log_rates": np.array([-1e4, 0.0, 50.0, 80.0, -80.0, 1e-30]),
-             "targets": np.array([0.0, 0.0, 1e4, 3.0, 0.0, 1.0])},
+    return [{"log_rates": np.array([-1e4, 0.0, 50.0, 80.0, -80.0, 1e-30, 3e38, -3e38, 1e20,
+                                    80.0]),
+             "targets": np.array([0.0, 0.0, 1e4, 3.0, 0.0, 1.0, 0.0, 3e38, 1e20, 3e38])},
             {"log_rates": np.zeros(3), "targets": np.array([0.0, 1.0, 1e4])}]
 
 
 def _poisson_rate_extremes():
-    return [{"rates": np.array([0.0, 1e4, 1e-30, -5.0, 0.0, -1e4]),
-             "targets": np.array([0.0, 3.0, 1e4, 2.0, 5.0, 0.0])},
+    return [{"rates": np.array([0.0, 1e4, 1e-30, -5.0, 0.0, -1e4, 3e38, 1e-30, 1e20, -3e38]),
+             "targets": np.array([0.0, 3.0, 1e4, 2.0, 5.0, 0.0, 3e38, 3e38, 1e20, 3e38])},
             {"rates": np.array([1e4, 0.0, 1.0]), "targets": np.array([0.0, 1e4, 1.0])}]
 
 
@@ -478,14 +513,14 @@ LIKELIHOOD = [
         grads={"predictions": lambda d, h: _r(d) * np.exp(-d["log_variance"]),
                "targets": lambda d, h: -_r(d) * np.exp(-d["log_variance"]),
                "log_variance": lambda d, h: 0.5 * (1 - _r(d) ** 2 * np.exp(-d["log_variance"]))},
-        extremes=_gauss_extremes("log_variance", (-1e4, 1e4, 0.0, -88.0, 100.0)),
+        extremes=_gauss_extremes("log_variance", LOG_VARIANCES),
     ),
     Case(
         loss="gaussian_nll_with_log_variance", id="full", positional=("predictions", "targets"),
         make=_lv_make, reference=_lv_value,
         grads={"log_variance": lambda d, h: 0.5 * (1 - _r(d) ** 2 * np.exp(-d["log_variance"]))},
         hyper={"full": True},
-        extremes=_gauss_extremes("log_variance", (-1e4, 1e4, 0.0, -88.0, 100.0)),
+        extremes=_gauss_extremes("log_variance", LOG_VARIANCES),
     ),
     _poisson("plain", "log_rates", lambda g: g.normal(size=SHAPE), _poisson_log_value,
              lambda d, h: np.exp(d["log_rates"]) - d["targets"], _poisson_log_dt, False,

@@ -45,7 +45,9 @@ def _r(d):
     return d["predictions"] - d["targets"]
 
 
-BIG = np.array([1e4, -1e4, 0.0, 1e-30, -3e3, 1e30])
+#: Extreme magnitudes: 1e20 (its square overflows float32), ±3e38 (near float32's max: against
+#: -BIG, p - t itself overflows while most of these losses stay representable), tiny ±1e-30.
+BIG = np.array([1e4, -1e4, 0.0, 1e-30, -3e3, 1e30, 1e20, -1e20, 3e38, -3e38, -1e-30, 2.0])
 
 
 def _extremes(extra=None, big=BIG):
@@ -56,6 +58,7 @@ def _extremes(extra=None, big=BIG):
         {"predictions": np.zeros(n), "targets": big, **extra},
         {"predictions": big, "targets": big, **extra},
         {"predictions": big + 0.5, "targets": big, **extra},
+        {"predictions": big, "targets": -big, **extra},
     ]
 
 
@@ -186,8 +189,11 @@ def _aw_targets(rng, shape):
 
 def _aw_extremes(extra=None):
     extra = extra or {}
-    p = np.array([[1e4, -1e4, 0.0, 1e-30], [0.5, 1.0, 1e30, -3e3]])
-    t = np.array([[0.0, 1.0, 1.0, 0.0], [0.5, 1.0, 0.3, 0.7]])
+    # One |r| near float32's max: the derivatives w.r.t. the (scalar) hyperparameters are sums
+    # over elements, and two beyond-range terms of opposite signs give inf - inf in float32
+    # where float64 still sums them.
+    p = np.array([[1e4, -1e4, 0.0, 1e-30], [0.5, 1.0, 1e30, -3e3], [3e38, 1e20, -1e20, 2.0]])
+    t = np.array([[0.0, 1.0, 1.0, 0.0], [0.5, 1.0, 0.3, 0.7], [1.0, 0.0, 0.5, 1e-30]])
     return lambda: [{"predictions": p, "targets": t, **extra},
                     {"predictions": t, "targets": t, **extra},
                     {"predictions": t + 1e-30, "targets": t, **extra}]
@@ -412,11 +418,15 @@ SPECIAL_ALPHAS = np.array([-np.inf, -2.0, 0.0, 1.0, 2.0, np.inf])
 
 
 def _special_extremes():
+    # The last column (α = +∞, exp(z²/2) - 1) stays where float64 is finite.
     big = np.array([[1e4, -1e4, 1e30, -3e3, 1e4, 8.0],
-                    [0.0, 1e-30, -1e30, 1e-30, 1e-30, -8.0]])
+                    [0.0, 1e-30, -1e30, 1e-30, 1e-30, -8.0],
+                    [3e38, -3e38, 3e38, 1e20, 3e38, 1e-30],
+                    [-1e20, 1e20, -3e38, -3e38, -1e20, 2.0]])
     return [{"predictions": big, "targets": np.zeros_like(big)},
             {"predictions": np.zeros_like(big), "targets": big},
-            {"predictions": big, "targets": big}]
+            {"predictions": big, "targets": big},
+            {"predictions": big, "targets": -big}]
 
 
 BARRON = [
@@ -511,8 +521,8 @@ BARRON_NLL = [
                "scale": _nll_dscale},
         hyper={"alpha": NLL_ALPHAS},
         vmap_axes={"scale": None},
-        extremes=lambda: [{**e, "predictions": np.reshape(e["predictions"][:4], (1, 4)),
-                           "targets": np.reshape(e["targets"][:4], (1, 4))}
+        extremes=lambda: [{**e, "predictions": np.reshape(e["predictions"], (3, 4)),
+                           "targets": np.reshape(e["targets"], (3, 4))}
                           for e in _extremes({"scale": np.float64(0.6)})()],
     ),
 ]

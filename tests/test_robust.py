@@ -161,19 +161,24 @@ def test_geman_mcclure_branches_meet():
 
 
 def test_log1p_square_over_branches_meet():
-    b = a64(0.37)
-    z = a64(np.sqrt(0.37) * np.array([1 - 1e-13, 1.0, 1 + 1e-13]))
-    v, g = jax.jit(lambda z, b: (R._log1p_square_over(z, b),
-                                 jax.vmap(jax.grad(R._log1p_square_over), (0, None))(z, b)))(z, b)
+    """L = log(1 + z²/b), z = 2h/c, switches from log1p to softplus(2 log|z| - log b) at
+    |z| = √b; value and dL/dh agree across the switch."""
+    b, c = a64(0.37), a64(1.7)
+    z = np.sqrt(0.37) * np.array([1 - 1e-13, 1.0, 1 + 1e-13])
+    h = a64(z * 1.7 / 2)
+    f = R._log1p_z2_over
+    v, g = jax.jit(lambda h, c, b: (f(h, c, b),
+                                    jax.vmap(jax.grad(f), (0, None, None))(h, c, b)))(h, c, b)
     np.testing.assert_allclose(np.asarray(v), math.log(2.0), rtol=1e-12)
-    np.testing.assert_allclose(np.asarray(g), 2 * np.asarray(z) / (0.37 + np.asarray(z) ** 2),
-                               rtol=1e-11)
+    np.testing.assert_allclose(np.asarray(g), 2 * z / (0.37 + z**2) * (2 / 1.7), rtol=1e-11)
 
 
 @jax.jit
 def _core_vg(z, a):
     """ρ(z, α) of the private core, with its elementwise z- and α-derivatives."""
-    f = R._barron_core
+    def f(z, a):
+        return R._barron_rho(z, jnp.zeros_like(z), jnp.ones_like(z), a)
+
     dz = jax.vmap(jax.grad(f, 0), (0, None))(z, a)
     da = jax.vmap(jax.grad(f, 1), (0, None))(z, a)
     return f(z, a), dz, da
@@ -387,16 +392,23 @@ def test_barron_near_alpha_two_is_continuous_with_finite_gradients():
 
 def test_barron_float32_finite_near_singular_alphas():
     """Values and gradients (x, α, c) finite in float32 at and around α = 0, 2, ±∞. Inputs up to
-    1e30 where the value is representable (α <= 1.5), up to 1e18 near α = 2 (x²/2 < 3e38)."""
+    1e30 where the value is representable (α <= 1; ρ ~ |x|^α), 1e24 at α = 1.5 (dρ/dα ~ ρ log x),
+    up to 1e18 near α = 2 (x²/2 < 3e38). Beyond the range the value is inf, not a saturated
+    number."""
     x = jnp.asarray([0.0, 1e-30, 0.3, -2.0, 40.0, 1e18], jnp.float32)
     big = x.at[-1].set(1e30)
     for alpha, xs in [(0.0, big), (1e-30, big), (-1e-30, big), (1e-7, big), (1e-3, big),
-                      (1.5, big), (-np.inf, big), (-1e30, big),
+                      (1.5, big.at[-1].set(1e24)), (-np.inf, big), (-1e30, big),
                       (2.0, x), (2 - 1e-7, x), (2 + 1e-7, x), (1.9999999, x)]:
         v, gx, ga, gc = barron_vg(xs, jnp.float32(alpha), jnp.float32(1.0))
         assert v.dtype == jnp.float32
         for arr in (v, gx, ga, gc):
             assert np.all(np.isfinite(np.asarray(arr))), alpha
+    # α = 1.5 at 1e30: ρ = (1/3)(2·1e60)^0.75 - 1/3 = 2e45 is beyond float32's range (inf);
+    # dρ/dx = x (2x² + 1)^(-1/4) = 8.4e14 is not.
+    v, gx, _, _ = barron_vg(big, jnp.float32(1.5), jnp.float32(1.0))
+    assert float(v[-1]) == np.inf
+    assert float(gx[-1]) == pytest.approx(1e30 * (2e60 + 1) ** -0.25, rel=1e-5)
     # α = +∞ (exp(z²/2) - 1) only where it is representable.
     v, gx, ga, gc = barron_vg(x.at[-2:].set(8.0), jnp.float32(np.inf), jnp.float32(1.0))
     assert all(np.all(np.isfinite(np.asarray(a))) for a in (v, gx, ga, gc))
