@@ -38,6 +38,7 @@ LDAM's deferred re-weighting (DRW) is the same weights switched on late in train
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import jax
@@ -46,7 +47,6 @@ import numpy as np
 from jax.custom_derivatives import SymbolicZero
 
 from . import _checks
-from ._checks import require_finite as _require_finite
 from ._classification import (
     _bcast,
     _finish_integer_loss,
@@ -95,6 +95,41 @@ def _per_class(
                 f"jaxloss.{fn}: `{arg}` must be finite and {condition}; got a minimum of {lo}."
             )
     return v.astype(dtype)
+
+
+def _require_poly_epsilon(fn: str, arg: str, value: Any) -> None:
+    """ε of a Poly-1 term, checked when concrete: finite and >= -1.
+
+    -log p >= 1 - p, so CE + ε (1 - p) >= (1 + ε)(1 - p) >= 0 for ε >= -1, and near p = 1 (where
+    CE ≈ 1 - p) the loss is ≈ (1 + ε)(1 - p): negative for any ε < -1. ε >= -1 is also where the
+    loss decreases in p (d/dp = -1/p - ε <= 0), the paper's range [-1, inf). (With focal factors
+    the same bound holds for α_t = 1; with α_t < 1 the loss is >= 0 for ε >= -α_t.)
+    """
+    _checks.require_finite(fn, arg, value)
+    v = _checks.concrete_float(value)
+    if v is not None and v < -1:
+        raise ValueError(
+            f"jaxloss.{fn}: `{arg}` must be >= -1 (below, the loss is negative where the true "
+            f"class is nearly certain: -log p + ε(1 - p) ≈ (1 + ε)(1 - p)); got {v!r}."
+        )
+
+
+def _check_unit_interval(fn: str, arg: str, value: Any) -> None:
+    """ValueError when a concrete input has a (non-NaN) value outside [0, 1]; traced: as given.
+
+    (A private helper until _checks has an array-range check.)
+    """
+    raw = _checks.concrete_array(value)
+    if raw is None or raw.size == 0 or raw.dtype == np.bool_:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all NaN: nothing to check
+        lo, hi = float(np.nanmin(raw)), float(np.nanmax(raw))
+    if lo < 0 or hi > 1:  # False for NaN
+        raise ValueError(
+            f"jaxloss.{fn}: `{arg}` must be in [0, 1] (hard or soft labels; ±1 targets map "
+            f"with (y + 1) / 2); got values in [{lo:g}, {hi:g}]."
+        )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -295,11 +330,13 @@ def sigmoid_focal_loss(
 
     Args:
       logits: floating array, any shape.
-      labels: real array of the same shape, values in [0, 1] (soft labels allowed).
+      labels: real array of the same shape, values in [0, 1] (soft labels allowed; checked when
+        concrete).
       alpha: optional weight α in [0, 1] of the positive class (0.25 in Lin et al.; optax's
         default is None = no weighting, torchvision's 0.25).
       gamma: focusing parameter γ >= 0 (learnable values work).
-      poly_epsilon: ε, the Poly-1 coefficient (Leng et al., ICLR 2022); 0 is plain focal.
+      poly_epsilon: ε >= -1, the Poly-1 coefficient (Leng et al., ICLR 2022); 0 is plain focal.
+        The loss is >= 0 for ε >= -α_t (-1 without ``alpha``).
 
     Returns:
       Array of the shape of ``logits``; the same as ``optax.sigmoid_focal_loss`` and
@@ -316,11 +353,12 @@ def sigmoid_focal_loss(
     """
     fn = "sigmoid_focal_loss"
     _checks.require(fn, "gamma", gamma, ">= 0")
-    _require_finite(fn, "poly_epsilon", poly_epsilon)
+    _require_poly_epsilon(fn, "poly_epsilon", poly_epsilon)
     if alpha is not None:
         _checks.require(fn, "alpha", alpha, "in [0, 1]")
     x = _checks.check_floating(fn, "logits", logits)
     t = _checks.check_real(fn, "labels", labels)
+    _check_unit_interval(fn, "labels", labels)
     _checks.check_same_shape(fn, "logits", x, "labels", t)
     dtype = _checks.compute_dtype(x, t)
     x, t = x.astype(dtype), t.astype(dtype)
@@ -388,6 +426,7 @@ def asymmetric_multilabel_loss(
     _checks.require(fn, "margin", margin, "in [0, 1)")
     x = _checks.check_floating(fn, "logits", logits)
     t = _checks.check_real(fn, "labels", labels)
+    _check_unit_interval(fn, "labels", labels)
     _checks.check_same_shape(fn, "logits", x, "labels", t)
     dtype = _checks.compute_dtype(x, t)
     x, t = x.astype(dtype), t.astype(dtype)
@@ -631,7 +670,8 @@ def softmax_focal_loss(
         refused: on a softmax it only rescales the loss (Keras' ``CategoricalFocalCrossentropy``
         default ``alpha=0.25`` makes γ = 0 give 0.25 × cross-entropy).
       gamma: focusing parameter γ >= 0.
-      poly_epsilon: ε, the Poly-1 coefficient (Leng et al., ICLR 2022); 0 is plain focal.
+      poly_epsilon: ε >= -1, the Poly-1 coefficient (Leng et al., ICLR 2022); 0 is plain focal.
+        The loss is >= 0 for ε >= -α_t (-1 without ``alpha``).
       axis: the class axis.
       ignore_index: optional label value whose examples give 0.
       where: optional boolean class mask, broadcastable to ``logits`` with the same ndim.
@@ -651,7 +691,7 @@ def softmax_focal_loss(
     """
     fn = "softmax_focal_loss"
     _checks.require(fn, "gamma", gamma, ">= 0")
-    _require_finite(fn, "poly_epsilon", poly_epsilon)
+    _require_poly_epsilon(fn, "poly_epsilon", poly_epsilon)
     z, y, axis, num_classes, mask, dtype = _prepare_integer(
         fn, logits, labels, axis, ignore_index, where
     )
@@ -920,16 +960,19 @@ def poly1_cross_entropy(
     """Poly-1 cross-entropy with integer labels, one value per example.
 
     Math:  l = -log p_y + ε (1 - p_y),  p = softmax(z),  1 - p_y = σ(-r) with r = z_y -
-    lse_{c != y}(z) (exact near p_y = 1). ε = 0 is cross-entropy. For the Poly-1
-    *focal* loss use ``poly_epsilon=`` of :func:`softmax_focal_loss` / :func:`sigmoid_focal_loss`.
+    lse_{c != y}(z) (exact near p_y = 1). ε = 0 is cross-entropy. ε >= -1 is required: since
+    -log p >= 1 - p, l >= (1 + ε)(1 - p_y) >= 0 there, while near p_y = 1 (-log p_y ≈ 1 - p_y)
+    any ε < -1 makes l ≈ (1 + ε)(1 - p_y) negative; ε >= -1 is also where l decreases in p_y.
+    For the Poly-1 *focal* loss use ``poly_epsilon=`` of :func:`softmax_focal_loss` /
+    :func:`sigmoid_focal_loss`.
 
     Gradient: dl/dz = (1 + ε p_y)(softmax(z) - e_y) (0 for masked classes and ignored examples).
 
     Args:
       logits: floating array [..., C, ...] with the class axis ``axis``.
       labels: integer array, the logits' shape without ``axis``.
-      epsilon: ε, any finite number (2 for ImageNet, -1 for detection in the paper; optax's
-        default is 2).
+      epsilon: ε >= -1 (2 for ImageNet, -1 for detection in the paper; optax's default is 2,
+        and optax accepts ε < -1, giving negative losses). Checked when concrete.
       axis, ignore_index, where: as in :func:`jaxloss.softmax_cross_entropy_with_integer_labels`.
 
     Returns:
@@ -946,7 +989,7 @@ def poly1_cross_entropy(
     Functions", ICLR 2022 (arXiv:2204.12511).
     """
     fn = "poly1_cross_entropy"
-    _require_finite(fn, "epsilon", epsilon)
+    _require_poly_epsilon(fn, "epsilon", epsilon)
     z, y, axis, num_classes, mask, dtype = _prepare_integer(
         fn, logits, labels, axis, ignore_index, where
     )
