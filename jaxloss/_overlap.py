@@ -133,7 +133,9 @@ def _confusion(
     return _tp_fp_fn(p, t, axes)
 
 
-def _tp_fp_fn(p: jax.Array, t: jax.Array, axes: tuple[int, ...]) -> tuple[jax.Array, ...]:
+def _tp_fp_fn(
+    p: jax.Array, t: jax.Array, axes: tuple[int, ...]
+) -> tuple[jax.Array, jax.Array, jax.Array]:
     # Each 1 passes an optimization barrier of its own: XLA would otherwise merge the two
     # broadcasts of the constant and materialise the result as a full-size array for the two
     # YNNPACK reductions (a 4 MB temporary at 1M elements; measured with memory_analysis).
