@@ -2,17 +2,20 @@
 Poly-1 and generalized cross-entropy.
 
 Binary/multi-label losses (``sigmoid_focal_loss``, ``asymmetric_multilabel_loss``) are elementwise
-on logits. The multi-class losses take integer labels and follow
-:func:`jaxloss.softmax_cross_entropy_with_integer_labels` exactly: labels have the logits' shape
-without ``axis``; ``ignore_index`` examples give 0 (pass ``labels != ignore_index`` to the
-reduction); ``where`` masks classes; labels out of range raise eagerly and give NaN under ``jit``.
+on logits. The multi-class losses take integer labels with the conventions of
+:func:`jaxloss.softmax_cross_entropy_with_integer_labels`: labels have the logits' shape without
+``axis``; ``ignore_index`` examples give 0 (pass ``labels != ignore_index`` to the reduction);
+``where`` masks classes; labels out of range raise eagerly and give NaN under ``jit``.
 float16/bfloat16 inputs are computed in float32 and the result is float32; float64 stays float64.
 
 Everything is computed in log space. For the true class, with p_t its probability,
 
-    log p_t       = -(cross-entropy)                         (lse(z) - z_y, or a softplus)
-    log(1 - p_t)  = lse_{c != y}(z) - lse(z)                  (softmax)
+    log p_t       = -softplus(-r)                            (softmax; r the label's log-odds)
+    log(1 - p_t)  = -softplus(r),   r = z_y - lse_{c != y}(z)
                   = log((1 - t) σ(x) + t σ(-x))               (sigmoid; -softplus(±x) for hard t)
+
+(the softmax losses' r is formed from the largest other logit and never from lse(z), which
+float32 rounds at the logits' magnitude; see ``_Parts``)
 
 so the focal factor (1 - p_t)^γ = exp(γ log(1 - p_t)) is exact where 1 - p_t underflows, and its
 gradient is finite for every γ >= 0. The derivative of (1 - p)^γ with respect to the
@@ -35,6 +38,7 @@ LDAM's deferred re-weighting (DRW) is the same weights switched on late in train
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import jax
@@ -43,14 +47,13 @@ import numpy as np
 from jax.custom_derivatives import SymbolicZero
 
 from . import _checks
-from ._checks import require_finite as _require_finite
 from ._classification import (
     _bcast,
     _finish_integer_loss,
     _prepare_integer,
 )
 from ._combinators import class_weights_from_counts
-from ._numerics import logsumexp, softplus
+from ._numerics import softplus
 
 __all__ = [
     "asymmetric_multilabel_loss",
@@ -92,6 +95,41 @@ def _per_class(
                 f"jaxloss.{fn}: `{arg}` must be finite and {condition}; got a minimum of {lo}."
             )
     return v.astype(dtype)
+
+
+def _require_poly_epsilon(fn: str, arg: str, value: Any) -> None:
+    """ε of a Poly-1 term, checked when concrete: finite and >= -1.
+
+    -log p >= 1 - p, so CE + ε (1 - p) >= (1 + ε)(1 - p) >= 0 for ε >= -1, and near p = 1 (where
+    CE ≈ 1 - p) the loss is ≈ (1 + ε)(1 - p): negative for any ε < -1. ε >= -1 is also where the
+    loss decreases in p (d/dp = -1/p - ε <= 0), the paper's range [-1, inf). (With focal factors
+    the same bound holds for α_t = 1; with α_t < 1 the loss is >= 0 for ε >= -α_t.)
+    """
+    _checks.require_finite(fn, arg, value)
+    v = _checks.concrete_float(value)
+    if v is not None and v < -1:
+        raise ValueError(
+            f"jaxloss.{fn}: `{arg}` must be >= -1 (below, the loss is negative where the true "
+            f"class is nearly certain: -log p + ε(1 - p) ≈ (1 + ε)(1 - p)); got {v!r}."
+        )
+
+
+def _check_unit_interval(fn: str, arg: str, value: Any) -> None:
+    """ValueError when a concrete input has a (non-NaN) value outside [0, 1]; traced: as given.
+
+    (A private helper until _checks has an array-range check.)
+    """
+    raw = _checks.concrete_array(value)
+    if raw is None or raw.size == 0 or raw.dtype == np.bool_:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all NaN: nothing to check
+        lo, hi = float(np.nanmin(raw)), float(np.nanmax(raw))
+    if lo < 0 or hi > 1:  # False for NaN
+        raise ValueError(
+            f"jaxloss.{fn}: `{arg}` must be in [0, 1] (hard or soft labels; ±1 targets map "
+            f"with (y + 1) / 2); got values in [{lo:g}, {hi:g}]."
+        )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -226,7 +264,9 @@ def _focal_dx(x, t, gamma):
     # -|x| - 2 log1p(e^{-|x|}) - log q (<= log 2): its own derivative has no 1/q² (which
     # underflows for saturated logits and would make second derivatives NaN).
     lx = (one - two * t) * jnp.exp(-a - two * l1 - log_q)
-    return m * (gamma * ce * lx + ((one - t) * sig_pos - t * sig_neg))
+    # ce · lx first: it is bounded (ce ~ |x| where lx ~ e^{-|x|}), γ · ce overflows at |x| = 3e38
+    # and would give inf · 0.
+    return m * (gamma * (ce * lx) + ((one - t) * sig_pos - t * sig_neg))
 
 
 def _is_zero(tangent: Any) -> bool:
@@ -290,11 +330,13 @@ def sigmoid_focal_loss(
 
     Args:
       logits: floating array, any shape.
-      labels: real array of the same shape, values in [0, 1] (soft labels allowed).
+      labels: real array of the same shape, values in [0, 1] (soft labels allowed; checked when
+        concrete).
       alpha: optional weight α in [0, 1] of the positive class (0.25 in Lin et al.; optax's
         default is None = no weighting, torchvision's 0.25).
       gamma: focusing parameter γ >= 0 (learnable values work).
-      poly_epsilon: ε, the Poly-1 coefficient (Leng et al., ICLR 2022); 0 is plain focal.
+      poly_epsilon: ε >= -1, the Poly-1 coefficient (Leng et al., ICLR 2022); 0 is plain focal.
+        The loss is >= 0 for ε >= -α_t (-1 without ``alpha``).
 
     Returns:
       Array of the shape of ``logits``; the same as ``optax.sigmoid_focal_loss`` and
@@ -311,11 +353,12 @@ def sigmoid_focal_loss(
     """
     fn = "sigmoid_focal_loss"
     _checks.require(fn, "gamma", gamma, ">= 0")
-    _require_finite(fn, "poly_epsilon", poly_epsilon)
+    _require_poly_epsilon(fn, "poly_epsilon", poly_epsilon)
     if alpha is not None:
         _checks.require(fn, "alpha", alpha, "in [0, 1]")
     x = _checks.check_floating(fn, "logits", logits)
     t = _checks.check_real(fn, "labels", labels)
+    _check_unit_interval(fn, "labels", labels)
     _checks.check_same_shape(fn, "logits", x, "labels", t)
     dtype = _checks.compute_dtype(x, t)
     x, t = x.astype(dtype), t.astype(dtype)
@@ -383,6 +426,7 @@ def asymmetric_multilabel_loss(
     _checks.require(fn, "margin", margin, "in [0, 1)")
     x = _checks.check_floating(fn, "logits", logits)
     t = _checks.check_real(fn, "labels", labels)
+    _check_unit_interval(fn, "labels", labels)
     _checks.check_same_shape(fn, "logits", x, "labels", t)
     dtype = _checks.compute_dtype(x, t)
     x, t = x.astype(dtype), t.astype(dtype)
@@ -391,18 +435,37 @@ def asymmetric_multilabel_loss(
     m = jnp.asarray(margin, dtype).reshape(())
 
     sp_pos, sp_neg = softplus(x), softplus(-x)  # -log(1 - p), -log p
-    positive = jnp.exp(-gp * sp_pos) * sp_neg
+    # The weights (1 - p)^γ+ and p^γ- go through _sigmoid_pow, whose derivative is one bounded
+    # factor: the -log terms they multiply reach 3e38 at |x| = 3e38, and γ · weight · 3e38
+    # formed first would be inf (times σ = 0: NaN).
+    positive = _sigmoid_pow(-x, gp) * sp_neg
     # Negatives. m = 0 exactly: p_m = p, all in log space. m > 0: p_m = p - m directly (no
     # cancellation issue beyond the one inherent at p ≈ m), -log(1 - p_m) = -log(σ(-x) + m).
     zero_m = m == 0
     p_m = jax.nn.sigmoid(x) - m
-    active = zero_m | (p_m > 0)
+    inactive = ~zero_m & (p_m <= 0)  # NaN stays active
     # (the log's argument is 1 where unused, so its derivatives stay finite there, e.g. p ≈ 1e-27)
-    log_pm = jnp.where(zero_m, -sp_neg, jnp.log(jnp.where(zero_m | (p_m <= 0), 1, p_m)))
-    weight = jnp.where(active, jnp.exp(gn * jnp.where(active, log_pm, 0)), 0)
+    log_pm = jnp.log(jnp.where(zero_m | inactive, 1, p_m))
+    weight = jnp.where(zero_m, _sigmoid_pow(x, gn), jnp.exp(gn * log_pm))
     nll = -_logaddexp(-sp_pos, _safe_log(m))  # -log(σ(-x) + m) in log space
-    negative = jnp.where(active, weight * nll, 0)
+    negative = jnp.where(inactive, 0, weight * nll)
     return t * positive + (1 - t) * negative
+
+
+@jax.custom_jvp
+def _sigmoid_pow(x: jax.Array, power: jax.Array) -> jax.Array:
+    """σ(x)^power = exp(-power softplus(-x)) for power >= 0, with tangents formed as single
+    bounded factors: d/dx = (power σ(-x)) v, d/dpower = -(softplus(-x) v), v the value."""
+    return jnp.exp(-power * softplus(-_clamp_finite(x)))
+
+
+@_sigmoid_pow.defjvp
+def _sigmoid_pow_jvp(primals, tangents):
+    (x, power), (dx, dpower) = primals, tangents
+    xc = _clamp_finite(x)
+    sp = softplus(-xc)
+    v = jnp.exp(-power * sp)
+    return v, (power * jax.nn.sigmoid(-xc) * v) * dx - (sp * v) * dpower
 
 
 # ----------------------------------------------------------------------------------------------
@@ -410,31 +473,87 @@ def asymmetric_multilabel_loss(
 
 
 class _Parts:
-    """Per-example pieces of a softmax over counted classes with an integer label."""
+    """Per-example pieces of a softmax over counted classes with an integer label.
 
-    def __init__(self, z: jax.Array, y: jax.Array, axis: int, mask: jax.Array | None):
+    Everything follows from r, the log-odds of the label against the other counted classes:
+
+        r = log p_y - log(1 - p_y) = s (z_y - m_o) - log sum_{c != y} exp(s (z_c - m_o)),
+        -log p_y = softplus(-r),   log(1 - p_y) = -softplus(r),   1 - p_y = σ(-r),
+
+    with m_o the largest other counted logit (a constant for the gradient) and s = ``scale``
+    (1 unless given). One max and one sum of exponentials over the other classes; lse = m + log S
+    is never formed: rounded at the magnitude of the logits (|z| = 1e4 leaves it an error of 1e-3
+    in float32), lse - z_y would lose the cross-entropy's low digits. Derivatives are products,
+    never differences of O(1) terms: d(-log p_y)/dr = -σ(-r), d log(1 - p_y)/dr = -σ(r) = -p_y,
+    dr/dz = s (e_y - q) with q the softmax over the other classes, so p - e_y = (1 - p_y)(q - e_y)
+    and the focal term's q - p = p_y (q - e_y) keep their relative accuracy where p_y ≈ 0 (the
+    difference q - p, multiplied by a cross-entropy of 2e4, would not). The scale multiplies
+    z - m_o (exactly 0 at the maximum), not z: XLA:CPU contracts s z - m into a fused
+    multiply-add whose result at the maximum is the rounding error of s z (9e23 at s z = 3e31,
+    and exp of it is inf).
+
+    NaN: a NaN in a counted logit makes r NaN (through m_o, the sum or z_y). Guards are keyed on
+    structure (m_o == -inf: no other class counts), never on a comparison that NaN fails.
+    """
+
+    def __init__(self, z: jax.Array, y: jax.Array, axis: int, mask: jax.Array | None,
+                 scale: jax.Array | None = None, log_odds: bool = True,
+                 label_margins: jax.Array | None = None):
+        """``label_margins``: a [C] vector Δ subtracted from the label's logit (LDAM)."""
         self.is_label = jax.lax.broadcasted_iota(y.dtype, z.shape, axis) == jnp.expand_dims(y, axis)
-        lse, _ = logsumexp(z, axis=axis, where=mask)
+        if mask is not None:
+            mask = jnp.broadcast_to(mask, z.shape)
         self.label_counted = self.is_label if mask is None else self.is_label & mask
-        # -log p_y, computed exactly as softmax_cross_entropy_with_integer_labels does (a gather
-        # of the label logit without a class mask; labels clipped, NaN later if out of range).
+        self.any_label = jnp.any(self.label_counted, axis=axis)
+        # The label logit, as softmax_cross_entropy_with_integer_labels picks it (a gather
+        # without a class mask; labels clipped, NaN later if out of range).
         self.y_safe = None
         if mask is None:
             self.y_safe = jnp.clip(y, 0, z.shape[axis] - 1)
             z_y = jnp.squeeze(jnp.take_along_axis(z, jnp.expand_dims(self.y_safe, axis), axis),
                               axis)
         else:
-            z_y = jnp.sum(jnp.where(self.label_counted, jnp.where(mask, z, 0), 0), axis=axis)
-        self.ce = lse - z_y
+            z_y = jnp.sum(jnp.where(self.label_counted, z, 0), axis=axis)
+        if label_margins is not None:
+            # The label logit is shifted after the gather (gathering from the shifted array
+            # would materialise it).
+            z_y = z_y - self.pick(label_margins, axis)
+            z = z - self.is_label.astype(z.dtype) * _bcast(label_margins, z.ndim, axis)
+        if not log_odds:
+            # Cross-entropy only: s (m - z_y) + log sum_c exp(s (z_c - m)), m the row's max,
+            # with no class mask beyond ``where`` (the label need not be told apart).
+            m = jnp.max(z if mask is None else jnp.where(mask, z, -jnp.inf), axis=axis,
+                        keepdims=True)
+            any_counted = jnp.squeeze(m != -jnp.inf, axis)  # NaN counts
+            m = jax.lax.stop_gradient(jnp.where(jnp.isfinite(m), m, 0))
+            d = z - m if mask is None else jnp.where(mask, z - m, -jnp.inf)
+            s_all = jnp.sum(jnp.exp(d if scale is None else scale * d), axis=axis)
+            gap = jnp.squeeze(m, axis) - z_y
+            self.ce = (gap if scale is None else scale * gap) + jnp.log(
+                jnp.where(any_counted, s_all, 1))
+            return
         others = ~self.is_label if mask is None else mask & ~self.is_label
-        lse_o, self.has_other = logsumexp(z, axis=axis, where=others)
-        # log(1 - p_y) = lse over the other counted classes - lse: exact when p_y ≈ 1.
-        self.log1m_py = jnp.where(self.has_other, lse_o - lse, 0)
-        self.any_label = jnp.any(self.label_counted, axis=axis)
+        m_o = jnp.max(jnp.where(others, z, -jnp.inf), axis=axis, keepdims=True)
+        self.no_other = jnp.squeeze(m_o == -jnp.inf, axis)  # NaN counts as another class
+        m_o = jax.lax.stop_gradient(jnp.where(jnp.isfinite(m_o), m_o, 0))
+        d = jnp.where(others, z - m_o, -jnp.inf)
+        s_o = jnp.sum(jnp.exp(d if scale is None else scale * d), axis=axis)
+        gap = z_y - jnp.squeeze(m_o, axis)
+        r = (gap if scale is None else scale * gap) - jnp.log(jnp.where(self.no_other, 1, s_o))
+        # A row whose only counted class is the label: p_y = 1, loss 0 unless its logit is NaN.
+        self.r = jnp.where(self.no_other, 0, r)
+        self.nan_or_zero = jnp.where(jnp.isnan(z_y), z_y, 0)
+        self.ce = jnp.where(self.no_other, self.nan_or_zero, softplus(-self.r))
 
     def one_minus_py_pow(self, power: Any) -> jax.Array:
-        """(1 - p_y)^power (power >= 0), 0 for a row whose only counted class is the label."""
-        return jnp.where(self.has_other, jnp.exp(power * self.log1m_py), 0)
+        """(1 - p_y)^power = σ(-r)^power (power >= 0); 0 where only the label counts."""
+        return jnp.where(self.no_other, self.nan_or_zero,
+                         _sigmoid_neg_pow(self.r, power))
+
+    def focal(self, gamma: Any) -> jax.Array:
+        """(1 - p_y)^γ · (-log p_y); 0 where only the label counts."""
+        return jnp.where(self.no_other, self.nan_or_zero,
+                         _focal_of_log_odds(self.r, gamma))
 
     def pick(self, w: jax.Array, axis: int) -> jax.Array:
         """w[y] for a [C] vector (as the cross-entropy picks its class weight; labels out of
@@ -445,16 +564,70 @@ class _Parts:
         return jnp.sum(jnp.where(self.is_label, _bcast(w, self.is_label.ndim, axis), 0), axis=axis)
 
 
+def _needs_log_odds(gamma: Any, poly_epsilon: Any) -> bool:
+    """Whether the focal factor or the Poly-1 term is used (else the cross-entropy alone)."""
+    return _checks.concrete_float(gamma) != 0 or _checks.concrete_float(poly_epsilon) != 0
+
+
 def _focal_from_parts(
     parts: _Parts, gamma: Any, alpha_y: Any, poly_epsilon: Any, dtype: Any
 ) -> jax.Array:
     g = jnp.asarray(gamma, dtype)
-    loss = parts.ce if _checks.concrete_float(gamma) == 0 else parts.one_minus_py_pow(g) * parts.ce
+    loss = parts.ce if _checks.concrete_float(gamma) == 0 else parts.focal(g)
     if alpha_y is not None:
         loss = alpha_y * loss
     if _checks.concrete_float(poly_epsilon) != 0:
         loss = loss + jnp.asarray(poly_epsilon, dtype) * parts.one_minus_py_pow(g + 1)
     return loss
+
+
+@jax.custom_jvp
+def _sigmoid_neg_pow(r: jax.Array, power: jax.Array) -> jax.Array:
+    """σ(-r)^power = exp(-power · softplus(r)) for power >= 0 and r in [-inf, inf].
+
+    r is clamped to the finite range (the value is unchanged: σ(-r)^power is already 0 or 1
+    there), so that power = 0 at r = inf gives 1, not 0 · inf. The tangents are bounded
+    products: d/dr = -power σ(r) v, d/dpower = -softplus(r) v, with v the value.
+    """
+    return jnp.exp(-power * softplus(_clamp_finite(r)))
+
+
+@_sigmoid_neg_pow.defjvp
+def _sigmoid_neg_pow_jvp(primals, tangents):
+    (r, power), (dr, dpower) = primals, tangents
+    rc = _clamp_finite(r)
+    v = jnp.exp(-power * softplus(rc))
+    return v, -(power * jax.nn.sigmoid(rc)) * v * dr - (softplus(rc) * v) * dpower
+
+
+@jax.custom_jvp
+def _focal_of_log_odds(r: jax.Array, gamma: jax.Array) -> jax.Array:
+    """σ(-r)^γ softplus(-r) = (1 - p)^γ (-log p) with p = σ(r) (the softmax focal term, r the
+    label's log-odds against the other classes).
+
+    The tangents are bounded products, each formed before it meets a large factor:
+      d/dr = -σ(-r)^γ [γ (softplus(-r) σ(r)) + σ(-r)],   d/dγ = -(softplus(r) softplus(-r)) σ(-r)^γ,
+    evaluated at r clamped to the finite range: r = -inf (the label's logit far below the
+    others, a cross-entropy beyond float32's range) gives the value inf with the finite
+    derivative -1, not inf · 0.
+    """
+    return jnp.exp(-gamma * softplus(_clamp_finite(r))) * softplus(-r)
+
+
+@_focal_of_log_odds.defjvp
+def _focal_of_log_odds_jvp(primals, tangents):
+    (r, gamma), (dr, dgamma) = primals, tangents
+    rc = _clamp_finite(r)
+    sp_pos, sp_neg = softplus(rc), softplus(-rc)
+    v = jnp.exp(-gamma * sp_pos)
+    d_r = -v * (gamma * (sp_neg * jax.nn.sigmoid(rc)) + jax.nn.sigmoid(-rc))
+    d_gamma = -(sp_pos * sp_neg) * v
+    return _focal_of_log_odds(r, gamma), d_r * dr + d_gamma * dgamma
+
+
+def _clamp_finite(x: jax.Array) -> jax.Array:
+    big = jnp.finfo(x.dtype).max
+    return jnp.clip(x, -big, big)  # NaN stays NaN
 
 
 # ----------------------------------------------------------------------------------------------
@@ -476,11 +649,13 @@ def softmax_focal_loss(
 
     Math (z = logits, y = label, p = softmax(z) over counted classes, c = -log p_y = lse(z) - z_y):
       l = α_y (1 - p_y)^γ c + ε (1 - p_y)^(γ+1),
-      (1 - p_y)^γ = exp(γ L),  L = log(1 - p_y) = lse_{c != y}(z) - lse(z)  (exact near p_y = 1).
+      with r = z_y - lse_{c != y}(z) (the label's log-odds): c = softplus(-r),
+      (1 - p_y)^γ = exp(γ L),  L = log(1 - p_y) = -softplus(r)  (exact near p_y = 0 and 1).
       p_y comes from the softmax, never from exp(-weighted CE) (which is wrong with class
       weights). With γ = 0, ε = 0 and no ``alpha`` this is
-      :func:`jaxloss.softmax_cross_entropy_with_integer_labels` exactly (the same c; no factor is
-      applied), and with ``alpha=w`` it is that loss with ``class_weights=w``.
+      :func:`jaxloss.softmax_cross_entropy_with_integer_labels` (to rounding: c is formed
+      without lse(z), more accurately at large logits; no factor is applied), and with
+      ``alpha=w`` it is that loss with ``class_weights=w``.
 
     Gradient (q = softmax over the counted classes other than y, 0 at y; e_y the one-hot):
       dl/dz = α_y e^{γL} [γ c (q - p) + (p - e_y)] + ε (γ+1) e^{(γ+1)L} (q - p);
@@ -495,7 +670,8 @@ def softmax_focal_loss(
         refused: on a softmax it only rescales the loss (Keras' ``CategoricalFocalCrossentropy``
         default ``alpha=0.25`` makes γ = 0 give 0.25 × cross-entropy).
       gamma: focusing parameter γ >= 0.
-      poly_epsilon: ε, the Poly-1 coefficient (Leng et al., ICLR 2022); 0 is plain focal.
+      poly_epsilon: ε >= -1, the Poly-1 coefficient (Leng et al., ICLR 2022); 0 is plain focal.
+        The loss is >= 0 for ε >= -α_t (-1 without ``alpha``).
       axis: the class axis.
       ignore_index: optional label value whose examples give 0.
       where: optional boolean class mask, broadcastable to ``logits`` with the same ndim.
@@ -515,11 +691,11 @@ def softmax_focal_loss(
     """
     fn = "softmax_focal_loss"
     _checks.require(fn, "gamma", gamma, ">= 0")
-    _require_finite(fn, "poly_epsilon", poly_epsilon)
+    _require_poly_epsilon(fn, "poly_epsilon", poly_epsilon)
     z, y, axis, num_classes, mask, dtype = _prepare_integer(
         fn, logits, labels, axis, ignore_index, where
     )
-    parts = _Parts(z, y, axis, mask)
+    parts = _Parts(z, y, axis, mask, log_odds=_needs_log_odds(gamma, poly_epsilon))
     alpha_y = None
     if alpha is not None:
         if np.ndim(alpha) == 0:
@@ -594,7 +770,7 @@ def class_balanced_cross_entropy(
         fn, logits, labels, axis, ignore_index, where
     )
     w = _effective_number_weights(fn, samples_per_class, beta, num_classes, dtype)
-    parts = _Parts(z, y, axis, mask)
+    parts = _Parts(z, y, axis, mask, log_odds=False)
     loss = parts.pick(w, axis) * parts.ce
     return _finish_integer_loss(loss, y, num_classes, ignore_index, parts.any_label)
 
@@ -647,7 +823,7 @@ def class_balanced_focal_loss(
         fn, logits, labels, axis, ignore_index, where
     )
     w = _effective_number_weights(fn, samples_per_class, beta, num_classes, dtype)
-    parts = _Parts(z, y, axis, mask)
+    parts = _Parts(z, y, axis, mask, log_odds=_needs_log_odds(gamma, 0.0))
     loss = _focal_from_parts(parts, gamma, parts.pick(w, axis), 0.0, dtype)
     return _finish_integer_loss(loss, y, num_classes, ignore_index, parts.any_label)
 
@@ -710,9 +886,8 @@ def ldam_loss(
     n = _per_class(fn, "samples_per_class", samples_per_class, num_classes, dtype, "> 0")
     inv = n ** -0.25
     margins = jnp.asarray(max_margin, dtype) * inv / jnp.max(inv)
-    is_label = jax.lax.broadcasted_iota(y.dtype, z.shape, axis) == jnp.expand_dims(y, axis)
-    shifted = z - jnp.where(is_label, _bcast(margins, z.ndim, axis), 0)
-    parts = _Parts(jnp.asarray(scale, dtype) * shifted, y, axis, mask)
+    parts = _Parts(z, y, axis, mask, scale=jnp.asarray(scale, dtype), log_odds=False,
+                   label_margins=margins)
     return _finish_integer_loss(parts.ce, y, num_classes, ignore_index, parts.any_label)
 
 
@@ -732,7 +907,7 @@ def logit_adjusted_cross_entropy(
     The adjustment shifts the decision rule towards the balanced error; at τ = 1 it is the
     Balanced Softmax (Ren et al. 2020). Priors need not be normalised: scaling π adds a constant
     to every logit, which the softmax ignores, so raw class counts work. τ = 0 is plain
-    cross-entropy exactly. Predict with the raw ``logits`` (argmax z), not with z'. The post-hoc
+    cross-entropy. Predict with the raw ``logits`` (argmax z), not with z'. The post-hoc
     alternative (no change to training) predicts argmax (z - τ log π) instead.
 
     Gradient: dl/dz = softmax(z') - e_y;  dl/dτ = sum_c (softmax(z')_c - e_{y,c}) log π_c.
@@ -765,7 +940,7 @@ def logit_adjusted_cross_entropy(
     )
     pi = _per_class(fn, "class_priors", class_priors, num_classes, dtype, "> 0")
     adjusted = z + jnp.asarray(tau, dtype) * _bcast(jnp.log(pi), z.ndim, axis)
-    parts = _Parts(adjusted, y, axis, mask)
+    parts = _Parts(adjusted, y, axis, mask, log_odds=False)
     return _finish_integer_loss(parts.ce, y, num_classes, ignore_index, parts.any_label)
 
 
@@ -784,17 +959,20 @@ def poly1_cross_entropy(
 ) -> jax.Array:
     """Poly-1 cross-entropy with integer labels, one value per example.
 
-    Math:  l = -log p_y + ε (1 - p_y),  p = softmax(z),  1 - p_y = exp(lse_{c != y}(z) - lse(z))
-    (exact near p_y = 1). ε = 0 is cross-entropy exactly; ε >= -1 keeps l >= 0. For the Poly-1
-    *focal* loss use ``poly_epsilon=`` of :func:`softmax_focal_loss` / :func:`sigmoid_focal_loss`.
+    Math:  l = -log p_y + ε (1 - p_y),  p = softmax(z),  1 - p_y = σ(-r) with r = z_y -
+    lse_{c != y}(z) (exact near p_y = 1). ε = 0 is cross-entropy. ε >= -1 is required: since
+    -log p >= 1 - p, l >= (1 + ε)(1 - p_y) >= 0 there, while near p_y = 1 (-log p_y ≈ 1 - p_y)
+    any ε < -1 makes l ≈ (1 + ε)(1 - p_y) negative; ε >= -1 is also where l decreases in p_y.
+    For the Poly-1 *focal* loss use ``poly_epsilon=`` of :func:`softmax_focal_loss` /
+    :func:`sigmoid_focal_loss`.
 
     Gradient: dl/dz = (1 + ε p_y)(softmax(z) - e_y) (0 for masked classes and ignored examples).
 
     Args:
       logits: floating array [..., C, ...] with the class axis ``axis``.
       labels: integer array, the logits' shape without ``axis``.
-      epsilon: ε, any finite number (2 for ImageNet, -1 for detection in the paper; optax's
-        default is 2).
+      epsilon: ε >= -1 (2 for ImageNet, -1 for detection in the paper; optax's default is 2,
+        and optax accepts ε < -1, giving negative losses). Checked when concrete.
       axis, ignore_index, where: as in :func:`jaxloss.softmax_cross_entropy_with_integer_labels`.
 
     Returns:
@@ -811,11 +989,11 @@ def poly1_cross_entropy(
     Functions", ICLR 2022 (arXiv:2204.12511).
     """
     fn = "poly1_cross_entropy"
-    _require_finite(fn, "epsilon", epsilon)
+    _require_poly_epsilon(fn, "epsilon", epsilon)
     z, y, axis, num_classes, mask, dtype = _prepare_integer(
         fn, logits, labels, axis, ignore_index, where
     )
-    parts = _Parts(z, y, axis, mask)
+    parts = _Parts(z, y, axis, mask, log_odds=_needs_log_odds(0.0, epsilon))
     loss = _focal_from_parts(parts, 0.0, None, epsilon, dtype)
     return _finish_integer_loss(loss, y, num_classes, ignore_index, parts.any_label)
 
@@ -865,7 +1043,7 @@ def generalized_cross_entropy(
     z, y, axis, num_classes, mask, dtype = _prepare_integer(
         fn, logits, labels, axis, ignore_index, where
     )
-    parts = _Parts(z, y, axis, mask)
+    parts = _Parts(z, y, axis, mask, log_odds=False)
     qq = jnp.asarray(q, dtype)
     loss = -jnp.expm1(-qq * parts.ce) / qq
     return _finish_integer_loss(loss, y, num_classes, ignore_index, parts.any_label)

@@ -7,10 +7,12 @@ batch axes, then ``num_spatial_dims`` spatial axes, then the class axis, always 
 channel-first class axis with ``jnp.moveaxis(x, 1, -1)``). ``targets`` are one-hot or soft (values
 in [0, 1]; bool and int are accepted). The losses take probabilities, not logits: apply
 ``jax.nn.softmax(logits)`` (mutually exclusive classes) or ``jax.nn.sigmoid(logits)`` (binary or
-multi-label, one channel per label) yourself. There is no ``apply_softmax``/``from_logits`` switch,
-no activation chosen from the shape (optax picks sigmoid when C = 1) and no data-dependent check
-of the inputs (optax's ``jnp.allclose`` check on probabilities fails under ``jit``); values outside
-[0, 1] are used as given.
+multi-label, one channel per label) yourself. There is no ``apply_softmax``/``from_logits`` switch
+and no activation chosen from the shape (optax picks sigmoid when C = 1). Concrete (eager) inputs
+are range-checked: a value outside [0, 1] raises a ValueError that names the activation to apply
+(logits passed by mistake would give a loss outside [0, 1]); under ``jit`` the inputs are traced
+and used as given (optax's ``jnp.allclose`` check fails there instead). NaN is not refused: it
+gives NaN for the example (every value and gradient it feeds), never a finite number.
 
 vmap transparency. The reduced axes are counted from the end (``num_spatial_dims`` spatial axes
 before the class axis), never "all axes but the first", so ``jax.vmap`` over a leading batch axis
@@ -21,7 +23,8 @@ batch ("global") Dice, fold the batch into the spatial axes first, e.g. ``x.resh
 ``num_spatial_dims=1``.
 
 Counts. Per class c, summing over the spatial axes (p = probabilities, t = targets):
-  TP_c = sum p t,  P_c = sum p,  T_c = sum t,  FP_c = P_c - TP_c,  FN_c = T_c - TP_c.
+  TP_c = sum p t,  FP_c = sum p (1 - t),  FN_c = sum (1 - p) t,  P_c = TP + FP,  T_c = TP + FN.
+FP and FN are summed directly, never formed as P - TP (which cancels where p ≈ t).
 
 Scores. One smoothing convention for the whole family, the Tversky index's:
   S = (TP + s) / (TP + α FP + β FN + s)
@@ -31,6 +34,9 @@ smp/MONAI write (2 TP + s') / (P + T + s'), which is ours with s = s'/2), and Ja
 α = β = 1: J = (TP + s) / (P + T - TP + s). So ``tversky_loss(alpha=0.5, beta=0.5) == dice_loss``
 and ``tversky_loss(alpha=1, beta=1) == jaccard_loss`` for every ``smooth``; at s = 0,
 D = 2J / (1 + J). With p, t in [0, 1] and s >= 0 every score lies in [0, 1], so every loss does.
+The loss is formed as 1 - S = (α FP + β FN) / (TP + α FP + β FN + s), a ratio of non-negative
+sums: 1 - S near a perfect prediction keeps its relative accuracy (1 - S computed from S rounds
+to a multiple of float32's 6e-8), which the focal Tversky power (1 - S)^γ needs.
 
 Smoothing. ``smooth`` s >= 0 (default 1.0, as optax): an empty class (no target mass) then scores
 S = s / (α P + s), 1 when nothing is predicted, and its gradient dS/dp = -α s / (α P + s)² is
@@ -38,10 +44,11 @@ bounded by α/s (1/(2s) for Dice). A tiny s (MONAI's 1e-5) makes the gradient of
 on an empty class as large as α/s ~ 1e5; s = 1 is negligible against the pixel counts of a real
 image. With s = 0 an empty class is
 0/0; it is defined as a perfect score (loss 0) with a zero gradient (the denominator is guarded by
-a double ``where``), never NaN.
+a double ``where`` keyed on den == 0, which NaN fails: a NaN count stays NaN), never NaN.
 
 Averaging over classes (``average=``):
-  "macro" (default): one score per class, loss = mean_c (1 - S_c); returns ``[...]``.
+  "macro" (default): one score per class, loss = mean_c (1 - S_c); returns ``[...]``. A NaN in
+           one class makes the example's value and its whole gradient NaN.
   "micro": pool TP, FP, FN over classes (and space) into one score; returns ``[...]``. Large
            classes dominate; with one-hot targets and softmax probabilities P = T = the number of
            pixels, so micro Dice equals the soft pixel accuracy.
@@ -55,10 +62,12 @@ float64. Gradients come back in each input's dtype.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from . import _checks
 
@@ -73,10 +82,29 @@ __all__ = [
 _AVERAGES = ("macro", "micro", "none")
 
 
-def _counts(
+def _check_unit_interval(fn: str, arg: str, value: Any) -> None:
+    """ValueError when a concrete input has a (non-NaN) value outside [0, 1]; traced: as given.
+
+    (A private helper until _checks has an array-range check.)
+    """
+    raw = _checks.concrete_array(value)
+    if raw is None or raw.size == 0 or raw.dtype == np.bool_:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all NaN: nothing to check
+        lo, hi = float(np.nanmin(raw)), float(np.nanmax(raw))
+    if lo < 0 or hi > 1:  # False for NaN
+        raise ValueError(
+            f"jaxloss.{fn}: `{arg}` must be probabilities in [0, 1] (the loss takes "
+            f"probabilities, not logits: apply jax.nn.softmax to logits of exclusive classes or "
+            f"jax.nn.sigmoid to multi-label logits first); got values in [{lo:g}, {hi:g}]."
+        )
+
+
+def _inputs(
     fn: str, probabilities: Any, targets: Any, num_spatial_dims: Any
-) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """Validates the inputs; returns (TP, P, T) per class, each ``[..., C]``, compute dtype."""
+) -> tuple[jax.Array, jax.Array, tuple[int, ...]]:
+    """Validated (p, t) in the compute dtype and the spatial axes to sum over."""
     p = _checks.check_floating(fn, "probabilities", probabilities)
     t = _checks.check_real(fn, "targets", targets)
     _checks.check_same_shape(fn, "probabilities", p, "targets", t)
@@ -91,10 +119,29 @@ def _counts(
             f"[0, {p.ndim - 1}] (inputs are [..., *spatial, C]); got {num_spatial_dims} for "
             f"probabilities.shape={tuple(p.shape)}."
         )
+    _check_unit_interval(fn, "probabilities", probabilities)
+    _check_unit_interval(fn, "targets", targets)
     dtype = _checks.compute_dtype(p, t)
-    p, t = p.astype(dtype), t.astype(dtype)
-    axes = tuple(range(-1 - num_spatial_dims, -1))
-    return jnp.sum(p * t, axis=axes), jnp.sum(p, axis=axes), jnp.sum(t, axis=axes)
+    return p.astype(dtype), t.astype(dtype), tuple(range(-1 - num_spatial_dims, -1))
+
+
+def _confusion(
+    fn: str, probabilities: Any, targets: Any, num_spatial_dims: Any
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Validates the inputs; returns (TP, FP, FN) per class, each ``[..., C]``, summed directly."""
+    p, t, axes = _inputs(fn, probabilities, targets, num_spatial_dims)
+    return _tp_fp_fn(p, t, axes)
+
+
+def _tp_fp_fn(
+    p: jax.Array, t: jax.Array, axes: tuple[int, ...]
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    # Each 1 passes an optimization barrier of its own: XLA would otherwise merge the two
+    # broadcasts of the constant and materialise the result as a full-size array for the two
+    # YNNPACK reductions (a 4 MB temporary at 1M elements; measured with memory_analysis).
+    one_a, one_b = jax.lax.optimization_barrier((jnp.ones((), p.dtype), jnp.ones((), p.dtype)))
+    return (jnp.sum(p * t, axis=axes), jnp.sum(p * (one_a - t), axis=axes),
+            jnp.sum((one_b - p) * t, axis=axes))
 
 
 def _check_average(fn: str, average: Any) -> None:
@@ -111,14 +158,49 @@ def _pool(average: str, *counts: jax.Array) -> tuple[jax.Array, ...]:
     return counts
 
 
-def _ratio(num: jax.Array, den: jax.Array) -> jax.Array:
-    """num / den, with 0/0 (an empty class at smooth = 0) defined as 1 with a zero gradient."""
-    ok = den != 0
-    return jnp.where(ok, num / jnp.where(ok, den, 1), 1)
+@jax.custom_jvp
+def _share(miss: jax.Array, hit: jax.Array) -> jax.Array:
+    """miss / (miss + hit) for miss, hit >= 0 (not both 0).
+
+    Tangent (d miss · hit/den - d hit · miss/den) / den, den = miss + hit: each share is formed
+    directly. The quotient rule's (d miss · den - miss · d den) / den² cancels (1e29 - 1e29 for
+    counts of 1e-29) and den² underflows in float32 (NaN).
+    """
+    return miss / (miss + hit)
+
+
+@_share.defjvp
+def _share_jvp(primals, tangents):
+    (miss, hit), (dmiss, dhit) = primals, tangents
+    den = miss + hit
+    r = miss / den
+    return r, (dmiss * (hit / den) - dhit * r) / den
+
+
+def _guarded_share(miss: jax.Array, hit: jax.Array) -> jax.Array:
+    """:func:`_share`, with 0/0 (an empty class at s = 0) defined as 0 with a zero gradient
+    (keyed on den == 0, which NaN fails: a NaN count stays NaN)."""
+    ok = miss + hit != 0
+    return jnp.where(ok, _share(miss, jnp.where(ok, hit, 1)), 0)
+
+
+def _one_minus_tversky(
+    tp: jax.Array, fp: jax.Array, fn: jax.Array, alpha: Any, beta: Any, smooth: Any
+) -> jax.Array:
+    """1 - TI = (α FP + β FN) / (TP + α FP + β FN + s); 0 for an empty class at s = 0."""
+    dt = tp.dtype
+    a, b, s = (jnp.asarray(v, dt) for v in (alpha, beta, smooth))
+    return _guarded_share(a * fp + b * fn, tp + s)
 
 
 def _finish(loss: jax.Array, average: str) -> jax.Array:
-    return jnp.mean(loss, axis=-1) if average == "macro" else loss
+    if average != "macro":
+        return loss
+    # The classes' scores are separate, so a NaN in one class would leave the gradient w.r.t.
+    # the example's other classes finite: the factor below is exactly 1, or NaN for an example
+    # whose value is NaN (a per-example select, no pass over the inputs).
+    total = jax.lax.stop_gradient(jnp.sum(loss, axis=-1, keepdims=True))
+    return jnp.mean(loss * jnp.where(jnp.isnan(total), total, 1), axis=-1)
 
 
 def dice_loss(
@@ -167,9 +249,8 @@ def dice_loss(
     fn = "dice_loss"
     _checks.require(fn, "smooth", smooth, ">= 0")
     _check_average(fn, average)
-    tp, ps, ts = _pool(average, *_counts(fn, probabilities, targets, num_spatial_dims))
-    s = jnp.asarray(smooth, tp.dtype)
-    return _finish(1 - _ratio(2 * tp + 2 * s, ps + ts + 2 * s), average)
+    tp, fp, fn_ = _pool(average, *_confusion(fn, probabilities, targets, num_spatial_dims))
+    return _finish(_one_minus_tversky(2 * tp, fp, fn_, 1, 1, 2 * smooth), average)
 
 
 def jaccard_loss(
@@ -215,17 +296,8 @@ def jaccard_loss(
     fn = "jaccard_loss"
     _checks.require(fn, "smooth", smooth, ">= 0")
     _check_average(fn, average)
-    tp, ps, ts = _pool(average, *_counts(fn, probabilities, targets, num_spatial_dims))
-    s = jnp.asarray(smooth, tp.dtype)
-    return _finish(1 - _ratio(tp + s, ps + ts - tp + s), average)
-
-
-def _tversky_index(
-    tp: jax.Array, ps: jax.Array, ts: jax.Array, alpha: Any, beta: Any, smooth: Any
-) -> jax.Array:
-    dt = tp.dtype
-    a, b, s = (jnp.asarray(v, dt) for v in (alpha, beta, smooth))
-    return _ratio(tp + s, tp + a * (ps - tp) + b * (ts - tp) + s)
+    tp, fp, fn_ = _pool(average, *_confusion(fn, probabilities, targets, num_spatial_dims))
+    return _finish(_one_minus_tversky(tp, fp, fn_, 1, 1, smooth), average)
 
 
 def tversky_loss(
@@ -282,15 +354,17 @@ def tversky_loss(
     _checks.require(fn, "beta", beta, ">= 0")
     _checks.require(fn, "smooth", smooth, ">= 0")
     _check_average(fn, average)
-    tp, ps, ts = _pool(average, *_counts(fn, probabilities, targets, num_spatial_dims))
-    return _finish(1 - _tversky_index(tp, ps, ts, alpha, beta, smooth), average)
+    tp, fp, fn_ = _pool(average, *_confusion(fn, probabilities, targets, num_spatial_dims))
+    return _finish(_one_minus_tversky(tp, fp, fn_, alpha, beta, smooth), average)
 
 
 def _pow0(x: jax.Array, gamma: jax.Array) -> jax.Array:
-    """x^γ for x >= 0 with value and gradients (in x and γ) 0 at x <= 0 (double where)."""
-    pos = x > 0
-    safe = jnp.where(pos, x, 1)
-    return jnp.where(pos, safe**gamma, 0)
+    """x^γ for x >= 0 with value and gradients (in x and γ) 0 at x == 0 (double where).
+
+    Keyed on x == 0, which NaN fails: NaN gives NaN (a test x > 0 would send it to 0)."""
+    zero = x == 0
+    safe = jnp.where(zero, 1, x)
+    return jnp.where(zero, 0, safe**gamma)
 
 
 def focal_tversky_loss(
@@ -349,9 +423,9 @@ def focal_tversky_loss(
     _checks.require(fn, "gamma", gamma, "> 0")
     _checks.require(fn, "smooth", smooth, ">= 0")
     _check_average(fn, average)
-    tp, ps, ts = _pool(average, *_counts(fn, probabilities, targets, num_spatial_dims))
-    ti = _tversky_index(tp, ps, ts, alpha, beta, smooth)
-    return _finish(_pow0(1 - ti, jnp.asarray(gamma, ti.dtype)), average)
+    tp, fp, fn_ = _pool(average, *_confusion(fn, probabilities, targets, num_spatial_dims))
+    miss = _one_minus_tversky(tp, fp, fn_, alpha, beta, smooth)
+    return _finish(_pow0(miss, jnp.asarray(gamma, miss.dtype)), average)
 
 
 def generalized_dice_loss(
@@ -403,13 +477,14 @@ def generalized_dice_loss(
     """
     fn = "generalized_dice_loss"
     _checks.require(fn, "smooth", smooth, ">= 0")
-    tp, ps, ts = _counts(fn, probabilities, targets, num_spatial_dims)
+    p, t, axes = _inputs(fn, probabilities, targets, num_spatial_dims)
+    tp, fp, fn_ = _tp_fp_fn(p, t, axes)
+    ts = jnp.sum(t, axis=axes)  # not TP + FN: the weights must not depend on p
     present = ts > 0
     t_min = jnp.min(jnp.where(present, ts, jnp.inf), axis=-1, keepdims=True)
     t_min = jnp.where(jnp.isfinite(t_min), t_min, 1)
     r = jnp.where(present, t_min / jnp.where(present, ts, 1), 1)
     w = r**2 / jnp.sum(r**2, axis=-1, keepdims=True)
     s = jnp.asarray(smooth, tp.dtype)
-    num = 2 * jnp.sum(w * tp, axis=-1) + 2 * s
-    den = jnp.sum(w * (ps + ts), axis=-1) + 2 * s
-    return 1 - _ratio(num, den)
+    # 1 - GD = sum w (FP + FN) / (sum w (P + T) + 2 s), a ratio of non-negative sums.
+    return _guarded_share(jnp.sum(w * (fp + fn_), axis=-1), 2 * jnp.sum(w * tp, axis=-1) + 2 * s)

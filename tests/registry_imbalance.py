@@ -93,14 +93,20 @@ def _binary_make(soft, extra=None):
     return make
 
 
-def _binary_extremes(extra=None):
+def _binary_extremes(extra=None, big=3e38):
+    """Saturated logits, the issue's large ones (1e20, float32's 3e38) and tiny ones, each with
+    right and wrong hard labels, soft labels and a tiny label. ``big`` 1e38 where the label
+    derivative is checked: at 3e38 its terms (each about |x|) overflow before they cancel, an
+    intermediate overflow (inf where the float64 total, -3.75e37 with alpha, is in range)."""
     def extremes():
-        x = np.array([[1e4, -1e4, 0.0, 1e4], [-1e4, 50.0, -50.0, 3e3]])
+        xs = (np.array([[1e4, -1e4, 0.0, 1e4], [-1e4, 50.0, -50.0, 3e3]]),
+              np.array([[1e20, -1e20, big, -big], [-big, big, 1e-30, -1e-30]]))
         out = []
-        for t in (np.array([[1.0, 0.0, 0.5, 0.0], [1.0, 1.0, 0.0, 0.5]]),
-                  np.array([[0.0, 1.0, 1.0, 1.0], [0.0, 0.0, 1.0, 1.0]]),
-                  np.full((2, 4), 0.5), np.full((2, 4), 1e-3)):
-            out.append({"logits": x, "labels": t, **(extra or {})})
+        for x in xs:
+            for t in (np.array([[1.0, 0.0, 0.5, 0.0], [1.0, 1.0, 0.0, 0.5]]),
+                      np.array([[0.0, 1.0, 1.0, 1.0], [0.0, 0.0, 1.0, 1.0]]),
+                      np.full((2, 4), 0.5), np.full((2, 4), 1e-3), np.full((2, 4), 1e-30)):
+                out.append({"logits": x, "labels": t, **(extra or {})})
         return out
 
     return extremes
@@ -122,7 +128,7 @@ def _sigmoid_focal(id, hyper, soft=False, learnable=False):
         grads=grads,
         hyper=hyper,
         vmap_axes={"gamma": None} if learnable else {},
-        extremes=_binary_extremes(extra),
+        extremes=_binary_extremes(extra, big=1e38 if soft else 3e38),
     )
 
 
@@ -329,16 +335,24 @@ def _multiclass(loss, kind, id, hyper, masked=False, axis=-1, learnable=None, sc
 
     def extremes():
         z = np.array([[1e4, -1e4, 0, 0, 0], [-1e4] * 5, [0.0] * 5, [1e4, 1e4, -1e4, 0, 1]])
+        # The issue's large logits (1e20, float32's 3e38) and tiny ones. The label's logit is at
+        # most 3e38 below the largest: a cross-entropy beyond float32's range is inf, and times
+        # a class weight < 1 it would stay inf where float64's product is in range (an
+        # intermediate overflow, left as is; test_trust_imbalance.py checks the unweighted inf).
+        big = np.array([[1e20, -1e20, 0, 0, 0], [3e38, -1e38, 0, 1, 2], [-3e38] * 5,
+                        [1.5e38, 1.5e38, -1.5e38, 1e-30, 0]])
         y = np.array([1, 0, 4, 2])
         out = [{"logits": np.moveaxis(z, -1, axis), "labels": y},
                {"logits": np.moveaxis(-z, -1, axis), "labels": y},
-               {"logits": np.moveaxis(z * 1e-3, -1, axis), "labels": np.array([0, 1, 0, 2])}]
+               {"logits": np.moveaxis(z * 1e-3, -1, axis), "labels": np.array([0, 1, 0, 2])},
+               {"logits": np.moveaxis(big, -1, axis), "labels": y},
+               {"logits": np.moveaxis(-big, -1, axis), "labels": np.array([0, 1, 2, 3])}]
         if ign is not None:
             out.append({"logits": np.moveaxis(z, -1, axis), "labels": np.full(4, ign)})
         if masked:
             mask = np.array([[True] * 5, [True, False, False, False, False],
                              [True, False, True, False, True], [True] * 5])
-            out = [{**o, "where": mask, "labels": np.array([1, 0, 4, 2])} for o in out[:3]]
+            out = [{**o, "where": mask, "labels": np.array([1, 0, 4, 2])} for o in out[:5]]
         return [{**o, **extra} for o in out]
 
     def with_c(f):  # the references work on the class axis last

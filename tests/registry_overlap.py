@@ -126,8 +126,14 @@ def _extremes(spatial=(N,), hyper_data=None):
     absent[..., 0] += absent[..., 2]
     absent[..., 2] = 0.0
     near = np.clip(onehot, 1e-7, 1 - 1e-7)
+    # Tiny probabilities or targets (1e-30: counts of 1e-29, whose squares are below float32's
+    # range at smooth = 0) next to one-hot ones. Not both tiny: p t = 1e-60 underflows in
+    # float32, and at smooth = 0 the gradient depends on it (-0.083 instead of float64's -0.042).
+    tiny = np.full(shape, 1e-30)
+    nearly = np.clip(onehot, 1e-30, 1.0)
     pairs = [(onehot, onehot), (zeros, onehot), (onehot, zeros), (zeros, zeros),
-             (uniform, absent), (absent, absent), (near, onehot), (1 - onehot, onehot)]
+             (uniform, absent), (absent, absent), (near, onehot), (1 - onehot, onehot),
+             (tiny, onehot), (onehot, tiny), (nearly, onehot), (tiny, absent)]
     extra = hyper_data or {}
     return [{"probabilities": p, "targets": t, **extra} for p, t in pairs]
 

@@ -71,7 +71,17 @@ _asl = jax.jit(lambda x, t, gp, gn, m: imb.asymmetric_multilabel_loss(
 
 
 # ---------------------------------------------------------------------------------------------
-# gamma = 0 is cross-entropy exactly (the known bug: softmax focal at gamma = 0 must be CE)
+# gamma = 0 is cross-entropy (the known bug: softmax focal at gamma = 0 must be CE). The
+# multi-class losses form -log p_y from the label's log-odds (_imbalance._Parts), which is more
+# accurate at large logits than lse - z_y, so they agree with the integer-label CE to a few ulps,
+# not bit for bit.
+
+
+def assert_ulps(got, want, n=4):
+    for a, b in zip(got, want, strict=True):
+        a, b = np.asarray(a), np.asarray(b)
+        eps = np.finfo(a.dtype).eps
+        np.testing.assert_allclose(a, b, rtol=n * eps, atol=n * eps)
 
 
 def _values_and_grads(loss, z, y, **kw):
@@ -88,7 +98,7 @@ def _values_and_grads(loss, z, y, **kw):
     ({"where": "mask"}, np.float32),
     ({"axis": 0}, np.float64),
 ], ids=["plain-f32", "ignore-f64", "class-mask-f32", "axis=0-f64"])
-def test_softmax_focal_gamma0_is_cross_entropy_bit_for_bit(opts, dtype):
+def test_softmax_focal_gamma0_is_cross_entropy(opts, dtype):
     z, y = batch(1, scale=4.0)
     z = z.astype(dtype)
     kw = dict(opts)
@@ -103,16 +113,14 @@ def test_softmax_focal_gamma0_is_cross_entropy_bit_for_bit(opts, dtype):
         z = z.T
     got = _values_and_grads(imb.softmax_focal_loss, z, y, gamma=0.0, **kw)
     want = _values_and_grads(ce_int, z, y, **kw)
-    for a, b in zip(got, want, strict=True):
-        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert_ulps(got, want)
 
 
-def test_softmax_focal_gamma0_with_alpha_is_weighted_cross_entropy_bit_for_bit():
+def test_softmax_focal_gamma0_with_alpha_is_weighted_cross_entropy():
     z, y = batch(2)
     got = _values_and_grads(imb.softmax_focal_loss, z, y, gamma=0.0, alpha=W)
     want = _values_and_grads(ce_int, z, y, class_weights=W)
-    for a, b in zip(got, want, strict=True):
-        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert_ulps(got, want)
     cw = jaxloss.class_weighted(ce_int, jnp.asarray(W))
     np.testing.assert_allclose(got[0], jax.jit(cw)(z, y), rtol=1e-15, atol=0)
 
@@ -335,12 +343,11 @@ def test_softmax_focal_single_counted_class_gives_zero():
 # Poly-1
 
 
-def test_poly1_epsilon0_is_cross_entropy_exactly():
+def test_poly1_epsilon0_is_cross_entropy():
     z, y = batch(10)
     y[2] = -100
-    np.testing.assert_array_equal(
-        np.asarray(imb.poly1_cross_entropy(z, y, epsilon=0.0, ignore_index=-100)),
-        np.asarray(ce_int(z, y, ignore_index=-100)))
+    assert_ulps([imb.poly1_cross_entropy(z, y, epsilon=0.0, ignore_index=-100)],
+                [ce_int(z, y, ignore_index=-100)])
 
 
 @pytest.mark.parametrize("eps", [2.0, -1.0, 0.5])
@@ -362,11 +369,11 @@ def test_poly1_nonnegative_for_epsilon_at_least_minus_one(seed, eps, scale):
 
 
 def test_poly1_one_minus_py_exact_near_certainty():
-    """1 - p_y = 1e-20 is represented (not rounded to 0 as 1 - softmax would be)."""
+    """1 - p_y = 1e-20 is represented (not rounded to 0 as 1 - softmax would be), and so is
+    CE = log(1 + 1e-20) ≈ 1e-20 (lse - z_y would round it to 0): 1e-20 + 1 · 1e-20."""
     z = np.array([[0.0, -20 * np.log(10.0), -np.inf]])
     got = float(imb.poly1_cross_entropy(z, np.array([0]), epsilon=1.0)[0])
-    # CE = log(1 + 1e-20) ≈ 1e-20 rounds to 0 in lse - z_y; the Poly-1 term keeps its 1e-20
-    np.testing.assert_allclose(got, 1e-20, rtol=1e-6)
+    np.testing.assert_allclose(got, 2e-20, rtol=1e-6)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -413,10 +420,10 @@ def test_gce_rejects_q_outside_0_1(q):
 # LDAM
 
 
-def test_ldam_zero_margin_scale_one_is_cross_entropy_exactly():
+def test_ldam_zero_margin_scale_one_is_cross_entropy():
     z, y = batch(14)
     got = imb.ldam_loss(z, y, samples_per_class=COUNTS, max_margin=0.0, scale=1.0)
-    np.testing.assert_array_equal(np.asarray(got), np.asarray(ce_int(z, y)))
+    assert_ulps([got], [ce_int(z, y)])
 
 
 def test_ldam_matches_official_formula():
@@ -449,10 +456,10 @@ def test_ldam_rejects_zero_counts():
 # Logit adjustment
 
 
-def test_logit_adjustment_tau0_is_cross_entropy_exactly():
+def test_logit_adjustment_tau0_is_cross_entropy():
     z, y = batch(16)
     got = imb.logit_adjusted_cross_entropy(z, y, class_priors=COUNTS / COUNTS.sum(), tau=0.0)
-    np.testing.assert_array_equal(np.asarray(got), np.asarray(ce_int(z, y)))
+    assert_ulps([got], [ce_int(z, y)])
 
 
 def test_logit_adjustment_tau1_is_balanced_softmax_and_ignores_prior_scale():
