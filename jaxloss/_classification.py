@@ -599,7 +599,10 @@ def expected_cost(
     dtype = _checks.compute_dtype(z)
     z = jnp.moveaxis(z.astype(dtype), axis, -1)
     shift, log_s, _ = logsumexp_parts(z, axis=-1)
-    probs = jnp.exp((z - shift) - log_s)
+    # exp((z - m) - log-sum): exact where exp(z - lse) carries the rounding of lse. z - m is
+    # written z + (-m) (the same number) so that XLA does not share it with the lse's own, which
+    # it would materialise (measured: forward temporaries 8 MiB vs 4 MiB at [8192, 128]).
+    probs = jnp.exp((z + -shift) - log_s)
     in_range = (y >= 0) & (y < num_classes)
     rows = m.astype(dtype)[jnp.where(in_range, y, 0)]  # [..., C]: the cost row of each label
     loss = jnp.sum(probs * rows, axis=-1)
