@@ -24,6 +24,7 @@ __all__ = [
     "check_integer",
     "check_real",
     "check_same_shape",
+    "check_values",
     "compute_dtype",
     "concrete_float",
     "prepare_pair",
@@ -80,13 +81,16 @@ def check_real(fn: str, arg: str, x: Any) -> jax.Array:
     return x
 
 
-def check_integer(fn: str, arg: str, x: Any) -> jax.Array:
-    """``x`` as an array of an integer dtype; TypeError otherwise."""
+def check_integer(fn: str, arg: str, x: Any, *, hint: str = "") -> jax.Array:
+    """``x`` as an array of an integer dtype; TypeError otherwise.
+
+    ``hint`` is appended to the message (e.g. the name of the function that takes probability
+    targets, where there is one)."""
     x = as_array(fn, arg, x)
     if not jnp.issubdtype(x.dtype, jnp.integer):
         raise TypeError(
             f"{_name(fn)}: `{arg}` must hold integer class indices (an integer dtype); got "
-            f"{_dtype_name(x)}. For probability targets use the soft-target function instead."
+            f"{_dtype_name(x)}." + (f" {hint}" if hint else "")
         )
     return x
 
@@ -159,6 +163,62 @@ def concrete_min(x: Any) -> float | None:
     """The smallest element of the raw argument ``x`` when it is concrete and non-empty."""
     arr = concrete_array(x)
     return None if arr is None or arr.size == 0 else float(np.min(arr))
+
+
+def _examples(values: np.ndarray) -> str:
+    """Up to five offending entries, printed to 6 significant digits."""
+    vals = ", ".join(f"{v:.6g}" for v in values.ravel()[:5].tolist())
+    more = f" (and {values.size - 5} more)" if values.size > 5 else ""
+    return f"[{vals}]{more}"
+
+
+def check_values(
+    fn: str,
+    arg: str,
+    raw: Any,
+    condition: str,
+    *,
+    where: Any = None,
+    allow_nan: bool = False,
+    hint: str = "",
+) -> None:
+    """Checks the entries of an array argument against ``condition`` when it is concrete.
+
+    ``condition`` is ``">= 0"`` (finite and non-negative: weights), ``"in [0, 1]"``
+    (probabilities) or ``"<= 0"`` (log-probabilities, -inf allowed). Pass the caller's raw
+    argument (see :func:`concrete_array`); traced values are used as given. ``where`` (concrete
+    boolean, broadcastable) limits the check to the entries it marks. ``allow_nan`` lets NaN
+    through (data, where NaN in gives NaN out); weights and hyperparameters reject it. ``hint``
+    is appended to the message.
+    """
+    arr = concrete_array(raw)
+    if arr is None or arr.size == 0 or arr.dtype == np.bool_:
+        return
+    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        return
+    arr = arr.astype(np.float64)
+    if where is not None:
+        mask = concrete_array(where)
+        if mask is None:
+            return
+        try:
+            arr = arr[np.broadcast_to(mask, arr.shape)]
+        except ValueError:
+            return
+    nan = np.isnan(arr)
+    with np.errstate(invalid="ignore"):
+        ok = {
+            ">= 0": np.isfinite(arr) & (arr >= 0),
+            "in [0, 1]": (arr >= 0) & (arr <= 1),
+            "<= 0": arr <= 0,
+        }[condition]
+    bad = ~ok & ~nan if allow_nan else ~ok
+    if bad.any():
+        desc = "finite and >= 0" if condition == ">= 0" else condition
+        raise ValueError(
+            f"{_name(fn)}: `{arg}` must be {desc}; got {_examples(arr[bad])}."
+            + (f" {hint}" if hint else "")
+        )
 
 
 def require(fn: str, arg: str, value: Any, condition: str) -> None:

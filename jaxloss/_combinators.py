@@ -144,6 +144,12 @@ def class_weighted(loss: Loss, class_weights: Any) -> Loss:
     (negative, positive) get w0 (1 - t) + w1 t. For PyTorch's weighted *mean*, pass
     ``weights=class_weights[labels]`` to :func:`jaxloss.mean` on the unweighted loss instead.
 
+    Checks: concrete weights must be finite and >= 0; for a loss over a class axis (predictions
+    with one more dimension than the labels, the class axis ``axis=`` or the last) the number of
+    weights must be the number of classes, and for elementwise integer labels it must be 2: a
+    ValueError naming both sizes otherwise (a short vector would silently weigh the missing
+    classes 0).
+
     Gradient: w[y] · dl.
 
     Example:
@@ -160,10 +166,13 @@ def class_weighted(loss: Loss, class_weights: Any) -> Loss:
             f"jaxloss.class_weighted: `class_weights` must be 1-d (one weight per class); got "
             f"shape {tuple(cw.shape)}."
         )
+    _checks.check_values("class_weighted", "class_weights", class_weights, ">= 0")
 
     def class_weighted_loss(predictions: Any, targets: Any, **kwargs: Any) -> jax.Array:
-        values = loss(predictions, targets, **kwargs)
         labels = _checks.check_real("class_weighted", "labels", targets)
+        if jnp.issubdtype(labels.dtype, jnp.integer):
+            _check_num_classes(cw.shape[0], predictions, labels, kwargs.get("axis", -1))
+        values = loss(predictions, targets, **kwargs)
         w = _label_weights("class_weighted", labels, cw.astype(values.dtype))
         _checks.check_broadcastable("class_weighted", "labels", w, values.shape,
                                     "the loss output's")
@@ -171,6 +180,23 @@ def class_weighted(loss: Loss, class_weights: Any) -> Loss:
 
     return _named(class_weighted_loss, f"class_weighted({_name(loss)})",
                   class_weighted.__doc__ or "")
+
+
+def _check_num_classes(num_weights: int, predictions: Any, labels: jax.Array, axis: Any) -> None:
+    """ValueError unless there is one class weight per class of the predictions."""
+    shape = tuple(getattr(predictions, "shape", np.shape(predictions)))
+    if len(shape) == labels.ndim + 1 and isinstance(axis, int) and -len(shape) <= axis < len(
+            shape):
+        expected, where = shape[axis], f"the size of the predictions' class axis {axis}"
+    elif shape == tuple(labels.shape):
+        expected, where = 2, "negative and positive, for elementwise integer labels"
+    else:
+        return
+    if num_weights != expected:
+        raise ValueError(
+            f"jaxloss.class_weighted: `class_weights` must have one weight per class, {expected} "
+            f"({where}, predictions.shape={shape}); got {num_weights}."
+        )
 
 
 def class_weights_from_counts(
@@ -185,7 +211,9 @@ def class_weights_from_counts(
         samples (Cui et al., "Class-Balanced Loss Based on Effective Number of Samples", CVPR
         2019); β = 0 gives equal weights and β → 1 approaches ``"inverse"``.
     Classes with zero count get weight 0 (there is nothing to weigh); the weights are scaled so
-    that sum_c w_c = C, the number of classes (Cui et al.'s normalisation).
+    that sum_c w_c = C, the number of classes (Cui et al.'s normalisation). Concrete counts must be
+    finite and >= 0 with at least one above 0 (a ValueError otherwise); traced all-zero counts
+    give NaN weights.
 
     Example:
       >>> import jaxloss
@@ -200,8 +228,13 @@ def class_weights_from_counts(
     if method not in methods:
         raise ValueError(f"jaxloss.{fn}: `method` must be one of {methods}; got {method!r}.")
     _check_scalar(fn, "beta", beta, "in [0, 1)")
-    if (c := _checks.concrete_min(counts)) is not None and c < 0:
-        raise ValueError(f"jaxloss.{fn}: `counts` must be >= 0; got a minimum of {c}.")
+    _checks.check_values(fn, "counts", counts, ">= 0")
+    if (c := _checks.concrete_array(counts)) is not None and not np.any(c > 0):
+        raise ValueError(
+            f"jaxloss.{fn}: `counts` must have at least one class with a count > 0 (weights are "
+            f"normalised by the total); got {c.tolist()}. Pass the number of training examples "
+            "of each class."
+        )
     n = n.astype(_checks.compute_dtype(n))
     present = n > 0
     n_safe = jnp.where(present, n, 1)
@@ -236,7 +269,10 @@ def asymmetric(
     towards higher quantiles of the target distribution.
 
     Gradient: over · dl where r > 0, under · dl_under where r <= 0 (at r = 0 the under side is
-    used; both sides are 0 there for losses that vanish at the target).
+    used; both sides are 0 there for losses that vanish at the target). Each side's loss sees
+    the target itself (r = 0) where it is not used, or where its factor is 0, so an infinite
+    gradient on the unused side (e.g. a squared error at |r| = 3e38 in float32) does not turn
+    into 0·inf = NaN.
     """
     _check_loss("asymmetric", "loss", loss)
     if under_loss is not None:
@@ -248,11 +284,26 @@ def asymmetric(
     def asymmetric_loss(predictions: Any, targets: Any, **kwargs: Any) -> jax.Array:
         p, t = _checks.prepare_pair("asymmetric", predictions, targets)
         is_over = p > t
+        if under_loss is None:  # one evaluation: the factor of the side each element is on
+            factor = jnp.where(is_over, over, under)
+            p_in = p if _nonzero(over, under) else jnp.where(factor != 0, p, t)
+            return factor * loss(p_in, t, **kwargs)
+        # Each side's loss sees the target (r = 0) where its value is not used.
+        use_over = is_over if _nonzero(over) else is_over & (jnp.asarray(over) != 0)
+        use_under = ~is_over if _nonzero(under) else ~is_over & (jnp.asarray(under) != 0)
         return jnp.where(
-            is_over, over * loss(p, t, **kwargs), under * lower(p, t, **kwargs)
+            is_over,
+            over * loss(jnp.where(use_over, p, t), t, **kwargs),
+            under * lower(jnp.where(use_under, p, t), t, **kwargs),
         )
 
     return _named(asymmetric_loss, f"asymmetric({_name(loss)})", asymmetric.__doc__ or "")
+
+
+def _nonzero(*factors: Any) -> bool:
+    """Whether every factor is concrete and non-zero (then no element needs holding back)."""
+    values = [_checks.concrete_float(f) for f in factors]
+    return all(v is not None and v != 0 for v in values)
 
 
 def asymmetric_binary(loss: Loss, *, positive: Any = 1.0, negative: Any = 1.0) -> Loss:
@@ -387,18 +438,50 @@ def bounded(loss: Loss, bound: Any, *, smooth: bool = False) -> Loss:
     treated as outliers and ignored). Smooth: l' = bound · tanh(l / bound), which follows l for
     l << bound and saturates at bound with a gradient that decays as sech²(l / bound).
 
-    Gradient: dl where l < bound (hard), or sech²(l / bound) · dl (smooth).
+    Gradient: dl where l < bound (hard), or sech²(l / bound) · dl (smooth). Where the cap
+    holds (hard: l >= bound; smooth: tanh(l / bound) rounds to ±1) the gradient is exactly 0,
+    even where dl is infinite (a squared error at |r| = 3e38 in float32): the inner loss is
+    evaluated a second time with those elements' inputs held constant (``stop_gradient``), so
+    no 0·inf = NaN reaches the gradient. (XLA merges the two forward evaluations.) This needs
+    the loss's output to have the predictions' shape, or that shape without the class axis
+    (``axis=`` or the last); otherwise the plain form is used.
     """
     _check_loss("bounded", "loss", loss)
     _check_scalar("bounded", "bound", bound, "> 0")
 
-    def bounded_loss(predictions: Any, targets: Any, **kwargs: Any) -> jax.Array:
-        values = loss(predictions, targets, **kwargs)
+    def cap(values: jax.Array) -> jax.Array:
         if smooth:
             return bound * jnp.tanh(values / bound)
         return jnp.minimum(values, bound)
 
+    def bounded_loss(predictions: Any, targets: Any, **kwargs: Any) -> jax.Array:
+        values = loss(predictions, targets, **kwargs)
+        capped = cap(values)
+        held = jax.lax.stop_gradient(
+            jnp.abs(capped) == bound if smooth else values >= bound)
+        p_in = _hold(held, predictions, values.shape, kwargs.get("axis", -1))
+        t_in = _hold(held, targets, values.shape, kwargs.get("axis", -1))
+        if p_in is None:
+            return capped
+        return cap(loss(p_in, targets if t_in is None else t_in, **kwargs))
+
     return _named(bounded_loss, f"bounded({_name(loss)})", bounded.__doc__ or "")
+
+
+def _hold(held: jax.Array, x: Any, out_shape: tuple[int, ...], axis: Any) -> jax.Array | None:
+    """``x`` with the entries feeding held outputs replaced by their stopped value; None when
+    ``x`` is not a floating array of the output's shape (or that shape plus a class axis)."""
+    if not isinstance(x, (jax.Array, np.ndarray)) or not jnp.issubdtype(x.dtype, jnp.floating):
+        return None
+    if tuple(x.shape) == tuple(out_shape):
+        mask = held
+    elif x.ndim == len(out_shape) + 1 and isinstance(axis, int) and -x.ndim <= axis < x.ndim:
+        mask = jnp.expand_dims(held, axis % x.ndim)
+        if tuple(np.delete(np.array(x.shape), axis % x.ndim)) != tuple(out_shape):
+            return None
+    else:
+        return None
+    return jnp.where(mask, jax.lax.stop_gradient(x), x)
 
 
 def stop_gradient(loss: Loss, *, argnames: Sequence[str] = ("targets",)) -> Loss:

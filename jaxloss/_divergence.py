@@ -1,6 +1,9 @@
 """Divergences between distributions over a class axis, one value per example.
 
 float16/bfloat16 inputs are computed in float32 and the result is float32; float64 stays float64.
+Concrete inputs are range-checked (log-probabilities <= 0, probabilities in [0, 1]; NaN passes and
+gives NaN); traced ones are used as given. A NaN anywhere in an example (either input) makes its
+value NaN and its whole gradient row w.r.t. the predictions NaN (``_numerics.nan_gradient``).
 """
 
 from __future__ import annotations
@@ -13,15 +16,22 @@ from jax.custom_derivatives import SymbolicZero
 
 from . import _checks
 from ._classification import _class_mask, _normalise_axis
+from ._numerics import nan_gradient
 
 __all__ = ["kl_divergence", "kl_divergence_with_log_targets"]
+
+_LOGITS_HINT = (
+    "For logits pass jax.nn.log_softmax(logits), or use jaxloss.softmax_cross_entropy, which "
+    "takes logits and probability targets (the same gradient w.r.t. the logits)."
+)
+_LOG_HINT = "Pass log-probabilities, e.g. jax.nn.log_softmax(logits) or jnp.log(probabilities)."
 
 
 def _prepare(fn: str, a_name: str, a: Any, b_name: str, b: Any, axis: int, where: Any):
     a = _checks.check_floating(fn, a_name, a)
     b = _checks.check_floating(fn, b_name, b)
     _checks.check_same_shape(fn, a_name, a, b_name, b)
-    axis = _normalise_axis(fn, axis, a.ndim)
+    axis = _normalise_axis(fn, axis, a.ndim, a_name)
     dtype = _checks.compute_dtype(a, b)
     a, b = a.astype(dtype), b.astype(dtype)
     mask = _class_mask(fn, where, a)
@@ -41,6 +51,11 @@ def kl_divergence(
     is -inf, the finite convention d(t log t)/dt = 0 gives -log_predictions_c (0 where that is
     -inf). Never NaN (optax's ``kl_divergence`` gives NaN here).
 
+    A NaN anywhere in an example gives NaN, value and the whole gradient row. Concrete inputs
+    outside their range (log_predictions > 0, targets outside [0, 1]) raise a ValueError: logits
+    are not log-probabilities (pass ``jax.nn.log_softmax(logits)``, or use
+    :func:`jaxloss.softmax_cross_entropy` on logits).
+
     Args:
       log_predictions: floating array [..., C, ...] of log-probabilities.
       targets: floating array of the same shape, probabilities (each row sums to 1).
@@ -59,10 +74,15 @@ def kl_divergence(
     fn = "kl_divergence"
     lp, t, axis, mask = _prepare(fn, "log_predictions", log_predictions, "targets", targets,
                                  axis, where)
+    _checks.check_values(fn, "log_predictions", log_predictions, "<= 0", where=where,
+                         allow_nan=True, hint=_LOGITS_HINT)
+    _checks.check_values(fn, "targets", targets, "in [0, 1]", where=where, allow_nan=True,
+                         hint="Targets are probabilities; for log-probabilities use "
+                         "jaxloss.kl_divergence_with_log_targets.")
     terms = _kl_terms(lp, t)
     if mask is not None:
         terms = jnp.where(mask, terms, 0)
-    return jnp.sum(terms, axis=axis)
+    return nan_gradient(jnp.sum(terms, axis=axis), lp, axis)
 
 
 def kl_divergence_with_log_targets(
@@ -74,6 +94,9 @@ def kl_divergence_with_log_targets(
 
     Gradient: dl/dlp_c = -exp(lt_c); dl/dlt_c = exp(lt_c)(lt_c - lp_c + 1); both exactly 0 where
     lt_c = -inf. Never NaN.
+
+    A NaN anywhere in an example gives NaN, value and the whole gradient row. Concrete inputs
+    above 0 (not log-probabilities) raise a ValueError.
 
     Args:
       log_predictions: floating array [..., C, ...] of log-probabilities.
@@ -94,10 +117,14 @@ def kl_divergence_with_log_targets(
     fn = "kl_divergence_with_log_targets"
     lp, lt, axis, mask = _prepare(fn, "log_predictions", log_predictions, "log_targets",
                                   log_targets, axis, where)
+    _checks.check_values(fn, "log_predictions", log_predictions, "<= 0", where=where,
+                         allow_nan=True, hint=_LOGITS_HINT)
+    _checks.check_values(fn, "log_targets", log_targets, "<= 0", where=where, allow_nan=True,
+                         hint=_LOG_HINT)
     terms = _kl_log_terms(lp, lt)
     if mask is not None:
         terms = jnp.where(mask, terms, 0)
-    return jnp.sum(terms, axis=axis)
+    return nan_gradient(jnp.sum(terms, axis=axis), lp, axis)
 
 
 # The elementwise terms are written without selects and carry closed-form JVPs: XLA:CPU feeds a

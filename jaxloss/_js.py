@@ -10,8 +10,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from . import _checks
 from ._divergence import _prepare
-from ._numerics import xlogx
+from ._numerics import nan_gradient, xlogx
 
 __all__ = ["jensen_shannon_divergence"]
 
@@ -36,7 +37,8 @@ def jensen_shannon_divergence(
                       1-homogeneous in (p_c, q_c): slope ½ log 2 along p_c alone, 0 along
                       p_c = q_c); 0 is a subgradient (the term is >= 0 and 0 there).
     Through a softmax (dJS/dz = p ⊙ (g - <p, g>)) these conventions are multiplied by p_c = 0
-    and do not matter. Never NaN for finite inputs.
+    and do not matter. Never NaN for finite inputs; a NaN anywhere in an example gives NaN (value
+    and the whole gradient row). Concrete inputs outside [0, 1] raise a ValueError.
 
     Args:
       probabilities: floating array [..., C, ...] of probabilities (each row sums to 1).
@@ -61,8 +63,11 @@ def jensen_shannon_divergence(
     fn = "jensen_shannon_divergence"
     p, q, axis, mask = _prepare(fn, "probabilities", probabilities, "targets", targets, axis,
                                 where)
+    for name, raw in (("probabilities", probabilities), ("targets", targets)):
+        _checks.check_values(fn, name, raw, "in [0, 1]", where=where, allow_nan=True,
+                             hint="For logits pass jax.nn.softmax(logits).")
     m = 0.5 * (p + q)
     terms = 0.5 * xlogx(p) + 0.5 * xlogx(q) - xlogx(m)
     if mask is not None:
         terms = jnp.where(mask, terms, 0)
-    return jnp.sum(terms, axis=axis)
+    return nan_gradient(jnp.sum(terms, axis=axis), p, axis)

@@ -8,10 +8,20 @@ closed-form JVPs, so both the value and the gradient fuse.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
-__all__ = ["abs0", "log_sigmoid", "logsumexp", "softplus", "xlogx"]
+__all__ = [
+    "abs0",
+    "log_sigmoid",
+    "logsumexp",
+    "logsumexp_parts",
+    "nan_gradient",
+    "softplus",
+    "xlogx",
+]
 
 
 @jax.custom_jvp
@@ -61,16 +71,20 @@ def _xlogx_jvp(primals, tangents):
     return xlogx(x), jnp.where(zero, 0, jnp.log(safe) + 1) * dx
 
 
-def logsumexp(
+def logsumexp_parts(
     x: jax.Array, axis: int = -1, where: jax.Array | None = None
-) -> tuple[jax.Array, jax.Array]:
-    """Masked log-sum-exp over ``axis`` with finite values and gradients everywhere.
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """The masked log-sum-exp over ``axis`` as ``(shift, log_sum, any_counted)``, keepdims.
 
-    Returns ``(lse, any_counted)``. Masked entries get exactly zero gradient; a row with nothing
-    counted gives ``lse = 0`` (callers zero the loss there) with a zero gradient, never NaN.
-    A NaN in a counted entry makes its row's ``lse`` NaN (and the row counts): "nothing counted"
-    is decided by the mask and by every counted entry being -inf, never by a comparison that NaN
-    fails.
+    ``lse = shift + log_sum`` with ``shift`` the (stopped) row maximum and ``log_sum`` =
+    log Σ exp(x - shift) in [0, log C]: callers that subtract a logit from the lse write
+    ``(shift - x_c) + log_sum``, exact where ``x_c`` is near the maximum (``lse - x_c`` rounds
+    ``log_sum`` to the ulp of ``lse``: 1e-3 at logits of 1e4, everything at 3e38), and finite
+    where ``lse`` and ``x_c`` are finite. The gradient flows through ``log_sum`` only (it is the
+    softmax). Masked entries get exactly zero gradient; a row with nothing counted gives
+    ``shift = log_sum = 0`` with a zero gradient, never NaN. A NaN in a counted entry makes its
+    row's ``log_sum`` NaN (and the row counts): "nothing counted" is decided by the mask and by
+    every counted entry being -inf, never by a comparison that NaN fails.
     """
     if where is None:
         m = jnp.max(x, axis=axis, keepdims=True)
@@ -87,5 +101,42 @@ def logsumexp(
         shifted = jnp.where(where, x - m, 0)
         s = jnp.sum(jnp.where(where, jnp.exp(shifted), 0), axis=axis, keepdims=True)
     s_safe = jnp.where(any_counted, s, 1)
-    lse = jnp.where(any_counted, m + jnp.log(s_safe), 0)
+    return m, jnp.where(any_counted, jnp.log(s_safe), 0), any_counted
+
+
+def logsumexp(
+    x: jax.Array, axis: int = -1, where: jax.Array | None = None
+) -> tuple[jax.Array, jax.Array]:
+    """Masked log-sum-exp over ``axis`` with finite values and gradients everywhere.
+
+    Returns ``(lse, any_counted)``. Masked entries get exactly zero gradient; a row with nothing
+    counted gives ``lse = 0`` (callers zero the loss there) with a zero gradient, never NaN.
+    A NaN in a counted entry makes its row's ``lse`` NaN (and the row counts). See
+    :func:`logsumexp_parts` for the form to subtract a logit from.
+    """
+    m, log_s, any_counted = logsumexp_parts(x, axis, where)
+    lse = jnp.where(any_counted, m + log_s, 0)
     return jnp.squeeze(lse, axis), jnp.squeeze(any_counted, axis)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
+def nan_gradient(value: jax.Array, x: jax.Array, axis: int | tuple[int, ...]) -> jax.Array:
+    """``value`` unchanged; where it is NaN, its derivative w.r.t. every entry of ``x`` that
+    reduces to it (over ``axis``) is NaN too.
+
+    For losses whose derivative w.r.t. an input does not involve the NaN (linear ones such as
+    NLL, dKL/dlog_predictions = -t): a NaN anywhere in an example's inputs makes that example's
+    value NaN, and this makes its whole gradient row NaN, not just the NaN entry. Keyed on the
+    value (an [N] vector the loss computes anyway), so it adds no pass over ``x``: under
+    ``jax.grad`` the term is a broadcast added to the gradient's elementwise computation.
+    Apply it after ignored examples are zeroed (their value is then 0, not NaN).
+    """
+    return value
+
+
+@nan_gradient.defjvp
+def _nan_gradient_jvp(axis, primals, tangents):
+    value, _ = primals
+    dvalue, dx = tangents
+    poison = jnp.where(jnp.isnan(value), jnp.nan, 0).astype(value.dtype)
+    return value, dvalue + poison * jnp.sum(dx, axis=axis).astype(value.dtype)

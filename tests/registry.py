@@ -165,9 +165,14 @@ def _sbce_dt(d, h):
 
 def _binary_extremes():
     x = np.array([[1e4, -1e4, 0.0, 1e4], [-1e4, 50.0, -50.0, 0.0]])
+    # Logits up to float32's range: softplus(±3e38) and t·x stay finite (their sum too, except
+    # where the float64 value itself is beyond float32's range).
+    huge = np.array([[1e20, -1e20, 3e38, -3e38], [-3e38, 3e38, 1e-30, -1e-30]])
     return [
         {"logits": x, "labels": np.array([[1.0, 0.0, 0.5, 0.0], [1.0, 1.0, 0.0, 1.0]])},
         {"logits": x, "labels": np.array([[0.0, 1.0, 1.0, 1.0], [0.0, 0.0, 1.0, 0.0]])},
+        {"logits": huge, "labels": np.array([[1.0, 0.0, 0.5, 1.0], [0.0, 1.0, 0.5, 0.0]])},
+        {"logits": huge, "labels": np.array([[0.0, 1.0, 1.0, 0.5], [1.0, 0.0, 1.0, 1.0]])},
     ]
 
 
@@ -207,7 +212,10 @@ BINARY = [
             "labels": lambda d, h: np.log1p(-d["probabilities"]) - np.log(d["probabilities"]),
         },
         extremes=lambda: [{"probabilities": np.array([0.0, 1.0, 0.0, 1.0, 1e-30, 1 - 1e-7]),
-                           "labels": np.array([0.0, 1.0, 1.0, 0.0, 0.5, 1.0])}],
+                           "labels": np.array([0.0, 1.0, 1.0, 0.0, 0.5, 1.0])},
+                          # tiny but normal in float32 (XLA:CPU flushes subnormals to zero)
+                          {"probabilities": np.array([1e-20, 2e-38, 1 - 1e-30, 1e-20, 2e-38, 0.5]),
+                           "labels": np.array([1.0, 1.0, 1.0, 0.5, 0.0, 1e-30])}],
     ),
 ]
 
@@ -277,7 +285,14 @@ def _sce(id, hyper, masked=False):
     def extremes():
         z = np.array([[1e4, -1e4, 0, 0, 0], [-1e4] * 5, [0.0] * 5])
         t = np.array([[1.0, 0, 0, 0, 0], [0, 1.0, 0, 0, 0], [0.2] * 5])
-        out = [{"logits": z, "targets": t}, {"logits": -z, "targets": t}]
+        # Logits up to ±3e38: m - z_c = 6e38 overflows float32 where the term q_c (m - z_c)
+        # is 0 (row 0, the issue's [3e38, -3e38, 0]) or in range (smoothing and class weights);
+        # a tie at 1e4 needs lse - z_c formed as (m - z_c) + log-sum (lse rounds to 1e-3).
+        huge = np.array([[3e38, -3e38, 0, 0, 0], [1e4, 1e4, -1e20, 1e-30, 0],
+                         [0.0, 1e-30, -1e20, 3e38, 1.0]])
+        t_huge = np.array([[0, 0, 1.0, 0, 0], [0.5, 0.5, 0, 0, 0], [0.2] * 5])
+        out = [{"logits": z, "targets": t}, {"logits": -z, "targets": t},
+               {"logits": huge, "targets": t_huge}]
         if masked:
             mask = np.array([[True] * 5, [False] * 5, [True, False, True, False, True]])
             out = [{**o, "where": mask} for o in out]
@@ -347,14 +362,20 @@ def _ice(id, hyper, masked=False, axis=-1):
     def extremes():
         z = np.array([[1e4, -1e4, 0, 0, 0], [-1e4] * 5, [0.0] * 5, [1e4, 1e4, -1e4, 0, 1]])
         y = np.array([1, 0, 4, 2])
+        # Logits up to ±3e38, labels tied at the maximum (lse - z_y formed as (m - z_y) +
+        # log-sum: lse rounds to 1e-3 at 1e4), and smoothing terms ε w_c (m - z_c)/K whose
+        # m - z_c = 6e38 overflows float32 while the loss is in range.
+        huge = np.array([[1e4, 1e4, -3e38, 1e-30, 0], [3e38, -1e20, 3e38, 0, 1e20],
+                         [0, -3e38, 1e-30, 1e20, -1e20], [3e38, -3e38, 0, 0, 1]])
         out = [{"logits": np.moveaxis(z, -1, axis), "labels": y},
-               {"logits": np.moveaxis(-z, -1, axis), "labels": y}]
+               {"logits": np.moveaxis(-z, -1, axis), "labels": y},
+               {"logits": np.moveaxis(huge, -1, axis), "labels": y}]
         if ign is not None:
             out.append({"logits": np.moveaxis(z, -1, axis), "labels": np.full(4, ign)})
         if masked:
             mask = np.array([[True] * 5, [True, False, False, False, False],
                              [True, False, True, False, True], [True] * 5])
-            out = [{**o, "where": mask, "labels": np.array([1, 0, 4, 2])} for o in out[:2]]
+            out = [{**o, "where": mask, "labels": np.array([1, 0, 4, 2])} for o in out[:3]]
         return out
 
     vmap_axes = {"logits": 1 if axis == 0 else 0}
@@ -409,7 +430,10 @@ def _nll(id, hyper):
         hyper=hyper,
         class_axis=-1,
         extremes=lambda: [{"log_probabilities": np.array([[-1e4, 0.0, -1e4, -1e4, -1e4]]),
-                           "labels": np.array([0])}],
+                           "labels": np.array([0])},
+                          {"log_probabilities": np.array([[-3e38, 0.0, -1e20, -1e-30, -1.0],
+                                                          [-1e-30, -1e20, -3e38, 0.0, -np.inf]]),
+                           "labels": np.array([0, 2])}],
     )
 
 
@@ -452,7 +476,10 @@ EXPECTED_COST = Case(
     hyper={"cost_matrix": COST, "ignore_index": -1},
     class_axis=-1,
     extremes=lambda: [{"logits": np.array([[1e4, -1e4, 0, 0, 0], [-1e4] * 5]),
-                       "labels": np.array([2, 0])}],
+                       "labels": np.array([2, 0])},
+                      {"logits": np.array([[3e38, -3e38, 0, 3e38, 1e-30],
+                                           [1e20, 1e20, -1e20, 0, -3e38]]),
+                       "labels": np.array([2, 4])}],
 )
 
 
@@ -486,8 +513,11 @@ def _kll_make(g):
 
 def _kl_extremes():
     lp = np.array([[0.0, -np.inf, -1e4, -50.0, -1.0]])
+    huge = np.array([[-3e38, -1e20, -1e-30, 0.0, -1.0], [-1e-30, -3e38, -3e38, -1e20, 0.0]])
     return [{"log_predictions": lp, "targets": np.array([[1.0, 0.0, 0.0, 0.0, 0.0]])},
-            {"log_predictions": np.full((1, C), -np.log(C)), "targets": np.zeros((1, C))}]
+            {"log_predictions": np.full((1, C), -np.log(C)), "targets": np.zeros((1, C))},
+            {"log_predictions": huge, "targets": np.array([[0.5, 0.25, 0.0, 0.25, 1e-30],
+                                                           [0.0, 1e-30, 0.5, 0.5, 0.0]])}]
 
 
 DIVERGENCE = [
@@ -520,7 +550,11 @@ DIVERGENCE = [
         class_axis=-1,
         extremes=lambda: [
             {"log_predictions": np.array([[0.0, -np.inf, -1e4, -50.0, -1.0]]),
-             "log_targets": np.array([[0.0, -np.inf, -np.inf, -1e4, -np.inf]])}],
+             "log_targets": np.array([[0.0, -np.inf, -np.inf, -1e4, -np.inf]])},
+            {"log_predictions": np.array([[-3e38, -1e20, -1e-30, 0.0, -1.0],
+                                          [-1e-30, -3e38, -3e38, -1e20, 0.0]]),
+             "log_targets": np.array([[-np.log(2), -3e38, -1e20, -np.log(2), -1e-30],
+                                      [-3e38, -1e-30, -np.log(2), -1e20, -np.log(2)]])}],
     ),
 ]
 

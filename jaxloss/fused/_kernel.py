@@ -4,23 +4,30 @@
 ``z = cap·tanh((x @ W + b) / cap)`` (or ``x @ W + b`` without a cap) over the *counted* classes
 (``mask``; all classes when it is None), without ever holding more than one ``[N, block]`` tile:
 
-  lse_n    = log Σ_c exp z_nc
-  zlab_n   = z_{n, y_n}                     (0 when y_n is not a counted class of this W)
+  lse_n    = log Σ_c exp z_nc  = m_n + log Σ_c exp(z_nc − m_n)   (m_n the row maximum)
+  nll_n    = lse_n − z_{n, y_n}, formed as (m_n − z_{n, y_n}) + log Σ_c exp(z_nc − m_n): exact
+             when the label logit is near the maximum (lse − z_y would round the log-sum to the
+             ulp of lse: 1e-3 at logits of 1e4); z_{n, y_n} is taken as 0 when y_n is not a
+             counted class of this W (then nll_n = lse_n)
   smooth_n = Σ_c (lse_n − z_nc)             (≥ 0; accumulated per block relative to the
                                              running maximum, not as K·lse − Σ z)
 
+A NaN logit (a NaN in a hidden row or a weight column) makes the statistics of every token it
+feeds NaN: "nothing counted" is decided by ``m == -inf``, which NaN fails.
+
 Every cross-entropy variant (label smoothing, z-loss, ignore_index, vocab-parallel) is a plain-JAX
 function of these three [N] vectors, so autodiff of that composition hands this kernel three
-cotangents (g_lse, g_lab, g_sm). Its backward recomputes each tile and forms
+cotangents (g_lse, g_nll, g_sm). Its backward recomputes each tile and forms, with
+softmax_nc = exp((z_nc − m_n) − log-sum_n) from the saved m and log-sum,
 
-  ∂/∂z_nc = (g_lse_n + K_n g_sm_n) softmax_nc + g_lab_n [c = y_n] − g_sm_n        (counted c)
+  ∂/∂z_nc = (g_lse_n + g_nll_n + K_n g_sm_n) softmax_nc − g_nll_n [c = y_n] − g_sm_n  (counted c)
 
 (0 for masked c; K_n the number of counted classes), times ``1 − (z/cap)²`` with a soft cap, then
 accumulates ``dx += dz @ W_blockᵀ`` and writes ``dW_block = xᵀ @ dz``, ``db_block = Σ_n dz``.
 
 Forward: one GEMM per block (2NDV FLOPs), an online max/sum-exp; the label logit by an indexed
-dot ⟨x_n, W[:, y_n]⟩ (O(N·D)). Residuals: the inputs and lse [N]. Backward: three GEMMs per block
-(6NDV). The tile math runs in the accumulation
+dot ⟨x_n, W[:, y_n]⟩ (O(N·D)). Residuals: the inputs, m and the log-sum [N]. Backward: three
+GEMMs per block (6NDV). The tile math runs in the accumulation
 dtype (float32, or float64 for float64 inputs); the GEMMs take the inputs' own dtype (bfloat16
 stays bfloat16 on the MXU/tensor cores) with ``preferred_element_type`` = the accumulation dtype.
 """
@@ -154,8 +161,10 @@ def _forward(x, w, b, labels, mask, cfg: KernelConfig):
         z, _, valid = _tile(x, w, b, mask, v0, nominal, cfg, acc)
         zm = z if valid is None else jnp.where(valid, z, neg_inf)
         m_new = jnp.maximum(m, jnp.max(zm, axis=1))
-        ref_new = jnp.where(m_new > neg_inf, m_new, 0)  # finite reference (0 if nothing counted)
-        ref_old = jnp.where(m > neg_inf, m, 0)
+        # The reference: the running max, 0 while nothing is counted. Keyed on == -inf so that
+        # a NaN max (a NaN logit) stays NaN and reaches the sums.
+        ref_new = jnp.where(m_new != neg_inf, m_new, 0)
+        ref_old = jnp.where(m != neg_inf, m, 0)
         s = s * jnp.exp(m - ref_new) + jnp.sum(jnp.exp(zm - ref_new[:, None]), axis=1)
         if cfg.with_smooth:
             # d = Σ_{counted so far} (ref − z_c), rebased to the new reference; the block's part
@@ -172,15 +181,18 @@ def _forward(x, w, b, labels, mask, cfg: KernelConfig):
         (jnp.full((n,), -jnp.inf, acc), zeros, zeros, zeros), x, w, b, labels, mask
     )
     m, s, d, k = _run_blocks(step, carry, v, cfg.block)
-    counted = m > neg_inf
-    log_s = jnp.log(jnp.where(counted, s, 1))
-    lse = jnp.where(counted, m + log_s, 0)
+    counted = m != neg_inf  # NaN counts (and stays NaN)
+    ref = jnp.where(counted, m, 0)
+    log_s = jnp.where(counted, jnp.log(jnp.where(counted, s, 1)), 0)
+    lse = jnp.where(counted, ref + log_s, 0)
+    zlab = _label_logit(x, w, b, labels, mask, cfg, acc)
+    nll = (ref - zlab) + log_s
     smooth = d + k * log_s if cfg.with_smooth else zeros
-    return lse, _label_logit(x, w, b, labels, mask, cfg, acc), smooth
+    return (lse, nll, smooth), (ref, log_s)
 
 
-def _backward(x, w, b, labels, mask, lse, g_lse, g_lab, g_sm, cfg: KernelConfig):
-    acc = lse.dtype
+def _backward(x, w, b, labels, mask, ref, log_s, g_lse, g_lab, g_sm, cfg: KernelConfig):
+    acc = log_s.dtype
     n, v = x.shape[0], _vocab_size(w, cfg.layout)
     coef = g_lse
     if cfg.with_smooth:
@@ -190,7 +202,7 @@ def _backward(x, w, b, labels, mask, lse, g_lse, g_lab, g_sm, cfg: KernelConfig)
         dx, dw, db = carry
         size = cfg.block
         z, wb, valid = _tile(x, w, b, mask, v0, nominal, cfg, acc)
-        arg = z - lse[:, None]
+        arg = (z - ref[:, None]) - log_s[:, None]
         if valid is not None:
             arg = jnp.where(valid, arg, -jnp.inf)
         cols = v0 + lax.broadcasted_iota(labels.dtype, (1, size), 1)
@@ -232,7 +244,7 @@ def _backward(x, w, b, labels, mask, lse, g_lse, g_lab, g_sm, cfg: KernelConfig)
             jnp.zeros(w.shape, w.dtype),
             None if b is None else jnp.zeros(b.shape, b.dtype),
         ),
-        x, w, b, labels, mask, lse, g_lse, g_lab, g_sm,
+        x, w, b, labels, mask, ref, log_s, g_lse, g_lab, g_sm,
     )
     dx, dw, db = _run_blocks(step, carry, v, cfg.block)
     return dx.astype(x.dtype), dw, db
@@ -240,18 +252,19 @@ def _backward(x, w, b, labels, mask, lse, g_lse, g_lab, g_sm, cfg: KernelConfig)
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(5,))
 def _stats(x, w, b, labels, mask, cfg):
-    return _forward(x, w, b, labels, mask, cfg)
+    return _forward(x, w, b, labels, mask, cfg)[0]
 
 
 def _stats_fwd(x, w, b, labels, mask, cfg):
-    lse, zlab, smooth = _forward(x, w, b, labels, mask, cfg)
-    return (lse, zlab, smooth), (x, w, b, labels, mask, lse)
+    stats, (ref, log_s) = _forward(x, w, b, labels, mask, cfg)
+    return stats, (x, w, b, labels, mask, ref, log_s)
 
 
 def _stats_bwd(cfg, res, cts):
-    x, w, b, labels, mask, lse = res
-    g_lse, g_lab, g_sm = cts
-    dx, dw, db = _backward(x, w, b, labels, mask, lse, g_lse, g_lab, g_sm, cfg)
+    x, w, b, labels, mask, ref, log_s = res
+    g_lse, g_nll, g_sm = cts
+    # nll = lse - z_y: its cotangent adds to the softmax's and subtracts at the label.
+    dx, dw, db = _backward(x, w, b, labels, mask, ref, log_s, g_lse + g_nll, -g_nll, g_sm, cfg)
     return dx, dw, db, None, None
 
 
@@ -266,7 +279,7 @@ def linear_lse_stats(
     mask: jax.Array | None,
     cfg: KernelConfig,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """(lse, zlab, smooth) per token; see the module docstring. Inputs are already validated.
+    """(lse, nll, smooth) per token; see the module docstring. Inputs are already validated.
 
     Args:
       x: [N, D] hidden states.

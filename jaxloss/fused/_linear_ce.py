@@ -188,6 +188,11 @@ def prepare(
     if x.ndim < 1:
         raise ValueError(f"jaxloss.{fn}: `hidden` must have a last (feature) axis; got a scalar.")
     layout, v = _vocab_of(fn, w, weight_layout, x)
+    if v == 0:
+        raise ValueError(
+            f"jaxloss.{fn}: `weight` must have a vocabulary of at least one class (V >= 1); got "
+            f"weight.shape={tuple(w.shape)} (V = 0) for weight_layout={layout!r}."
+        )
     batch_shape = tuple(x.shape[:-1])
     b = None
     if bias is not None:
@@ -247,13 +252,14 @@ def count_classes(p: _Prepared, n: int) -> jax.Array:
 def combine(
     p: _Prepared,
     lse: jax.Array,
-    zlab: jax.Array,
+    nll: jax.Array,
     smooth: jax.Array,
     k: jax.Array,
     label_ok: jax.Array,
 ) -> jax.Array:
-    """Per-token loss from the statistics; 0 for ignored tokens, NaN for bad labels."""
-    loss = lse - zlab
+    """Per-token loss from the statistics (nll = lse - z_y, formed exactly by the caller);
+    0 for ignored tokens, NaN for bad labels."""
+    loss = nll
     if p.cfg.with_smooth:
         loss = (1 - p.eps) * loss + p.eps * smooth / k
     if p.with_z:
@@ -371,9 +377,9 @@ _STATICS = ("v", "batch_shape", "acc", "cfg", "ignore_index", "with_z")
 def _linear_cross_entropy_impl(arrays: tuple, statics: tuple) -> jax.Array:
     p = _Prepared(**dict(zip(_ARRAYS, arrays, strict=True)),
                   **dict(zip(_STATICS, statics, strict=True)))
-    lse, zlab, smooth = linear_lse_stats(p.x, p.w, p.b, p.y, p.mask, p.cfg)
+    lse, nll, smooth = linear_lse_stats(p.x, p.w, p.b, p.y, p.mask, p.cfg)
     n = p.x.shape[0]
-    return combine(p, lse, zlab, smooth, count_classes(p, n), label_counted(p, p.v))
+    return combine(p, lse, nll, smooth, count_classes(p, n), label_counted(p, p.v))
 
 
 # One compiled program per configuration, also for eager calls (the kernel is dozens of ops).

@@ -7,7 +7,9 @@ shard, or a plain reduction of local logits) and the Megatron combination makes 
 
   M      = pmax(stop_gradient(lse_i))                  (any M works; this one keeps exp ≤ 1)
   lse    = M + log psum(exp(lse_i − M))
-  z_y    = psum(z_{y, i})                              (0 on devices that do not own y)
+  lse − z_y = psum([i owns y] (nll_i + (M − lse_i))) + log psum(exp(lse_i − M))
+                                                       (nll_i = lse_i − z_y on the owner,
+                                                        exact near the maximum)
   Σ_c (lse − z_c) = psum(smooth_i + K_i (lse − lse_i))
 
 so communication is a handful of [N]-vector all-reduces (O(N), never O(N·V)). The gradient is plain
@@ -25,7 +27,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from .. import _checks
-from .._numerics import logsumexp
+from .._numerics import logsumexp_parts
 from ._kernel import KernelConfig, linear_lse_stats
 from ._linear_ce import (
     DEFAULT_BLOCK_SIZE,
@@ -54,24 +56,27 @@ def _axis(fn: str, axis_name: Any) -> tuple[int, jax.Array]:
 def _global_stats(
     axis_name: Any,
     lse_i: jax.Array,
-    zlab_i: jax.Array,
+    nll_i: jax.Array,
+    owns_i: jax.Array,
     smooth_i: jax.Array | None,
     k_i: jax.Array,
 ) -> tuple[jax.Array, jax.Array, jax.Array | None, jax.Array]:
-    """Combines per-shard (lse, z_y, smooth, K) into global ones; rows a shard masks entirely
-    (K_i = 0) take no part."""
+    """Combines per-shard (lse, nll on the label's owner, smooth, K) into global (lse, nll,
+    smooth, K); rows a shard masks entirely (K_i = 0) take no part. A NaN statistic on any
+    shard makes the token's values NaN ("nothing counted" is se == 0, which NaN fails)."""
     has = k_i > 0
     m = lax.pmax(lax.stop_gradient(jnp.where(has, lse_i, -jnp.inf)), axis_name)
     m = jnp.where(jnp.isfinite(m), m, 0)
     se = lax.psum(jnp.where(has, jnp.exp(jnp.where(has, lse_i, m) - m), 0), axis_name)
-    counted = se > 0
-    lse = jnp.where(counted, m + jnp.log(jnp.where(counted, se, 1)), 0)
-    zlab = lax.psum(zlab_i, axis_name)
+    counted = se != 0
+    log_se = jnp.where(counted, jnp.log(jnp.where(counted, se, 1)), 0)
+    lse = jnp.where(counted, m + log_se, 0)
+    nll = lax.psum(jnp.where(owns_i, nll_i + (m - lse_i), 0), axis_name) + log_se
     k = lax.psum(k_i, axis_name)
     smooth = None
     if smooth_i is not None:
         smooth = lax.psum(smooth_i + jnp.where(has, k_i * (lse - lse_i), 0), axis_name)
-    return lse, zlab, smooth, k
+    return lse, nll, smooth, k
 
 
 def _local_label_ok(p: _Prepared, offset: jax.Array, v_local: int) -> jax.Array:
@@ -85,20 +90,20 @@ def _local_label_ok(p: _Prepared, offset: jax.Array, v_local: int) -> jax.Array:
 
 
 def _finish(fn: str, p: _Prepared, axis_name: Any, size: int, offset: jax.Array,
-            lse_i, zlab_i, smooth_i) -> jax.Array:
+            lse_i, nll_i, smooth_i) -> jax.Array:
     n = p.y.shape[0]
     v_local = p.v
     if p.mask is None:
         k_i = jnp.full((n,), v_local, p.acc)
     else:
         k_i = jnp.broadcast_to(jnp.sum(p.mask, axis=1, dtype=p.acc), (n,))
-    lse, zlab, smooth, k = _global_stats(
-        axis_name, lse_i, zlab_i, smooth_i if p.cfg.with_smooth else None, k_i
-    )
     ok_i = _local_label_ok(p, offset, v_local)
+    lse, nll, smooth, k = _global_stats(
+        axis_name, lse_i, nll_i, ok_i, smooth_i if p.cfg.with_smooth else None, k_i
+    )
     label_ok = lax.psum(ok_i.astype(jnp.int32), axis_name) > 0
     zeros = jnp.zeros_like(lse)
-    return combine(p, lse, zlab, zeros if smooth is None else smooth, jnp.maximum(k, 1), label_ok)
+    return combine(p, lse, nll, zeros if smooth is None else smooth, jnp.maximum(k, 1), label_ok)
 
 
 def vocab_parallel_linear_cross_entropy(
@@ -156,8 +161,8 @@ def vocab_parallel_linear_cross_entropy(
         check_label_range=False,
     )
     offset = index * p.v
-    lse_i, zlab_i, smooth_i = linear_lse_stats(p.x, p.w, p.b, p.y - offset, p.mask, p.cfg)
-    return _finish(fn, p, axis_name, size, offset, lse_i, zlab_i, smooth_i)
+    lse_i, nll_i, smooth_i = linear_lse_stats(p.x, p.w, p.b, p.y - offset, p.mask, p.cfg)
+    return _finish(fn, p, axis_name, size, offset, lse_i, nll_i, smooth_i)
 
 
 def vocab_parallel_cross_entropy(
@@ -224,15 +229,17 @@ def vocab_parallel_cross_entropy(
     )
     offset = index * v_local
     zz = z.astype(p.acc).reshape(-1, v_local)
-    lse_i, _ = logsumexp(zz, axis=-1, where=p.mask)
+    shift, log_s, counted = logsumexp_parts(zz, axis=-1, where=p.mask)
+    lse_i = jnp.where(counted, shift + log_s, 0)[:, 0]
     local = p.y - offset
     cols = lax.broadcasted_iota(local.dtype, zz.shape, 1)
     hit = cols == local[:, None]
     if p.mask is not None:
         hit = hit & p.mask
     zlab_i = jnp.sum(jnp.where(hit, zz, 0), axis=1)
+    nll_i = (shift[:, 0] - zlab_i) + log_s[:, 0]  # lse_i - z_y, exact near the maximum
     smooth_i = None
     if p.cfg.with_smooth:
         diff = lse_i[:, None] - zz
         smooth_i = jnp.sum(diff if p.mask is None else jnp.where(p.mask, diff, 0), axis=1)
-    return _finish(fn, p, axis_name, size, offset, lse_i, zlab_i, smooth_i)
+    return _finish(fn, p, axis_name, size, offset, lse_i, nll_i, smooth_i)
