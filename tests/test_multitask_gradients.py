@@ -498,3 +498,9 @@ def test_famo_jit():
 
     w, state = step(state, jnp.array(1.0), jnp.array(2.0))
     assert np.all(np.isfinite(state.logits)) and set(w) == {"a", "b"}
+
+
+def test_famo_eps_must_be_positive():
+    # eps = 0 gave NaN weights once a loss reached its lower bound (log 0, 0 / 0)
+    with pytest.raises(ValueError, match=r"jaxloss\.famo: `eps` must be finite and > 0; got 0"):
+        mt.famo(eps=0.0)

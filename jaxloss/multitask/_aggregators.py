@@ -1002,7 +1002,8 @@ def famo(
     Args:
       learning_rate: of the logits' Adam (default 0.025, the paper's).
       weight_decay: γ (default 1e-3).
-      eps: added to D (default 1e-8, as the reference code).
+      eps: added to D, > 0 (default 1e-8, as the reference code): a loss at its lower bound
+        would otherwise give log 0 and a division by 0.
 
     Example:
       >>> import jax.numpy as jnp, jaxloss.multitask as mt
@@ -1022,6 +1023,6 @@ def famo(
     fn = "famo"
     _checks.require(fn, "learning_rate", learning_rate, "> 0")
     _checks.require(fn, "weight_decay", weight_decay, ">= 0")
-    _checks.require(fn, "eps", eps, ">= 0")
+    _checks.require(fn, "eps", eps, "> 0")
     opt = optax.chain(optax.add_decayed_weights(weight_decay), optax.adam(learning_rate))
     return FAMO(opt, eps)
