@@ -372,10 +372,29 @@ def test_jit_equals_eager_and_zero_gradients_finite(name):
     assert np.all(np.isfinite(zero))
 
 
+@pytest.mark.parametrize("name", sorted(DETERMINISTIC))
+def test_nan_gradient_gives_nan_direction(name):
+    """A NaN in one task's gradient: the Gramian methods' weights are all NaN (the direction is
+    undefined; no guard may treat the task as a zero gradient); sum and mean stay the plain sum,
+    NaN only where the NaN is."""
+    j = rand_jac(17, 3, 4)
+    j[1, 2] = np.nan
+    d = np.asarray(jax.jit(DETERMINISTIC[name][0]())(jnp.asarray(j)))
+    if name in ("sum", "mean"):
+        assert np.isnan(d[2]) and np.all(np.isfinite(np.delete(d, 2)))
+    else:
+        assert np.all(np.isnan(d))
+    g = j @ j.T
+    w = np.asarray(jitted(name, 3)(jnp.asarray(g)))
+    assert np.all(np.isnan(w)) or name in ("sum", "mean")
+
+
 def test_pcgrad_jit_equals_eager():
     j, key = jnp.asarray(rand_jac(14, 3, 4)), jax.random.key(3)
     jitted_pc = jax.jit(lambda x, k: PC(x, key=k))
     np.testing.assert_allclose(PC(j, key=key), jitted_pc(j, key), rtol=1e-12)
+    j = j.at[0, 1].set(jnp.nan)
+    assert np.all(np.isnan(np.asarray(PC(j, key=key))))
 
 
 def test_gramian_validation():

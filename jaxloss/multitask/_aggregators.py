@@ -210,6 +210,9 @@ class Aggregator:
       randomised: whether ``weighting`` needs a PRNG key.
       needs_factor: whether ``weighting`` uses ``rows.factor``.
       max_norm: clip the aggregated direction to this norm (None: no clipping).
+      reads_gradients: whether the weights depend on the gradients (False for sum and mean).
+        Those that do are NaN, all of them, when a task gradient has a NaN or an infinity: the
+        direction is then undefined, and a guard must not turn it into a plausible number.
     """
 
     name: str
@@ -217,6 +220,7 @@ class Aggregator:
     randomised: bool = False
     needs_factor: bool = False
     max_norm: float | None = None
+    reads_gradients: bool = True
 
     def __post_init__(self) -> None:
         # One compiled solver per shape/dtype: eager calls do not re-trace the while_loops
@@ -232,16 +236,23 @@ class Aggregator:
             )
         return key
 
+    def _nan_if_not_finite(self, rows: _Rows, w: jax.Array) -> jax.Array:
+        if not self.reads_gradients:
+            return w
+        finite = jnp.all(jnp.isfinite(rows.norms)) & jnp.all(jnp.isfinite(rows.gram))
+        return jnp.where(finite, w, jnp.nan)
+
     def _weights_from_gramian(self, g: jax.Array, key: Any) -> jax.Array:
         rows = _rows_from_gramian(g, self.needs_factor)
-        w = self.weighting(rows, key)
+        w = self._nan_if_not_finite(rows, self.weighting(rows, key))
         if self.max_norm is not None:
             v = rows.norms * w
             w = w * _cap(jnp.sqrt(jnp.maximum(v @ rows.gram @ v, 0.0)), self.max_norm)
         return w
 
     def _weights_from_jacobian(self, jacobian: Any, key: Any) -> jax.Array:
-        w = self.weighting(_rows_from_jacobian(jacobian, self.needs_factor), key)
+        rows = _rows_from_jacobian(jacobian, self.needs_factor)
+        w = self._nan_if_not_finite(rows, self.weighting(rows, key))
         if self.max_norm is not None:
             w = w * _cap(_tree_norm(combine(jacobian, w)), self.max_norm)
         return w
@@ -310,7 +321,9 @@ def sum_aggregator() -> Aggregator:
       >>> mt.sum_aggregator()(jnp.array([[1.0, 0.0], [0.0, 2.0]])).tolist()
       [1.0, 2.0]
     """
-    return Aggregator("sum_aggregator", lambda r, key: jnp.ones_like(r.norms))
+    return Aggregator(
+        "sum_aggregator", lambda r, key: jnp.ones_like(r.norms), reads_gradients=False
+    )
 
 
 def mean_aggregator() -> Aggregator:
@@ -322,7 +335,9 @@ def mean_aggregator() -> Aggregator:
       [0.5, 1.0]
     """
     return Aggregator(
-        "mean_aggregator", lambda r, key: jnp.full_like(r.norms, 1.0 / r.norms.shape[0])
+        "mean_aggregator",
+        lambda r, key: jnp.full_like(r.norms, 1.0 / r.norms.shape[0]),
+        reads_gradients=False,
     )
 
 
