@@ -10,12 +10,15 @@ before Adam; the heads get their plain gradient. Seed 0, 300 Adam steps, relativ
 (final / initial) on this machine:
 
            equal: big 0.0368  small 0.0332
-        nash_mtl: big 0.0196  small 0.0020
+        nash_mtl: big 1.0063  small 0.8433
           cagrad: big 0.0289  small 0.0048
           upgrad: big 0.0318  small 0.0305
-            mgda: big 1.0108  small 0.8290   (MGDA's common descent direction stalls here)
+            mgda: big 1.0108  small 0.8290
 
-Nash-MTL and CAGrad beat equal weighting on both tasks, the worse one (relative) included.
+CAGrad beats equal weighting on both tasks; UPGrad about matches it. MGDA and Nash-MTL stall:
+with nearly opposite task gradients, MGDA's minimum-norm direction and Nash-MTL's bargaining
+direction (equal improvement ⟨g_i, d⟩/‖g_i‖ for both tasks) are almost orthogonal to both
+gradients, so neither task moves.
 
 Run:  python examples/multitask_conflict.py [--steps N] [--method upgrad]
 """

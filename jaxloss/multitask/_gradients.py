@@ -135,7 +135,8 @@ def task_value_and_rep_jacobian(
     Koltun's MGDA-UB bound: ‖Σ w_i ∇_θ L_i‖ ≤ ‖∂z/∂θ‖ · ‖Σ w_i ∂L_i/∂z‖); then
     ``backward(w)`` returns ∇_params Σ_i w_i L_i with **one** backward pass through the encoder
     (the VJP with cotangent ``w``; ``w`` is a constant). Any Gramian-based aggregator works this
-    way: ``w = agg.weights(gramian(J_z))``.
+    way: ``w = agg.jacobian_weights(J_z)`` (or ``agg.weights(gramian(J_z))``, when the squared
+    gradient norms are representable in the dtype).
 
     Args:
       encode: ``encode(params, *args) -> z`` (any pytree).
@@ -210,7 +211,9 @@ def gramian(jacobian: Any) -> jax.Array:
     """The T × T Gramian ``G = J Jᵀ`` of a Jacobian pytree: ``G[i, j] = ⟨∇L_i, ∇L_j⟩``.
 
     Summed over all leaves (the inner product of the flattened per-task gradients), accumulated in
-    at least float32.
+    at least float32. Its entries are squared gradient norms: in float32 they overflow beyond
+    norms of about 1e19 and lose small tasks below the rounding of large ones; the aggregators
+    (``agg(J)``, ``agg.jacobian_weights(J)``) therefore work from the normalised rows instead.
 
     Args:
       jacobian: pytree whose leaves have a common leading task axis T.
