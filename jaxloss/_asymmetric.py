@@ -112,7 +112,7 @@ def pinball_loss(predictions: Any, targets: Any, *, tau: Any = 0.5) -> jax.Array
       ``sklearn.metrics.mean_pinball_loss(alpha=τ)``; optax, torch.nn and keras have none.
       No anti-crossing is imposed across levels: sort or parametrise increments upstream.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> l = jaxloss.pinball_loss(jnp.array([[0.0, 2.0]]), jnp.array([1.0]),
       ...                          tau=jnp.array([0.1, 0.9]))  # predictions [1, 2], targets [1]
@@ -164,7 +164,7 @@ def quantile_huber_loss(
       Array of the shape of ``predictions``. The IQN/dopamine convention (divided by δ); QR-DQN's
       eq. 10 omits the 1/δ (the same for δ = 1). optax, torch.nn and keras have none.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> l = jaxloss.quantile_huber_loss(jnp.zeros(2), jnp.array([0.5, -3.0]), tau=0.25)
       >>> [round(v, 6) for v in l.tolist()]
@@ -237,7 +237,7 @@ def expectile_loss(predictions: Any, targets: Any, *, tau: Any = 0.5) -> jax.Arr
       (``where(diff > 0, τ, 1 - τ) * diff**2``, diff = target - prediction) with the same
       convention; optax, torch.nn and keras have none.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> l = jaxloss.expectile_loss(jnp.zeros(2), jnp.array([2.0, -2.0]), tau=0.9)
       >>> [round(v, 6) for v in l.tolist()]
@@ -328,7 +328,7 @@ def linex_loss(
       Array of the shape of ``predictions``. Varian's form with b = 1 (multiply by b for his
       scale); optax, torch.nn and keras have none.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> l = jaxloss.linex_loss(jnp.array([1.0, -1.0]), jnp.zeros(2), a=1.0)
       >>> [round(v, 6) for v in l.tolist()]

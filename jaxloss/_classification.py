@@ -67,7 +67,7 @@ def sigmoid_binary_cross_entropy(
     Returns:
       Array of the shape of ``logits``.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> round(float(jaxloss.sigmoid_binary_cross_entropy(jnp.array(0.0), jnp.array(1.0))), 6)
       0.693147
@@ -121,7 +121,7 @@ def binary_cross_entropy(probabilities: Any, labels: Any) -> jax.Array:
     Returns:
       Array of the shape of ``probabilities``.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> jaxloss.binary_cross_entropy(jnp.array([0.0, 1.0]), jnp.array([1.0, 1.0])).tolist()
       [100.0, 0.0]
@@ -312,7 +312,7 @@ def softmax_cross_entropy(
     Returns:
       Array of the shape of ``logits`` without ``axis``.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> round(float(jaxloss.softmax_cross_entropy(jnp.zeros(4), jnp.array([0., 1, 0, 0]))), 6)
       1.386294
@@ -435,7 +435,7 @@ def softmax_cross_entropy_with_integer_labels(
     Returns:
       Array of the shape of ``labels``.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> logits = jnp.array([[2.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
       >>> v = jaxloss.softmax_cross_entropy_with_integer_labels(logits, jnp.array([0, -100]),
@@ -533,7 +533,7 @@ def nll_loss(
     Returns:
       Array of the shape of ``labels``.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> jaxloss.nll_loss(jnp.log(jnp.array([[0.5, 0.25, 0.25]])), jnp.array([1])).tolist()
       [1.3862943649291992]
@@ -577,7 +577,7 @@ def expected_cost(
     Returns:
       Array of the shape of ``labels``.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> m = jnp.array([[0.0, 1.0], [5.0, 0.0]])
       >>> jaxloss.expected_cost(jnp.zeros((1, 2)), jnp.array([1]), cost_matrix=m).tolist()

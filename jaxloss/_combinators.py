@@ -152,7 +152,7 @@ def class_weighted(loss: Loss, class_weights: Any) -> Loss:
 
     Gradient: w[y] · dl.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> ce = jaxloss.class_weighted(jaxloss.softmax_cross_entropy_with_integer_labels,
       ...                             jnp.array([1.0, 4.0]))
@@ -215,7 +215,7 @@ def class_weights_from_counts(
     finite and >= 0 with at least one above 0 (a ValueError otherwise); traced all-zero counts
     give NaN weights.
 
-    Example:
+    Examples:
       >>> import jaxloss
       >>> [round(w, 4) for w in jaxloss.class_weights_from_counts([90, 10]).tolist()]
       [0.2, 1.8]
@@ -528,7 +528,7 @@ def linear_combination(losses: Sequence[Loss], coefficients: Sequence[Any]) -> L
 
     Gradient: sum_k c_k dl_k.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> l = jaxloss.linear_combination([jaxloss.squared_error, jaxloss.absolute_error],
       ...                                [1.0, 0.5])
@@ -595,7 +595,7 @@ def multitask_loss(
 
     Gradient: sum_i w_i · d mean_i (the weights are constants for the gradient).
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> obj = jaxloss.multitask_loss({"depth": jaxloss.absolute_error,
       ...                          "seg": jaxloss.softmax_cross_entropy_with_integer_labels},

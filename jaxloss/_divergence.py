@@ -66,7 +66,7 @@ def kl_divergence(
       Array of the shape of the inputs without ``axis``. Same as
       ``torch.nn.functional.kl_div(log_predictions, targets, reduction='none').sum(axis)``.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> float(jaxloss.kl_divergence(jnp.log(jnp.array([0.5, 0.5])), jnp.array([1.0, 0.0])))
       0.6931471824645996
@@ -108,7 +108,7 @@ def kl_divergence_with_log_targets(
       Array of the shape of the inputs without ``axis``. Same as
       ``torch.nn.functional.kl_div(lp, lt, reduction='none', log_target=True).sum(axis)``.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> lp = jnp.log(jnp.array([0.5, 0.5])); lt = jnp.array([0.0, -jnp.inf])
       >>> float(jaxloss.kl_divergence_with_log_targets(lp, lt))

@@ -343,7 +343,7 @@ def sigmoid_focal_loss(
       ``torchvision.ops.sigmoid_focal_loss(reduction='none')`` (torchvision: ``alpha=-1`` for no
       weighting) when ε = 0.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> v = jaxloss.sigmoid_focal_loss(jnp.array([0.0, 3.0]), jnp.array([1.0, 1.0]), gamma=2.0)
       >>> [round(x, 6) for x in v.tolist()]
@@ -410,7 +410,7 @@ def asymmetric_multilabel_loss(
       and clamps log arguments at 1e-8 (so each term is at most 18.4); here the logs are exact and
       the reduction is yours: ``jaxloss.sum(values)`` matches it.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> v = jaxloss.asymmetric_multilabel_loss(jnp.array([2.0, -3.0, 0.0]),
       ...                                        jnp.array([1.0, 0.0, 0.0]))
@@ -680,7 +680,7 @@ def softmax_focal_loss(
       Array of the shape of ``labels``. Keras ``CategoricalFocalCrossentropy(alpha=α, gamma=γ,
       from_logits=True)`` on one-hot targets with per-class α; optax has no softmax focal loss.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> logits = jnp.array([[2.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
       >>> v = jaxloss.softmax_focal_loss(logits, jnp.array([0, 1]), gamma=2.0)
@@ -755,7 +755,7 @@ def class_balanced_cross_entropy(
       torch's weighted ``'mean'`` is ``jaxloss.sum(values) / jaxloss.sum(w[labels])``, which is
       ``jaxloss.mean(unweighted_ce, weights=w[labels])``.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> v = jaxloss.class_balanced_cross_entropy(jnp.zeros((2, 2)), jnp.array([0, 1]),
       ...                                          samples_per_class=jnp.array([90, 10]), beta=0.9)
@@ -808,7 +808,7 @@ def class_balanced_focal_loss(
     Returns:
       Array of the shape of ``labels``.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> v = jaxloss.class_balanced_focal_loss(jnp.zeros((2, 2)), jnp.array([0, 1]),
       ...                                       samples_per_class=jnp.array([90, 10]), beta=0.9)
@@ -867,7 +867,7 @@ def ldam_loss(
       with ``reduction='none'`` (its ``weight=`` is the DRW schedule: use
       ``class_weights_from_counts`` and weight in the reduction when the schedule says so).
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> v = jaxloss.ldam_loss(jnp.array([[0.5, 0.0], [0.0, 0.5]]), jnp.array([0, 1]),
       ...                       samples_per_class=jnp.array([160, 10]), scale=4.0)
@@ -923,7 +923,7 @@ def logit_adjusted_cross_entropy(
       Array of the shape of ``labels``: the official code's ``--mode=loss`` (``tau=1.0``),
       i.e. ``torch.nn.CrossEntropyLoss(reduction='none')(logits + tau * log(priors), y)``.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> v = jaxloss.logit_adjusted_cross_entropy(jnp.zeros((2, 2)), jnp.array([0, 1]),
       ...                                          class_priors=jnp.array([0.9, 0.1]))
@@ -979,7 +979,7 @@ def poly1_cross_entropy(
       Array of the shape of ``labels``: ``optax.poly_loss_cross_entropy(logits,
       one_hot(labels), epsilon=ε)``, which takes probability labels instead.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> v = jaxloss.poly1_cross_entropy(jnp.zeros((1, 4)), jnp.array([2]), epsilon=2.0)
       >>> [round(x, 6) for x in v.tolist()]
@@ -1027,7 +1027,7 @@ def generalized_cross_entropy(
       Array of the shape of ``labels``: Keras ``CategoricalGeneralizedCrossEntropy(q=q)`` on
       one-hot targets, applied to logits rather than probabilities.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> v = jaxloss.generalized_cross_entropy(jnp.zeros((1, 4)), jnp.array([2]), q=1.0)
       >>> [round(x, 6) for x in v.tolist()]

@@ -51,7 +51,7 @@ def jensen_shannon_divergence(
       Jensen–Shannon loss; ``scipy.spatial.distance.jensenshannon(p, q) ** 2`` is the same value
       (scipy returns the square root, the JS *distance*).
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> p, q = jnp.array([1.0, 0.0]), jnp.array([0.0, 1.0])
       >>> round(float(jaxloss.jensen_shannon_divergence(p, q)), 6)  # log 2

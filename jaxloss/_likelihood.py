@@ -92,7 +92,7 @@ def gaussian_nll(
       variance)``, except that torch raises on negative variances where this clamps (a check
       that cannot run under ``jit``). optax and keras have none.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> l = jaxloss.gaussian_nll(jnp.array([1.0, 0.0]), jnp.zeros(2),
       ...                          variance=jnp.array([1.0, 0.0]))  # 0 is clamped to eps
@@ -176,7 +176,7 @@ def gaussian_nll_with_log_variance(
       ``torch.nn.GaussianNLLLoss(reduction='none')(predictions, targets, exp(log_variance))``.
       optax and keras have none.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> l = jaxloss.gaussian_nll_with_log_variance(jnp.array([2.0]), jnp.array([0.0]),
       ...                                            log_variance=jnp.array([0.0]))
@@ -257,7 +257,7 @@ def poisson_nll(log_rates: Any, targets: Any, *, full: bool = False) -> jax.Arra
       ``torch.nn.PoissonNLLLoss(log_input=True, full=full, reduction='none')``. optax has none;
       keras's ``Poisson`` takes rates (see :func:`poisson_nll_with_rates`).
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> l = jaxloss.poisson_nll(jnp.array([0.0, 0.0]), jnp.array([0.0, 2.0]))
       >>> [round(v, 6) for v in l.tolist()]
@@ -297,7 +297,7 @@ def poisson_nll_with_rates(
       ``torch.nn.PoissonNLLLoss(log_input=False, full=full, eps=eps, reduction='none')`` for
       λ >= 0; the summand of ``keras.losses.poisson`` (with ε = 1e-7). optax has none.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> l = jaxloss.poisson_nll_with_rates(jnp.array([1.0, 0.0]), jnp.array([1.0, 0.0]))
       >>> [round(v, 6) for v in l.tolist()]

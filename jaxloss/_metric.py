@@ -396,7 +396,7 @@ def hinge(predictions: Any, targets: Any, *, margin: Any = 1.0) -> jax.Array:
       ``keras.losses.Hinge`` per element (Keras averages the last axis and converts {0, 1}
       labels silently; jaxloss rejects them).
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> jaxloss.hinge(jnp.array([2.0, 0.5, -1.0]), jnp.array([1.0, 1.0, 1.0])).tolist()
       [0.0, 0.5, 2.0]
@@ -423,7 +423,7 @@ def squared_hinge(predictions: Any, targets: Any, *, margin: Any = 1.0) -> jax.A
       Array of the shape of ``predictions``. Same as ``keras.losses.SquaredHinge`` per element
       (Keras averages the last axis and converts {0, 1} labels silently).
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> jaxloss.squared_hinge(jnp.array([2.0, 0.5, -1.0]), jnp.ones(3)).tolist()
       [0.0, 0.25, 4.0]
@@ -478,7 +478,7 @@ def multiclass_hinge(
       class); ``kind="weston_watkins"`` divided by C equals
       ``torch.nn.MultiMarginLoss(p=1, margin=m, reduction='none')``.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> z = jnp.array([[2.0, 1.5, 0.0]])
       >>> jaxloss.multiclass_hinge(z, jnp.array([0])).tolist()
@@ -537,7 +537,7 @@ def margin_ranking(
       Array of the shape of ``scores_1``. Same as
       ``torch.nn.MarginRankingLoss(margin=m, reduction='none')``.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> jaxloss.margin_ranking(jnp.array([3.0, 1.0]), jnp.array([1.0, 1.5]),
       ...                        jnp.array([1.0, 1.0]), margin=0.5).tolist()
@@ -599,7 +599,7 @@ def cosine_embedding(
       adds 1e-12 to the squared norms instead of flooring them). ``1 - optax.cosine_similarity``
       for similar pairs, which has NaN gradients at zero vectors; jaxloss's are finite.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> a = jnp.array([[1.0, 0.0], [1.0, 0.0], [0.0, 0.0]])
       >>> b = jnp.array([[0.0, 2.0], [1.0, 1.0], [1.0, 0.0]])
@@ -660,7 +660,7 @@ def triplet_margin(
       the norm: for p = 1 it gives 5.0 on anchor (0, 0), positive (1, -1), negative (2, 2) where
       the loss is 0, and NaN for p = 3.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> a, pos, neg = jnp.array([[0.0, 0.0]]), jnp.array([[1.0, -1.0]]), jnp.array([[2.0, 2.0]])
       >>> jaxloss.triplet_margin(a, pos, neg, p=1).tolist(), jaxloss.triplet_margin(a, pos, neg,
@@ -772,7 +772,7 @@ def contrastive(
       Array of the embeddings' shape without the last axis. TF Addons'
       ``tfa.losses.contrastive_loss`` takes distances and has no ½: it is 2·l.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> a, b = jnp.array([[0.0, 0.0], [0.0, 0.0]]), jnp.array([[3.0, 4.0], [0.3, 0.4]])
       >>> [round(x, 4) for x in jaxloss.contrastive(a, b, jnp.array([1, 0])).tolist()]
@@ -870,7 +870,7 @@ def info_nce(
       ``ntxent(embeddings, labels, temperature)`` returns that mean as a scalar (its
       denominator leaves out the other positives, which is the same thing with one positive).
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> z1 = jnp.array([[1.0, 0.0], [0.0, 1.0]])
       >>> z = jnp.concatenate([z1, 3.0 * z1])  # [z1; z2], N = 2: the (i, i + N) pairing
@@ -924,7 +924,7 @@ def supervised_contrastive(
       Array [..., M], one value per anchor. The reference implementation (SupContrast) also
       multiplies by τ / base_temperature (1 with its defaults); multiply the values for that.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> z = jnp.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
       >>> v = jaxloss.supervised_contrastive(z, jnp.array([0, 0, 0, 1]), temperature=1.0)
@@ -980,7 +980,7 @@ def siglip(
       Array [..., N], per image. The per-text values are ``siglip(text, image, ...)``; both
       sum to the same total. open_clip's ``SigLipLoss`` returns the paper's scalar.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> x = jnp.array([[1.0, 0.0], [0.0, 1.0]])
       >>> [round(v, 4) for v in jaxloss.siglip(x, x, logit_scale=10.0, logit_bias=-5.0).tolist()]

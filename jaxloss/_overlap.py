@@ -237,7 +237,7 @@ def dice_loss(
       ``axis`` assumes a batch axis; its ``jnp.allclose`` check fails under ``jit``); keras
       ``Dice`` and smp/MONAI use (2 TP + s) / (P + T + s), i.e. our ``smooth`` = their s / 2.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> p = jnp.array([[[0.9, 0.1], [0.2, 0.8]]])       # [B=1, N=2 pixels, C=2]
       >>> t = jnp.array([[[1.0, 0.0], [0.0, 1.0]]])
@@ -283,7 +283,7 @@ def jaccard_loss(
       beta=1, apply_softmax=False)`` is the same value); smp ``JaccardLoss(smooth=s)`` (channel
       first, pooled over the batch, absent classes masked); MONAI ``DiceLoss(jaccard=True)``.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> p = jnp.array([[[0.9, 0.1], [0.2, 0.8]]])
       >>> t = jnp.array([[[1.0, 0.0], [0.0, 1.0]]])
@@ -339,7 +339,7 @@ def tversky_loss(
       α = β = 0.5. The widely copied focal-Tversky reference code puts α on FN: swap the two
       when migrating from it.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> p = jnp.array([[[0.9, 0.1], [0.2, 0.8]]])
       >>> t = jnp.array([[[1.0, 0.0], [0.0, 1.0]]])
@@ -406,7 +406,7 @@ def focal_tversky_loss(
       (Abraham & Khan's sum over classes, divided by C), the same for one class or micro. The
       paper writes the exponent as 1/γ with γ = 4/3: pass ``gamma=0.75``.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> p = jnp.array([[[0.9, 0.1], [0.2, 0.8]]])
       >>> t = jnp.array([[[1.0, 0.0], [0.0, 1.0]]])
@@ -464,7 +464,7 @@ def generalized_dice_loss(
       per-class Dice; MONAI ``GeneralizedDiceLoss`` uses unnormalised weights with
       smooth_nr = smooth_dr = 1e-5 (same value at s = 0).
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> p = jnp.array([[[0.9, 0.1], [0.2, 0.8]]])
       >>> t = jnp.array([[[1.0, 0.0], [0.0, 1.0]]])

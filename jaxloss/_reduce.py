@@ -118,7 +118,7 @@ def mean_parts(
       where: optional boolean mask broadcastable to ``values``; False elements are not counted.
       axis: axes to reduce (default: all).
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> a = jaxloss.mean_parts(jnp.array([1.0, 2.0]))
       >>> b = jaxloss.mean_parts(jnp.array([6.0]))
@@ -139,7 +139,7 @@ def mean(values: Any, weights: Any = None, where: Any = None, *, axis: Axis = No
     Gradient: d mean / d v_i = w_i / sum(w) for counted i, 0 elsewhere (0 everywhere when nothing
     is counted). Never overflows where the mean is in range (see the module notes).
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> float(jaxloss.mean(jnp.array([1.0, 3.0, 100.0]), where=jnp.array([True, True, False])))
       2.0
@@ -187,7 +187,7 @@ def _overflow_scale(shape: tuple[int, ...], axis: Axis) -> float:
 def sum(values: Any, weights: Any = None, where: Any = None, *, axis: Axis = None) -> jax.Array:
     """Weighted, masked sum: sum(w·v over counted elements); 0 if nothing counted.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> float(jaxloss.sum(jnp.array([1.0, 2.0]), weights=jnp.array([3.0, 0.5])))
       4.0

@@ -34,7 +34,7 @@ def squared_error(predictions: Any, targets: Any) -> jax.Array:
     Returns:
       Array of the shape of ``predictions``. MSE is ``jaxloss.mean(squared_error(p, t))``.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> jaxloss.squared_error(jnp.array([1.0, 3.0]), jnp.array([0.0, 1.0])).tolist()
       [1.0, 4.0]
@@ -87,7 +87,7 @@ def absolute_error(predictions: Any, targets: Any) -> jax.Array:
     Returns:
       Array of the shape of ``predictions``. MAE is ``jaxloss.mean(absolute_error(p, t))``.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> jaxloss.absolute_error(jnp.array([1.0, -3.0]), jnp.array([0.0, 1.0])).tolist()
       [1.0, 4.0]
@@ -125,7 +125,7 @@ def huber(predictions: Any, targets: Any, *, delta: Any = 1.0) -> jax.Array:
       Array of the shape of ``predictions``. Same as ``torch.nn.HuberLoss(reduction='none')``
       and ``optax.huber_loss``.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> jaxloss.huber(jnp.array([0.5, 3.0]), jnp.zeros(2)).tolist()
       [0.125, 2.5]
@@ -186,7 +186,7 @@ def smooth_l1(predictions: Any, targets: Any, *, beta: Any = 1.0) -> jax.Array:
     Returns:
       Array of the shape of ``predictions``. Same as ``torch.nn.SmoothL1Loss(reduction='none')``.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> jaxloss.smooth_l1(jnp.array([0.5, 3.0]), jnp.zeros(2), beta=1.0).tolist()
       [0.125, 2.5]
@@ -221,7 +221,7 @@ def log_cosh(predictions: Any, targets: Any) -> jax.Array:
     Returns:
       Array of the shape of ``predictions``. Same as ``optax.log_cosh``.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> round(float(jaxloss.log_cosh(jnp.array([1.0]), jnp.array([0.0]))[0]), 6)
       0.433781

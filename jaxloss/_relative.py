@@ -81,7 +81,7 @@ def absolute_percentage_error(predictions: Any, targets: Any, *, eps: Any = 1e-7
       ``jaxloss.mean(...)`` equals ``sklearn.metrics.mean_absolute_percentage_error`` (a fraction,
       with ε = float64 machine epsilon). optax and torch.nn have none.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> l = jaxloss.absolute_percentage_error(jnp.array([110.0, 1.5]), jnp.array([100.0, 2.0]))
       >>> [round(v, 6) for v in l.tolist()]
@@ -152,7 +152,7 @@ def symmetric_absolute_percentage_error(
       Array of the shape of ``predictions``. sMAPE in percent (M3/M4 competitions) is
       ``100 * jaxloss.mean(...)``; optax, torch.nn and keras have none.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> p, t = jnp.array([3.0, 0.0]), jnp.array([1.0, 0.0])
       >>> [round(v, 6) for v in jaxloss.symmetric_absolute_percentage_error(p, t).tolist()]
@@ -219,7 +219,7 @@ def squared_logarithmic_error(predictions: Any, targets: Any, *, eps: Any = 1e-7
       and gives them a zero gradient, where jaxloss keeps their exact loss. optax and torch.nn
       have none; ``jaxloss.log_space(jaxloss.squared_error)`` is the same loss as a combinator.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> round(float(jaxloss.squared_logarithmic_error(jnp.array([3.0]), jnp.array([1.0]))[0]), 6)
       0.480453
@@ -262,7 +262,7 @@ def log_ratio_error(
       Array of the shape of ``predictions``. optax, torch.nn and keras have none;
       ``jaxloss.log_space(jaxloss.squared_error, offset=0)`` is the squared form as a combinator.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> l = jaxloss.log_ratio_error(jnp.array([2.0, 0.5]), jnp.ones(2), squared=False)
       >>> [round(v, 6) for v in l.tolist()]

@@ -335,7 +335,7 @@ def wing(predictions: Any, targets: Any, *, omega: Any = 10.0, epsilon: Any = 2.
       landmarks sums over keypoints and coordinates and averages over the batch:
       ``jaxloss.mean(wing(p, t).sum((1, 2)))``. No optax, torch.nn or Keras equivalent.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> [round(v, 5) for v in jaxloss.wing(jnp.array([1.0, 12.0]), jnp.zeros(2)).tolist()]
       [4.05465, 19.91759]
@@ -399,7 +399,7 @@ def adaptive_wing(
       ``jaxloss.mean`` of it; its optional target weight is ``jaxloss.mean(..., weights=w)``. The
       paper's weighted loss map (foreground up-weighted) is also a ``weights=`` of the mean.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> l = jaxloss.adaptive_wing(jnp.array([0.2, 0.2, 1.0]), jnp.array([0.0, 1.0, 0.0]))
       >>> [round(v, 4) for v in l.tolist()]
@@ -527,7 +527,7 @@ def charbonnier(predictions: Any, targets: Any, *, delta: Any = 1.0) -> jax.Arra
       Array of the shape of ``predictions``. kornia ``charbonnier_loss(reduction='none')`` for
       δ = 1; no optax, torch.nn or Keras equivalent (Keras/optax ``huber`` is the non-smooth one).
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> [round(v, 6) for v in jaxloss.charbonnier(jnp.array([0.0, 1.0, 3.0]), jnp.zeros(3))
       ...  .tolist()]
@@ -602,7 +602,7 @@ def cauchy(predictions: Any, targets: Any, *, scale: Any = 1.0) -> jax.Array:
       The M-estimator form (c²/2) log(1 + (r/c)²) (scipy's ``loss='cauchy'``, ψ(r) ≈ r near 0)
       is (c²/2) · cauchy(p, t, scale=c/√2). No optax, torch.nn or Keras equivalent.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> [round(v, 6) for v in jaxloss.cauchy(jnp.array([0.0, 2.0]), jnp.zeros(2)).tolist()]
       [0.0, 1.098612]
@@ -662,7 +662,7 @@ def geman_mcclure(predictions: Any, targets: Any, *, scale: Any = 1.0) -> jax.Ar
       Array of the shape of ``predictions``. kornia ``geman_mcclure_loss(reduction='none')`` is
       c = 1. Non-convex: gross outliers get (almost) no gradient, so start from a good fit.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> jaxloss.geman_mcclure(jnp.array([0.0, 2.0]), jnp.zeros(2)).tolist()
       [0.0, 1.0]
@@ -731,7 +731,7 @@ def welsch(predictions: Any, targets: Any, *, scale: Any = 1.0) -> jax.Array:
       Array of the shape of ``predictions``. kornia ``welsch_loss(reduction='none')`` is c = 1.
       Non-convex: gross outliers get no gradient.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> [round(v, 6) for v in jaxloss.welsch(jnp.array([0.0, 2.0]), jnp.zeros(2)).tolist()]
       [0.0, 0.864665]
@@ -788,7 +788,7 @@ def tukey_biweight(predictions: Any, targets: Any, *, scale: Any = 4.685) -> jax
       Array of the shape of ``predictions``. statsmodels ``TukeyBiweight(c).rho(r)`` (same
       c²/6 normalisation, ψ(r) ≈ r near 0). No optax, torch.nn or Keras equivalent.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> l = jaxloss.tukey_biweight(jnp.array([0.0, 1.0, 3.0]), jnp.zeros(3), scale=2.0)
       >>> [round(v, 6) for v in l.tolist()]
@@ -888,7 +888,7 @@ def barron(predictions: Any, targets: Any, *, alpha: Any, scale: Any = 1.0) -> j
       dtype, inf only where it is beyond the range (ρ grows like |r/c|^α for α > 0), also where
       r = p - t itself overflows; gradients likewise (never NaN).
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> r = jnp.array([0.5, 3.0])
       >>> [round(v, 5) for v in jaxloss.barron(r, jnp.zeros(2), alpha=1.0).tolist()]
@@ -944,7 +944,7 @@ def barron_nll(predictions: Any, targets: Any, *, alpha: Any, scale: Any = 1.0) 
       and c learned through a sigmoid/softplus reparametrisation, robust_loss_pytorch's
       ``AdaptiveLossFunction`` (see :func:`adaptive_robust_nll`).
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> l = jaxloss.barron_nll(jnp.array([0.0, 1.0]), jnp.zeros(2), alpha=2.0)
       >>> [round(v, 5) for v in l.tolist()]  # the standard normal's -log density
@@ -1016,7 +1016,7 @@ def adaptive_robust_init(
       ``{"latent_alpha": array, "latent_scale": array}`` of ``shape``. Pass the same bounds to
       :func:`adaptive_robust_nll` and :func:`adaptive_robust_parameters`.
 
-    Example:
+    Examples:
       >>> import jaxloss
       >>> params = jaxloss.adaptive_robust_init(alpha_init=1.5, scale_init=0.3)
       >>> [round(float(v), 6) for v in jaxloss.adaptive_robust_parameters(params)]
@@ -1086,7 +1086,7 @@ def adaptive_robust_parameters(
     Returns:
       ``(alpha, scale)``, arrays of the latents' shape and dtype.
 
-    Example:
+    Examples:
       >>> import jaxloss
       >>> alpha, scale = jaxloss.adaptive_robust_parameters(jaxloss.adaptive_robust_init())
       >>> round(float(alpha), 6), round(float(scale), 6)
@@ -1139,7 +1139,7 @@ def adaptive_robust_nll(
       ``AdaptiveLossFunction(num_dims, float_dtype, device).lossfun(r)`` (which also returns
       per-element values), as a pure function of an explicit pytree.
 
-    Example:
+    Examples:
       >>> import jax, jax.numpy as jnp, optax, jaxloss
       >>> params = jaxloss.adaptive_robust_init()
       >>> opt = optax.adam(0.05)

@@ -136,7 +136,7 @@ def bayes_act(loss: Any, samples: Any, *, weights: Any = None, **hyperparameters
       Bayes act per sample set; NaN where a counted sample or a weight is NaN or infinite, or
       nothing is counted.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> from jaxloss.diagnostics import bayes_act
       >>> y = jnp.array([0.0, 1.0, 2.0, 10.0])

@@ -198,7 +198,7 @@ def describe(
       :class:`Description`; ``str(description)`` is the table. Computed in float64 when x64
       is enabled, else float32 (four decimals of the table are then not all significant).
 
-    Example:
+    Examples:
       >>> import jaxloss
       >>> from jaxloss.diagnostics import describe
       >>> d = describe(jaxloss.absolute_error)

@@ -104,7 +104,7 @@ def influence(loss: Any, residuals: Any, **hyperparameters: Any) -> Influence:
       :class:`Influence` (psi of the residuals' shape; three scalars) in the residuals' dtype
       (float32 for integer, float16 or bfloat16 residuals). Jit-able.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> from jaxloss.diagnostics import influence
       >>> out = influence(jaxloss.huber, jnp.array([-3.0, 0.5, 3.0]), delta=1.345)

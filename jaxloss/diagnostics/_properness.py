@@ -147,7 +147,7 @@ def properness(
       :class:`Properness`: true [G, K], predicted [G, K], max_deviation, proper and
       strictly_proper (scalars), in float64 when x64 is enabled, else float32. Jit-able.
 
-    Example:
+    Examples:
       >>> import jaxloss
       >>> from jaxloss.diagnostics import properness
       >>> ce = properness(jaxloss.softmax_cross_entropy_with_integer_labels)

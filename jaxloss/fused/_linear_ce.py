@@ -349,7 +349,7 @@ def linear_cross_entropy(
       Labels outside [0, V) (other than ``ignore_index``) or on a masked class raise a ValueError
       when concrete and give NaN under ``jit``.
 
-    Example:
+    Examples:
       >>> import jax, jax.numpy as jnp, jaxloss.fused as F
       >>> x = jnp.ones((2, 3, 4)); w = jnp.zeros((4, 10)); y = jnp.array([[1, 2, 3], [4, 5, 6]])
       >>> [round(v, 4) for v in F.linear_cross_entropy(x, w, y, block_size=4)[0].tolist()]

@@ -318,7 +318,7 @@ class Aggregator:
 def sum_aggregator() -> Aggregator:
     """The plain sum ``Σ_i ∇L_i`` (weights 1): the gradient of the summed loss, as an aggregator.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss.multitask as mt
       >>> mt.sum_aggregator()(jnp.array([[1.0, 0.0], [0.0, 2.0]])).tolist()
       [1.0, 2.0]
@@ -331,7 +331,7 @@ def sum_aggregator() -> Aggregator:
 def mean_aggregator() -> Aggregator:
     """The mean ``(1/T) Σ_i ∇L_i`` (weights 1/T) as an aggregator.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss.multitask as mt
       >>> mt.mean_aggregator()(jnp.array([[1.0, 0.0], [0.0, 2.0]])).tolist()
       [0.5, 1.0]
@@ -370,7 +370,7 @@ def pcgrad() -> Aggregator:
       :class:`Aggregator` (randomised: ``weights(G, key=...)``, ``agg(J, key=...)``,
       ``agg.transform(key)``).
 
-    Example:
+    Examples:
       >>> import jax, jax.numpy as jnp, jaxloss.multitask as mt
       >>> J = jnp.array([[1.0, 0.0], [-1.0, 1.0]])      # g_1·g_2 = −1 < 0
       >>> mt.pcgrad()(J, key=jax.random.key(0)).tolist()  # (½, ½) + (0, 1)
@@ -567,7 +567,7 @@ def mgda(*, max_iters: int = 100, tol: float = 1e-12) -> Aggregator:
       max_iters: maximum active-set steps (T ≥ 3).
       tol: optimality tolerance on the multipliers (relative; at least a few ulps of the dtype).
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss.multitask as mt
       >>> J = jnp.array([[1.0, 0.0], [0.0, 1.0]])
       >>> mt.mgda()(J).tolist()
@@ -647,7 +647,7 @@ def cagrad(
       rescale: 0, 1 or 2 as above (default 1, as the official code and LibMTL).
       max_iters, tol: of the inner simplex QP; outer_iters: of the alternation.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss.multitask as mt
       >>> J = jnp.array([[1.0, 0.0], [0.0, 1.0]])
       >>> [round(x, 4) for x in mt.cagrad(0.5)(J).tolist()]   # (1 + c)/(1 + c²) · g_0 here
@@ -734,7 +734,7 @@ def imtl_g() -> Aggregator:
     gradients give g (the **mean** scale). The weights can be negative when the gradients are
     far from orthogonal.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss.multitask as mt
       >>> J = jnp.array([[2.0, 0.0], [0.0, 1.0]])
       >>> [round(x, 4) for x in mt.imtl_g()(J).tolist()]   # equal projections: d = (2/3, 2/3)
@@ -857,7 +857,7 @@ def aligned_mtl(*, scale_mode: str = "min", pref: Sequence[float] | None = None)
       scale_mode: "min", "median" or "rmse".
       pref: optional preference vector of T weights (sorted task order).
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss.multitask as mt
       >>> J = jnp.array([[3.0, 0.0], [0.0, 1.0]])   # aligned: equal norms 1 (= sqrt(λ_min))
       >>> [round(x, 4) for x in mt.aligned_mtl()(J).tolist()]
@@ -947,7 +947,7 @@ def upgrad(
       max_iters, tol: of the active-set solver (tol: on the multipliers, relative to their
         rounding scale, at least a few ulps of the dtype).
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss.multitask as mt
       >>> J = jnp.array([[1.0, 0.0], [-1.0, 1.0]])
       >>> d = mt.upgrad()(J)
@@ -1030,7 +1030,7 @@ def nash_mtl(
       max_iters: maximum Newton iterations; tol: stop when λ² ≤ tol (or at the dtype's rounding
         floor).
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss.multitask as mt
       >>> J = jnp.array([[0.01, 0.0], [0.0, 0.01]])    # α_i = 100: ⟨g_i, d⟩ = 1/α_i
       >>> [round(x, 4) for x in mt.nash_mtl(max_norm=None)(J).tolist()]
@@ -1219,7 +1219,7 @@ def grad_norm(
     Returns:
       :class:`GradNorm` with ``init(task_names, *, dtype=None)``, ``update`` and ``transform``.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss.multitask as mt
       >>> gn = mt.grad_norm(alpha=1.5, learning_rate=0.1)
       >>> state = gn.init(["a", "b"])
@@ -1341,7 +1341,7 @@ def famo(
       eps: added to D, > 0 (default 1e-8, as the reference code): a loss at its lower bound
         would otherwise give log 0 and a division by 0.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss.multitask as mt
       >>> fm = mt.famo()
       >>> state = fm.init(["a", "b"])

@@ -93,7 +93,7 @@ def task_value_and_jacobian(
       TypeError / ValueError (at trace time): ``fun`` does not return a mapping of scalar floating
       losses with string keys, or ``argnums`` is not a non-negative int.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss.multitask as mt
       >>> def losses(w, x):
       ...     return {"b": jnp.sum(w * x) ** 2, "a": jnp.sum(w)}
@@ -149,7 +149,7 @@ def task_value_and_rep_jacobian(
       :func:`task_value_and_jacobian`, ``rep_jacobian`` with z's structure and a leading task axis,
       ``backward(w) -> grads`` (``w``: [T] in sorted task order; grads with params' structure).
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss.multitask as mt
       >>> enc = lambda p, x: p["enc"] * x
       >>> hd = lambda p, z, x: {"a": jnp.sum(z), "b": -jnp.sum(p["head"] * z)}
@@ -221,7 +221,7 @@ def gramian(jacobian: Any) -> jax.Array:
     Returns:
       [T, T] symmetric positive semi-definite array.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss.multitask as mt
       >>> mt.gramian({"w": jnp.array([[1.0, 0.0], [1.0, 1.0]])}).tolist()
       [[1.0, 1.0], [1.0, 2.0]]
@@ -246,7 +246,7 @@ def combine(jacobian: Any, weights: Any) -> Any:
     Returns:
       A pytree like ``jacobian`` without the task axis, each leaf in its own dtype.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss.multitask as mt
       >>> mt.combine(jnp.array([[1.0, 0.0], [0.0, 1.0]]), jnp.array([2.0, 3.0])).tolist()
       [2.0, 3.0]

@@ -133,7 +133,7 @@ def uncertainty_weighting_init(
     Returns:
       A dict task -> scalar array, keys sorted.
 
-    Example:
+    Examples:
       >>> import jaxloss.multitask as mt
       >>> {k: float(v) for k, v in mt.uncertainty_weighting_init(["seg", "depth"]).items()}
       {'depth': 0.0, 'seg': 0.0}
@@ -201,7 +201,7 @@ def uncertainty_weighting(
         names the missing and unknown tasks), unknown task or invalid value in ``kinds``, or a
         non-scalar loss or log-variance. TypeError: a non-floating loss or log-variance.
 
-    Example:
+    Examples:
       >>> import jax, jax.numpy as jnp, jaxloss.multitask as mt
       >>> s = mt.uncertainty_weighting_init(["depth", "seg"])
       >>> losses = {"depth": jnp.array(2.0), "seg": jnp.array(0.5)}
@@ -279,7 +279,7 @@ def weighted_total(
       ValueError: task names differ (the message names the missing and unknown tasks) or a value
         is not a scalar. TypeError: a non-floating loss or a non-numeric weight.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss.multitask as mt
       >>> total, aux = mt.weighted_total({"a": jnp.array(2.0), "b": jnp.array(3.0)},
       ...                                {"a": 0.5, "b": 2.0})
@@ -363,7 +363,7 @@ def dynamic_weight_averaging(temperature: float = 2.0) -> DynamicWeightAveraging
       ``weights`` are a dict task -> scalar. ``update`` raises ValueError naming the missing and
       unknown tasks when ``task_losses`` does not have the tasks given to ``init``.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, jaxloss.multitask as mt
       >>> dwa = mt.dynamic_weight_averaging(temperature=2.0)
       >>> state = dwa.init(["a", "b"])
@@ -463,7 +463,7 @@ def random_loss_weighting() -> RandomLossWeighting:
       task -> scalar. ``update`` raises ValueError naming the missing and unknown tasks when
       ``task_losses`` does not have the tasks given to ``init``.
 
-    Example:
+    Examples:
       >>> import jax, jax.numpy as jnp, jaxloss.multitask as mt
       >>> rlw = mt.random_loss_weighting()
       >>> state = rlw.init(jax.random.key(0), ["a", "b", "c"])
