@@ -124,8 +124,8 @@ def _intro(title: str) -> str:
 def _losses_on(names: list[str]) -> list[str]:
     import jaxloss
 
-    return [n.split(".")[-1] for n in names
-            if n.startswith("jaxloss.") and n.count(".") == 1 and n.split(".")[-1] in jaxloss.LOSSES]
+    short = [n.split(".", 1)[1] for n in names if n.count(".") == 1]
+    return [n for n in short if n in jaxloss.LOSSES]
 
 
 def page_markdown(title: str, names: list[str], image: str | None) -> str:

@@ -1,6 +1,7 @@
 """Checks a built site's search index: every public name of jaxloss is findable.
 
-Run after `python -m mkdocs build --strict -d SITE`: `python docs/_hooks/check_search_index.py SITE`.
+Run after `python -m mkdocs build --strict -d SITE`:
+`python docs/_hooks/check_search_index.py SITE`.
 Exit status 1 (with the missing names) when a public name is absent from the index.
 """
 
