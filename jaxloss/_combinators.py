@@ -81,6 +81,21 @@ def scaled(loss: Loss, factor: Any) -> Loss:
     errors dominate, change the loss's shape instead (:func:`rescaled`, :func:`relative`).
 
     Gradient: factor · dl.
+
+    Args:
+      loss: the loss to scale, any callable ``loss(predictions, targets, **hyperparameters)``.
+      factor: the constant factor, a real number >= 0 (may be traced).
+
+    Returns:
+      A loss ``scaled_loss(predictions, targets, **hyperparameters)`` (hyperparameters are passed
+      to ``loss``) returning ``factor * loss(predictions, targets, **hyperparameters)``: the
+      shape of ``loss``'s output.
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> half_se = jaxloss.scaled(jaxloss.squared_error, 0.5)
+      >>> half_se(jnp.array([1.0, 2.0]), jnp.zeros(2)).tolist()
+      [0.5, 2.0]
     """
     _check_loss("scaled", "loss", loss)
     _check_scalar("scaled", "factor", factor, ">= 0")
@@ -106,6 +121,25 @@ def weighted(loss: Loss, weights: WeightSpec, *, differentiate_weights: bool = F
     ``jaxloss.mean(loss(p, t), weights=w)``.
 
     Gradient: w · dl (plus l · dw when ``differentiate_weights``).
+
+    Args:
+      loss: the loss to weight, any callable ``loss(predictions, targets, **hyperparameters)``.
+      weights: a real array broadcastable to the shape of ``loss``'s output, or a callable
+        ``weights(predictions, targets) -> array`` of such an array, evaluated at each call.
+      differentiate_weights: keyword-only, default False: the weights are constants for the
+        gradient (``stop_gradient``); True lets the gradient flow through them (for learned or
+        prediction-dependent weights).
+
+    Returns:
+      A loss ``weighted_loss(predictions, targets, **hyperparameters)`` returning
+      ``w * loss(predictions, targets, **hyperparameters)``: the shape of ``loss``'s output,
+      in its dtype.
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> se = jaxloss.weighted(jaxloss.squared_error, jnp.array([1.0, 0.0, 2.0]))
+      >>> se(jnp.array([1.0, 2.0, 3.0]), jnp.zeros(3)).tolist()
+      [1.0, 0.0, 18.0]
     """
     _check_loss("weighted", "loss", loss)
 
@@ -141,8 +175,10 @@ def class_weighted(loss: Loss, class_weights: Any) -> Loss:
 
     Integer labels index ``class_weights`` (examples with labels outside [0, C), such as an
     ignore index, get weight 0). Floating binary labels t in [0, 1] with two weights
-    (negative, positive) get w0 (1 - t) + w1 t. For PyTorch's weighted *mean*, pass
-    ``weights=class_weights[labels]`` to :func:`jaxloss.mean` on the unweighted loss instead.
+    (negative, positive) get w0 (1 - t) + w1 t. For PyTorch's weighted *mean* of cross-entropy
+    (hard integer labels, no label smoothing), pass ``weights=class_weights[labels]`` to
+    :func:`jaxloss.mean` on the unweighted loss instead (and ``where=labels != ignore_index``
+    when there is an ignore index).
 
     Checks: concrete weights must be finite and >= 0; for a loss over a class axis (predictions
     with one more dimension than the labels, the class axis ``axis=`` or the last) the number of
@@ -151,6 +187,17 @@ def class_weighted(loss: Loss, class_weights: Any) -> Loss:
     classes 0).
 
     Gradient: w[y] · dl.
+
+    Args:
+      loss: the loss to weight, a callable ``loss(predictions, labels, **hyperparameters)``
+        returning one value per example (a loss over a class axis) or per element.
+      class_weights: 1-d real array [C] of weights >= 0, one per class (C = the size of the
+        predictions' class axis; 2, negative then positive, for binary labels).
+
+    Returns:
+      A loss ``class_weighted_loss(predictions, labels, **hyperparameters)`` returning
+      ``w[labels] * loss(predictions, labels, **hyperparameters)``: the shape of ``loss``'s
+      output, in its dtype.
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss
@@ -215,10 +262,24 @@ def class_weights_from_counts(
     finite and >= 0 with at least one above 0 (a ValueError otherwise); traced all-zero counts
     give NaN weights.
 
+    Args:
+      counts: non-empty 1-d real array [C] of per-class example counts (>= 0).
+      method: keyword-only, one of ``"inverse"`` (default), ``"inverse_sqrt"``,
+        ``"effective_number"``.
+      beta: keyword-only, β in [0, 1) for ``"effective_number"`` (default 0.999; ignored by the
+        other methods).
+
+    Returns:
+      Array [C] of weights >= 0 summing to C, floating (float32, or float64 for float64
+      counts); pass it to :func:`class_weighted` or a loss's ``class_weights=``.
+
     Examples:
       >>> import jaxloss
       >>> [round(w, 4) for w in jaxloss.class_weights_from_counts([90, 10]).tolist()]
       [0.2, 1.8]
+      >>> [round(w, 4) for w in jaxloss.class_weights_from_counts(
+      ...     [90, 10, 0], method="effective_number", beta=0.9).tolist()]
+      [1.1833, 1.8167, 0.0]
     """
     fn = "class_weights_from_counts"
     n = _checks.check_real(fn, "counts", counts)
@@ -273,6 +334,24 @@ def asymmetric(
     the target itself (r = 0) where it is not used, or where its factor is 0, so an infinite
     gradient on the unused side (e.g. a squared error at |r| = 3e38 in float32) does not turn
     into 0·inf = NaN.
+
+    Args:
+      loss: the loss for over-prediction (and for under-prediction when ``under_loss`` is None),
+        an elementwise regression loss ``loss(predictions, targets, **hyperparameters)``.
+      under_loss: optional loss for under-prediction (r <= 0), taking the same hyperparameters;
+        default None uses ``loss`` on both sides.
+      over: keyword-only factor >= 0 for over-prediction (default 1.0).
+      under: keyword-only factor >= 0 for under-prediction (default 1.0).
+
+    Returns:
+      A loss ``asymmetric_loss(predictions, targets, **hyperparameters)`` (predictions and
+      targets of one shape) returning per-element values of that shape.
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> se = jaxloss.asymmetric(jaxloss.squared_error, over=1.0, under=4.0)
+      >>> se(jnp.array([1.0, -1.0]), jnp.zeros(2)).tolist()
+      [1.0, 4.0]
     """
     _check_loss("asymmetric", "loss", loss)
     if under_loss is not None:
@@ -314,6 +393,22 @@ def asymmetric_binary(loss: Loss, *, positive: Any = 1.0, negative: Any = 1.0) -
     *term* alone is ``sigmoid_binary_cross_entropy(pos_weight=)``.
 
     Gradient: (negative (1 - t) + positive t) · dl/dx.
+
+    Args:
+      loss: a binary loss ``loss(logits, labels, **hyperparameters)`` with labels in [0, 1],
+        e.g. :func:`jaxloss.sigmoid_binary_cross_entropy`.
+      positive: keyword-only weight >= 0 of the positive side, t = 1 (default 1.0).
+      negative: keyword-only weight >= 0 of the negative side, t = 0 (default 1.0).
+
+    Returns:
+      A loss ``asymmetric_binary_loss(logits, labels, **hyperparameters)`` returning the
+      weighted values of ``loss``: its output's shape and dtype.
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> bce = jaxloss.asymmetric_binary(jaxloss.sigmoid_binary_cross_entropy, positive=3.0)
+      >>> [round(v, 4) for v in bce(jnp.zeros(2), jnp.array([0.0, 1.0])).tolist()]
+      [0.6931, 2.0794]
     """
     _check_loss("asymmetric_binary", "loss", loss)
     _check_scalar("asymmetric_binary", "positive", positive, ">= 0")
@@ -341,6 +436,20 @@ def relative(loss: Loss, *, eps: Any = 1e-8) -> Loss:
     The scale s is a constant for the gradient.
 
     Gradient: dl'/dp = dl(r/s)/dr · 1/s.
+
+    Args:
+      loss: an elementwise regression loss ``loss(predictions, targets, **hyperparameters)``.
+      eps: keyword-only eps > 0 added to |t| so that zero targets divide safely (default 1e-8).
+
+    Returns:
+      A loss ``relative_loss(predictions, targets, **hyperparameters)`` (predictions and
+      targets of one shape) returning per-element values of that shape.
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> ape = jaxloss.relative(jaxloss.absolute_error)
+      >>> [round(v, 4) for v in ape(jnp.array([110.0, 2.0]), jnp.array([100.0, 1.0])).tolist()]
+      [0.1, 1.0]
     """
     _check_loss("relative", "loss", loss)
     _check_scalar("relative", "eps", eps, "> 0")
@@ -362,6 +471,21 @@ def log_space(loss: Loss, *, offset: Any = 1.0, eps: Any = 1e-7) -> Loss:
     clamped to ``eps`` (where the gradient w.r.t. p is then 0).
 
     Gradient: dl'/dp = dl/du(u) · 1/(p + offset), u = log(p + offset).
+
+    Args:
+      loss: an elementwise regression loss ``loss(predictions, targets, **hyperparameters)``.
+      offset: keyword-only offset >= 0 added before the log (default 1.0).
+      eps: keyword-only floor > 0 for p + offset and t + offset (default 1e-7).
+
+    Returns:
+      A loss ``log_space_loss(predictions, targets, **hyperparameters)`` (predictions and
+      targets of one shape) returning per-element values of that shape.
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> sle = jaxloss.log_space(jaxloss.squared_error)
+      >>> [round(v, 4) for v in sle(jnp.array([3.0, 0.0]), jnp.array([0.0, 3.0])).tolist()]
+      [1.9218, 1.9218]
     """
     _check_loss("log_space", "loss", loss)
     _check_scalar("log_space", "offset", offset, ">= 0")
@@ -383,6 +507,20 @@ def rescaled(loss: Loss, scale: Any) -> Loss:
     |r| < 0.1. (Squared and absolute error just get multiplied by a constant: see :func:`scaled`.)
 
     Gradient: dl'/dp = dl/dr(r/scale) / scale.
+
+    Args:
+      loss: an elementwise regression loss ``loss(predictions, targets, **hyperparameters)``.
+      scale: the unit of error, a real number > 0 (may be traced).
+
+    Returns:
+      A loss ``rescaled_loss(predictions, targets, **hyperparameters)`` (predictions and
+      targets of one shape) returning per-element values of that shape.
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> h = jaxloss.rescaled(jaxloss.huber, 0.1)
+      >>> h(jnp.array([0.05, 1.0]), jnp.zeros(2)).tolist()
+      [0.125, 9.5]
     """
     _check_loss("rescaled", "loss", loss)
     _check_scalar("rescaled", "scale", scale, "> 0")
@@ -408,6 +546,22 @@ def masked(loss: Loss, mask_fn: Callable[[Any, Any], Any] | None = None) -> Loss
     ``jaxloss.mean(values, where=mask)`` (:func:`multitask_loss` takes ``where`` per task).
 
     Gradient: dl where the mask is True, 0 elsewhere.
+
+    Args:
+      loss: the loss to mask, any callable ``loss(predictions, targets, **hyperparameters)``.
+      mask_fn: optional ``mask_fn(predictions, targets) -> bool array`` broadcastable to the
+        loss's output (or the targets' shape, for a per-class target with a per-example loss:
+        an example is kept where all its entries are); default None: ``isfinite(targets)``.
+
+    Returns:
+      A loss ``masked_loss(predictions, targets, **hyperparameters)`` returning ``loss``'s
+      values where the mask is True and 0 elsewhere: the shape of ``loss``'s output.
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> se = jaxloss.masked(jaxloss.squared_error)
+      >>> se(jnp.array([1.0, 2.0]), jnp.array([0.0, jnp.nan])).tolist()
+      [1.0, 0.0]
     """
     _check_loss("masked", "loss", loss)
 
@@ -445,6 +599,25 @@ def bounded(loss: Loss, bound: Any, *, smooth: bool = False) -> Loss:
     no 0·inf = NaN reaches the gradient. (XLA merges the two forward evaluations.) This needs
     the loss's output to have the predictions' shape, or that shape without the class axis
     (``axis=`` or the last); otherwise the plain form is used.
+
+    Args:
+      loss: the loss to cap, any callable ``loss(predictions, targets, **hyperparameters)``
+        with values >= 0.
+      bound: the cap, a real number > 0.
+      smooth: keyword-only, default False (hard cap min(l, bound)); True for
+        bound · tanh(l / bound).
+
+    Returns:
+      A loss ``bounded_loss(predictions, targets, **hyperparameters)`` returning the capped
+      values: the shape and dtype of ``loss``'s output.
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> jaxloss.bounded(jaxloss.squared_error, 4.0)(jnp.array([1.0, 3.0]), jnp.zeros(2)).tolist()
+      [1.0, 4.0]
+      >>> soft = jaxloss.bounded(jaxloss.squared_error, 4.0, smooth=True)
+      >>> [round(v, 4) for v in soft(jnp.array([1.0, 3.0]), jnp.zeros(2)).tolist()]
+      [0.9797, 3.9121]
     """
     _check_loss("bounded", "loss", loss)
     _check_scalar("bounded", "bound", bound, "> 0")
@@ -488,7 +661,26 @@ def stop_gradient(loss: Loss, *, argnames: Sequence[str] = ("targets",)) -> Loss
     """Stops the gradient through the named inputs (``"predictions"``, ``"targets"``).
 
     E.g. in distillation with a learned teacher, ``stop_gradient(kl_divergence)`` keeps the
-    student's loss from moving the teacher. Gradient: dl for the other input, 0 for these.
+    student's loss from moving the teacher.
+
+    Gradient: dl for the other input, 0 for these.
+
+    Args:
+      loss: the loss, any callable ``loss(predictions, targets, **hyperparameters)``.
+      argnames: keyword-only sequence of ``"predictions"`` and/or ``"targets"`` (not a bare
+        string): the inputs to stop (default ``("targets",)``).
+
+    Returns:
+      A loss ``stopped_loss(predictions, targets, **hyperparameters)`` with the values of
+      ``loss`` (same shape and dtype) and no gradient through the named inputs.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp, jaxloss
+      >>> se = jaxloss.stop_gradient(jaxloss.squared_error)
+      >>> gp, gt = jax.grad(lambda p, t: se(p, t).sum(), argnums=(0, 1))(jnp.array([3.0]),
+      ...                                                                 jnp.array([1.0]))
+      >>> gp.tolist(), gt.tolist()
+      ([4.0], [0.0])
     """
     _check_loss("stop_gradient", "loss", loss)
     names = tuple(argnames)
@@ -510,7 +702,27 @@ def stop_gradient(loss: Loss, *, argnames: Sequence[str] = ("targets",)) -> Loss
 
 
 def detached(loss: Loss) -> Loss:
-    """The loss's value with no gradient at all: a term to log or monitor inside a sum."""
+    """The loss's value with no gradient at all: a term to log or monitor inside a sum.
+
+    l'(p, t) = stop_gradient(l(p, t)).
+
+    Gradient: 0 with respect to every input.
+
+    Args:
+      loss: the loss, any callable ``loss(predictions, targets, **hyperparameters)``.
+
+    Returns:
+      A loss ``detached_loss(predictions, targets, **hyperparameters)`` with the values of
+      ``loss`` (same shape and dtype) and a zero gradient.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp, jaxloss
+      >>> se = jaxloss.detached(jaxloss.squared_error)
+      >>> se(jnp.array([3.0]), jnp.array([1.0])).tolist()
+      [4.0]
+      >>> jax.grad(lambda p: se(p, jnp.array([1.0])).sum())(jnp.array([3.0])).tolist()
+      [0.0]
+    """
     _check_loss("detached", "loss", loss)
 
     def detached_loss(predictions: Any, targets: Any, **kwargs: Any) -> jax.Array:
@@ -527,6 +739,15 @@ def linear_combination(losses: Sequence[Loss], coefficients: Sequence[Any]) -> L
     shape.
 
     Gradient: sum_k c_k dl_k.
+
+    Args:
+      losses: non-empty sequence of losses ``loss(predictions, targets)`` (hyperparameters
+        already bound), all giving outputs of one shape.
+      coefficients: one real coefficient per loss (same length as ``losses``).
+
+    Returns:
+      A loss ``combined_loss(predictions, targets)`` (no hyperparameters) returning
+      sum_k c_k l_k(predictions, targets): the losses' common output shape.
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss
@@ -566,7 +787,26 @@ def linear_combination(losses: Sequence[Loss], coefficients: Sequence[Any]) -> L
 
 
 def sum_losses(*losses: Loss) -> Loss:
-    """The sum of losses on the same inputs: ``linear_combination(losses, [1, ..., 1])``."""
+    """The sum of losses on the same inputs: ``linear_combination(losses, [1, ..., 1])``.
+
+    l' = sum_k l_k(p, t).
+
+    Gradient: sum_k dl_k.
+
+    Args:
+      *losses: one or more losses ``loss(predictions, targets)`` (hyperparameters already
+        bound, e.g. with ``functools.partial``), all giving outputs of one shape.
+
+    Returns:
+      A loss ``combined_loss(predictions, targets)`` (no hyperparameters) returning
+      sum_k l_k(predictions, targets): the losses' common output shape.
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> l = jaxloss.sum_losses(jaxloss.squared_error, jaxloss.absolute_error)
+      >>> l(jnp.array([2.0]), jnp.array([0.0])).tolist()
+      [6.0]
+    """
     return linear_combination(losses, [1.0] * len(losses))
 
 
@@ -594,6 +834,19 @@ def multitask_loss(
     :mod:`jaxloss.multitask`). Default: 1 for every task.
 
     Gradient: sum_i w_i · d mean_i (the weights are constants for the gradient).
+
+    Args:
+      losses: non-empty mapping task name -> loss ``loss(predictions, targets)`` (hyperparameters
+        already bound).
+      weights: the task weights: a mapping task -> weight with every task as a key, a function
+        ``weights(step) -> mapping`` (then ``step=`` is required at call time), or None (default:
+        1 for every task).
+
+    Returns:
+      The objective ``objective(predictions, targets, *, step=None, weights=None, where=None,
+      sample_weights=None) -> (total, aux)``: ``predictions`` and ``targets`` map every task to
+      its arrays, ``where`` and ``sample_weights`` optionally map some tasks to a mask / sample
+      weights for that task's mean; ``total`` is a scalar array and ``aux`` the dict above.
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss

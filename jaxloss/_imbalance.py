@@ -748,7 +748,9 @@ def class_balanced_cross_entropy(
       labels: integer array, the logits' shape without ``axis``.
       samples_per_class: [C] training-set counts n_c >= 0 (a constant).
       beta: β in [0, 1); Cui et al. use 0.9 ... 0.9999.
-      axis, ignore_index, where: as in :func:`jaxloss.softmax_cross_entropy_with_integer_labels`.
+      axis: as in :func:`jaxloss.softmax_cross_entropy_with_integer_labels`.
+      ignore_index: as in :func:`jaxloss.softmax_cross_entropy_with_integer_labels`.
+      where: as in :func:`jaxloss.softmax_cross_entropy_with_integer_labels`.
 
     Returns:
       Array of the shape of ``labels``: ``torch.nn.CrossEntropyLoss(weight=w, reduction='none')``.
@@ -803,7 +805,9 @@ def class_balanced_focal_loss(
       samples_per_class: [C] training-set counts n_c >= 0 (a constant).
       beta: β in [0, 1).
       gamma: focusing parameter γ >= 0 (0 gives :func:`class_balanced_cross_entropy`).
-      axis, ignore_index, where: as in :func:`jaxloss.softmax_cross_entropy_with_integer_labels`.
+      axis: as in :func:`jaxloss.softmax_cross_entropy_with_integer_labels`.
+      ignore_index: as in :func:`jaxloss.softmax_cross_entropy_with_integer_labels`.
+      where: as in :func:`jaxloss.softmax_cross_entropy_with_integer_labels`.
 
     Returns:
       Array of the shape of ``labels``.
@@ -860,7 +864,9 @@ def ldam_loss(
       samples_per_class: [C] training-set counts n_j > 0 (a constant).
       max_margin: the largest margin (0.5 in the official code), >= 0.
       scale: s > 0 (30 in the official code).
-      axis, ignore_index, where: as in :func:`jaxloss.softmax_cross_entropy_with_integer_labels`.
+      axis: as in :func:`jaxloss.softmax_cross_entropy_with_integer_labels`.
+      ignore_index: as in :func:`jaxloss.softmax_cross_entropy_with_integer_labels`.
+      where: as in :func:`jaxloss.softmax_cross_entropy_with_integer_labels`.
 
     Returns:
       Array of the shape of ``labels``: the official ``LDAMLoss(cls_num_list, max_m, s=s)``
@@ -917,7 +923,9 @@ def logit_adjusted_cross_entropy(
       labels: integer array, the logits' shape without ``axis``.
       class_priors: [C] positive class priors π (or counts) from the training set.
       tau: temperature τ >= 0 (1 in Menon et al.; learnable values work).
-      axis, ignore_index, where: as in :func:`jaxloss.softmax_cross_entropy_with_integer_labels`.
+      axis: as in :func:`jaxloss.softmax_cross_entropy_with_integer_labels`.
+      ignore_index: as in :func:`jaxloss.softmax_cross_entropy_with_integer_labels`.
+      where: as in :func:`jaxloss.softmax_cross_entropy_with_integer_labels`.
 
     Returns:
       Array of the shape of ``labels``: the official code's ``--mode=loss`` (``tau=1.0``),
@@ -973,7 +981,9 @@ def poly1_cross_entropy(
       labels: integer array, the logits' shape without ``axis``.
       epsilon: ε >= -1 (2 for ImageNet, -1 for detection in the paper; optax's default is 2,
         and optax accepts ε < -1, giving negative losses). Checked when concrete.
-      axis, ignore_index, where: as in :func:`jaxloss.softmax_cross_entropy_with_integer_labels`.
+      axis: as in :func:`jaxloss.softmax_cross_entropy_with_integer_labels`.
+      ignore_index: as in :func:`jaxloss.softmax_cross_entropy_with_integer_labels`.
+      where: as in :func:`jaxloss.softmax_cross_entropy_with_integer_labels`.
 
     Returns:
       Array of the shape of ``labels``: ``optax.poly_loss_cross_entropy(logits,
@@ -1021,7 +1031,9 @@ def generalized_cross_entropy(
       logits: floating array [..., C, ...] with the class axis ``axis``.
       labels: integer array, the logits' shape without ``axis``.
       q: exponent in (0, 1] (0.7 in the paper; Keras' default is 0.5).
-      axis, ignore_index, where: as in :func:`jaxloss.softmax_cross_entropy_with_integer_labels`.
+      axis: as in :func:`jaxloss.softmax_cross_entropy_with_integer_labels`.
+      ignore_index: as in :func:`jaxloss.softmax_cross_entropy_with_integer_labels`.
+      where: as in :func:`jaxloss.softmax_cross_entropy_with_integer_labels`.
 
     Returns:
       Array of the shape of ``labels``: Keras ``CategoricalGeneralizedCrossEntropy(q=q)`` on

@@ -112,11 +112,24 @@ def mean_parts(
 ) -> WeightedMean:
     """The ``(weighted_sum, total_weight)`` parts of :func:`mean`, to merge before dividing.
 
+    weighted_sum = sum(w·v over counted elements), total_weight = sum(w over counted elements);
+    parts add across micro-batches and devices, and ``.value()`` divides (0 when nothing was
+    counted).
+
+    Gradient: d weighted_sum / d v_i = w_i for counted i, 0 elsewhere.
+
     Args:
       values: per-example (or per-element) loss values, any shape, floating.
-      weights: optional non-negative weights broadcastable to ``values``.
-      where: optional boolean mask broadcastable to ``values``; False elements are not counted.
-      axis: axes to reduce (default: all).
+      weights: optional real weights broadcastable to ``values``; concrete ones must be finite
+        and >= 0 (default None: 1 for every element).
+      where: optional boolean mask broadcastable to ``values``; False elements are not counted
+        (default None: every element counts).
+      axis: keyword-only axis or tuple of axes to reduce (default None: all).
+
+    Returns:
+      A :class:`WeightedMean` ``(weighted_sum, total_weight)``: two arrays of ``values``'s shape
+      without the reduced axes (scalars by default), in the compute dtype (float32 for float16,
+      bfloat16 and float32 values; float64 stays float64).
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss
@@ -133,16 +146,37 @@ def mean_parts(
 def mean(values: Any, weights: Any = None, where: Any = None, *, axis: Axis = None) -> jax.Array:
     """Weighted, masked mean: sum(w·v over counted) / sum(w over counted); 0 if nothing counted.
 
-    With ``weights=class_weights[labels]`` on unweighted cross-entropy values this is exactly
-    PyTorch's ``CrossEntropyLoss(weight=class_weights, reduction='mean')``.
+    With ``weights=class_weights[labels]`` on unweighted cross-entropy values with hard
+    (integer) labels and no label smoothing, this is PyTorch's
+    ``CrossEntropyLoss(weight=class_weights, reduction='mean')``; with an ``ignore_index`` also
+    pass ``where=labels != ignore_index`` (an index such as -100 would otherwise pick a weight).
+    With label smoothing it is not: PyTorch weights the smoothing term by each class's weight
+    but still divides by sum(w[labels]).
 
     Gradient: d mean / d v_i = w_i / sum(w) for counted i, 0 elsewhere (0 everywhere when nothing
     is counted). Never overflows where the mean is in range (see the module notes).
+
+    Args:
+      values: per-example (or per-element) loss values, any shape, floating.
+      weights: optional real weights broadcastable to ``values``; concrete ones must be finite
+        and >= 0 (default None: 1 for every element).
+      where: optional boolean mask broadcastable to ``values``; False elements are not counted
+        (default None: every element counts).
+      axis: keyword-only axis or tuple of axes to reduce (default None: all).
+
+    Returns:
+      The mean: an array of ``values``'s shape without the reduced axes (a scalar by default),
+      in the compute dtype (float32 for float16, bfloat16 and float32 values; float64 stays
+      float64).
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> float(jaxloss.mean(jnp.array([1.0, 3.0, 100.0]), where=jnp.array([True, True, False])))
       2.0
+      >>> float(jaxloss.mean(jnp.array([1.0, 3.0]), weights=jnp.array([1.0, 3.0])))
+      2.5
+      >>> jaxloss.mean(jnp.array([[1.0, 3.0], [5.0, 7.0]]), axis=1).tolist()
+      [2.0, 6.0]
     """
     values, weights, where = _prepare("mean", values, weights, where)
     wv, w = _weighted_terms(values, weights, where)
@@ -186,6 +220,24 @@ def _overflow_scale(shape: tuple[int, ...], axis: Axis) -> float:
 
 def sum(values: Any, weights: Any = None, where: Any = None, *, axis: Axis = None) -> jax.Array:
     """Weighted, masked sum: sum(w·v over counted elements); 0 if nothing counted.
+
+    A plain sum (no overflow scaling: it is inf where the sum itself is beyond range); uncounted
+    elements, NaN or inf included, reach neither the value nor the gradient.
+
+    Gradient: d sum / d v_i = w_i for counted i, 0 elsewhere.
+
+    Args:
+      values: per-example (or per-element) loss values, any shape, floating.
+      weights: optional real weights broadcastable to ``values``; concrete ones must be finite
+        and >= 0 (default None: 1 for every element).
+      where: optional boolean mask broadcastable to ``values``; False elements are not counted
+        (default None: every element counts).
+      axis: keyword-only axis or tuple of axes to reduce (default None: all).
+
+    Returns:
+      The sum: an array of ``values``'s shape without the reduced axes (a scalar by default),
+      in the compute dtype (float32 for float16, bfloat16 and float32 values; float64 stays
+      float64).
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss

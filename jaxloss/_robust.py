@@ -1007,8 +1007,10 @@ def adaptive_robust_init(
       alpha_init: initial α in [alpha_lo, alpha_hi], strictly inside unless they are equal
         (default (alpha_lo + alpha_hi)/2).
       scale_init: initial c > scale_lo.
-      alpha_lo, alpha_hi: bounds of α, 0 <= alpha_lo <= alpha_hi (defaults 0.001 and 1.999, which
-        keep α away from the singular points 0 and 2); alpha_lo == alpha_hi fixes α.
+      alpha_lo: lower bound of α, 0 <= alpha_lo <= alpha_hi (default 0.001, which keeps α away
+        from the singular point 0); alpha_lo == alpha_hi fixes α.
+      alpha_hi: upper bound of α, alpha_lo <= alpha_hi (default 1.999, which keeps α away from
+        the singular point 2); alpha_lo == alpha_hi fixes α.
       scale_lo: c_lo >= 0, the smallest scale.
       dtype: floating dtype of the latents.
 
@@ -1081,7 +1083,9 @@ def adaptive_robust_parameters(
 
     Args:
       params: the dict made by :func:`adaptive_robust_init` (possibly updated by optax).
-      alpha_lo, alpha_hi, scale_lo: the bounds used at initialisation.
+      alpha_lo: the lower bound of α, as used at initialisation.
+      alpha_hi: the upper bound of α, as used at initialisation.
+      scale_lo: the smallest scale c_lo, as used at initialisation.
 
     Returns:
       ``(alpha, scale)``, arrays of the latents' shape and dtype.
@@ -1132,7 +1136,9 @@ def adaptive_robust_nll(
       targets: real array of the same shape.
       params: ``{"latent_alpha", "latent_scale"}`` from :func:`adaptive_robust_init`, arrays
         broadcasting to the predictions' shape.
-      alpha_lo, alpha_hi, scale_lo: the bounds used at initialisation (concrete numbers).
+      alpha_lo: the lower bound of α, as used at initialisation (a concrete number).
+      alpha_hi: the upper bound of α, as used at initialisation (a concrete number).
+      scale_lo: the smallest scale c_lo, as used at initialisation (a concrete number).
 
     Returns:
       Array of the shape of ``predictions`` (the per-element NLL). robust_loss_pytorch
