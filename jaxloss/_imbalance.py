@@ -754,8 +754,10 @@ def class_balanced_cross_entropy(
 
     Returns:
       Array of the shape of ``labels``: ``torch.nn.CrossEntropyLoss(weight=w, reduction='none')``.
-      torch's weighted ``'mean'`` is ``jaxloss.sum(values) / jaxloss.sum(w[labels])``, which is
-      ``jaxloss.mean(unweighted_ce, weights=w[labels])``.
+      torch's weighted ``'mean'`` is ``jaxloss.sum(values) / jaxloss.sum(w[labels], where=valid)``
+      with ``valid = labels != ignore_index`` (``w[labels]`` alone would pick a real class's
+      weight at an ignored position), which is
+      ``jaxloss.mean(unweighted_ce, weights=w[labels], where=valid)``.
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss
