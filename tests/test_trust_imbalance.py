@@ -311,3 +311,27 @@ def test_overlap_gradients_at_tiny_counts_are_finite_and_right():
     den = (a + b)[:, None, :]
     want = ((1 - 2 * td) * b[:, None, :] - 2 * td * a[:, None, :]) / den**2 / 3
     np.testing.assert_allclose(np.asarray(g, np.float64), want, rtol=1e-5)
+
+
+def test_class_balanced_weighted_mean_is_torchs_with_ignore_index():
+    """The docstring's recipe for torch's weighted 'mean' (ignored positions masked in the
+    denominator) against torch's formula written in NumPy float64: sum over kept rows of
+    w[y]·(−log softmax(z)[y]) / sum over kept rows of w[y]."""
+    rng = np.random.default_rng(7)
+    counts = np.array([50.0, 10.0, 3.0, 1.0])
+    beta = 0.99
+    z = rng.normal(size=(9, 4))
+    y = np.array([0, 1, 2, 3, -100, 1, 0, -100, 2])
+    eff = (1 - beta) / (1 - beta**counts)
+    w = eff / eff.sum() * counts.size
+    valid = y != -100
+    log_p = z - np.log(np.exp(z).sum(-1, keepdims=True))
+    yy = np.where(valid, y, 0)
+    want = np.sum(np.where(valid, -w[yy] * log_p[np.arange(9), yy], 0)) / np.sum(w[yy][valid])
+
+    values = jaxloss.class_balanced_cross_entropy(
+        jnp.asarray(z), jnp.asarray(y), samples_per_class=jnp.asarray(counts), beta=beta,
+        ignore_index=-100)
+    wj = jnp.asarray(w)[jnp.asarray(y)]
+    got = jaxloss.sum(values) / jaxloss.sum(wj, where=jnp.asarray(valid))
+    np.testing.assert_allclose(float(got), want, rtol=1e-12)
