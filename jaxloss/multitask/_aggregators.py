@@ -684,8 +684,9 @@ def cagrad(
 
     Returns:
       :class:`Aggregator` (deterministic, no key): ``agg.weights(G)`` the weights
-      ``(1/T + (c ‖g_0‖ / ‖g_w*‖) w*) / rescale-factor`` ([T], all ≥ 1/T times the factor),
-      ``agg(J)`` the direction d, ``agg.transform()`` the optax form.
+      ``(1/T + (c ‖g_0‖ / ‖g_w*‖) w*) · s`` ([T], each ≥ s/T), with ``s = 1/(1 + c²)``,
+      ``1/(1 + c)`` or 1 for ``rescale`` 1, 2 or 0; ``agg(J)`` the direction d,
+      ``agg.transform()`` the optax form.
 
     Raises:
       ValueError: ``c`` or ``tol`` is negative, ``rescale`` is not 0, 1 or 2, or ``max_iters``
