@@ -52,8 +52,31 @@ def _normal_nodes(n: int) -> np.ndarray:
 
 
 def reference_samples() -> tuple[np.ndarray, np.ndarray]:
-    """(samples, weights), each [4 + 31, 4000] float64: the four reference distributions, then the
-    contamination curve (fractions ``FRACTIONS``)."""
+    """The reference distributions of :func:`describe` as weighted quantile nodes.
+
+    Rows 0–3 are the four distributions of ``DISTRIBUTIONS`` (normal N(0, 1), log-normal
+    exp(N(0, 1)), Student t(2), and N(0, 1) with 10 % gross errors at +10), each as 4000
+    deterministic quantile nodes (u_i = (i + ½)/4000) of equal weight; the contaminated one is
+    2000 normal nodes plus the same nodes shifted by +10, weighted 0.9/2000 and 0.1/2000. Rows
+    4–34 are the contamination curve: the same nodes with weights (1 − ε)/2000 and ε/2000 for
+    each ε of ``FRACTIONS`` (0 to 0.3 by 0.01), so row ``4 + k`` is the mixture
+    ``(1 − ε_k)·N(0, 1) + ε_k·N(10, 1)``. No randomness: every call returns the same arrays.
+
+    Returns:
+      ``(samples, weights)``: two float64 NumPy arrays of shape [35, 4000]; each row of
+      ``weights`` is non-negative and sums to 1. Pass a row pair to
+      :func:`jaxloss.diagnostics.bayes_act` as ``samples`` and ``weights``.
+
+    Examples:
+      >>> from jaxloss.diagnostics import reference_samples
+      >>> samples, weights = reference_samples()
+      >>> samples.shape, weights.shape, samples.dtype.name
+      ((35, 4000), (35, 4000), 'float64')
+      >>> round(float(weights[1] @ samples[1]), 3)     # log-normal: mean ≈ e^(1/2)
+      1.648
+      >>> [round(float(weights[4 + k] @ samples[4 + k]), 3) for k in (10, 20, 30)]  # 10·ε
+      [1.0, 2.0, 3.0]
+    """
     u = (np.arange(_N) + 0.5) / _N
     z = _normal_nodes(_N)
     half = _normal_nodes(_N // 2)

@@ -84,8 +84,10 @@ def _grid(dtype: Any) -> jax.Array:
 
 
 def influence(loss: Any, residuals: Any, **hyperparameters: Any) -> Influence:
-    """The ψ-function of a regression loss and its gross-error sensitivity, rejection point and
-    efficiency.
+    """The ψ-function of a regression loss and its robust-statistics summary numbers.
+
+    The summary numbers are the gross-error sensitivity, the rejection point and the asymptotic
+    efficiency at the normal.
 
     Math (r = p - t, ψ(r) = ∂l/∂p at p = r, t = 0):
       gross-error sensitivity γ* = sup_r |ψ(r)|;  rejection point r₀ = inf{r : ψ = 0 beyond ±r};

@@ -90,8 +90,12 @@ def task_value_and_jacobian(
       aggregator (:func:`jaxloss.multitask.upgrad`, ...) or its optax transform.
 
     Raises:
-      TypeError / ValueError (at trace time): ``fun`` does not return a mapping of scalar floating
-      losses with string keys, or ``argnums`` is not a non-negative int.
+      ValueError: ``argnums`` is not a non-negative int (here), or, when the returned function
+        is called (at trace time under ``jit``): ``argnums`` is not below the number of
+        positional arguments, ``fun`` names no task or a task twice, or a loss is not a scalar.
+      TypeError: (when the returned function is called) ``fun`` does not return a mapping (with
+        ``has_aux``, a pair whose first element is one), a task name is not a string, or a loss
+        is not floating.
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss.multitask as mt

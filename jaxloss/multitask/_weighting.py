@@ -199,7 +199,8 @@ def uncertainty_weighting(
     Raises:
       ValueError: task names differ between ``task_losses`` and ``log_variances`` (the message
         names the missing and unknown tasks), unknown task or invalid value in ``kinds``, or a
-        non-scalar loss or log-variance. TypeError: a non-floating loss or log-variance.
+        non-scalar loss or log-variance.
+      TypeError: a non-floating loss or log-variance.
 
     Examples:
       >>> import jax, jax.numpy as jnp, jaxloss.multitask as mt
@@ -277,7 +278,8 @@ def weighted_total(
 
     Raises:
       ValueError: task names differ (the message names the missing and unknown tasks) or a value
-        is not a scalar. TypeError: a non-floating loss or a non-numeric weight.
+        is not a scalar.
+      TypeError: a non-floating loss or a non-numeric weight.
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss.multitask as mt
@@ -314,8 +316,11 @@ class DWAState(NamedTuple):
 
 
 class DynamicWeightAveraging(NamedTuple):
-    """A DWA transform: ``init(task_names, *, dtype=None) -> DWAState``,
-    ``update(task_losses, state) -> (weights, new_state)`` and ``weights(state) -> weights``."""
+    """A DWA transform, made by :func:`dynamic_weight_averaging`.
+
+    Its fields are functions: ``init(task_names, *, dtype=None) -> DWAState``,
+    ``update(task_losses, state) -> (weights, new_state)`` and ``weights(state) -> weights``.
+    """
 
     init: Callable[..., DWAState]
     update: Callable[[Mapping[str, Any], DWAState], tuple[dict[str, jax.Array], DWAState]]
@@ -428,8 +433,11 @@ class RLWState(NamedTuple):
 
 
 class RandomLossWeighting(NamedTuple):
-    """An RLW transform: ``init(key, task_names, *, dtype=None) -> RLWState`` and
-    ``update(task_losses, state) -> (weights, new_state)``."""
+    """An RLW transform, made by :func:`random_loss_weighting`.
+
+    Its fields are functions: ``init(key, task_names, *, dtype=None) -> RLWState`` and
+    ``update(task_losses, state) -> (weights, new_state)``.
+    """
 
     init: Callable[..., RLWState]
     update: Callable[[Mapping[str, Any], RLWState], tuple[dict[str, jax.Array], RLWState]]
