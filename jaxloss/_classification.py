@@ -379,7 +379,7 @@ def _soft_ce_jvp(primals, tangents):
     # [8192, 128]). softmax = exp((z - m) - log_sum), exact where exp(z - lse) would carry the
     # rounding of lse (1e-3 relative at logits of 1e4).
     m, log_s = jax.lax.optimization_barrier((m, log_s))
-    finite = z > -jnp.inf
+    finite = z != -jnp.inf  # NaN counts as finite here: it must reach the gradient
     out = jnp.zeros_like(value)
     if not isinstance(dz, SymbolicZero):
         p = jnp.exp((z - m) - log_s)

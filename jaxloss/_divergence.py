@@ -153,7 +153,7 @@ def _kl_terms_jvp(primals, tangents):
     dlp, dt = tangents
     value = _kl_terms(lp, t)
     out = jnp.zeros_like(value)
-    finite = lp > -jnp.inf
+    finite = lp != -jnp.inf  # NaN stays in the gradient
     if not _zero(dlp):
         out = out - jnp.where(finite, t, 0) * dlp
     if not _zero(dt):
@@ -181,7 +181,7 @@ def _kl_log_terms_jvp(primals, tangents):
     dlp, dlt = tangents
     value = _kl_log_terms(lp, lt)
     out = jnp.zeros_like(value)
-    active = lt > -jnp.inf
+    active = lt != -jnp.inf  # NaN stays in the gradient
     if not _zero(dlp):
         # -e^lt, exactly 0 at lt = -inf. (Not exp(max(lt, lowest)): that is the value's
         # subexpression, and sharing it would materialise it.)

@@ -154,7 +154,8 @@ def mean(values: Any, weights: Any = None, where: Any = None, *, axis: Axis = No
     but still divides by sum(w[labels]).
 
     Gradient: d mean / d v_i = w_i / sum(w) for counted i, 0 elsewhere (0 everywhere when nothing
-    is counted). Never overflows where the mean is in range (see the module notes).
+    is counted). Never overflows where the mean and every product w·v are in range (see the
+    module notes); with weights, a w·v beyond range gives inf.
 
     Args:
       values: per-example (or per-element) loss values, any shape, floating.

@@ -33,6 +33,11 @@ class Case:
     # couple the members of an example (set losses); "all": every value.
     nan_scope: str = "element"
 
+    def __post_init__(self) -> None:
+        if self.nan_scope not in ("element", "example", "all"):
+            raise ValueError(f"{self.loss}[{self.id}]: nan_scope must be 'element', 'example' or "
+                             f"'all'; got {self.nan_scope!r}")
+
     @property
     def fn(self) -> Callable[..., Any]:
         return getattr(jaxloss, self.loss)

@@ -200,7 +200,7 @@ def _assert_rounded_float64(got, want, what: str) -> None:
     assert not np.isnan(want).any(), f"{what}: the float64 computation itself is NaN: {want}"
     assert not np.isnan(got).any(), (
         f"{what}: NaN in float32 where float64 gives {want[np.isnan(got)]}")
-    beyond = np.abs(want) > _F32_MAX * (1 + 2.0**-23)
+    beyond = np.abs(want) > _F32_MAX * (1 + 2.0**-24)  # rounds to inf in float32
     np.testing.assert_array_equal(got[beyond], np.sign(want[beyond]) * np.inf,
                                   err_msg=f"{what}: beyond float32's range")
     np.testing.assert_allclose(got[~beyond], want[~beyond], rtol=1e-4, atol=1e-6,
@@ -310,7 +310,7 @@ def test_nan_in_one_element_gives_nan_for_what_it_feeds(case: Case):
     clean, clean_grads = value_and_grads(data)
     out_shape = np.shape(clean)
     rng = _rng(case, "nan")
-    float_inputs = [n for n, v in data.items() if _is_float(v) and np.ndim(v) >= 0]
+    float_inputs = [n for n, v in data.items() if _is_float(v)]
     checked = 0
     for name in float_inputs:
         host = {k: np.asarray(v) for k, v in data.items()}

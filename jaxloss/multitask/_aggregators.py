@@ -100,6 +100,17 @@ def _check_gramian(fn: str, g: Any) -> jax.Array:
     return g.astype(jnp.promote_types(g.dtype, jnp.float32))
 
 
+def _iters_or_default(fn: str, n: Any) -> int | None:
+    """A user's ``max_iters`` checked, or None for the default ``max(100, 4T)``, chosen when T
+    is known: the active-set solvers need about 2T steps, so a fixed cap would stop short of the
+    optimum for large T."""
+    return None if n is None else _check_iters(fn, "max_iters", n)
+
+
+def _iters(max_iters: int | None, t: int) -> int:
+    return max(100, 4 * t) if max_iters is None else max_iters
+
+
 def _check_iters(fn: str, arg: str, n: Any) -> int:
     if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
         raise ValueError(f"jaxloss.{fn}: `{arg}` must be an int ≥ 1; got {n!r}.")
@@ -559,7 +570,7 @@ def _bounded_qp(a: jax.Array, lo: jax.Array, max_iters: int, tol: float) -> jax.
 # MGDA (Désidéri 2012; Sener & Koltun 2018)
 
 
-def mgda(*, max_iters: int = 100, tol: float = 1e-12) -> Aggregator:
+def mgda(*, max_iters: int | None = None, tol: float = 1e-12) -> Aggregator:
     """MGDA: the minimum-norm element of the convex hull of the task gradients.
 
     Math::
@@ -581,8 +592,9 @@ def mgda(*, max_iters: int = 100, tol: float = 1e-12) -> Aggregator:
     (:func:`jaxloss.multitask.task_value_and_rep_jacobian`) this is MGDA-UB.
 
     Args:
-      max_iters: maximum active-set steps of the solver for T ≥ 3 (an int ≥ 1, default 100;
-        static: it bounds the ``lax.while_loop``). T = 1 and T = 2 are closed forms.
+      max_iters: maximum active-set steps of the solver for T ≥ 3 (an int ≥ 1; default None:
+        max(100, 4T); static: it bounds the ``lax.while_loop``). T = 1 and T = 2 are closed
+        forms.
       tol: optimality tolerance ≥ 0 on the multipliers (default 1e-12; relative to their
         rounding scale, and never below a few ulps of the dtype).
 
@@ -609,7 +621,7 @@ def mgda(*, max_iters: int = 100, tol: float = 1e-12) -> Aggregator:
       Multi-Objective Optimization." NeurIPS 2018, arXiv:1810.04650.
     """
     fn = "mgda"
-    max_iters = _check_iters(fn, "max_iters", max_iters)
+    iters = _iters_or_default(fn, max_iters)
     _checks.require(fn, "tol", tol, ">= 0")
 
     def weighting(r: _Rows, key: Any) -> jax.Array:
@@ -628,7 +640,7 @@ def mgda(*, max_iters: int = 100, tol: float = 1e-12) -> Aggregator:
             w = jnp.where(denom > 0, _safe_div(num, denom), 0.5)
             return jnp.where(w[0] < 0, jnp.array([0.0, 1.0], g.dtype),
                              jnp.where(w[1] < 0, jnp.array([1.0, 0.0], g.dtype), w))
-        v = _simplex_qp(g, jnp.zeros((t,), g.dtype), s, max_iters, tol)
+        v = _simplex_qp(g, jnp.zeros((t,), g.dtype), s, _iters(iters, t), tol)
         return v * s
 
     return Aggregator(fn, weighting)
@@ -642,7 +654,7 @@ def cagrad(
     c: float = 0.5,
     *,
     rescale: int = 1,
-    max_iters: int = 100,
+    max_iters: int | None = None,
     outer_iters: int = 200,
     tol: float = 1e-12,
 ) -> Aggregator:
@@ -677,7 +689,8 @@ def cagrad(
       c: the radius c ≥ 0 (default 0.5, the official code's ``alpha`` and LibMTL's ``calpha``;
         the paper uses 0.4 to 0.5).
       rescale: 0, 1 or 2 as above (default 1, as the official code and LibMTL).
-      max_iters: maximum active-set steps of each inner simplex QP (an int ≥ 1, default 100).
+      max_iters: maximum active-set steps of each inner simplex QP (an int ≥ 1; default None:
+        max(100, 4T)).
       outer_iters: maximum rounds of the (τ, w) alternation (an int ≥ 1, default 200).
       tol: optimality tolerance ≥ 0 on the inner QP's multipliers (default 1e-12; relative to
         their rounding scale, at least a few ulps of the dtype).
@@ -710,7 +723,7 @@ def cagrad(
     _checks.require(fn, "c", c, ">= 0")
     if rescale not in (0, 1, 2):
         raise ValueError(f"jaxloss.{fn}: `rescale` must be 0, 1 or 2; got {rescale!r}.")
-    max_iters = _check_iters(fn, "max_iters", max_iters)
+    iters = _iters_or_default(fn, max_iters)
     outer_iters = _check_iters(fn, "outer_iters", outer_iters)
     _checks.require(fn, "tol", tol, ">= 0")
     factor = {0: 1.0, 1: 1.0 / (1.0 + c**2), 2: 1.0 / (1.0 + c)}[rescale]
@@ -735,7 +748,7 @@ def cagrad(
             tau = jnp.sqrt(jnp.maximum(v @ g @ v, 0.0))
             tau = jnp.where(tau > 0, tau, g0)
             new = _simplex_qp(
-                (radius / tau) * g, b, s, max_iters, tol, init=(v, v > 0)
+                (radius / tau) * g, b, s, _iters(iters, t), tol, init=(v, v > 0)
             )
             change = jnp.max(jnp.abs(new - v) * s)
             return i + 1, new, change
