@@ -320,9 +320,8 @@ def test_readme_snippet_is_torch_cross_entropy():
 
     logits = x @ params["w"] + params["b"]
     expected = torch_ce_indices(logits, labels, W, -100, 0.1, "mean")
-    np.testing.assert_allclose(float(loss_fn(params, x, labels, class_weights)), expected,
-                               rtol=RTOL)
-    grads = jax.grad(loss_fn)(params, x, labels, class_weights)
+    value, grads = jax.jit(jax.value_and_grad(loss_fn))(params, x, labels, class_weights)
+    np.testing.assert_allclose(float(value), expected, rtol=RTOL)
     g_logits = grad_ce_indices(logits, labels, W, -100, 0.1, "mean")
     np.testing.assert_allclose(np.asarray(grads["w"]), x.T @ g_logits, rtol=1e-10, atol=1e-13)
 
@@ -332,3 +331,44 @@ def test_readme_snippet_is_torch_cross_entropy():
             logits, labels, label_smoothing=0.1, ignore_index=-100),
         weights=class_weights[np.where(valid, labels, 0)], where=valid)
     assert abs(float(old) - expected) > 1e-3
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_linear_cross_entropy(reduction):
+    """jaxloss.fused.linear_cross_entropy(h, W, y, ...) = CrossEntropyLoss(ignore_index=,
+    label_smoothing=, reduction=)(h @ W, y), for the value and the gradient w.r.t. h and W."""
+    from jaxloss import fused
+
+    rng = np.random.default_rng(10)
+    h = rng.normal(size=(2, 4, 3))
+    w = rng.normal(size=(3, 7))
+    y_all = rng.integers(0, 7, size=(2, 4))
+    y_ign = y_all.copy()
+    y_ign[0, 1] = y_ign[1, 3] = II
+    hf = h.reshape(-1, 3)
+    for ignore, eps in itertools.product([False, True], [0.0, 0.1]):
+        y = y_ign if ignore else y_all
+        ii = II if ignore else None
+
+        def loss(hh, ww, y=y, ii=ii, eps=eps):
+            return fused.linear_cross_entropy(hh, ww, y, block_size=4, ignore_index=ii,
+                                              label_smoothing=eps, reduction=reduction)
+
+        value, (gh, gw) = jax.value_and_grad(loss, argnums=(0, 1))(jnp.asarray(h), jnp.asarray(w))
+        logits = hf @ w
+        g = grad_ce_indices(logits, y.reshape(-1), None, ii, eps, reduction)
+        np.testing.assert_allclose(
+            float(value), torch_ce_indices(logits, y.reshape(-1), None, ii, eps, reduction),
+            rtol=1e-11)
+        np.testing.assert_allclose(np.asarray(gh).reshape(-1, 3), g @ w.T, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(np.asarray(gw), hf.T @ g, rtol=1e-9, atol=1e-12)
+
+    all_ignored = np.full((2, 4), II)
+    value, (gh, gw) = jax.value_and_grad(
+        lambda hh, ww: fused.linear_cross_entropy(hh, ww, all_ignored, ignore_index=II,
+                                                  reduction=reduction),
+        argnums=(0, 1))(jnp.asarray(h), jnp.asarray(w))
+    assert float(value) == 0.0
+    assert np.all(np.asarray(gh) == 0.0) and np.all(np.asarray(gw) == 0.0)
+    with pytest.raises(ValueError, match=r"jaxloss\.linear_cross_entropy: `reduction` must be"):
+        fused.linear_cross_entropy(h, w, y_all, reduction="avg")
