@@ -6,14 +6,14 @@ float32; float64 stays float64. Gradients come back in the dtype of the input th
 
 Class weights and the mean. ``class_weights=w`` inside a multi-class loss gives PyTorch's
 per-example (``reduction='none'``) value: the class-weighted expected negative log-likelihood
-``sum_c w_c q_c (-log p_c)`` of the (smoothed) target distribution q. PyTorch's ``'mean'`` divides
-the sum of those by ``sum_n w[y_n]`` over non-ignored examples, which is
-
-    jaxloss.sum(ce(logits, labels, class_weights=w, ...)) / jaxloss.sum(w[labels], where=valid)
-
-and, for hard labels without smoothing, also exactly the one reduction rule applied to the
-*unweighted* loss: ``jaxloss.mean(ce(logits, labels), weights=w[labels], where=valid)``. Put class
-weights in one place only.
+``sum_c w_c q_c (-log p_c)`` of the (smoothed) target distribution q. ``reduction="mean"`` gives
+PyTorch's ``'mean'``: for integer labels the sum of those over non-ignored examples divided by
+``sum_n w[y_n]`` over non-ignored examples (the count when there are no class weights); for
+probability targets the sum divided by the number of examples. ``reduction="sum"`` is the sum.
+For hard labels without smoothing the integer-label mean is also exactly the one reduction rule
+applied to the *unweighted* loss: ``jaxloss.mean(ce(logits, labels), weights=w[labels],
+where=valid)``; with smoothing or probability targets it is not. Put class weights in one place
+only.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.custom_derivatives import SymbolicZero
 
-from . import _checks
+from . import _checks, _reduce
 from ._numerics import logsumexp_parts, nan_gradient, softplus
 
 __all__ = [
@@ -43,7 +43,12 @@ __all__ = [
 
 
 def sigmoid_binary_cross_entropy(
-    logits: Any, labels: Any, *, pos_weight: Any = None, label_smoothing: Any = 0.0
+    logits: Any,
+    labels: Any,
+    *,
+    pos_weight: Any = None,
+    label_smoothing: Any = 0.0,
+    reduction: str = "none",
 ) -> jax.Array:
     """Binary cross-entropy on logits, elementwise, in the stable fused form.
 
@@ -63,9 +68,15 @@ def sigmoid_binary_cross_entropy(
         to ``logits`` (e.g. one per class, as ``torch.nn.BCEWithLogitsLoss(pos_weight=)``);
         checked (finite, >= 0) when concrete.
       label_smoothing: ε in [0, 1); moves labels towards 1/2.
+      reduction: ``"none"`` (default: the elementwise values), ``"mean"`` (sum of the values
+        over all N elements / N: PyTorch's ``reduction='mean'``; ``pos_weight`` does not enter
+        the denominator) or ``"sum"``. PyTorch's per-element ``weight=v`` is not an argument
+        here: with ``'mean'`` it is ``jaxloss.sum(values, weights=v) / values.size`` (torch
+        divides by N, not by the sum of the weights as ``jaxloss.mean(weights=)`` does).
 
     Returns:
-      Array of the shape of ``logits``.
+      Array of the shape of ``logits`` (``reduction="none"``), or a scalar:
+      ``torch.nn.BCEWithLogitsLoss(pos_weight=, reduction=)`` with the same reduction.
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss
@@ -73,6 +84,7 @@ def sigmoid_binary_cross_entropy(
       0.693147
     """
     fn = "sigmoid_binary_cross_entropy"
+    _reduce.check_reduction(fn, reduction)
     _checks.require(fn, "label_smoothing", label_smoothing, "in [0, 1)")
     x = _checks.check_floating(fn, "logits", logits)
     t = _checks.check_real(fn, "labels", labels)
@@ -87,7 +99,7 @@ def sigmoid_binary_cross_entropy(
         _checks.check_broadcastable(fn, "pos_weight", pw, x.shape, "the logits'")
         _checks.check_values(fn, "pos_weight", pos_weight, ">= 0")
         loss = loss + (pw.astype(dtype) - 1) * t * softplus(-x)
-    return loss
+    return _reduce.reduce_loss(loss, reduction)
 
 
 def _clamped_log(x: jax.Array, floor: float = -100.0) -> jax.Array:
@@ -100,7 +112,7 @@ def _clamped_log(x: jax.Array, floor: float = -100.0) -> jax.Array:
     return jnp.where(clamped, floor, jnp.log(safe))
 
 
-def binary_cross_entropy(probabilities: Any, labels: Any) -> jax.Array:
+def binary_cross_entropy(probabilities: Any, labels: Any, *, reduction: str = "none") -> jax.Array:
     """Binary cross-entropy on probabilities, elementwise; safe at exactly 0 and 1.
 
     Math:  l = -[t log p + (1 - t) log(1 - p)], each log clamped below at -100 (as
@@ -117,9 +129,15 @@ def binary_cross_entropy(probabilities: Any, labels: Any) -> jax.Array:
     Args:
       probabilities: floating array, values in [0, 1].
       labels: real array of the same shape, values in [0, 1].
+      reduction: ``"none"`` (default: the elementwise values), ``"mean"`` (sum of the values
+        over all N elements / N: PyTorch's ``reduction='mean'``) or ``"sum"``. PyTorch's
+        per-element ``weight=v`` is not an argument here: with ``'mean'`` it is
+        ``jaxloss.sum(values, weights=v) / values.size`` (torch divides by N, not by the sum of
+        the weights as ``jaxloss.mean(weights=)`` does).
 
     Returns:
-      Array of the shape of ``probabilities``.
+      Array of the shape of ``probabilities`` (``reduction="none"``), or a scalar:
+      ``torch.nn.BCELoss(reduction=)`` with the same reduction.
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss
@@ -127,6 +145,7 @@ def binary_cross_entropy(probabilities: Any, labels: Any) -> jax.Array:
       [100.0, 0.0]
     """
     fn = "binary_cross_entropy"
+    _reduce.check_reduction(fn, reduction)
     p = _checks.check_floating(fn, "probabilities", probabilities)
     t = _checks.check_real(fn, "labels", labels)
     _checks.check_same_shape(fn, "probabilities", p, "labels", t)
@@ -134,7 +153,8 @@ def binary_cross_entropy(probabilities: Any, labels: Any) -> jax.Array:
                          hint="For logits use jaxloss.sigmoid_binary_cross_entropy.")
     dtype = _checks.compute_dtype(p, t)
     p, t = p.astype(dtype), t.astype(dtype)
-    return -t * _clamped_log(p) - (1 - t) * _clamped_log(1 - p)
+    loss = -t * _clamped_log(p) - (1 - t) * _clamped_log(1 - p)
+    return _reduce.reduce_loss(loss, reduction)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -286,6 +306,7 @@ def softmax_cross_entropy(
     class_weights: Any = None,
     label_smoothing: Any = 0.0,
     where: Any = None,
+    reduction: str = "none",
 ) -> jax.Array:
     """Softmax cross-entropy with probability targets, one value per example.
 
@@ -303,14 +324,20 @@ def softmax_cross_entropy(
       logits: floating array [..., C, ...] with the class axis ``axis``.
       targets: real array of the same shape (each row a distribution; not renormalised).
       axis: the class axis.
-      class_weights: optional [C] weights (PyTorch's ``weight=``); see the module notes for the
-        matching mean.
+      class_weights: optional [C] weights (PyTorch's ``weight=``).
       label_smoothing: ε in [0, 1].
       where: optional boolean class mask, broadcastable to ``logits`` with the same ndim;
         masked classes are left out of the softmax and of the target.
+      reduction: ``"none"`` (default: one value per example), ``"mean"`` or ``"sum"``:
+        'mean' = sum_n l_n / N with N the number of examples (every position of the output,
+        batch and spatial), whatever the class weights: PyTorch's ``reduction='mean'`` for
+        probability targets, which divides by the count, not by weights; 'sum' = sum_n l_n.
+        A NaN in any example makes both NaN.
 
     Returns:
-      Array of the shape of ``logits`` without ``axis``.
+      Array of the shape of ``logits`` without ``axis`` (``reduction="none"``), or a scalar:
+      ``torch.nn.CrossEntropyLoss(weight=w, label_smoothing=ε, reduction=)`` with probability
+      targets, classes moved to axis 1.
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss
@@ -318,6 +345,7 @@ def softmax_cross_entropy(
       1.386294
     """
     fn = "softmax_cross_entropy"
+    _reduce.check_reduction(fn, reduction)
     _checks.require(fn, "label_smoothing", label_smoothing, "in [0, 1]")
     z = _checks.check_floating(fn, "logits", logits)
     t = _checks.check_real(fn, "targets", targets)
@@ -340,7 +368,8 @@ def softmax_cross_entropy(
         z = jnp.where(mask, z, -jnp.inf)
     if w is not None:
         q = q * _bcast(w, z.ndim, axis)
-    return _soft_ce(jnp.moveaxis(z, axis, -1), jnp.moveaxis(q, axis, -1))
+    loss = _soft_ce(jnp.moveaxis(z, axis, -1), jnp.moveaxis(q, axis, -1))
+    return _reduce.reduce_loss(loss, reduction)
 
 
 @jax.custom_jvp
@@ -404,6 +433,7 @@ def softmax_cross_entropy_with_integer_labels(
     label_smoothing: Any = 0.0,
     ignore_index: int | None = None,
     where: Any = None,
+    reduction: str = "none",
 ) -> jax.Array:
     """Softmax cross-entropy with integer labels, one value per example, no one-hot built.
 
@@ -428,12 +458,22 @@ def softmax_cross_entropy_with_integer_labels(
       axis: the class axis.
       class_weights: optional [C] weights (PyTorch's ``weight=``); see the module notes.
       label_smoothing: ε in [0, 1], as ``torch.nn.CrossEntropyLoss(label_smoothing=)``.
-      ignore_index: optional label value whose examples give 0 (pass the same mask,
-        ``labels != ignore_index``, to the reduction so they are not counted).
+      ignore_index: optional label value whose examples give 0 and, with ``reduction=``, are
+        not counted (with ``jaxloss.mean`` pass the mask ``labels != ignore_index`` yourself).
       where: optional boolean class mask, broadcastable to ``logits`` with the same ndim.
+      reduction: ``"none"`` (default: one value per example), ``"mean"`` or ``"sum"``,
+        PyTorch's, with V the examples whose label is not ``ignore_index``:
+        'mean' = sum_{n in V} l_n / sum_{n in V} w_{y_n} (w = 1 without class weights: the
+        number of kept examples), so label smoothing and class weights give torch's number in
+        one call; 'sum' = sum_{n in V} l_n. When the denominator is 0 (every example ignored,
+        or only zero-weight labels kept) 'mean' is 0 with a zero, finite gradient, where torch
+        gives NaN. A NaN in a kept example makes both NaN.
 
     Returns:
-      Array of the shape of ``labels``.
+      Array of the shape of ``labels`` (``reduction="none"``), or a scalar:
+      ``torch.nn.CrossEntropyLoss(weight=w, ignore_index=, label_smoothing=ε, reduction=)``
+      with classes moved to axis 1 (for ``where=`` there is no torch counterpart; its K
+      replaces C).
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss
@@ -442,8 +482,13 @@ def softmax_cross_entropy_with_integer_labels(
       ...                                                       ignore_index=-100)
       >>> [round(x, 4) for x in v.tolist()]
       [0.2395, 0.0]
+      >>> m = jaxloss.softmax_cross_entropy_with_integer_labels(
+      ...     logits, jnp.array([0, -100]), ignore_index=-100, reduction="mean")
+      >>> round(float(m), 4)
+      0.2395
     """
     fn = "softmax_cross_entropy_with_integer_labels"
+    _reduce.check_reduction(fn, reduction)
     _checks.require(fn, "label_smoothing", label_smoothing, "in [0, 1]")
     z, y, axis, num_classes, mask, dtype = _prepare_integer(
         fn, logits, labels, axis, ignore_index, where,
@@ -487,7 +532,21 @@ def softmax_cross_entropy_with_integer_labels(
         # (ε/K) sum_c w_c (lse - z_c) term by term (the difference of two sums would cancel
         # catastrophically for large logits in float32).
         loss = loss + jnp.sum(_scaled_gap(eps * wc / k, m, z_counted, log_s), axis=axis)
-    return _finish_integer_loss(loss, y, num_classes, ignore_index, any_label)
+    loss = _finish_integer_loss(loss, y, num_classes, ignore_index, any_label)
+    return _reduce_integer(loss, reduction, y, w, num_classes, ignore_index)
+
+
+def _reduce_integer(
+    loss: jax.Array, reduction: str, labels: jax.Array, w: jax.Array | None, num_classes: int,
+    ignore_index: Any,
+) -> jax.Array:
+    """PyTorch's reduction of integer-label values: sum over kept examples, divided ('mean') by
+    sum of w[label] over them (their count without class weights). Per-example vectors only."""
+    if reduction == "none":
+        return loss
+    kept = None if ignore_index is None else labels != ignore_index
+    w_y = None if w is None else jnp.take(w, jnp.clip(labels, 0, num_classes - 1))
+    return _reduce.reduce_loss(loss, reduction, denominators=w_y, where=kept)
 
 
 def _scaled_gap(c: Any, m: jax.Array, z: jax.Array, log_s: jax.Array) -> jax.Array:
@@ -513,6 +572,7 @@ def nll_loss(
     axis: int = -1,
     class_weights: Any = None,
     ignore_index: int | None = None,
+    reduction: str = "none",
 ) -> jax.Array:
     """Negative log-likelihood from log-probabilities and integer labels, one value per example.
 
@@ -528,10 +588,18 @@ def nll_loss(
       labels: integer array, the input's shape without ``axis``.
       axis: the class axis.
       class_weights: optional [C] weights (PyTorch's ``torch.nn.NLLLoss(weight=)``).
-      ignore_index: optional label value whose examples give 0.
+      ignore_index: optional label value whose examples give 0 and, with ``reduction=``, are
+        not counted.
+      reduction: ``"none"`` (default: one value per example), ``"mean"`` or ``"sum"``,
+        PyTorch's, with V the examples whose label is not ``ignore_index``:
+        'mean' = sum_{n in V} l_n / sum_{n in V} w_{y_n} (w = 1 without class weights: the
+        number of kept examples); 'sum' = sum_{n in V} l_n. When the denominator is 0 (every
+        example ignored, or only zero-weight labels kept) 'mean' is 0 with a zero, finite
+        gradient, where torch gives NaN. A NaN in a kept example makes both NaN.
 
     Returns:
-      Array of the shape of ``labels``.
+      Array of the shape of ``labels`` (``reduction="none"``), or a scalar:
+      ``torch.nn.NLLLoss(weight=w, ignore_index=, reduction=)`` with classes moved to axis 1.
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss
@@ -539,6 +607,7 @@ def nll_loss(
       [1.3862943649291992]
     """
     fn = "nll_loss"
+    _reduce.check_reduction(fn, reduction)
     lp, y, axis, num_classes, _, dtype = _prepare_integer(
         fn, log_probabilities, labels, axis, ignore_index, None, arg="log_probabilities")
     w = _class_weights(fn, class_weights, num_classes, dtype)
@@ -548,7 +617,8 @@ def nll_loss(
     loss = -picked if w is None else -jnp.take(w, jnp.clip(y, 0, num_classes - 1)) * picked
     loss = _finish_integer_loss(loss, y, num_classes, ignore_index, jnp.any(is_label, axis=axis))
     # The loss is linear in the input: its NaN examples get a NaN gradient row explicitly.
-    return nan_gradient(loss, lp, axis)
+    loss = nan_gradient(loss, lp, axis)
+    return _reduce_integer(loss, reduction, y, w, num_classes, ignore_index)
 
 
 def expected_cost(

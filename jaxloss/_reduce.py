@@ -219,6 +219,51 @@ def _overflow_scale(shape: tuple[int, ...], axis: Axis) -> float:
     return 2.0 ** -(max(count - 1, 0).bit_length() + 1)
 
 
+REDUCTIONS = ("none", "mean", "sum")
+
+
+def check_reduction(fn: str, reduction: Any) -> str:
+    """``reduction`` when it is one of ``"none"``, ``"mean"``, ``"sum"``; a ValueError otherwise."""
+    if not isinstance(reduction, str) or reduction not in REDUCTIONS:
+        raise ValueError(
+            f"jaxloss.{fn}: `reduction` must be one of 'none', 'mean', 'sum'; got {reduction!r}."
+        )
+    return reduction
+
+
+def reduce_loss(
+    values: jax.Array, reduction: str, *, denominators: Any = None, where: Any = None
+) -> jax.Array:
+    """A loss's own ``reduction=``: PyTorch's ``'mean'`` / ``'sum'`` of per-example values.
+
+    ``values`` are the per-example losses, already weighted (they are the numerator terms);
+    ``denominators`` the per-example terms of the mean's denominator (None: 1 each, the count);
+    ``where`` the counted examples (None: all). Then
+
+        'sum'  = sum(v over counted),
+        'mean' = sum(v over counted) / sum(d over counted),   0 when that sum is 0,
+
+    with the value, gradient and overflow behaviour of :func:`mean` (the terms are scaled by 2^-k
+    inside the same reduction). Everything here runs on per-example vectors: no pass over the
+    logits. Uncounted values, NaN included, reach neither the value nor the gradient; a NaN in a
+    counted value makes the result NaN. ``values`` are in the compute dtype already.
+    """
+    if reduction == "none":
+        return values
+    if where is not None:
+        where = jnp.broadcast_to(where, values.shape)
+        values = jnp.where(where, values, 0)  # double where: NaN of uncounted examples stays out
+    if reduction == "sum":
+        return jnp.sum(values)
+    if denominators is None:
+        d = jnp.ones_like(values)
+    else:
+        d = jnp.broadcast_to(jnp.asarray(denominators, values.dtype), values.shape)
+    if where is not None:
+        d = jnp.where(where, d, 0)
+    return _scaled_mean(values, d, None, _overflow_scale(values.shape, None))
+
+
 def sum(values: Any, weights: Any = None, where: Any = None, *, axis: Axis = None) -> jax.Array:
     """Weighted, masked sum: sum(w·v over counted elements); 0 if nothing counted.
 

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import _checks
+from .. import _checks, _reduce
 from ._kernel import KernelConfig, linear_lse_stats
 
 __all__ = ["linear_cross_entropy"]
@@ -296,6 +296,7 @@ def linear_cross_entropy(
     logit_soft_cap: float | None = None,
     ignore_index: int | None = None,
     where: Any = None,
+    reduction: str = "none",
 ) -> jax.Array:
     """Softmax cross-entropy of ``hidden @ weight (+ bias)`` without materialising the logits.
 
@@ -338,14 +339,21 @@ def linear_cross_entropy(
       label_smoothing: ε in [0, 1], as ``torch.nn.CrossEntropyLoss(label_smoothing=)``.
       z_loss: coefficient ≥ 0 of the ``lse²`` term (PaLM uses 1e-4).
       logit_soft_cap: optional static cap > 0 (Gemma 2 uses 30.0): logits ← cap·tanh(logits/cap).
-      ignore_index: optional label value whose tokens give 0 (pass ``labels != ignore_index`` to
-        the reduction so they are not counted).
+      ignore_index: optional label value whose tokens give 0 and, with ``reduction=``, are not
+        counted (with ``jaxloss.mean`` pass ``labels != ignore_index`` yourself).
       where: optional boolean class mask with the logits' ndim, broadcastable to
         ``[..., V]`` — e.g. ``vocab_ok[None, :]`` to keep padded vocabulary rows out of the
         softmax. Masked classes get zero probability and zero gradient.
+      reduction: ``"none"`` (default: per-token values), ``"mean"`` or ``"sum"``, with T the
+        tokens whose label is not ``ignore_index``: 'mean' = Σ_{n∈T} l_n / |T| (PyTorch's
+        ``CrossEntropyLoss(ignore_index=, label_smoothing=, reduction='mean')`` of the logits
+        when ``z_loss`` is 0; the z-loss term is averaged the same way), 'sum' = Σ_{n∈T} l_n.
+        Every token ignored: 'mean' is 0 with a zero, finite gradient (torch: NaN). A NaN in a
+        counted token makes both NaN. Computed on the per-token vector (no pass over logits).
 
     Returns:
-      Array of the shape of ``labels``: per-token losses, float32 (float64 for float64 inputs).
+      Array of the shape of ``labels``: per-token losses (``reduction="none"``) or a scalar,
+      float32 (float64 for float64 inputs).
       Labels outside [0, V) (other than ``ignore_index``) or on a masked class raise a ValueError
       when concrete and give NaN under ``jit``.
 
@@ -360,6 +368,7 @@ def linear_cross_entropy(
     (z-loss, arXiv:2204.02311); Gemma 2 (logit soft-capping, arXiv:2408.00118).
     """
     fn = "linear_cross_entropy"
+    _reduce.check_reduction(fn, reduction)
     p = prepare(
         fn, hidden, weight, labels, bias=bias, weight_layout=weight_layout,
         block_size=block_size, label_smoothing=label_smoothing, z_loss=z_loss,
@@ -367,7 +376,11 @@ def linear_cross_entropy(
     )
     arrays = (p.x, p.w, p.b, p.y, p.mask, p.eps, p.z_loss)
     statics = (p.v, p.batch_shape, p.acc, p.cfg, p.ignore_index, p.with_z)
-    return _linear_cross_entropy_jit(arrays, statics)
+    values = _linear_cross_entropy_jit(arrays, statics)
+    if reduction == "none":
+        return values
+    kept = None if ignore_index is None else p.y.reshape(values.shape) != ignore_index
+    return _reduce.reduce_loss(values, reduction, where=kept)
 
 
 _ARRAYS = ("x", "w", "b", "y", "mask", "eps", "z_loss")
