@@ -447,7 +447,8 @@ def softmax_cross_entropy_with_integer_labels(
     logit makes its example NaN (value and gradient row).
 
     Gradient: dl/dz_c = [(1 - ε) w_y + (ε/K) sum_c' w_c'] softmax(z)_c - (1 - ε) w_y [c = y]
-    - (ε/K) w_c, for counted c; 0 for masked c. Ignored examples: value 0, gradient 0.
+    - (ε/K) w_c, for counted c; 0 for masked c. Ignored examples: value 0, gradient 0
+    (a NaN in an ignored example's logits still makes its gradient row NaN).
 
     Labels outside [0, C) (other than ``ignore_index``), or whose class is masked by ``where``,
     raise a ValueError when the labels are concrete; under ``jit`` they give a NaN value.
@@ -635,7 +636,8 @@ def expected_cost(
     the truth is i (usually 0 on the diagonal). Unlike cross-entropy it knows which mistakes are
     cheap: confusing two similar classes can cost less than confusing dissimilar ones.
 
-    Gradient: dl/dz_c = softmax(z)_c (M[y, c] - l). Ignored examples: value 0, gradient 0.
+    Gradient: dl/dz_c = softmax(z)_c (M[y, c] - l). Ignored examples: value 0, gradient 0
+    (a NaN in an ignored example's logits still makes its gradient row NaN).
 
     Args:
       logits: floating array [..., C, ...] with the class axis ``axis``.

@@ -460,8 +460,9 @@ def multiclass_hinge(
     (active at the kink), else 0; classes tied for the largest violation share the gradient
     equally (a valid subgradient). Weston–Watkins: dl/dz_c = [v_c >= 0] for c ≠ y and
     dl/dz_y = -#{c ≠ y : v_c >= 0}. dl/dm = [v_{c*} >= 0] (CS), #{c ≠ y : v_c >= 0} (WW).
-    Ignored examples: value 0, gradient 0. Out-of-range labels raise a ValueError when concrete
-    and give NaN under ``jit``.
+    Ignored examples: value 0, gradient 0
+    (a NaN in an ignored example's logits still makes its gradient row NaN). Out-of-range
+    labels raise a ValueError when concrete and give NaN under ``jit``.
 
     Args:
       logits: floating array [..., C, ...] of scores with the class axis ``axis``.
