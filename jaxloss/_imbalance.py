@@ -38,7 +38,6 @@ LDAM's deferred re-weighting (DRW) is the same weights switched on late in train
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import jax
@@ -115,21 +114,9 @@ def _require_poly_epsilon(fn: str, arg: str, value: Any) -> None:
 
 
 def _check_unit_interval(fn: str, arg: str, value: Any) -> None:
-    """ValueError when a concrete input has a (non-NaN) value outside [0, 1]; traced: as given.
-
-    (A private helper until _checks has an array-range check.)
-    """
-    raw = _checks.concrete_array(value)
-    if raw is None or raw.size == 0 or raw.dtype == np.bool_:
-        return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all NaN: nothing to check
-        lo, hi = float(np.nanmin(raw)), float(np.nanmax(raw))
-    if lo < 0 or hi > 1:  # False for NaN
-        raise ValueError(
-            f"jaxloss.{fn}: `{arg}` must be in [0, 1] (hard or soft labels; ±1 targets map "
-            f"with (y + 1) / 2); got values in [{lo:g}, {hi:g}]."
-        )
+    """ValueError when a concrete input has a (non-NaN) value outside [0, 1]; traced: as given."""
+    _checks.check_values(fn, arg, value, "in [0, 1]", allow_nan=True,
+                         hint="(Hard or soft labels; ±1 targets map with (y + 1) / 2.)")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -62,12 +62,10 @@ float64. Gradients come back in each input's dtype.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from . import _checks
 
@@ -83,22 +81,11 @@ _AVERAGES = ("macro", "micro", "none")
 
 
 def _check_unit_interval(fn: str, arg: str, value: Any) -> None:
-    """ValueError when a concrete input has a (non-NaN) value outside [0, 1]; traced: as given.
-
-    (A private helper until _checks has an array-range check.)
-    """
-    raw = _checks.concrete_array(value)
-    if raw is None or raw.size == 0 or raw.dtype == np.bool_:
-        return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all NaN: nothing to check
-        lo, hi = float(np.nanmin(raw)), float(np.nanmax(raw))
-    if lo < 0 or hi > 1:  # False for NaN
-        raise ValueError(
-            f"jaxloss.{fn}: `{arg}` must be probabilities in [0, 1] (the loss takes "
-            f"probabilities, not logits: apply jax.nn.softmax to logits of exclusive classes or "
-            f"jax.nn.sigmoid to multi-label logits first); got values in [{lo:g}, {hi:g}]."
-        )
+    """ValueError when a concrete input has a (non-NaN) value outside [0, 1]; traced: as given."""
+    _checks.check_values(
+        fn, arg, value, "in [0, 1]", allow_nan=True,
+        hint="The loss takes probabilities, not logits: apply jax.nn.softmax to logits of "
+        "exclusive classes or jax.nn.sigmoid to multi-label logits first.")
 
 
 def _inputs(

@@ -193,7 +193,7 @@ def test_sigmoid_focal_alpha_is_checked(alpha):
 def test_sigmoid_losses_refuse_labels_outside_the_unit_interval():
     for fn in (jaxloss.sigmoid_focal_loss, jaxloss.asymmetric_multilabel_loss):
         with pytest.raises(ValueError, match=rf"jaxloss\.{fn.__name__}: `labels` must be in "
-                                             r"\[0, 1\].*got values in \[-1, 1\]"):
+                                             r"\[0, 1\]; got \[-1\].*\(y \+ 1\) / 2"):
             fn(np.zeros(3), np.array([-1.0, 1.0, 1.0]))
 
 
@@ -205,8 +205,8 @@ def test_overlap_losses_refuse_logits_and_name_the_activation(name):
     t = np.array([[[1.0, 0.0], [0.0, 1.0]]])
     fn = getattr(jaxloss, name)
     with pytest.raises(ValueError, match=rf"jaxloss\.{name}: `probabilities` must be "
-                                         r"probabilities in \[0, 1\].*jax\.nn\.softmax.*"
-                                         r"jax\.nn\.sigmoid.*got values in \[-1, 3\]"):
+                                         r"in \[0, 1\]; got \[3, -1, 2\].*probabilities, not "
+                                         r"logits.*jax\.nn\.softmax.*jax\.nn\.sigmoid"):
         fn(logits, t, num_spatial_dims=1)
     with pytest.raises(ValueError, match=rf"jaxloss\.{name}: `targets` must be"):
         fn(t, 2 * t, num_spatial_dims=1)
