@@ -689,7 +689,7 @@ def main(argv=None) -> dict:
             "jaxlib": jax.lib.__version__ if hasattr(jax.lib, "__version__") else None,
             "optax": optax.__version__, "torch": torch.__version__ if use_torch else None,
             "python": platform.python_version(), "cpu": _cpu_name(), "cores": os.cpu_count(),
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "loadavg_start": load0,
         },
         "roofline": dict(ROOF),
