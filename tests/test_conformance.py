@@ -214,6 +214,11 @@ def test_float32_extremes_and_dtype_policy(case: Case):
     inputs rounded to float32 (inf only beyond float32's range, never NaN), and the dtype
     policy for float32 inputs (every case) and bfloat16 inputs (one case per loss). float16
     takes bfloat16's path (upcast on entry); a few cases check it below.
+
+    The float64 side is the loss's own code in float64, not an independent reference: it checks
+    that the float32 computation loses nothing float64 keeps (overflow, flush to zero, 0·inf),
+    while the formula itself is pinned by the NumPy references at ordinary points (above) and
+    by independently computed values at extreme points in tests/test_trust_*.py.
     """
     value_and_grads = _value_and_grads(case)
     extremes = case.extremes()
