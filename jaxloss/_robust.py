@@ -205,12 +205,7 @@ def _barron_value(h: jax.Array, c: jax.Array, alpha: jax.Array) -> jax.Array:
     A NaN in h, c or α gives NaN (every test below lets NaN through to a computing branch).
     """
     dtype = h.dtype
-    is_two = alpha == 2
-    is_ninf = alpha == -jnp.inf
-    is_pinf = alpha == jnp.inf
-    general = ~(is_two | is_ninf | is_pinf)
-    a = jnp.where(general, alpha, 1)
-    b = jnp.maximum(jnp.abs(a - 2), jnp.asarray(jnp.finfo(dtype).eps, dtype))
+    is_two, is_ninf, is_pinf, a, b = _alpha_branches(alpha, dtype)
     rho = _general_rho(_log1p_z2_over(h, c, b), a, b, _ymax(dtype), saturate=False)
 
     zh = h / c  # z/2; may overflow where c < 1, and z² beyond the range is inf in each limit
@@ -220,6 +215,17 @@ def _barron_value(h: jax.Array, c: jax.Array, alpha: jax.Array) -> jax.Array:
     rho = jnp.where(is_two, 2 * z_two * z_two, rho)
     rho = jnp.where(is_ninf, -jnp.expm1(-2 * z_ninf * z_ninf), rho)
     return jnp.where(is_pinf, jnp.expm1(2 * z_pinf * z_pinf), rho)
+
+
+def _alpha_branches(alpha: jax.Array, dtype: Any) -> tuple[jax.Array, ...]:
+    """Barron's α cases: (α = 2, α = -inf, α = +inf, α for the general formula (1 in the three
+    limits), b = max(|α - 2|, eps)). NaN α takes the general formula, so NaN reaches ρ."""
+    is_two = alpha == 2
+    is_ninf = alpha == -jnp.inf
+    is_pinf = alpha == jnp.inf
+    a = jnp.where(~(is_two | is_ninf | is_pinf), alpha, 1)
+    b = jnp.maximum(jnp.abs(a - 2), jnp.asarray(jnp.finfo(dtype).eps, dtype))
+    return is_two, is_ninf, is_pinf, a, b
 
 
 @jax.custom_jvp
@@ -240,13 +246,7 @@ def _barron_rho_jvp(primals, tangents):
     value = _barron_value(h, c, alpha)
 
     def log_psi():  # log|dρ/dr| - log|z| + log c, i.e. q
-        dtype = h.dtype
-        is_two = alpha == 2
-        is_ninf = alpha == -jnp.inf
-        is_pinf = alpha == jnp.inf
-        general = ~(is_two | is_ninf | is_pinf)
-        a = jnp.where(general, alpha, 1)
-        b = jnp.maximum(jnp.abs(a - 2), jnp.asarray(jnp.finfo(dtype).eps, dtype))
+        is_two, is_ninf, is_pinf, a, b = _alpha_branches(alpha, h.dtype)
         q = (a / 2 - 1) * _log1p_z2_over(h, c, b)
         z2 = 4 * (h / c) ** 2
         q = jnp.where(is_two, 0, q)

@@ -327,3 +327,15 @@ def test_focal_loss_is_not_proper_and_matches_its_calibration_map():
         # under-confident: p̂ lies between ½ and q
         assert np.all(np.abs(p[i] - 0.5) <= np.abs(q - 0.5) + 1e-12)
     assert float(out.max_deviation[2]) > float(out.max_deviation[1]) > 0.05
+
+
+def test_a_loss_that_reduces_is_refused_by_name():
+    """bayes_act and influence need one value per sample; a loss that reduces an axis says so."""
+    samples = jnp.linspace(-1.0, 1.0, 5)
+    reducing = jaxloss.softmax_cross_entropy
+    with pytest.raises(ValueError, match=r"jaxloss\.diagnostics\.bayes_act: the loss must be "
+                                         r"elementwise.*got shape \(\) for inputs of shape \(5,\)"):
+        bayes_act(reducing, samples)
+    with pytest.raises(ValueError, match=r"jaxloss\.diagnostics\.influence: the loss must be "
+                                         r"elementwise"):
+        influence(reducing, jnp.linspace(-1.0, 1.0, 5))

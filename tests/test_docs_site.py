@@ -8,18 +8,16 @@ in .ci/run, not here: they need the `docs` extra and take a while.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import inspect
-import io
 import pathlib
 import re
 from types import ModuleType
 
-import jax
 import pytest
 
 import jaxloss
+from tests.guides import run_python_blocks
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -90,16 +88,7 @@ GUIDES = ["getting-started.md", "multitask.md"]
 
 @pytest.mark.parametrize("page", GUIDES)
 def test_guide_code_blocks_run(page):
-    text = (ROOT / "docs" / page).read_text()
-    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
-    assert blocks, page
-    namespace: dict = {}
-    out = io.StringIO()
-    with jax.enable_x64(False), contextlib.redirect_stdout(out):
-        for block in blocks:
-            exec(compile(block, page, "exec"), namespace)
-    printed = out.getvalue()
-    assert "nan" not in printed.lower(), printed
+    _, namespace, printed = run_python_blocks(page)
     if page == "getting-started.md":
         w = namespace["params"]["w"]
         assert abs(float(w[0]) - 1.0) < 0.1 and abs(float(w[1]) + 2.0) < 0.1, w

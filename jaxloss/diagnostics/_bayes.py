@@ -36,12 +36,7 @@ def _objective(loss: Any, targets: jax.Array, weights: jax.Array, hp: dict[str, 
 
     def mean_loss(p: jax.Array) -> jax.Array:
         values = loss(p, targets, **hp)
-        if values.shape != targets.shape:
-            raise ValueError(
-                "jaxloss.diagnostics: the loss must return one value per sample (an elementwise "
-                f"regression loss); got shape {tuple(values.shape)} for samples of shape "
-                f"{tuple(targets.shape)}."
-            )
+        _jit.require_elementwise("diagnostics.bayes_act", values, targets.shape)
         return jaxloss.mean(values, weights=weights)
 
     def at(c: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:

@@ -51,12 +51,7 @@ def _psi(loss: Any, hp: dict[str, Any]) -> Any:
     def psi(p: jax.Array, t: jax.Array) -> jax.Array:
         def total(q: jax.Array) -> jax.Array:
             values = loss(q, t, **hp)
-            if values.shape != q.shape:
-                raise ValueError(
-                    "jaxloss.diagnostics.influence: the loss must be elementwise (a regression "
-                    f"loss); got shape {tuple(values.shape)} for inputs of shape "
-                    f"{tuple(q.shape)}."
-                )
+            _jit.require_elementwise("diagnostics.influence", values, q.shape)
             return jnp.sum(values)
 
         return jax.grad(total)(p)

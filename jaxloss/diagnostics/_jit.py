@@ -49,3 +49,12 @@ def call(
     return jax.jit(lambda *a: impl(*a[:-1], a[-1], loss=loss, static=items, **static))(
         *args, dynamic
     )
+
+
+def require_elementwise(fn: str, values: Any, shape: tuple[int, ...]) -> None:
+    """ValueError unless a loss returned one value per input element (a regression loss)."""
+    if tuple(values.shape) != tuple(shape):
+        raise ValueError(
+            f"jaxloss.{fn}: the loss must be elementwise (one value per sample: a regression "
+            f"loss); got shape {tuple(values.shape)} for inputs of shape {tuple(shape)}."
+        )
