@@ -51,7 +51,7 @@ from jax.custom_derivatives import SymbolicZero
 from . import _checks
 from ._checks import require_finite as _require_finite
 from ._classification import _finish_integer_loss, _prepare_integer
-from ._numerics import logsumexp, softplus
+from ._numerics import logsumexp, nan_gradient, softplus
 
 __all__ = [
     "contrastive",
@@ -104,28 +104,6 @@ def _nan_grad(x: jax.Array) -> jax.Array:
 def _nan_grad_jvp(primals, tangents):
     (x,), (dx,) = primals, tangents
     return x, dx * jnp.where(x == x, 1, jnp.nan).astype(x.dtype)
-
-
-@functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
-def _nan_rows(loss: jax.Array, z: jax.Array, axis: int) -> jax.Array:
-    """``loss`` itself (one value per row of ``z`` along ``axis``); its tangent gets a term
-    0·Σ dz over the row, NaN where the loss is NaN, so that a NaN row's gradient w.r.t. ``z`` is
-    NaN in every entry. (Under jit XLA:CPU turns the max reduction's backward, x·[z = max],
-    into a select that routes 0, not 0·NaN, to the other entries.)"""
-    del z, axis
-    return loss
-
-
-def _nan_rows_jvp(axis, primals, tangents):
-    loss, _ = primals
-    dloss, dz = tangents
-    out = jnp.zeros_like(loss) if isinstance(dloss, SymbolicZero) else dloss
-    if not isinstance(dz, SymbolicZero):
-        out = out + jnp.where(loss == loss, 0, loss) * jnp.sum(dz, axis=axis)
-    return loss, out
-
-
-_nan_rows.defjvp(_nan_rows_jvp, symbolic_zeros=True)
 
 
 def _require_between(fn: str, arg: str, value: Any, lo: float, hi: float) -> None:
@@ -508,10 +486,10 @@ def multiclass_hinge(
         loss = _active(worst)  # -inf (a single class) gives 0 with a zero gradient
     else:
         loss = jnp.sum(jnp.where(is_label, 0, _active(v)), axis=axis)
-    # A NaN score makes its example's value NaN (max and sum keep it); _nan_rows makes the
+    # A NaN score makes its example's value NaN (max and sum keep it); nan_gradient makes the
     # whole example's gradient NaN too (the max's backward and Weston–Watkins' inactive
     # classes route a zero to some entries).
-    return _finish_integer_loss(_nan_rows(loss, z, axis), y, num_classes, ignore_index, True)
+    return _finish_integer_loss(nan_gradient(loss, z, axis), y, num_classes, ignore_index, True)
 
 
 def margin_ranking(
