@@ -27,7 +27,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.custom_derivatives import SymbolicZero
 
-from . import _checks
+from ._core import checks as _checks
+from ._core.registry import register
 
 __all__ = ["expectile_loss", "linex_loss", "pinball_loss", "quantile_huber_loss"]
 
@@ -88,6 +89,7 @@ def _prepare_levels(
     return p, t, level
 
 
+@register(plot="residual")
 def pinball_loss(predictions: Any, targets: Any, *, tau: Any = 0.5) -> jax.Array:
     """Pinball (quantile) loss, elementwise; one level τ or several at once.
 
@@ -138,6 +140,7 @@ def _weighted_huber_over_delta(h: jax.Array, w: jax.Array, delta: jax.Array) -> 
     return (w * q) * (q / (2 * delta)) + (2 * (w * a2) - w * q)
 
 
+@register(plot="residual")
 def quantile_huber_loss(
     predictions: Any, targets: Any, *, tau: Any = 0.5, delta: Any = 1.0
 ) -> jax.Array:
@@ -215,6 +218,7 @@ def _quantile_huber_jvp(primals, tangents):
 _quantile_huber.defjvp(_quantile_huber_jvp, symbolic_zeros=True)
 
 
+@register(plot="residual")
 def expectile_loss(predictions: Any, targets: Any, *, tau: Any = 0.5) -> jax.Array:
     """Expectile loss (asymmetric squared error), elementwise; one level τ or several at once.
 
@@ -294,6 +298,7 @@ def _linex_core(z: jax.Array, z_max: jax.Array) -> jax.Array:
     return jnp.where(small, zs * zs * acc, direct)
 
 
+@register(plot="residual")
 def linex_loss(
     predictions: Any, targets: Any, *, a: Any = 1.0, max_exponent: Any = 50.0
 ) -> jax.Array:

@@ -25,8 +25,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax.custom_derivatives import SymbolicZero
 
-from . import _checks, _reduce
-from ._numerics import logsumexp_parts, nan_gradient, softplus
+from . import _reduce
+from ._core import checks as _checks
+from ._core.numerics import logsumexp_parts, nan_gradient, softplus
+from ._core.registry import register
 
 __all__ = [
     "binary_cross_entropy",
@@ -42,6 +44,7 @@ __all__ = [
 # Binary
 
 
+@register(plot="binary")
 def sigmoid_binary_cross_entropy(
     logits: Any,
     labels: Any,
@@ -112,6 +115,7 @@ def _clamped_log(x: jax.Array, floor: float = -100.0) -> jax.Array:
     return jnp.where(clamped, floor, jnp.log(safe))
 
 
+@register(plot="probability")
 def binary_cross_entropy(probabilities: Any, labels: Any, *, reduction: str = "none") -> jax.Array:
     """Binary cross-entropy on probabilities, elementwise; safe at exactly 0 and 1.
 
@@ -149,8 +153,14 @@ def binary_cross_entropy(probabilities: Any, labels: Any, *, reduction: str = "n
     p = _checks.check_floating(fn, "probabilities", probabilities)
     t = _checks.check_real(fn, "labels", labels)
     _checks.check_same_shape(fn, "probabilities", p, "labels", t)
-    _checks.check_values(fn, "probabilities", probabilities, "in [0, 1]", allow_nan=True,
-                         hint="For logits use jaxloss.sigmoid_binary_cross_entropy.")
+    _checks.check_values(
+        fn,
+        "probabilities",
+        probabilities,
+        "in [0, 1]",
+        allow_nan=True,
+        hint="For logits use jaxloss.sigmoid_binary_cross_entropy.",
+    )
     dtype = _checks.compute_dtype(p, t)
     p, t = p.astype(dtype), t.astype(dtype)
     loss = -t * _clamped_log(p) - (1 - t) * _clamped_log(1 - p)
@@ -208,8 +218,14 @@ def _class_weights(fn: str, class_weights: Any, num_classes: int, dtype: Any) ->
 
 
 def _check_labels(
-    fn: str, labels: Any, logits: jax.Array, axis: int, num_classes: int, ignore_index: Any,
-    *, hint: str = "",
+    fn: str,
+    labels: Any,
+    logits: jax.Array,
+    axis: int,
+    num_classes: int,
+    ignore_index: Any,
+    *,
+    hint: str = "",
 ) -> jax.Array:
     labels = _checks.check_integer(fn, "labels", labels, hint=hint)
     expected = tuple(s for i, s in enumerate(logits.shape) if i != axis)
@@ -240,8 +256,15 @@ def _check_labels(
 
 
 def _prepare_integer(
-    fn: str, logits: Any, labels: Any, axis: int, ignore_index: Any, where: Any,
-    arg: str = "logits", *, label_hint: str = "",
+    fn: str,
+    logits: Any,
+    labels: Any,
+    axis: int,
+    ignore_index: Any,
+    where: Any,
+    arg: str = "logits",
+    *,
+    label_hint: str = "",
 ) -> tuple[jax.Array, jax.Array, int, int, jax.Array | None, Any]:
     """Validated integer-label inputs: logits in the compute dtype, labels, axis, C, class mask.
 
@@ -298,6 +321,7 @@ def _finish_integer_loss(
 # Multi-class on logits
 
 
+@register(plot="softmax_probs")
 def softmax_cross_entropy(
     logits: Any,
     targets: Any,
@@ -424,6 +448,7 @@ def _soft_ce_jvp(primals, tangents):
 _soft_ce.defjvp(_soft_ce_jvp, symbolic_zeros=True)
 
 
+@register(plot="softmax")
 def softmax_cross_entropy_with_integer_labels(
     logits: Any,
     labels: Any,
@@ -492,8 +517,14 @@ def softmax_cross_entropy_with_integer_labels(
     _reduce.check_reduction(fn, reduction)
     _checks.require(fn, "label_smoothing", label_smoothing, "in [0, 1]")
     z, y, axis, num_classes, mask, dtype = _prepare_integer(
-        fn, logits, labels, axis, ignore_index, where,
-        label_hint="For probability targets use jaxloss.softmax_cross_entropy.")
+        fn,
+        logits,
+        labels,
+        axis,
+        ignore_index,
+        where,
+        label_hint="For probability targets use jaxloss.softmax_cross_entropy.",
+    )
     w = _class_weights(fn, class_weights, num_classes, dtype)
 
     if mask is not None:
@@ -514,8 +545,9 @@ def softmax_cross_entropy_with_integer_labels(
         is_label = jax.lax.broadcasted_iota(y.dtype, z.shape, axis) == jnp.expand_dims(y, axis)
         label_counted = is_label & mask
         z_y = jnp.sum(jnp.where(label_counted, z_counted, 0), axis=axis)
-        w_y = 1 if w is None else jnp.sum(jnp.where(is_label, _bcast(w, z.ndim, axis), 0),
-                                          axis=axis)
+        w_y = (
+            1 if w is None else jnp.sum(jnp.where(is_label, _bcast(w, z.ndim, axis), 0), axis=axis)
+        )
         any_label = jnp.any(label_counted, axis=axis)
     m_row, log_s_row = jnp.squeeze(m, axis), jnp.squeeze(log_s, axis)
 
@@ -528,8 +560,11 @@ def softmax_cross_entropy_with_integer_labels(
         wc = jnp.ones_like(z) if w is None else jnp.broadcast_to(_bcast(w, z.ndim, axis), z.shape)
         if mask is not None:
             wc = jnp.where(mask, wc, 0)
-        k = z.shape[axis] if mask is None else jnp.maximum(jnp.sum(mask, axis=axis, keepdims=True),
-                                                           1).astype(dtype)
+        k = (
+            z.shape[axis]
+            if mask is None
+            else jnp.maximum(jnp.sum(mask, axis=axis, keepdims=True), 1).astype(dtype)
+        )
         # (ε/K) sum_c w_c (lse - z_c) term by term (the difference of two sums would cancel
         # catastrophically for large logits in float32).
         loss = loss + jnp.sum(_scaled_gap(eps * wc / k, m, z_counted, log_s), axis=axis)
@@ -538,7 +573,11 @@ def softmax_cross_entropy_with_integer_labels(
 
 
 def _reduce_integer(
-    loss: jax.Array, reduction: str, labels: jax.Array, w: jax.Array | None, num_classes: int,
+    loss: jax.Array,
+    reduction: str,
+    labels: jax.Array,
+    w: jax.Array | None,
+    num_classes: int,
     ignore_index: Any,
 ) -> jax.Array:
     """PyTorch's reduction of integer-label values: sum over kept examples, divided ('mean') by
@@ -566,6 +605,7 @@ def _bcast(w: jax.Array, ndim: int, axis: int) -> jax.Array:
     return w.reshape(shape)
 
 
+@register(plot="nll")
 def nll_loss(
     log_probabilities: Any,
     labels: Any,
@@ -610,7 +650,8 @@ def nll_loss(
     fn = "nll_loss"
     _reduce.check_reduction(fn, reduction)
     lp, y, axis, num_classes, _, dtype = _prepare_integer(
-        fn, log_probabilities, labels, axis, ignore_index, None, arg="log_probabilities")
+        fn, log_probabilities, labels, axis, ignore_index, None, arg="log_probabilities"
+    )
     w = _class_weights(fn, class_weights, num_classes, dtype)
     is_label = jax.lax.broadcasted_iota(y.dtype, lp.shape, axis) == jnp.expand_dims(y, axis)
     # The label entry, plus any NaN of the row: a NaN anywhere in an example makes it NaN.
@@ -622,6 +663,7 @@ def nll_loss(
     return _reduce_integer(loss, reduction, y, w, num_classes, ignore_index)
 
 
+@register(plot="softmax", plot_defaults={"cost_matrix": ((0.0, 1.0), (1.0, 0.0))})
 def expected_cost(
     logits: Any,
     labels: Any,

@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _checks
+from ._core import checks as _checks
 from ._reduce import mean
 
 __all__ = [
@@ -221,19 +221,20 @@ def class_weighted(loss: Loss, class_weights: Any) -> Loss:
             _check_num_classes(cw.shape[0], predictions, labels, kwargs.get("axis", -1))
         values = loss(predictions, targets, **kwargs)
         w = _label_weights("class_weighted", labels, cw.astype(values.dtype))
-        _checks.check_broadcastable("class_weighted", "labels", w, values.shape,
-                                    "the loss output's")
+        _checks.check_broadcastable(
+            "class_weighted", "labels", w, values.shape, "the loss output's"
+        )
         return w * values
 
-    return _named(class_weighted_loss, f"class_weighted({_name(loss)})",
-                  class_weighted.__doc__ or "")
+    return _named(
+        class_weighted_loss, f"class_weighted({_name(loss)})", class_weighted.__doc__ or ""
+    )
 
 
 def _check_num_classes(num_weights: int, predictions: Any, labels: jax.Array, axis: Any) -> None:
     """ValueError unless there is one class weight per class of the predictions."""
     shape = tuple(getattr(predictions, "shape", np.shape(predictions)))
-    if len(shape) == labels.ndim + 1 and isinstance(axis, int) and -len(shape) <= axis < len(
-            shape):
+    if len(shape) == labels.ndim + 1 and isinstance(axis, int) and -len(shape) <= axis < len(shape):
         expected, where = shape[axis], f"the size of the predictions' class axis {axis}"
     elif shape == tuple(labels.shape):
         expected, where = 2, "negative and positive, for elementwise integer labels"
@@ -419,8 +420,9 @@ def asymmetric_binary(loss: Loss, *, positive: Any = 1.0, negative: Any = 1.0) -
         t = _checks.check_real("asymmetric_binary", "labels", labels).astype(values.dtype)
         return (negative * (1 - t) + positive * t) * values
 
-    return _named(asymmetric_binary_loss, f"asymmetric_binary({_name(loss)})",
-                  asymmetric_binary.__doc__ or "")
+    return _named(
+        asymmetric_binary_loss, f"asymmetric_binary({_name(loss)})", asymmetric_binary.__doc__ or ""
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -493,8 +495,9 @@ def log_space(loss: Loss, *, offset: Any = 1.0, eps: Any = 1e-7) -> Loss:
 
     def log_space_loss(predictions: Any, targets: Any, **kwargs: Any) -> jax.Array:
         p, t = _checks.prepare_pair("log_space", predictions, targets)
-        return loss(jnp.log(jnp.maximum(p + offset, eps)),
-                    jnp.log(jnp.maximum(t + offset, eps)), **kwargs)
+        return loss(
+            jnp.log(jnp.maximum(p + offset, eps)), jnp.log(jnp.maximum(t + offset, eps)), **kwargs
+        )
 
     return _named(log_space_loss, f"log_space({_name(loss)})", log_space.__doc__ or "")
 
@@ -568,13 +571,19 @@ def masked(loss: Loss, mask_fn: Callable[[Any, Any], Any] | None = None) -> Loss
     def masked_loss(predictions: Any, targets: Any, **kwargs: Any) -> jax.Array:
         t = _checks.check_real("masked", "targets", targets)
         if mask_fn is None:
-            finite = jnp.isfinite(t) if jnp.issubdtype(t.dtype, jnp.floating) else jnp.ones(
-                t.shape, bool)
+            finite = (
+                jnp.isfinite(t)
+                if jnp.issubdtype(t.dtype, jnp.floating)
+                else jnp.ones(t.shape, bool)
+            )
             in_mask = finite
         else:
             in_mask = _checks.as_array("masked", "mask_fn(...)", mask_fn(predictions, t))
-        t_safe = jnp.where(jnp.broadcast_to(in_mask, t.shape), t, 0) if (
-            np.broadcast_shapes(in_mask.shape, t.shape) == t.shape) else t
+        t_safe = (
+            jnp.where(jnp.broadcast_to(in_mask, t.shape), t, 0)
+            if (np.broadcast_shapes(in_mask.shape, t.shape) == t.shape)
+            else t
+        )
         values = loss(predictions, t_safe, **kwargs)
         out_mask = in_mask
         if out_mask.shape != values.shape and out_mask.ndim == values.ndim + 1:
@@ -630,8 +639,7 @@ def bounded(loss: Loss, bound: Any, *, smooth: bool = False) -> Loss:
     def bounded_loss(predictions: Any, targets: Any, **kwargs: Any) -> jax.Array:
         values = loss(predictions, targets, **kwargs)
         capped = cap(values)
-        held = jax.lax.stop_gradient(
-            jnp.abs(capped) == bound if smooth else values >= bound)
+        held = jax.lax.stop_gradient(jnp.abs(capped) == bound if smooth else values >= bound)
         p_in = _hold(held, predictions, values.shape, kwargs.get("axis", -1))
         t_in = _hold(held, targets, values.shape, kwargs.get("axis", -1))
         if p_in is None:
@@ -769,8 +777,9 @@ def linear_combination(losses: Sequence[Loss], coefficients: Sequence[Any]) -> L
         _check_loss("linear_combination", f"losses[{i}]", loss)
 
     def combined_loss(predictions: Any, targets: Any) -> jax.Array:
-        values = [c * loss(predictions, targets) for c, loss in zip(coefficients, losses,
-                                                                   strict=True)]
+        values = [
+            c * loss(predictions, targets) for c, loss in zip(coefficients, losses, strict=True)
+        ]
         shapes = {v.shape for v in values}
         if len(shapes) != 1:
             raise ValueError(
@@ -928,8 +937,10 @@ def multitask_loss(
                 weights=None if sample_weights is None else sample_weights.get(name),
                 where=None if where is None else where.get(name),
             )
-        ws = {name: jax.lax.stop_gradient(jnp.asarray(weights[name], means[name].dtype))
-              for name in tasks}
+        ws = {
+            name: jax.lax.stop_gradient(jnp.asarray(weights[name], means[name].dtype))
+            for name in tasks
+        }
         total = jnp.zeros((), jnp.result_type(*means.values()))
         for name in tasks:
             total = total + ws[name] * means[name]
@@ -937,4 +948,3 @@ def multitask_loss(
 
     objective.__name__ = objective.__qualname__ = f"multitask_loss({', '.join(tasks)})"
     return objective
-

@@ -14,9 +14,10 @@ import jax
 import jax.numpy as jnp
 from jax.custom_derivatives import SymbolicZero
 
-from . import _checks
 from ._classification import _class_mask, _normalise_axis
-from ._numerics import nan_gradient
+from ._core import checks as _checks
+from ._core.numerics import nan_gradient
+from ._core.registry import register
 
 __all__ = ["kl_divergence", "kl_divergence_with_log_targets"]
 
@@ -38,6 +39,7 @@ def _prepare(fn: str, a_name: str, a: Any, b_name: str, b: Any, axis: int, where
     return a, b, axis, mask
 
 
+@register(plot="divergence")
 def kl_divergence(
     log_predictions: Any, targets: Any, *, axis: int = -1, where: Any = None
 ) -> jax.Array:
@@ -72,19 +74,35 @@ def kl_divergence(
       0.6931471824645996
     """
     fn = "kl_divergence"
-    lp, t, axis, mask = _prepare(fn, "log_predictions", log_predictions, "targets", targets,
-                                 axis, where)
-    _checks.check_values(fn, "log_predictions", log_predictions, "<= 0", where=where,
-                         allow_nan=True, hint=_LOGITS_HINT)
-    _checks.check_values(fn, "targets", targets, "in [0, 1]", where=where, allow_nan=True,
-                         hint="Targets are probabilities; for log-probabilities use "
-                         "jaxloss.kl_divergence_with_log_targets.")
+    lp, t, axis, mask = _prepare(
+        fn, "log_predictions", log_predictions, "targets", targets, axis, where
+    )
+    _checks.check_values(
+        fn,
+        "log_predictions",
+        log_predictions,
+        "<= 0",
+        where=where,
+        allow_nan=True,
+        hint=_LOGITS_HINT,
+    )
+    _checks.check_values(
+        fn,
+        "targets",
+        targets,
+        "in [0, 1]",
+        where=where,
+        allow_nan=True,
+        hint="Targets are probabilities; for log-probabilities use "
+        "jaxloss.kl_divergence_with_log_targets.",
+    )
     terms = _kl_terms(lp, t)
     if mask is not None:
         terms = jnp.where(mask, terms, 0)
     return nan_gradient(jnp.sum(terms, axis=axis), lp, axis)
 
 
+@register(plot="divergence_log")
 def kl_divergence_with_log_targets(
     log_predictions: Any, log_targets: Any, *, axis: int = -1, where: Any = None
 ) -> jax.Array:
@@ -115,12 +133,21 @@ def kl_divergence_with_log_targets(
       0.6931471824645996
     """
     fn = "kl_divergence_with_log_targets"
-    lp, lt, axis, mask = _prepare(fn, "log_predictions", log_predictions, "log_targets",
-                                  log_targets, axis, where)
-    _checks.check_values(fn, "log_predictions", log_predictions, "<= 0", where=where,
-                         allow_nan=True, hint=_LOGITS_HINT)
-    _checks.check_values(fn, "log_targets", log_targets, "<= 0", where=where, allow_nan=True,
-                         hint=_LOG_HINT)
+    lp, lt, axis, mask = _prepare(
+        fn, "log_predictions", log_predictions, "log_targets", log_targets, axis, where
+    )
+    _checks.check_values(
+        fn,
+        "log_predictions",
+        log_predictions,
+        "<= 0",
+        where=where,
+        allow_nan=True,
+        hint=_LOGITS_HINT,
+    )
+    _checks.check_values(
+        fn, "log_targets", log_targets, "<= 0", where=where, allow_nan=True, hint=_LOG_HINT
+    )
     terms = _kl_log_terms(lp, lt)
     if mask is not None:
         terms = jnp.where(mask, terms, 0)

@@ -45,14 +45,15 @@ import jax.numpy as jnp
 import numpy as np
 from jax.custom_derivatives import SymbolicZero
 
-from . import _checks
 from ._classification import (
     _bcast,
     _finish_integer_loss,
     _prepare_integer,
 )
 from ._combinators import class_weights_from_counts
-from ._numerics import softplus
+from ._core import checks as _checks
+from ._core.numerics import softplus
+from ._core.registry import register
 
 __all__ = [
     "asymmetric_multilabel_loss",
@@ -115,8 +116,14 @@ def _require_poly_epsilon(fn: str, arg: str, value: Any) -> None:
 
 def _check_unit_interval(fn: str, arg: str, value: Any) -> None:
     """ValueError when a concrete input has a (non-NaN) value outside [0, 1]; traced: as given."""
-    _checks.check_values(fn, arg, value, "in [0, 1]", allow_nan=True,
-                         hint="(Hard or soft labels; ±1 targets map with (y + 1) / 2.)")
+    _checks.check_values(
+        fn,
+        arg,
+        value,
+        "in [0, 1]",
+        allow_nan=True,
+        hint="(Hard or soft labels; ±1 targets map with (y + 1) / 2.)",
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -216,8 +223,9 @@ def _sigmoid_focal_term_jvp(primals, tangents):
         # product.
         a1 = jnp.exp(log_t + b - log_q + gamma * log_q)
         a0 = jnp.exp(log_1mt + a - log_q + gamma * log_q)
-        d_t = gamma * (a1 * (sp_neg - _softplus_over_exp(-x))
-                       + a0 * (_softplus_over_exp(x) - sp_pos))
+        d_t = gamma * (
+            a1 * (sp_neg - _softplus_over_exp(-x)) + a0 * (_softplus_over_exp(x) - sp_pos)
+        )
         d_t = d_t - x * m
         out = out + d_t * dt
     if not _is_zero(dgamma):
@@ -235,7 +243,8 @@ def _focal_dx(x, t, gamma):
     # The scalar constants pass the barrier too: XLA would otherwise merge their broadcasts with
     # the value's identical ones and materialise each as a full-size array.
     zero, one, two, tiny = jax.lax.optimization_barrier(
-        tuple(jnp.asarray(c, x.dtype) for c in (0, 1, 2, jnp.finfo(x.dtype).tiny)))
+        tuple(jnp.asarray(c, x.dtype) for c in (0, 1, 2, jnp.finfo(x.dtype).tiny))
+    )
     # Linear space, select-free (as _focal_value): q = 1 - p_t >= each of t σ(-x), (1 - t) σ(x),
     # so σ(x) σ(-x) / q <= 2 and stays finite where q underflows.
     sig_pos = jax.nn.sigmoid(x)
@@ -285,6 +294,7 @@ def _one_minus_pt_pow_jvp(primals, tangents):
 # Binary / multi-label
 
 
+@register(plot="binary")
 def sigmoid_focal_loss(
     logits: Any,
     labels: Any,
@@ -360,6 +370,7 @@ def sigmoid_focal_loss(
     return loss
 
 
+@register(plot="binary_both")
 def asymmetric_multilabel_loss(
     logits: Any,
     labels: Any,
@@ -483,9 +494,16 @@ class _Parts:
     structure (m_o == -inf: no other class counts), never on a comparison that NaN fails.
     """
 
-    def __init__(self, z: jax.Array, y: jax.Array, axis: int, mask: jax.Array | None,
-                 scale: jax.Array | None = None, log_odds: bool = True,
-                 label_margins: jax.Array | None = None):
+    def __init__(
+        self,
+        z: jax.Array,
+        y: jax.Array,
+        axis: int,
+        mask: jax.Array | None,
+        scale: jax.Array | None = None,
+        log_odds: bool = True,
+        label_margins: jax.Array | None = None,
+    ):
         """``label_margins``: a [C] vector Δ subtracted from the label's logit (LDAM)."""
         self.is_label = jax.lax.broadcasted_iota(y.dtype, z.shape, axis) == jnp.expand_dims(y, axis)
         if mask is not None:
@@ -497,8 +515,9 @@ class _Parts:
         self.y_safe = None
         if mask is None:
             self.y_safe = jnp.clip(y, 0, z.shape[axis] - 1)
-            z_y = jnp.squeeze(jnp.take_along_axis(z, jnp.expand_dims(self.y_safe, axis), axis),
-                              axis)
+            z_y = jnp.squeeze(
+                jnp.take_along_axis(z, jnp.expand_dims(self.y_safe, axis), axis), axis
+            )
         else:
             z_y = jnp.sum(jnp.where(self.label_counted, z, 0), axis=axis)
         if label_margins is not None:
@@ -509,15 +528,17 @@ class _Parts:
         if not log_odds:
             # Cross-entropy only: s (m - z_y) + log sum_c exp(s (z_c - m)), m the row's max,
             # with no class mask beyond ``where`` (the label need not be told apart).
-            m = jnp.max(z if mask is None else jnp.where(mask, z, -jnp.inf), axis=axis,
-                        keepdims=True)
+            m = jnp.max(
+                z if mask is None else jnp.where(mask, z, -jnp.inf), axis=axis, keepdims=True
+            )
             any_counted = jnp.squeeze(m != -jnp.inf, axis)  # NaN counts
             m = jax.lax.stop_gradient(jnp.where(jnp.isfinite(m), m, 0))
             d = z - m if mask is None else jnp.where(mask, z - m, -jnp.inf)
             s_all = jnp.sum(jnp.exp(d if scale is None else scale * d), axis=axis)
             gap = jnp.squeeze(m, axis) - z_y
             self.ce = (gap if scale is None else scale * gap) + jnp.log(
-                jnp.where(any_counted, s_all, 1))
+                jnp.where(any_counted, s_all, 1)
+            )
             return
         others = ~self.is_label if mask is None else mask & ~self.is_label
         m_o = jnp.max(jnp.where(others, z, -jnp.inf), axis=axis, keepdims=True)
@@ -534,13 +555,11 @@ class _Parts:
 
     def one_minus_py_pow(self, power: Any) -> jax.Array:
         """(1 - p_y)^power = σ(-r)^power (power >= 0); 0 where only the label counts."""
-        return jnp.where(self.no_other, self.nan_or_zero,
-                         _sigmoid_neg_pow(self.r, power))
+        return jnp.where(self.no_other, self.nan_or_zero, _sigmoid_neg_pow(self.r, power))
 
     def focal(self, gamma: Any) -> jax.Array:
         """(1 - p_y)^γ · (-log p_y); 0 where only the label counts."""
-        return jnp.where(self.no_other, self.nan_or_zero,
-                         _focal_of_log_odds(self.r, gamma))
+        return jnp.where(self.no_other, self.nan_or_zero, _focal_of_log_odds(self.r, gamma))
 
     def pick(self, w: jax.Array, axis: int) -> jax.Array:
         """w[y] for a [C] vector (as the cross-entropy picks its class weight; labels out of
@@ -621,6 +640,7 @@ def _clamp_finite(x: jax.Array) -> jax.Array:
 # Focal (softmax) and class-balanced
 
 
+@register(plot="softmax")
 def softmax_focal_loss(
     logits: Any,
     labels: Any,
@@ -709,6 +729,7 @@ def _effective_number_weights(
     return class_weights_from_counts(n, method="effective_number", beta=beta)
 
 
+@register(plot="imbalanced", plot_defaults={"samples_per_class": (100, 10)})
 def class_balanced_cross_entropy(
     logits: Any,
     labels: Any,
@@ -766,6 +787,7 @@ def class_balanced_cross_entropy(
     return _finish_integer_loss(loss, y, num_classes, ignore_index, parts.any_label)
 
 
+@register(plot="imbalanced", plot_defaults={"samples_per_class": (100, 10)})
 def class_balanced_focal_loss(
     logits: Any,
     labels: Any,
@@ -825,6 +847,7 @@ def class_balanced_focal_loss(
 # Margins and priors
 
 
+@register(plot="imbalanced", plot_defaults={"samples_per_class": (100, 10)})
 def ldam_loss(
     logits: Any,
     labels: Any,
@@ -879,13 +902,15 @@ def ldam_loss(
         fn, logits, labels, axis, ignore_index, where
     )
     n = _per_class(fn, "samples_per_class", samples_per_class, num_classes, dtype, "> 0")
-    inv = n ** -0.25
+    inv = n**-0.25
     margins = jnp.asarray(max_margin, dtype) * inv / jnp.max(inv)
-    parts = _Parts(z, y, axis, mask, scale=jnp.asarray(scale, dtype), log_odds=False,
-                   label_margins=margins)
+    parts = _Parts(
+        z, y, axis, mask, scale=jnp.asarray(scale, dtype), log_odds=False, label_margins=margins
+    )
     return _finish_integer_loss(parts.ce, y, num_classes, ignore_index, parts.any_label)
 
 
+@register(plot="imbalanced", plot_defaults={"class_priors": (100, 10)})
 def logit_adjusted_cross_entropy(
     logits: Any,
     labels: Any,
@@ -945,6 +970,7 @@ def logit_adjusted_cross_entropy(
 # Poly-1 and generalized cross-entropy
 
 
+@register(plot="softmax")
 def poly1_cross_entropy(
     logits: Any,
     labels: Any,
@@ -997,6 +1023,7 @@ def poly1_cross_entropy(
     return _finish_integer_loss(loss, y, num_classes, ignore_index, parts.any_label)
 
 
+@register(plot="softmax")
 def generalized_cross_entropy(
     logits: Any,
     labels: Any,

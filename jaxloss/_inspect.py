@@ -16,6 +16,8 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
+import jaxloss
+
 from . import _plot, _spec
 from ._extras import require
 
@@ -45,16 +47,16 @@ examples:
 
 def inputs_of(name: str) -> str | None:
     """How ``describe`` calls a registered loss (None: neither regression nor classification)."""
-    family = _plot._FAMILIES[name]
-    if family.axis in ("residual", "relative"):
+    key = jaxloss.loss_info(name).plot
+    if key is not None and _plot.BUILDERS[key][0] in ("residual", "relative"):
         return "predictions"
-    if family.build in (_plot._binary, _plot._binary_both):
-        return "binary_logits"
-    if family.build in (_plot._softmax, _plot._imbalanced):
-        return "logits"
-    if name == "binary_cross_entropy":
-        return "probabilities"
-    return None
+    return {
+        "binary": "binary_logits",
+        "binary_both": "binary_logits",
+        "softmax": "logits",
+        "imbalanced": "logits",
+        "probability": "probabilities",
+    }.get(key or "")
 
 
 def describe_spec(spec: str, *, inputs: str | None = None, num_classes: int = 2) -> Any:
@@ -70,7 +72,7 @@ def describe_spec(spec: str, *, inputs: str | None = None, num_classes: int = 2)
                 f"{spec!r}: inspect covers regression and classification losses; "
                 f"{parsed.name} is neither (`python -m jaxloss plot {parsed.name}` draws it)."
             )
-        kwargs = {**_plot._FAMILIES[parsed.name].defaults, **kwargs}
+        kwargs = {**jaxloss.loss_info(parsed.name).plot_defaults, **kwargs}
     else:
         kind = "predictions"
     kind = inputs or kind
@@ -140,8 +142,12 @@ def draw(descriptions: Sequence[Any], out: str | Path) -> Path:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("losses", nargs="*", metavar="LOSS", help="NAME[:key=value,...] or "
-                        "MODULE:FUNCTION[:key=value,...]")
+    parser.add_argument(
+        "losses",
+        nargs="*",
+        metavar="LOSS",
+        help="NAME[:key=value,...] or MODULE:FUNCTION[:key=value,...]",
+    )
     parser.add_argument("--out", default="jaxloss_inspect.png", help="PNG to write")
     parser.add_argument(
         "--inputs",

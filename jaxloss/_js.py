@@ -10,13 +10,15 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from . import _checks
+from ._core import checks as _checks
+from ._core.numerics import nan_gradient, xlogx
+from ._core.registry import register
 from ._divergence import _prepare
-from ._numerics import nan_gradient, xlogx
 
 __all__ = ["jensen_shannon_divergence"]
 
 
+@register(plot="js")
 def jensen_shannon_divergence(
     probabilities: Any, targets: Any, *, axis: int = -1, where: Any = None
 ) -> jax.Array:
@@ -61,11 +63,17 @@ def jensen_shannon_divergence(
     37(1), 1991.
     """
     fn = "jensen_shannon_divergence"
-    p, q, axis, mask = _prepare(fn, "probabilities", probabilities, "targets", targets, axis,
-                                where)
+    p, q, axis, mask = _prepare(fn, "probabilities", probabilities, "targets", targets, axis, where)
     for name, raw in (("probabilities", probabilities), ("targets", targets)):
-        _checks.check_values(fn, name, raw, "in [0, 1]", where=where, allow_nan=True,
-                             hint="For logits pass jax.nn.softmax(logits).")
+        _checks.check_values(
+            fn,
+            name,
+            raw,
+            "in [0, 1]",
+            where=where,
+            allow_nan=True,
+            hint="For logits pass jax.nn.softmax(logits).",
+        )
     m = 0.5 * (p + q)
     terms = 0.5 * xlogx(p) + 0.5 * xlogx(q) - xlogx(m)
     if mask is not None:

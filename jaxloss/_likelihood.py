@@ -18,7 +18,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from . import _checks
+from ._core import checks as _checks
+from ._core.registry import register
 
 __all__ = [
     "gaussian_nll",
@@ -61,6 +62,7 @@ def _prepare_gaussian(
     return p.astype(dtype), t.astype(dtype), s.astype(dtype)
 
 
+@register(plot="residual", plot_defaults={"variance": 1.0})
 def gaussian_nll(
     predictions: Any, targets: Any, *, variance: Any, full: bool = False, eps: Any = 1e-6
 ) -> jax.Array:
@@ -149,6 +151,7 @@ def _half_square_times_exp_jvp(primals, tangents):
     return 2 * g * g, 2 * g * e * (dp - dt) - 2 * g * g * ds
 
 
+@register(plot="residual", plot_defaults={"log_variance": 0.0})
 def gaussian_nll_with_log_variance(
     predictions: Any, targets: Any, *, log_variance: Any, full: bool = False, eps: Any = 1e-6
 ) -> jax.Array:
@@ -187,8 +190,7 @@ def gaussian_nll_with_log_variance(
     for Computer Vision?", NeurIPS 2017 (the log-variance parametrisation).
     """
     fn = "gaussian_nll_with_log_variance"
-    p, t, s = _prepare_gaussian(fn, predictions, targets, "log_variance", log_variance, full,
-                                eps)
+    p, t, s = _prepare_gaussian(fn, predictions, targets, "log_variance", log_variance, full, eps)
     floor = jnp.log(jnp.asarray(eps, p.dtype))
     sc = _clamp_straight_through(s, floor)
     out = 0.5 * sc + _half_square_times_exp(p, t, sc)
@@ -235,6 +237,7 @@ def _prepare_poisson(
     return x.astype(dtype), t.astype(dtype)
 
 
+@register(plot="log_rate")
 def poisson_nll(log_rates: Any, targets: Any, *, full: bool = False) -> jax.Array:
     """Poisson negative log-likelihood from log-rates, elementwise.
 
@@ -271,6 +274,7 @@ def poisson_nll(log_rates: Any, targets: Any, *, full: bool = False) -> jax.Arra
     return _poisson_value(x, x, t, full, cap)
 
 
+@register(plot="relative")
 def poisson_nll_with_rates(
     rates: Any, targets: Any, *, full: bool = False, eps: Any = 1e-8
 ) -> jax.Array:

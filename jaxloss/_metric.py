@@ -48,10 +48,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax.custom_derivatives import SymbolicZero
 
-from . import _checks
-from ._checks import require_finite as _require_finite
 from ._classification import _finish_integer_loss, _prepare_integer
-from ._numerics import logsumexp, nan_gradient, softplus
+from ._core import checks as _checks
+from ._core.checks import require_finite as _require_finite
+from ._core.numerics import logsumexp, nan_gradient, softplus
+from ._core.registry import register
 
 __all__ = [
     "contrastive",
@@ -269,7 +270,8 @@ def _distance_jvp(euclidean, primals, tangents):
     out = jnp.zeros_like(n_s)  # the tangent of d; that of ‖x·s‖_p is s times it
     if not isinstance(da, SymbolicZero) or not isinstance(db, SymbolicZero):
         dx = (jnp.zeros_like(a) if isinstance(da, SymbolicZero) else da) - (
-            0 if isinstance(db, SymbolicZero) else db)
+            0 if isinstance(db, SymbolicZero) else db
+        )
         if euclidean:
             g = _unit_direction(a, b, s, n_s)
         else:
@@ -354,6 +356,7 @@ def _sign_scores(fn: str, predictions: Any, targets: Any, margin: Any):
     return z if valid is None else z + _nan_unless(valid)
 
 
+@register(plot="signed")
 def hinge(predictions: Any, targets: Any, *, margin: Any = 1.0) -> jax.Array:
     """Hinge loss for binary classification with {-1, +1} targets, elementwise.
 
@@ -384,6 +387,7 @@ def hinge(predictions: Any, targets: Any, *, margin: Any = 1.0) -> jax.Array:
     return _active(_sign_scores("hinge", predictions, targets, margin))
 
 
+@register(plot="signed")
 def squared_hinge(predictions: Any, targets: Any, *, margin: Any = 1.0) -> jax.Array:
     """Squared hinge loss with {-1, +1} targets, elementwise (differentiable everywhere).
 
@@ -417,6 +421,7 @@ def squared_hinge(predictions: Any, targets: Any, *, margin: Any = 1.0) -> jax.A
 _KINDS = ("crammer_singer", "weston_watkins")
 
 
+@register(plot="softmax")
 def multiclass_hinge(
     logits: Any,
     labels: Any,
@@ -474,7 +479,8 @@ def multiclass_hinge(
     if kind not in _KINDS:
         raise ValueError(f"jaxloss.{fn}: `kind` must be one of {_KINDS}; got {kind!r}.")
     z, y, axis, num_classes, _, dtype = _prepare_integer(
-        fn, logits, labels, axis, ignore_index, None)
+        fn, logits, labels, axis, ignore_index, None
+    )
     is_label = jax.lax.broadcasted_iota(y.dtype, z.shape, axis) == jnp.expand_dims(y, axis)
     # The label score by a gather (labels clipped; _finish_integer_loss makes out-of-range NaN):
     # a select summed over the class axis costs XLA:CPU a full-size temporary (bench/).
@@ -492,9 +498,8 @@ def multiclass_hinge(
     return _finish_integer_loss(nan_gradient(loss, z, axis), y, num_classes, ignore_index, True)
 
 
-def margin_ranking(
-    scores_1: Any, scores_2: Any, targets: Any, *, margin: Any = 0.0
-) -> jax.Array:
+@register(plot="ranking")
+def margin_ranking(scores_1: Any, scores_2: Any, targets: Any, *, margin: Any = 0.0) -> jax.Array:
     """Pairwise margin ranking loss, elementwise: which of two scores should be larger.
 
     Math (x1, x2 = scores, y = +1 if x1 should rank higher, -1 if x2 should, m = margin):
@@ -549,6 +554,7 @@ def _pair(fn: str, e1: Any, e2: Any, names: tuple[str, str] = ("embeddings_1", "
     return a, b
 
 
+@register(plot="cosine")
 def cosine_embedding(
     embeddings_1: Any, embeddings_2: Any, targets: Any, *, margin: Any = 0.0, eps: Any = 1e-8
 ) -> jax.Array:
@@ -600,6 +606,7 @@ def cosine_embedding(
     return _finish(loss, valid)
 
 
+@register(plot="triplet")
 def triplet_margin(
     anchors: Any,
     positives: Any,
@@ -712,10 +719,12 @@ def _contrastive_terms_jvp(primals, tangents):
     out = jnp.zeros_like(loss)
     if not isinstance(dx1, SymbolicZero) or not isinstance(dx2, SymbolicZero):
         dx = (jnp.zeros_like(x1) if isinstance(dx1, SymbolicZero) else dx1) - (
-            0 if isinstance(dx2, SymbolicZero) else dx2)
+            0 if isinstance(dx2, SymbolicZero) else dx2
+        )
         u = _unit_direction(x1, x2, s, n_s)
         g = jnp.where((y == 0)[..., None], 0, y[..., None] * (x1 - x2)) - (
-            ((1 - y) * h)[..., None] * u)
+            ((1 - y) * h)[..., None] * u
+        )
         out = out + jnp.sum(g * dx, axis=-1)
     if not isinstance(dy, SymbolicZero):
         out = out + (half_square - 0.5 * h * h) * dy
@@ -727,6 +736,7 @@ def _contrastive_terms_jvp(primals, tangents):
 _contrastive_terms.defjvp(_contrastive_terms_jvp, symbolic_zeros=True)
 
 
+@register(plot="contrastive")
 def contrastive(
     embeddings_1: Any, embeddings_2: Any, targets: Any, *, margin: Any = 1.0
 ) -> jax.Array:
@@ -816,6 +826,7 @@ def _check_one_positive(fn: str, y: jax.Array) -> bool:
     return True
 
 
+@register(plot="nce")
 def info_nce(
     embeddings: Any, labels: Any, *, temperature: Any = 0.07, eps: Any = 1e-8
 ) -> jax.Array:
@@ -870,6 +881,7 @@ def info_nce(
     return _nan_grad(loss if checked else jnp.where(num_positive == 1, loss, jnp.nan))
 
 
+@register(plot="nce")
 def supervised_contrastive(
     embeddings: Any, labels: Any, *, temperature: Any = 0.07, eps: Any = 1e-8
 ) -> jax.Array:
@@ -924,6 +936,7 @@ def supervised_contrastive(
     return _nan_grad(jnp.where(has_positive, lse - mean_positive, no_positive))
 
 
+@register(plot="siglip")
 def siglip(
     image_embeddings: Any,
     text_embeddings: Any,
@@ -989,4 +1002,3 @@ def siglip(
     # carry it to the whole set (a set is one example), leaving clean sets bit-for-bit alone.
     total = jnp.sum(loss, axis=-1, keepdims=True)
     return _nan_grad(loss + jnp.where(total == total, 0, total))
-

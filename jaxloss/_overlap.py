@@ -67,7 +67,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from . import _checks
+from ._core import checks as _checks
+from ._core.registry import register
 
 __all__ = [
     "dice_loss",
@@ -83,9 +84,14 @@ _AVERAGES = ("macro", "micro", "none")
 def _check_unit_interval(fn: str, arg: str, value: Any) -> None:
     """ValueError when a concrete input has a (non-NaN) value outside [0, 1]; traced: as given."""
     _checks.check_values(
-        fn, arg, value, "in [0, 1]", allow_nan=True,
+        fn,
+        arg,
+        value,
+        "in [0, 1]",
+        allow_nan=True,
         hint="The loss takes probabilities, not logits: apply jax.nn.softmax to logits of "
-        "exclusive classes or jax.nn.sigmoid to multi-label logits first.")
+        "exclusive classes or jax.nn.sigmoid to multi-label logits first.",
+    )
 
 
 def _inputs(
@@ -127,8 +133,11 @@ def _tp_fp_fn(
     # broadcasts of the constant and materialise the result as a full-size array for the two
     # YNNPACK reductions (a 4 MB temporary at 1M elements; measured with memory_analysis).
     one_a, one_b = jax.lax.optimization_barrier((jnp.ones((), p.dtype), jnp.ones((), p.dtype)))
-    return (jnp.sum(p * t, axis=axes), jnp.sum(p * (one_a - t), axis=axes),
-            jnp.sum((one_b - p) * t, axis=axes))
+    return (
+        jnp.sum(p * t, axis=axes),
+        jnp.sum(p * (one_a - t), axis=axes),
+        jnp.sum((one_b - p) * t, axis=axes),
+    )
 
 
 def _check_average(fn: str, average: Any) -> None:
@@ -190,6 +199,7 @@ def _finish(loss: jax.Array, average: str) -> jax.Array:
     return jnp.mean(loss * jnp.where(jnp.isnan(total), total, 1), axis=-1)
 
 
+@register(plot="overlap")
 def dice_loss(
     probabilities: Any,
     targets: Any,
@@ -240,6 +250,7 @@ def dice_loss(
     return _finish(_one_minus_tversky(2 * tp, fp, fn_, 1, 1, 2 * smooth), average)
 
 
+@register(plot="overlap")
 def jaccard_loss(
     probabilities: Any,
     targets: Any,
@@ -287,6 +298,7 @@ def jaccard_loss(
     return _finish(_one_minus_tversky(tp, fp, fn_, 1, 1, smooth), average)
 
 
+@register(plot="overlap")
 def tversky_loss(
     probabilities: Any,
     targets: Any,
@@ -354,6 +366,7 @@ def _pow0(x: jax.Array, gamma: jax.Array) -> jax.Array:
     return jnp.where(zero, 0, safe**gamma)
 
 
+@register(plot="overlap")
 def focal_tversky_loss(
     probabilities: Any,
     targets: Any,
@@ -415,6 +428,7 @@ def focal_tversky_loss(
     return _finish(_pow0(miss, jnp.asarray(gamma, miss.dtype)), average)
 
 
+@register(plot="overlap")
 def generalized_dice_loss(
     probabilities: Any, targets: Any, *, num_spatial_dims: int, smooth: Any = 1.0
 ) -> jax.Array:

@@ -65,7 +65,6 @@ AXES = {
 }
 
 
-
 @dataclasses.dataclass(frozen=True)
 class _Family:
     axis: str
@@ -268,94 +267,47 @@ def _siglip(loss: Callable[..., Any], hp: dict[str, Any]) -> list[tuple[str, Sca
     return [("image 0 of 2", f)]
 
 
-_FAMILIES: dict[str, _Family] = {}
+#: How each ``plot`` key of ``jaxloss.loss_info`` reduces a loss to one scalar: its axis and the
+#: builder of its curves. Which key a loss uses is declared with the loss (``@register(plot=...)``).
+BUILDERS: dict[
+    str, tuple[str, Callable[[Callable[..., Any], dict[str, Any]], list[tuple[str, Scalar]]]]
+] = {
+    "residual": ("residual", _residual),
+    "adaptive_wing": ("residual", _adaptive_wing),
+    "relative": ("relative", _relative),
+    "log_rate": ("relative", _log_rate),
+    "binary": ("margin", _binary),
+    "binary_both": ("margin", _binary_both),
+    "signed": ("margin", _signed),
+    "ranking": ("margin", _ranking),
+    "softmax": ("margin", _softmax),
+    "softmax_probs": ("margin", _softmax_probs),
+    "nll": ("margin", _nll),
+    "imbalanced": ("margin", _imbalanced),
+    "linear_ce": ("margin", _linear_ce),
+    "divergence": ("margin", _divergence),
+    "divergence_log": ("margin", _divergence_log),
+    "js": ("margin", _js),
+    "probability": ("probability", _probability),
+    "overlap": ("probability", _overlap),
+    "contrastive": ("distance", _contrastive),
+    "triplet": ("distance", _triplet),
+    "cosine": ("angle", _cosine),
+    "nce": ("angle", _nce),
+    "siglip": ("angle", _siglip),
+}
 
 
-def _register(names: Sequence[str], family: _Family) -> None:
-    for name in names:
-        _FAMILIES[name] = family
-
-
-_register(
-    [
-        "absolute_error",
-        "cauchy",
-        "charbonnier",
-        "expectile_loss",
-        "geman_mcclure",
-        "huber",
-        "linex_loss",
-        "log_cosh",
-        "pinball_loss",
-        "quantile_huber_loss",
-        "smooth_l1",
-        "squared_error",
-        "tukey_biweight",
-        "welsch",
-        "wing",
-    ],
-    _Family("residual", _residual),
-)
-_register(["barron", "barron_nll"], _Family("residual", _residual, {"alpha": 1.0}))
-_register(["gaussian_nll"], _Family("residual", _residual, {"variance": 1.0}))
-_register(["gaussian_nll_with_log_variance"], _Family("residual", _residual, {"log_variance": 0.0}))
-_register(["adaptive_wing"], _Family("residual", _adaptive_wing))
-_register(
-    [
-        "absolute_percentage_error",
-        "log_ratio_error",
-        "poisson_nll_with_rates",
-        "squared_logarithmic_error",
-        "symmetric_absolute_percentage_error",
-    ],
-    _Family("relative", _relative),
-)
-_register(["poisson_nll"], _Family("relative", _log_rate))
-_register(["sigmoid_binary_cross_entropy", "sigmoid_focal_loss"], _Family("margin", _binary))
-_register(["asymmetric_multilabel_loss"], _Family("margin", _binary_both))
-_register(["hinge", "squared_hinge"], _Family("margin", _signed))
-_register(["margin_ranking"], _Family("margin", _ranking))
-_register(
-    [
-        "generalized_cross_entropy",
-        "multiclass_hinge",
-        "poly1_cross_entropy",
-        "softmax_cross_entropy_with_integer_labels",
-        "softmax_focal_loss",
-    ],
-    _Family("margin", _softmax),
-)
-_register(["expected_cost"], _Family("margin", _softmax, {"cost_matrix": ((0.0, 1.0), (1.0, 0.0))}))
-_register(["softmax_cross_entropy"], _Family("margin", _softmax_probs))
-_register(["nll_loss"], _Family("margin", _nll))
-_register(
-    ["class_balanced_cross_entropy", "class_balanced_focal_loss", "ldam_loss"],
-    _Family("margin", _imbalanced, {"samples_per_class": (100, 10)}),
-)
-_register(
-    ["logit_adjusted_cross_entropy"],
-    _Family("margin", _imbalanced, {"class_priors": (100, 10)}),
-)
-_register(["linear_cross_entropy"], _Family("margin", _linear_ce))
-_register(["kl_divergence"], _Family("margin", _divergence))
-_register(["kl_divergence_with_log_targets"], _Family("margin", _divergence_log))
-_register(["jensen_shannon_divergence"], _Family("margin", _js))
-_register(["binary_cross_entropy"], _Family("probability", _probability))
-_register(
-    [
-        "dice_loss",
-        "focal_tversky_loss",
-        "generalized_dice_loss",
-        "jaccard_loss",
-        "tversky_loss",
-    ],
-    _Family("probability", _overlap),
-)
-_register(["contrastive"], _Family("distance", _contrastive))
-_register(["triplet_margin"], _Family("distance", _triplet))
-_register(["cosine_embedding"], _Family("angle", _cosine))
-_register(["info_nce", "supervised_contrastive"], _Family("angle", _nce))
-_register(["siglip"], _Family("angle", _siglip))
+def family_of(name: str) -> _Family:
+    """How the loss ``name`` is drawn: from its ``plot`` key (a loss of one's own: the residual)."""
+    try:
+        info = jaxloss.loss_info(name)
+    except KeyError:
+        return _Family("residual", _residual)
+    if info.plot is None:
+        raise PlotError(f"{name!r} cannot be drawn against one scalar.")
+    axis, build = BUILDERS[info.plot]
+    return _Family(axis, build, dict(info.plot_defaults))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -398,7 +350,7 @@ def _pending(
     parsed = _spec.parse(spec)
     name, hp = parsed.name, parsed.hyperparameters
     # A loss of one's own (module:function) is plotted against the residual.
-    family = _FAMILIES.get(name, _Family("residual", _residual))
+    family = family_of(name)
     kwargs = {**family.defaults, **hp}
     kwargs = {
         k: jnp.asarray(v) if isinstance(v, (np.ndarray, tuple)) else v for k, v in kwargs.items()
@@ -540,7 +492,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     if args.list:
         for name in jaxloss.LOSSES:
-            family = _FAMILIES[name]
+            family = family_of(name)
             hp = ", ".join(_hyperparameters(name)) or "-"
             print(f"{name:<42} x = {family.axis:<12} hyperparameters: {hp}")
         return 0

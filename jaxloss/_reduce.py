@@ -33,7 +33,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from . import _checks
+from ._core import checks as _checks
 
 __all__ = ["WeightedMean", "mean", "mean_parts", "sum"]
 
@@ -293,4 +293,3 @@ def sum(values: Any, weights: Any = None, where: Any = None, *, axis: Axis = Non
     values, weights, where = _prepare("sum", values, weights, where)
     wv, _ = _weighted_terms(values, weights, where)
     return jnp.sum(wv, axis=axis)
-

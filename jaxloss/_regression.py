@@ -14,12 +14,14 @@ import jax
 import jax.numpy as jnp
 from jax.custom_derivatives import SymbolicZero
 
-from . import _checks
-from ._numerics import abs0
+from ._core import checks as _checks
+from ._core.numerics import abs0
+from ._core.registry import register
 
 __all__ = ["absolute_error", "huber", "log_cosh", "smooth_l1", "squared_error"]
 
 
+@register(plot="residual")
 def squared_error(predictions: Any, targets: Any) -> jax.Array:
     """Squared error, elementwise.
 
@@ -73,6 +75,7 @@ def _squared_error_jvp(primals, tangents):
 _squared_error.defjvp(_squared_error_jvp, symbolic_zeros=True)
 
 
+@register(plot="residual")
 def absolute_error(predictions: Any, targets: Any) -> jax.Array:
     """Absolute error, elementwise.
 
@@ -108,6 +111,7 @@ def _huber_core(r: jax.Array, delta: Any) -> jax.Array:
     return 0.5 * q * q + delta * (a - q)
 
 
+@register(plot="residual")
 def huber(predictions: Any, targets: Any, *, delta: Any = 1.0) -> jax.Array:
     """Huber loss, elementwise: quadratic for small residuals, linear for large ones.
 
@@ -171,6 +175,7 @@ def _huber_jvp(primals, tangents):
 _huber.defjvp(_huber_jvp, symbolic_zeros=True)
 
 
+@register(plot="residual")
 def smooth_l1(predictions: Any, targets: Any, *, beta: Any = 1.0) -> jax.Array:
     """Smooth L1 loss, elementwise: Huber divided by its threshold, so the linear part has slope 1.
 
@@ -207,6 +212,7 @@ def smooth_l1(predictions: Any, targets: Any, *, beta: Any = 1.0) -> jax.Array:
 _LOG2 = math.log(2.0)
 
 
+@register(plot="residual")
 def log_cosh(predictions: Any, targets: Any) -> jax.Array:
     """Log-cosh loss, elementwise: ~r²/2 near 0, ~|r| - log 2 far away, smooth everywhere.
 

@@ -23,7 +23,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from . import _checks
+from ._core import checks as _checks
+from ._core.registry import register
 
 __all__ = [
     "absolute_percentage_error",
@@ -56,6 +57,7 @@ def _log1p_floor(x: jax.Array, eps: jax.Array) -> jax.Array:
     return jnp.where(clamped, jnp.log(eps), jnp.log1p(jnp.where(clamped, 0, x)))
 
 
+@register(plot="relative")
 def absolute_percentage_error(predictions: Any, targets: Any, *, eps: Any = 1e-7) -> jax.Array:
     """Absolute percentage error (the summand of MAPE) as a fraction, elementwise.
 
@@ -122,6 +124,7 @@ def _percentage_jvp(primals, tangents):
     return 2 * q, g * (dp - dt) - ratio * ds
 
 
+@register(plot="relative")
 def symmetric_absolute_percentage_error(
     predictions: Any, targets: Any, *, eps: Any = 1e-7
 ) -> jax.Array:
@@ -193,6 +196,7 @@ def _relative_gap_jvp(primals, tangents):
     return q, jnp.where(zero, 0, (0.5 * num) / jnp.where(zero, 1, den))
 
 
+@register(plot="relative")
 def squared_logarithmic_error(predictions: Any, targets: Any, *, eps: Any = 1e-7) -> jax.Array:
     """Squared logarithmic error (the summand of MSLE), elementwise.
 
@@ -234,6 +238,7 @@ def squared_logarithmic_error(predictions: Any, targets: Any, *, eps: Any = 1e-7
     return d * d
 
 
+@register(plot="relative")
 def log_ratio_error(
     predictions: Any, targets: Any, *, squared: bool = True, eps: Any = 1e-7
 ) -> jax.Array:

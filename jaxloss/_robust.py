@@ -40,8 +40,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.custom_derivatives import SymbolicZero
 
-from . import _checks
-from ._numerics import abs0, softplus
+from ._core import checks as _checks
+from ._core.numerics import abs0, softplus
+from ._core.registry import register
 
 _LOG2 = math.log(2.0)
 
@@ -81,9 +82,7 @@ def _hyper(
     to the compute ``dtype``.
     """
     arr = _checks.as_array(fn, arg, value)
-    if not (
-        jnp.issubdtype(arr.dtype, jnp.floating) or jnp.issubdtype(arr.dtype, jnp.integer)
-    ):
+    if not (jnp.issubdtype(arr.dtype, jnp.floating) or jnp.issubdtype(arr.dtype, jnp.integer)):
         raise TypeError(f"jaxloss.{fn}: `{arg}` must be a real number; got {arr.dtype}.")
     _checks.check_broadcastable(fn, arg, arr, shape, "the predictions'")
     concrete = _checks.concrete_array(value)
@@ -258,8 +257,14 @@ def _barron_rho_jvp(primals, tangents):
     else:
         lz = _log_abs_z(h, c)
         base = log_psi() - jnp.log(c)
-        out = _tangent(value, lambda: jnp.sign(h) * jnp.exp(lz + base),
-                       lambda: -jnp.exp(2 * lz + base), dp, dt, dc)
+        out = _tangent(
+            value,
+            lambda: jnp.sign(h) * jnp.exp(lz + base),
+            lambda: -jnp.exp(2 * lz + base),
+            dp,
+            dt,
+            dc,
+        )
     if not isinstance(dalpha, SymbolicZero):
         # dρ/dα as a coefficient, by forward mode with a unit tangent (each value depends on
         # one α): the derivative's terms are summed before they meet a large ρ, so it is inf,
@@ -311,6 +316,7 @@ def _log_partition(alpha: jax.Array) -> jax.Array:
 # Small-error focus
 
 
+@register(plot="residual")
 def wing(predictions: Any, targets: Any, *, omega: Any = 10.0, epsilon: Any = 2.0) -> jax.Array:
     """Wing loss, elementwise: logarithmic for small residuals, linear for large ones.
 
@@ -356,6 +362,7 @@ def wing(predictions: Any, targets: Any, *, omega: Any = 10.0, epsilon: Any = 2.
     return jnp.where(inside, w * jnp.log1p(a_in / e), a * nan_hyper - c)
 
 
+@register(plot="adaptive_wing")
 def adaptive_wing(
     predictions: Any,
     targets: Any,
@@ -447,16 +454,21 @@ def _adaptive_wing_parts(p, t, w, th, ep, al):
 
     def d_e():  # outer: (δ - θ)(ω/θ)[σ + e log(θ/ε) σ(1 - σ)] + ω log(θ/ε) σ
         k = (w / th) * (sig + e * lt * sig * (1 - sig))
-        return jnp.where(inside, jnp.where(zero, 0, w * sig_in * ld),
-                         (d_out - th) * k + w * lt * sig)
+        return jnp.where(
+            inside, jnp.where(zero, 0, w * sig_in * ld), (d_out - th) * k + w * lt * sig
+        )
 
     def d_omega():
-        return jnp.where(inside, jnp.where(zero, 0, softplus(e * ld)),
-                         (e * sig / th) * (d_out - th) + softplus(e * lt))
+        return jnp.where(
+            inside,
+            jnp.where(zero, 0, softplus(e * ld)),
+            (e * sig / th) * (d_out - th) + softplus(e * lt),
+        )
 
     def d_theta():  # outer: (δ - θ) dA/dθ, dA/dθ = (ω e/θ²)(e σ(1 - σ) - σ)
-        return jnp.where(inside, 0, (d_out - th) * ((w * e / (th * th)) * (e * sig * (1 - sig)
-                                                                          - sig)))
+        return jnp.where(
+            inside, 0, (d_out - th) * ((w * e / (th * th)) * (e * sig * (1 - sig) - sig))
+        )
 
     def d_epsilon():  # inner: -ω e s/(ε(1 + s)); outer: -(δ - θ)(ω e²/(θε)) σ(1 - σ) - ω e σ/ε
         outer_eps = -(d_out - th) * ((w * e * e / (th * ep)) * sig * (1 - sig)) - w * e * sig / ep
@@ -503,6 +515,7 @@ _adaptive_wing.defjvp(_adaptive_wing_jvp, symbolic_zeros=True)
 # Robust M-estimator losses
 
 
+@register(plot="residual")
 def charbonnier(predictions: Any, targets: Any, *, delta: Any = 1.0) -> jax.Array:
     """Charbonnier (pseudo-Huber) loss, elementwise: a smooth Huber, r²/2 near 0, δ|r| far out.
 
@@ -573,8 +586,14 @@ def _charbonnier_jvp(primals, tangents):
     z = jnp.minimum(a / d, 1e18)
     big_h = jnp.sqrt(1 + z * z)
     ratio = z / (big_h + 1)
-    return value, _tangent(value, lambda: -jnp.sign(u) * d * (z / big_h),
-                           lambda: a * ratio * (ratio * (z / big_h)), dp, dt, dd)
+    return value, _tangent(
+        value,
+        lambda: -jnp.sign(u) * d * (z / big_h),
+        lambda: a * ratio * (ratio * (z / big_h)),
+        dp,
+        dt,
+        dd,
+    )
 
 
 _charbonnier.defjvp(_charbonnier_jvp, symbolic_zeros=True)
@@ -584,6 +603,7 @@ def _scale_arg(fn: str, scale: Any, p: jax.Array) -> jax.Array:
     return _hyper(fn, "scale", scale, "> 0", p.shape, p.dtype)
 
 
+@register(plot="residual")
 def cauchy(predictions: Any, targets: Any, *, scale: Any = 1.0) -> jax.Array:
     """Cauchy (Lorentzian) loss, elementwise: logarithmic growth, the α = 0 member of Barron's.
 
@@ -644,6 +664,7 @@ def _cauchy_jvp(primals, tangents):
 _cauchy.defjvp(_cauchy_jvp, symbolic_zeros=True)
 
 
+@register(plot="residual")
 def geman_mcclure(predictions: Any, targets: Any, *, scale: Any = 1.0) -> jax.Array:
     """Geman–McClure loss, elementwise: redescending, bounded by 2; Barron's α = -2 member.
 
@@ -715,6 +736,7 @@ def _geman_mcclure_jvp(primals, tangents):
 _geman_mcclure.defjvp(_geman_mcclure_jvp, symbolic_zeros=True)
 
 
+@register(plot="residual")
 def welsch(predictions: Any, targets: Any, *, scale: Any = 1.0) -> jax.Array:
     """Welsch (Leclerc) loss, elementwise: redescending, bounded by 1; Barron's α = -∞ member.
 
@@ -769,6 +791,7 @@ def _welsch_jvp(primals, tangents):
 _welsch.defjvp(_welsch_jvp, symbolic_zeros=True)
 
 
+@register(plot="residual")
 def tukey_biweight(predictions: Any, targets: Any, *, scale: Any = 4.685) -> jax.Array:
     """Tukey's biweight (bisquare) loss, elementwise: redescending, constant beyond |r| = c.
 
@@ -837,8 +860,9 @@ def _tukey_jvp(primals, tangents):
     a = jnp.abs(jnp.where(outside, 0, neg_r))
     w = jnp.where(outside, 0, ((c - a) / c) * ((c + a) / c))
     neg_r = jnp.where(outside, 0, neg_r)
-    return value, _tangent(value, lambda: -neg_r * (w * w),
-                           lambda: (c / 3) * (u * u) * (1 + 2 * w), dp, dt, dc)
+    return value, _tangent(
+        value, lambda: -neg_r * (w * w), lambda: (c / 3) * (u * u) * (1 + 2 * w), dp, dt, dc
+    )
 
 
 _tukey.defjvp(_tukey_jvp, symbolic_zeros=True)
@@ -848,6 +872,7 @@ _tukey.defjvp(_tukey_jvp, symbolic_zeros=True)
 # Barron's general and adaptive robust loss
 
 
+@register(plot="residual", plot_defaults={"alpha": 1.0})
 def barron(predictions: Any, targets: Any, *, alpha: Any, scale: Any = 1.0) -> jax.Array:
     """Barron's general robust loss ρ(r, α, c), elementwise: one family of shapes indexed by α.
 
@@ -905,6 +930,7 @@ def barron(predictions: Any, targets: Any, *, alpha: Any, scale: Any = 1.0) -> j
     return _barron_rho(p, t, c, a)
 
 
+@register(plot="residual", plot_defaults={"alpha": 1.0})
 def barron_nll(predictions: Any, targets: Any, *, alpha: Any, scale: Any = 1.0) -> jax.Array:
     """Barron's adaptive loss: the negative log-likelihood of his general distribution.
 

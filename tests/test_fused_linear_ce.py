@@ -57,7 +57,7 @@ def _naive(d, hyper):
     ce = jaxloss.softmax_cross_entropy_with_integer_labels(
         z, d["labels"], label_smoothing=hyper.get("label_smoothing", 0.0),
         ignore_index=hyper.get("ignore_index"), where=where)
-    lse, _ = jaxloss._numerics.logsumexp(z.astype(ce.dtype), where=where)
+    lse, _ = jaxloss._core.numerics.logsumexp(z.astype(ce.dtype), where=where)
     out = ce + hyper.get("z_loss", 0.0) * lse**2
     ign = hyper.get("ignore_index")
     return out if ign is None else jnp.where(d["labels"] == ign, 0, out)

@@ -54,11 +54,7 @@ def _solve_one(
     counted = w > 0
     lo = jnp.min(jnp.where(counted, y, jnp.inf))
     hi = jnp.max(jnp.where(counted, y, -jnp.inf))
-    bad = (
-        jnp.any(~jnp.isfinite(y) & counted)
-        | jnp.any(jnp.isnan(w))
-        | ~jnp.any(counted)
-    )
+    bad = jnp.any(~jnp.isfinite(y) & counted) | jnp.any(jnp.isnan(w)) | ~jnp.any(counted)
     lo_s = jnp.where(bad, 0.0, lo).astype(y.dtype)
     hi_s = jnp.where(bad, 1.0, hi).astype(y.dtype)
     levels = jnp.linspace(0.0, 1.0, _GRID, dtype=y.dtype)

@@ -131,17 +131,16 @@ class Description:
                 "expected loss)"
             )
             lines.append(f"  {'distribution':<22}{'Bayes act':>11}{'mean':>10}{'median':>10}")
-            for name, a, m, md in zip(DISTRIBUTIONS, self.acts, self.means, self.medians,
-                                      strict=True):
+            for name, a, m, md in zip(
+                DISTRIBUTIONS, self.acts, self.means, self.medians, strict=True
+            ):
                 lines.append(f"  {name:<22}{_fix(a):>11}{_fix(m):>10}{_fix(md):>10}")
         if self.influence is not None:
             inf = self.influence
             lines.append(
                 "robustness (psi = d loss / d prediction, residual r = prediction - target)"
             )
-            lines.append(
-                f"  gross-error sensitivity sup|psi|  {_num(inf.gross_error_sensitivity)}"
-            )
+            lines.append(f"  gross-error sensitivity sup|psi|  {_num(inf.gross_error_sensitivity)}")
             lines.append(f"  rejection point                   {_num(inf.rejection_point)}")
             lines.append(f"  efficiency at N(0,1) vs the mean  {float(inf.efficiency):.4f}")
         if self.properness is not None:
@@ -257,9 +256,7 @@ def describe(
     means = np.sum(samples * weights, axis=1) / np.sum(weights, axis=1)
     medians = np.array([_weighted_median(y, w) for y, w in zip(samples, weights, strict=True)])
     residuals = np.linspace(-6.0, 6.0, 241)
-    inf = _compiled(
-        lambda r: influence(loss, r, **hyperparameters), jnp.asarray(residuals, dtype)
-    )
+    inf = _compiled(lambda r: influence(loss, r, **hyperparameters), jnp.asarray(residuals, dtype))
     k = len(DISTRIBUTIONS)
     return Description(
         name,

@@ -69,12 +69,14 @@ def _nodes(dtype: Any) -> tuple[jax.Array, jax.Array]:
 
 
 def _grid(dtype: Any) -> jax.Array:
-    r = np.concatenate([
-        [0.0],
-        np.geomspace(1e-9, 0.005, 41)[:-1],  # ψ may peak next to 0 (Wing, absolute error)
-        np.linspace(0.005, 20.0, 4000),
-        np.geomspace(20.0, 1e6, 241)[1:],
-    ])
+    r = np.concatenate(
+        [
+            [0.0],
+            np.geomspace(1e-9, 0.005, 41)[:-1],  # ψ may peak next to 0 (Wing, absolute error)
+            np.linspace(0.005, 20.0, 4000),
+            np.geomspace(20.0, 1e6, 241)[1:],
+        ]
+    )
     return jnp.asarray(r, dtype)
 
 
@@ -176,8 +178,9 @@ def _influence(
     v = psi(p, y)
     slope = jnp.sum(w * y * v)
     efficiency = slope * slope / jnp.sum(w * v * v)
-    return Influence(at_residuals, gross.astype(dtype), rejection.astype(dtype),
-                     efficiency.astype(dtype))
+    return Influence(
+        at_residuals, gross.astype(dtype), rejection.astype(dtype), efficiency.astype(dtype)
+    )
 
 
 _influence_jit = jax.jit(_influence, static_argnames=("loss", "static"))

@@ -54,11 +54,7 @@ def _grid(num_classes: int, dtype: Any) -> np.ndarray:
         q1 = np.linspace(0.01, 0.99, 99)
         return np.stack([1 - q1, q1], axis=1).astype(dtype)
     m = {3: 10, 4: 6}.get(num_classes, 3)
-    rows = [
-        c
-        for c in itertools.product(range(m + 1), repeat=num_classes)
-        if sum(c) == m
-    ]
+    rows = [c for c in itertools.product(range(m + 1), repeat=num_classes) if sum(c) == m]
     counts = np.asarray(rows, np.float64) + 0.5  # interior points of the simplex
     return (counts / counts.sum(axis=1, keepdims=True)).astype(dtype)
 
@@ -180,9 +176,7 @@ def properness(
     q = jnp.asarray(_grid(num_classes, np.dtype(dtype)))
     # The loss's checks, with every hyperparameter concrete.
     jax.eval_shape(_expected_loss(loss, inputs, num_classes, hyperparameters), q[0, 1:], q[0])
-    return _jit.call(
-        _properness_jit, _properness, loss, hyperparameters, q, inputs=inputs
-    )
+    return _jit.call(_properness_jit, _properness, loss, hyperparameters, q, inputs=inputs)
 
 
 def _properness(

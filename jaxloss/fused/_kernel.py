@@ -217,12 +217,10 @@ def _backward(x, w, b, labels, mask, ref, log_s, g_lse, g_lab, g_sm, cfg: Kernel
         dzg = dz.astype(x.dtype)
         axis = 1 if cfg.layout == "dv" else 0
         if cfg.layout == "dv":
-            dx = dx + lax.dot_general(dzg, wb, (((1,), (1,)), ((), ())),
-                                      preferred_element_type=acc)
+            dx = dx + lax.dot_general(dzg, wb, (((1,), (1,)), ((), ())), preferred_element_type=acc)
             dwb = lax.dot_general(x, dzg, (((0,), (0,)), ((), ())), preferred_element_type=acc)
         else:
-            dx = dx + lax.dot_general(dzg, wb, (((1,), (0,)), ((), ())),
-                                      preferred_element_type=acc)
+            dx = dx + lax.dot_general(dzg, wb, (((1,), (0,)), ((), ())), preferred_element_type=acc)
             dwb = lax.dot_general(dzg, x, (((0,), (0,)), ((), ())), preferred_element_type=acc)
         # The shifted last block keeps the columns an earlier block wrote (those < nominal).
         fresh = None if nominal is None else v0 + jnp.arange(size) >= nominal
@@ -244,7 +242,16 @@ def _backward(x, w, b, labels, mask, ref, log_s, g_lse, g_lab, g_sm, cfg: Kernel
             jnp.zeros(w.shape, w.dtype),
             None if b is None else jnp.zeros(b.shape, b.dtype),
         ),
-        x, w, b, labels, mask, ref, log_s, g_lse, g_lab, g_sm,
+        x,
+        w,
+        b,
+        labels,
+        mask,
+        ref,
+        log_s,
+        g_lse,
+        g_lab,
+        g_sm,
     )
     dx, dw, db = _run_blocks(step, carry, v, cfg.block)
     return dx.astype(x.dtype), dw, db

@@ -15,7 +15,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import _checks, _reduce
+from .. import _reduce
+from .._core import checks as _checks
+from .._core.registry import register
 from ._kernel import KernelConfig, linear_lse_stats
 
 __all__ = ["linear_cross_entropy"]
@@ -124,8 +126,15 @@ def check_ignore_index(fn: str, ignore_index: Any) -> None:
         )
 
 
-def _check_labels(fn: str, labels: Any, batch_shape: tuple[int, ...], v: int,
-                  weight: jax.Array, ignore_index: Any, mask: jax.Array | None) -> jax.Array:
+def _check_labels(
+    fn: str,
+    labels: Any,
+    batch_shape: tuple[int, ...],
+    v: int,
+    weight: jax.Array,
+    ignore_index: Any,
+    mask: jax.Array | None,
+) -> jax.Array:
     labels = _checks.check_integer(fn, "labels", labels)
     if tuple(labels.shape) != batch_shape:
         raise ValueError(
@@ -278,11 +287,15 @@ def label_counted(p: _Prepared, v: int, offset: Any = 0) -> jax.Array:
     if p.mask is None:
         return ok
     local = jnp.clip(p.y - offset, 0, p.mask.shape[1] - 1)
-    rows = p.mask if p.mask.shape[0] == p.y.shape[0] else jnp.broadcast_to(
-        p.mask, (p.y.shape[0], p.mask.shape[1]))
+    rows = (
+        p.mask
+        if p.mask.shape[0] == p.y.shape[0]
+        else jnp.broadcast_to(p.mask, (p.y.shape[0], p.mask.shape[1]))
+    )
     return ok & jnp.take_along_axis(rows, local[:, None], axis=1)[:, 0]
 
 
+@register(plot="linear_ce")
 def linear_cross_entropy(
     hidden: Any,
     weight: Any,
@@ -370,9 +383,18 @@ def linear_cross_entropy(
     fn = "linear_cross_entropy"
     _reduce.check_reduction(fn, reduction)
     p = prepare(
-        fn, hidden, weight, labels, bias=bias, weight_layout=weight_layout,
-        block_size=block_size, label_smoothing=label_smoothing, z_loss=z_loss,
-        logit_soft_cap=logit_soft_cap, ignore_index=ignore_index, where=where,
+        fn,
+        hidden,
+        weight,
+        labels,
+        bias=bias,
+        weight_layout=weight_layout,
+        block_size=block_size,
+        label_smoothing=label_smoothing,
+        z_loss=z_loss,
+        logit_soft_cap=logit_soft_cap,
+        ignore_index=ignore_index,
+        where=where,
     )
     arrays = (p.x, p.w, p.b, p.y, p.mask, p.eps, p.z_loss)
     statics = (p.v, p.batch_shape, p.acc, p.cfg, p.ignore_index, p.with_z)
@@ -388,8 +410,9 @@ _STATICS = ("v", "batch_shape", "acc", "cfg", "ignore_index", "with_z")
 
 
 def _linear_cross_entropy_impl(arrays: tuple, statics: tuple) -> jax.Array:
-    p = _Prepared(**dict(zip(_ARRAYS, arrays, strict=True)),
-                  **dict(zip(_STATICS, statics, strict=True)))
+    p = _Prepared(
+        **dict(zip(_ARRAYS, arrays, strict=True)), **dict(zip(_STATICS, statics, strict=True))
+    )
     lse, nll, smooth = linear_lse_stats(p.x, p.w, p.b, p.y, p.mask, p.cfg)
     n = p.x.shape[0]
     return combine(p, lse, nll, smooth, count_classes(p, n), label_counted(p, p.v))

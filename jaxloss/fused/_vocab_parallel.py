@@ -26,8 +26,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from .. import _checks
-from .._numerics import logsumexp_parts
+from .._core import checks as _checks
+from .._core.numerics import logsumexp_parts
 from ._kernel import KernelConfig, linear_lse_stats
 from ._linear_ce import (
     DEFAULT_BLOCK_SIZE,
@@ -83,14 +83,18 @@ def _local_label_ok(p: _Prepared, offset: jax.Array, v_local: int) -> jax.Array:
     local = p.y - offset
     ok = (local >= 0) & (local < v_local)
     if p.mask is not None:
-        rows = p.mask if p.mask.shape[0] == p.y.shape[0] else jnp.broadcast_to(
-            p.mask, (p.y.shape[0], v_local))
+        rows = (
+            p.mask
+            if p.mask.shape[0] == p.y.shape[0]
+            else jnp.broadcast_to(p.mask, (p.y.shape[0], v_local))
+        )
         ok = ok & jnp.take_along_axis(rows, jnp.clip(local, 0, v_local - 1)[:, None], axis=1)[:, 0]
     return ok
 
 
-def _finish(fn: str, p: _Prepared, axis_name: Any, size: int, offset: jax.Array,
-            lse_i, nll_i, smooth_i) -> jax.Array:
+def _finish(
+    fn: str, p: _Prepared, axis_name: Any, size: int, offset: jax.Array, lse_i, nll_i, smooth_i
+) -> jax.Array:
     n = p.y.shape[0]
     v_local = p.v
     if p.mask is None:
@@ -173,9 +177,18 @@ def vocab_parallel_linear_cross_entropy(
     fn = "vocab_parallel_linear_cross_entropy"
     size, index = _axis(fn, axis_name)
     p = prepare(
-        fn, hidden, weight, labels, bias=bias, weight_layout=weight_layout,
-        block_size=block_size, label_smoothing=label_smoothing, z_loss=z_loss,
-        logit_soft_cap=logit_soft_cap, ignore_index=ignore_index, where=where,
+        fn,
+        hidden,
+        weight,
+        labels,
+        bias=bias,
+        weight_layout=weight_layout,
+        block_size=block_size,
+        label_smoothing=label_smoothing,
+        z_loss=z_loss,
+        logit_soft_cap=logit_soft_cap,
+        ignore_index=ignore_index,
+        where=where,
         check_label_range=False,
     )
     offset = index * p.v

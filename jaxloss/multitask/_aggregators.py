@@ -61,7 +61,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .. import _checks
+from .._core import checks as _checks
 from ._gradients import _num_tasks, combine
 from ._weighting import _check_same_tasks, _default_float, _scalar, _task_names
 
@@ -638,8 +638,11 @@ def mgda(*, max_iters: int | None = None, tol: float = 1e-12) -> Aggregator:
             denom = a[0, 0] + a[1, 1] - 2 * a[0, 1]
             num = jnp.stack([a[1, 1] - a[0, 1], a[0, 0] - a[0, 1]])
             w = jnp.where(denom > 0, _safe_div(num, denom), 0.5)
-            return jnp.where(w[0] < 0, jnp.array([0.0, 1.0], g.dtype),
-                             jnp.where(w[1] < 0, jnp.array([1.0, 0.0], g.dtype), w))
+            return jnp.where(
+                w[0] < 0,
+                jnp.array([0.0, 1.0], g.dtype),
+                jnp.where(w[1] < 0, jnp.array([1.0, 0.0], g.dtype), w),
+            )
         v = _simplex_qp(g, jnp.zeros((t,), g.dtype), s, _iters(iters, t), tol)
         return v * s
 
@@ -747,9 +750,7 @@ def cagrad(
             i, v, _ = state
             tau = jnp.sqrt(jnp.maximum(v @ g @ v, 0.0))
             tau = jnp.where(tau > 0, tau, g0)
-            new = _simplex_qp(
-                (radius / tau) * g, b, s, _iters(iters, t), tol, init=(v, v > 0)
-            )
+            new = _simplex_qp((radius / tau) * g, b, s, _iters(iters, t), tol, init=(v, v > 0))
             change = jnp.max(jnp.abs(new - v) * s)
             return i + 1, new, change
 
@@ -1187,6 +1188,7 @@ def nash_mtl(
 
     return Aggregator(fn, weighting, max_norm=max_norm)
 
+
 # ---------------------------------------------------------------------------------------------
 # GradNorm (Chen et al. 2018)
 
@@ -1242,9 +1244,9 @@ class GradNorm:
                 f"got {len(tasks)}."
             )
         dt = state.weights.dtype
-        losses = jnp.stack(
-            [_scalar(fn, "task_losses", n, task_losses[n]) for n in tasks]
-        ).astype(dt)
+        losses = jnp.stack([_scalar(fn, "task_losses", n, task_losses[n]) for n in tasks]).astype(
+            dt
+        )
         losses = jax.lax.stop_gradient(losses)
         norms = jax.lax.stop_gradient(norms).astype(dt)
         first = state.num_updates == 0
@@ -1282,8 +1284,12 @@ class GradNorm:
             return gn.init(names)
 
         def update(
-            updates: Any, state: GradNormState, params: Any = None, *, task_losses: Any = None,
-            **extra: Any
+            updates: Any,
+            state: GradNormState,
+            params: Any = None,
+            *,
+            task_losses: Any = None,
+            **extra: Any,
         ) -> tuple[Any, GradNormState]:
             del params, extra
             if task_losses is None:
@@ -1371,8 +1377,11 @@ class FAMO:
     eps: float
 
     def init(
-        self, task_names: Iterable[str], *, min_losses: Mapping[str, Any] | None = None,
-        dtype: Any = None
+        self,
+        task_names: Iterable[str],
+        *,
+        min_losses: Mapping[str, Any] | None = None,
+        dtype: Any = None,
     ) -> FAMOState:
         """The state: logits 0 (equal weights); ``min_losses`` b_i (default 0)."""
         fn = "famo"
@@ -1421,9 +1430,7 @@ class FAMO:
         return state._replace(logits=optax.apply_updates(state.logits, upd), inner_state=inner)
 
 
-def famo(
-    *, learning_rate: float = 0.025, weight_decay: float = 1e-3, eps: float = 1e-8
-) -> FAMO:
+def famo(*, learning_rate: float = 0.025, weight_decay: float = 1e-3, eps: float = 1e-8) -> FAMO:
     """FAMO: fast adaptive multitask optimisation from loss values only (O(1) in T).
 
     Math (z = softmax(ξ), b_i the loss lower bounds, D_i = L_i − b_i + eps)::

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .. import _checks
+from .._core import checks as _checks
 
 __all__ = [
     "DWAState",
