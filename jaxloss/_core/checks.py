@@ -11,6 +11,8 @@ are traced (a learnable ``delta``, say) cannot be checked at trace time and are 
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from typing import Any
 
 import jax
@@ -18,6 +20,13 @@ import jax.numpy as jnp
 import numpy as np
 
 __all__ = [
+    "FINITE",
+    "NONNEGATIVE",
+    "NOT_NAN",
+    "POSITIVE",
+    "UNIT",
+    "UNIT_HALF_OPEN",
+    "Interval",
     "as_array",
     "check_broadcastable",
     "check_floating",
@@ -27,8 +36,10 @@ __all__ = [
     "check_values",
     "compute_dtype",
     "concrete_float",
+    "interval",
     "prepare_pair",
     "require",
+    "require_elements",
     "require_finite",
 ]
 
@@ -221,11 +232,78 @@ def check_values(
         )
 
 
-def require(fn: str, arg: str, value: Any, condition: str) -> None:
+@dataclasses.dataclass(frozen=True)
+class Interval:
+    """The one way a hyperparameter's allowed values are written: ``lo < v < hi`` with each end
+    open or closed, and whether ±inf are allowed (NaN never is).
+
+    ``str(interval)`` is the phrase of the error message ("finite and > 0", "in [0, 1)").
+    """
+
+    lo: float = -math.inf
+    hi: float = math.inf
+    lo_open: bool = False
+    hi_open: bool = False
+    finite: bool = True
+
+    def __str__(self) -> str:
+        lo, hi = self.lo, self.hi
+        if lo == -math.inf and hi == math.inf:
+            return "finite" if self.finite else "a number in [-inf, inf] (not NaN)"
+        if hi == math.inf:
+            text = f"{'>' if self.lo_open else '>='} {_num(lo)}"
+        elif lo == -math.inf:
+            text = f"{'<' if self.hi_open else '<='} {_num(hi)}"
+        else:
+            left, right = "(" if self.lo_open else "[", ")" if self.hi_open else "]"
+            text = f"in {left}{_num(lo)}, {_num(hi)}{right}"
+        return f"finite and {text}" if self.finite else text
+
+    def contains(self, v: Any) -> np.ndarray:
+        """Elementwise: which values of ``v`` (a NumPy scalar or array) are allowed."""
+        v = np.asarray(v, dtype=np.float64)
+        ok = ~np.isnan(v)
+        if self.finite:
+            ok &= np.isfinite(v)
+        ok &= (v > self.lo) if self.lo_open else (v >= self.lo)
+        ok &= (v < self.hi) if self.hi_open else (v <= self.hi)
+        return ok
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(x)
+
+
+#: The intervals in use, by the phrase the older checks took (``require(..., "> 0")``).
+POSITIVE = Interval(0.0, lo_open=True)
+NONNEGATIVE = Interval(0.0)
+UNIT = Interval(0.0, 1.0)
+UNIT_HALF_OPEN = Interval(0.0, 1.0, hi_open=True)
+FINITE = Interval()
+NOT_NAN = Interval(finite=False)
+_BY_PHRASE = {
+    "> 0": POSITIVE,
+    ">= 0": NONNEGATIVE,
+    "in [0, 1)": UNIT_HALF_OPEN,
+    "in [0, 1]": UNIT,
+    "finite": FINITE,
+    "not nan": NOT_NAN,
+}
+
+
+def interval(condition: Interval | str) -> Interval:
+    """``condition`` as an :class:`Interval` (a phrase of ``_BY_PHRASE`` is looked up)."""
+    if isinstance(condition, Interval):
+        return condition
+    return _BY_PHRASE[condition]
+
+
+def require(fn: str, arg: str, value: Any, condition: Interval | str) -> None:
     """Checks a scalar hyperparameter against ``condition`` when it is concrete.
 
-    ``condition`` is one of ``"> 0"``, ``">= 0"``, ``"in [0, 1)"``, ``"in [0, 1]"``.
-    Traced values (learnable hyperparameters) are not checked. A non-scalar value is a ValueError.
+    ``condition`` is an :class:`Interval` (or one of the phrases ``"> 0"``, ``">= 0"``,
+    ``"in [0, 1)"``, ``"in [0, 1]"``, ``"finite"``, ``"not nan"``). Traced values (learnable
+    hyperparameters) are not checked. A non-scalar value is a ValueError.
     """
     arr_shape = getattr(value, "shape", ())
     if arr_shape not in ((), (1,)) and not isinstance(value, (int, float)):
@@ -233,24 +311,28 @@ def require(fn: str, arg: str, value: Any, condition: str) -> None:
     v = concrete_float(value)
     if v is None:
         return
-    ok = {
-        "> 0": v > 0,
-        ">= 0": v >= 0,
-        "in [0, 1)": 0 <= v < 1,
-        "in [0, 1]": 0 <= v <= 1,
-    }[condition]
-    if not ok or not np.isfinite(v):
-        raise ValueError(f"{_name(fn)}: `{arg}` must be finite and {condition}; got {v!r}.")
+    cond = interval(condition)
+    if not cond.contains(v):
+        raise ValueError(f"{_name(fn)}: `{arg}` must be {cond}; got {v!r}.")
+
+
+def require_elements(fn: str, arg: str, value: Any, condition: Interval | str) -> None:
+    """Checks every element of a concrete array hyperparameter against ``condition`` (traced
+    values pass); the message shows up to five offending values."""
+    concrete = concrete_array(value)
+    if concrete is None:
+        return
+    cond = interval(condition)
+    good = cond.contains(concrete)
+    if not np.all(good):
+        bad = concrete[~good] if concrete.ndim else concrete
+        got = bad.ravel()[:5].tolist() if concrete.ndim else float(concrete)
+        raise ValueError(f"{_name(fn)}: `{arg}` must be {cond}; got {got!r}.")
 
 
 def require_finite(fn: str, arg: str, value: Any) -> None:
     """A finite real scalar when concrete (any sign); traced values pass."""
-    arr_shape = getattr(value, "shape", ())
-    if arr_shape not in ((), (1,)) and not isinstance(value, (int, float)):
-        raise ValueError(f"{_name(fn)}: `{arg}` must be a scalar; got shape {tuple(arr_shape)}.")
-    v = concrete_float(value)
-    if v is not None and not np.isfinite(v):
-        raise ValueError(f"{_name(fn)}: `{arg}` must be finite; got {v!r}.")
+    require(fn, arg, value, FINITE)
 
 
 def prepare_pair(fn: str, predictions: Any, targets: Any) -> tuple[jax.Array, jax.Array]:
