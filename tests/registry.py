@@ -20,38 +20,12 @@ from tests.case import Case
 
 # --------------------------------------------------------------------------------------------
 # NumPy float64 helpers (independent of jaxloss)
-
-B, C = 6, 5  # batch and classes for class-axis losses
-SHAPE = (3, 4)  # elementwise losses
-
-
-def _sigmoid(x):
-    return 0.5 * (1 + np.tanh(0.5 * x))
-
-
-def _log_sigmoid(x):
-    return -np.logaddexp(0.0, -x)
-
-
-def _lse(z, axis=-1, mask=None):
-    if mask is not None:
-        z = np.where(mask, z, -np.inf)
-    m = np.max(z, axis=axis, keepdims=True)
-    return np.squeeze(m, axis) + np.log(np.sum(np.exp(z - m), axis=axis))
-
-
-def _residuals(rng, avoid=(), gap=0.05, shape=SHAPE, scale=2.0):
-    """Residuals r = p - t bounded away from 0 and from +-each value in ``avoid`` (kinks)."""
-    r = rng.uniform(-scale, scale, size=shape)
-    for a in (0.0, *avoid):
-        too_close = np.abs(np.abs(r) - a) < gap
-        r = np.where(too_close, np.sign(r + 1e-12) * (a + 2 * gap), r)
-    t = rng.normal(size=shape)
-    return {"predictions": t + r, "targets": t}
-
-
-def _r(d):
-    return d["predictions"] - d["targets"]
+from tests.reference import SHAPE, B, C, softmax
+from tests.reference import log_sigmoid as _log_sigmoid
+from tests.reference import lse as _lse
+from tests.reference import r as _r
+from tests.reference import residuals as _residuals
+from tests.reference import sigmoid as _sigmoid
 
 
 def _regression(loss, id, make, value, deriv, hyper=None, extremes=None):
@@ -223,8 +197,7 @@ BINARY = [
 # --------------------------------------------------------------------------------------------
 # Multi-class
 
-def _softmax(z, mask=None):
-    return np.exp(z - np.expand_dims(_lse(z, -1, mask), -1)) * (1 if mask is None else mask)
+_softmax = softmax
 
 
 def _soft_targets(rng, shape=(B, C)):
@@ -559,19 +532,12 @@ DIVERGENCE = [
 ]
 
 
-from tests.registry_fused import CASES as FUSED  # noqa: E402
-from tests.registry_imbalance import CASES as IMBALANCE  # noqa: E402
-from tests.registry_metric import CASES as METRIC  # noqa: E402
-from tests.registry_overlap import CASES as OVERLAP  # noqa: E402
-from tests.registry_regression2 import CASES as REGRESSION2  # noqa: E402
-from tests.registry_robust import CASES as ROBUST  # noqa: E402
-from tests.registry_robust import NOT_LOSSES_ROBUST  # noqa: E402
+from tests.cases import collect  # noqa: E402
 
-CASES: list[Case] = [*REGRESSION, *BINARY, *MULTICLASS, *DIVERGENCE, *REGRESSION2, *OVERLAP,
-                      *IMBALANCE, *ROBUST, *METRIC, *FUSED]
+_COLLECTED, _NOT_LOSSES_COLLECTED = collect()
+CASES: list[Case] = [*REGRESSION, *BINARY, *MULTICLASS, *DIVERGENCE, *_COLLECTED]
 
 #: Public names in jaxloss that are not losses.
-NOT_LOSSES = {"COMBINATORS", "LOSSES", "WeightedMean", "fused", "mean", "mean_parts", "multitask",
-              "sum",
-              *jaxloss.COMBINATORS}
-NOT_LOSSES |= NOT_LOSSES_ROBUST
+NOT_LOSSES = {"COMBINATORS", "LOSSES", "LossInfo", "WeightedMean", "loss_info", "fused", "mean",
+              "mean_parts", "multitask", "sum", *jaxloss.COMBINATORS}
+NOT_LOSSES |= _NOT_LOSSES_COLLECTED

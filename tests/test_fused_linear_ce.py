@@ -18,7 +18,7 @@ import pytest
 
 import jaxloss
 from jaxloss.fused import linear_cross_entropy
-from tests.registry_fused import lce_dbias, lce_dhidden, lce_dweight, lce_value
+from tests.cases.fused_linear_ce import lce_dbias, lce_dhidden, lce_dweight, lce_value
 
 N, D, V = 9, 5, 11
 IGNORE = -100

@@ -26,7 +26,7 @@ from jaxloss._metric import (
     supervised_contrastive,
     triplet_margin,
 )
-from tests import registry_metric as reg
+from tests.cases import margin as reg
 
 SETTINGS = settings(max_examples=25, deadline=None)
 # No subnormals: XLA:CPU flushes them to zero, which is the platform's arithmetic, not the loss's.

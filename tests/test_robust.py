@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 import jaxloss
 from jaxloss import _robust as R
-from tests.registry_robust import _drho, log_partition_reference
+from tests.cases.robust import _drho, log_partition_reference
 
 F64 = jnp.float64
 

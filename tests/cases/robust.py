@@ -24,7 +24,7 @@ from tests.case import Case
 SHAPE = (3, 4)
 
 #: Public names of this family that are helpers, not losses (for ``NOT_LOSSES``).
-NOT_LOSSES_ROBUST = {"adaptive_robust_init", "adaptive_robust_nll", "adaptive_robust_parameters"}
+NOT_LOSSES = {"adaptive_robust_init", "adaptive_robust_nll", "adaptive_robust_parameters"}
 
 
 # --------------------------------------------------------------------------------------------
