@@ -451,7 +451,7 @@ x-range of each curve (first that applies):
   the axis's default    e.g. residual -5..5
   Curves with different ranges go on different rows.
 
-example:
+examples:
   python -m jaxloss plot huber wing barron:alpha=0 barron:alpha=2 --out shapes.png
   python -m jaxloss plot huber huber:delta=0.01 mylosses:demand_loss --out huber.png
 """
