@@ -8,8 +8,9 @@ Conventions, once for the module:
   the value nor the gradient (NaN there included).
 - The per-token loss is PPO's clipped surrogate, ``ℓ_t = −min(r_t·Â, clip(r_t, 1 − ε_low,
   1 + ε_high)·Â)`` with ``r_t = π_θ/π_old``, plus ``kl_coef`` times a KL estimate against a
-  reference policy. Clipping is decided in log space, so a ratio of e^{1e4} never overflows into
-  the gradient; a clipped token has exactly zero gradient, a token at the clip boundary does not.
+  reference policy. Clipping is decided in log space (``log r > log1p(ε_high)``), so a ratio of
+  e^{1e4} never overflows into the gradient; a clipped token has exactly zero gradient, a token at
+  the clip boundary does not, and a token with Â = 0 gives 0 whatever its ratio.
 - Output: one value per sequence, never a batch reduction, chosen so that TRL's aggregations are
   plain reductions of it. With ``N_i = Σ_t m·ℓ_t`` and ``L_i = Σ_t m``:
 
@@ -326,7 +327,8 @@ def policy_gradient_loss(
     hi = jnp.asarray(clip_high, lp.dtype)
     lo = jnp.asarray(clip_low, lp.dtype)
     clipped = ((adv > 0) & (log_ratio > jnp.log1p(hi))) | ((adv < 0) & (log_ratio < jnp.log1p(-lo)))
-    ratio = jnp.exp(jnp.where(clipped, 0, log_ratio))  # a clipped token's ratio never overflows
+    # A clipped token's ratio, or one without advantage, is not computed (r·Â would be 0·inf).
+    ratio = jnp.exp(jnp.where(clipped | (adv == 0), 0, log_ratio))
     bound = jnp.where(adv > 0, 1 + hi, 1 - lo)
     token_loss = -jnp.where(clipped, jax.lax.stop_gradient(bound) * adv, ratio * adv)
     kl = None
