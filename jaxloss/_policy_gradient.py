@@ -104,7 +104,8 @@ def group_relative_advantages(
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss
-      >>> jaxloss.group_relative_advantages(jnp.array([1.0, 0.0, 5.0, 5.0]), 2).round(3).tolist()
+      >>> a = jaxloss.group_relative_advantages(jnp.array([1.0, 0.0, 5.0, 5.0]), 2)
+      >>> [round(float(x), 3) for x in a]
       [0.707, -0.707, 0.0, 0.0]
     """
     fn = "group_relative_advantages"
