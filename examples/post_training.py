@@ -58,7 +58,7 @@ def train_dpo(steps: int = 60, seed: int = 0, beta: float = 0.5) -> dict[str, fl
 
     @jax.jit
     def step(w, state):
-        (value, aux), g = jax.value_and_grad(loss, has_aux=True)(w)
+        (_, aux), g = jax.value_and_grad(loss, has_aux=True)(w)
         updates, state = opt.update(g, state)
         return optax.apply_updates(w, updates), state, aux
 
