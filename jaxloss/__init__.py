@@ -73,6 +73,13 @@ from ._overlap import (
     jaccard_loss,
     tversky_loss,
 )
+from ._policy_gradient import (
+    cispo_loss,
+    group_relative_advantages,
+    policy_gradient_loss,
+    sequence_log_probs,
+)
+from ._preference import DPO_LOSS_TYPES, cpo_loss, dpo_loss, kto_loss, orpo_loss, simpo_loss
 from ._reduce import WeightedMean, mean, mean_parts, sum
 from ._regression import absolute_error, huber, log_cosh, smooth_l1, squared_error
 from ._relative import (
@@ -126,6 +133,7 @@ COMBINATORS = (
 
 __all__ = [  # literal, so that static tools see the exports
     "COMBINATORS",
+    "DPO_LOSS_TYPES",
     "LOSSES",
     "LossInfo",
     "WeightedMean",
@@ -144,14 +152,17 @@ __all__ = [  # literal, so that static tools see the exports
     "bounded",
     "cauchy",
     "charbonnier",
+    "cispo_loss",
     "class_balanced_cross_entropy",
     "class_balanced_focal_loss",
     "class_weighted",
     "class_weights_from_counts",
     "contrastive",
     "cosine_embedding",
+    "cpo_loss",
     "detached",
     "dice_loss",
+    "dpo_loss",
     "expected_cost",
     "expectile_loss",
     "focal_tversky_loss",
@@ -161,6 +172,7 @@ __all__ = [  # literal, so that static tools see the exports
     "geman_mcclure",
     "generalized_cross_entropy",
     "generalized_dice_loss",
+    "group_relative_advantages",
     "hinge",
     "huber",
     "info_nce",
@@ -168,6 +180,7 @@ __all__ = [  # literal, so that static tools see the exports
     "jensen_shannon_divergence",
     "kl_divergence",
     "kl_divergence_with_log_targets",
+    "kto_loss",
     "ldam_loss",
     "linear_combination",
     "linear_cross_entropy",
@@ -185,17 +198,21 @@ __all__ = [  # literal, so that static tools see the exports
     "multitask",
     "multitask_loss",
     "nll_loss",
+    "orpo_loss",
     "pinball_loss",
     "poisson_nll",
     "poisson_nll_with_rates",
+    "policy_gradient_loss",
     "poly1_cross_entropy",
     "quantile_huber_loss",
     "relative",
     "rescaled",
     "scaled",
+    "sequence_log_probs",
     "siglip",
     "sigmoid_binary_cross_entropy",
     "sigmoid_focal_loss",
+    "simpo_loss",
     "smooth_l1",
     "softmax_cross_entropy",
     "softmax_cross_entropy_with_integer_labels",

@@ -33,6 +33,8 @@ TITLES: dict[str, str] = {  # in the order of the navigation
     "jaxloss._divergence": "Divergences",
     "jaxloss._js": "Divergences",
     "jaxloss._metric": "Margin, ranking and metric learning",
+    "jaxloss._preference": "Post-training: preference losses",
+    "jaxloss._policy_gradient": "Post-training: policy gradients",
     "jaxloss._combinators": "Combinators",
     "jaxloss._reduce": "Reductions",
     "jaxloss.multitask": "Multi-task",
