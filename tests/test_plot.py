@@ -21,17 +21,21 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 POINTS = 7
 
 
+# Losses declared with plot=None (several inputs, no one scalar to vary) are not drawn.
+DRAWABLE = [n for n in jaxloss.LOSSES if jaxloss.loss_info(n).plot is not None]
+
+
 @pytest.fixture(scope="module")
 def every_loss() -> dict[str, list[_plot.Curve]]:
     """Every registered loss evaluated in one compiled program, as the command does."""
     by_loss: dict[str, list[_plot.Curve]] = {}
-    for c in _plot._curves_of(list(jaxloss.LOSSES), None, None, POINTS):
+    for c in _plot._curves_of(DRAWABLE, None, None, POINTS):
         by_loss.setdefault(c.label.split(" [")[0], []).append(c)
     return by_loss
 
 
 def test_every_registered_loss_has_finite_curves(every_loss: dict, tmp_path: Path) -> None:
-    assert sorted(every_loss) == sorted(jaxloss.LOSSES)
+    assert sorted(every_loss) == sorted(DRAWABLE)
     for name, cs in every_loss.items():
         for c in cs:
             assert c.axis in _axes.AXES
@@ -289,3 +293,10 @@ def test_command_line_module_function_kind_and_ranges(
     with pytest.raises(SystemExit):
         _cli.main(["plot", "huber", "--kind", "nonsense"])
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_a_loss_declared_without_an_axis_says_it_cannot_be_drawn() -> None:
+    undrawable = [n for n in jaxloss.LOSSES if jaxloss.loss_info(n).plot is None]
+    assert undrawable, "the post-training losses declare plot=None"
+    with pytest.raises(_plot.PlotError, match="cannot be drawn against one scalar"):
+        _plot._curves_of(undrawable[:1], None, None, POINTS)
