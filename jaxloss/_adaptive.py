@@ -20,6 +20,7 @@ import jax.numpy as jnp
 
 from ._core import checks as _checks
 from ._core.barron import log_partition, rho
+from ._core.checks import NONNEGATIVE
 from ._core.numerics import softplus
 
 __all__ = ["adaptive_robust_init", "adaptive_robust_nll", "adaptive_robust_parameters"]
@@ -37,8 +38,7 @@ def _bounds(fn: str, alpha_lo: Any, alpha_hi: Any, scale_lo: Any) -> tuple[float
             f"jaxloss.{fn}: `alpha_lo`, `alpha_hi` must be finite with 0 <= alpha_lo <= alpha_hi; "
             f"got alpha_lo={lo!r}, alpha_hi={hi!r}."
         )
-    if not (math.isfinite(slo) and slo >= 0):
-        raise ValueError(f"jaxloss.{fn}: `scale_lo` must be finite and >= 0; got {slo!r}.")
+    _checks.require(fn, "scale_lo", slo, NONNEGATIVE)
     return lo, hi, slo
 
 

@@ -51,13 +51,7 @@ def _prepare_levels(
         _checks.require(fn, "tau", tau, UNIT)  # the raw value: concrete even under jit
         _checks.check_same_shape(fn, "predictions", p, "targets", t)
     elif level.ndim == 1:
-        values = _checks.concrete_array(tau)
-        if values is not None and not (
-            np.all(np.isfinite(values)) and np.all((values >= 0) & (values <= 1))
-        ):
-            raise ValueError(
-                f"jaxloss.{fn}: `tau` must be finite and in [0, 1]; got {values.tolist()}."
-            )
+        _checks.require_elements(fn, "tau", tau, UNIT)
         q = level.shape[0]
         if tuple(p.shape) != (*t.shape, q):
             raise ValueError(
