@@ -7,7 +7,9 @@ Every loss has the signature ``loss(predictions, targets, *, hyperparameters)`` 
 """
 
 from . import fused, multitask
+from ._adaptive import adaptive_robust_init, adaptive_robust_nll, adaptive_robust_parameters
 from ._asymmetric import expectile_loss, linex_loss, pinball_loss, quantile_huber_loss
+from ._barron import barron, barron_nll
 from ._classification import (
     binary_cross_entropy,
     expected_cost,
@@ -16,24 +18,7 @@ from ._classification import (
     softmax_cross_entropy,
     softmax_cross_entropy_with_integer_labels,
 )
-from ._combinators import (
-    asymmetric,
-    asymmetric_binary,
-    bounded,
-    class_weighted,
-    class_weights_from_counts,
-    detached,
-    linear_combination,
-    log_space,
-    masked,
-    multitask_loss,
-    relative,
-    rescaled,
-    scaled,
-    stop_gradient,
-    sum_losses,
-    weighted,
-)
+from ._combinators import detached, linear_combination, multitask_loss, stop_gradient, sum_losses
 from ._core.registry import LossInfo, loss_info, registered
 from ._divergence import kl_divergence, kl_divergence_with_log_targets
 from ._imbalance import (
@@ -88,20 +73,17 @@ from ._relative import (
     squared_logarithmic_error,
     symmetric_absolute_percentage_error,
 )
-from ._robust import (
-    adaptive_robust_init,
-    adaptive_robust_nll,
-    adaptive_robust_parameters,
-    adaptive_wing,
-    barron,
-    barron_nll,
-    cauchy,
-    charbonnier,
-    geman_mcclure,
-    tukey_biweight,
-    welsch,
-    wing,
+from ._robust import cauchy, charbonnier, geman_mcclure, tukey_biweight, welsch
+from ._transforms import asymmetric, bounded, log_space, relative, rescaled
+from ._weighting import (
+    asymmetric_binary,
+    class_weighted,
+    class_weights_from_counts,
+    masked,
+    scaled,
+    weighted,
 )
+from ._wing import adaptive_wing, wing
 from .fused import linear_cross_entropy
 
 __version__ = "0.1.0"

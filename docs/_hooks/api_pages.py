@@ -24,6 +24,9 @@ from typing import Any
 TITLES: dict[str, str] = {  # in the order of the navigation
     "jaxloss._regression": "Regression",
     "jaxloss._robust": "Robust and small-error",
+    "jaxloss._wing": "Robust and small-error",
+    "jaxloss._barron": "Barron's general and adaptive loss",
+    "jaxloss._adaptive": "Barron's general and adaptive loss",
     "jaxloss._relative": "Relative and log-space errors",
     "jaxloss._asymmetric": "Asymmetric and quantile",
     "jaxloss._likelihood": "Likelihoods",
@@ -36,6 +39,8 @@ TITLES: dict[str, str] = {  # in the order of the navigation
     "jaxloss._preference": "Post-training: preference losses",
     "jaxloss._policy_gradient": "Post-training: policy gradients",
     "jaxloss._combinators": "Combinators",
+    "jaxloss._weighting": "Combinators",
+    "jaxloss._transforms": "Combinators",
     "jaxloss._reduce": "Reductions",
     "jaxloss.multitask": "Multi-task",
     "jaxloss.fused": "Fused and vocab-parallel cross-entropy",
