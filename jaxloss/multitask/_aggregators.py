@@ -185,7 +185,7 @@ def mgda(*, max_iters: int | None = None, tol: float = 1e-12) -> Aggregator:
     """
     fn = "mgda"
     iters = _iters_or_default(fn, max_iters)
-    _checks.require(fn, "tol", tol, ">= 0")
+    _checks.require(fn, "tol", tol, _checks.NONNEGATIVE)
 
     def weighting(r: _Rows, key: Any) -> jax.Array:
         del key
@@ -286,12 +286,12 @@ def cagrad(
       Learning." NeurIPS 2021, arXiv:2110.14048.
     """
     fn = "cagrad"
-    _checks.require(fn, "c", c, ">= 0")
+    _checks.require(fn, "c", c, _checks.NONNEGATIVE)
     if rescale not in (0, 1, 2):
         raise ValueError(f"jaxloss.{fn}: `rescale` must be 0, 1 or 2; got {rescale!r}.")
     iters = _iters_or_default(fn, max_iters)
     outer_iters = _check_iters(fn, "outer_iters", outer_iters)
-    _checks.require(fn, "tol", tol, ">= 0")
+    _checks.require(fn, "tol", tol, _checks.NONNEGATIVE)
     factor = {0: 1.0, 1: 1.0 / (1.0 + c**2), 2: 1.0 / (1.0 + c)}[rescale]
 
     def weighting(r: _Rows, key: Any) -> jax.Array:
@@ -399,10 +399,10 @@ def upgrad(
       arXiv:2406.16232 (2024).
     """
     fn = "upgrad"
-    _checks.require(fn, "norm_eps", norm_eps, ">= 0")
-    _checks.require(fn, "reg_eps", reg_eps, "> 0")
+    _checks.require(fn, "norm_eps", norm_eps, _checks.NONNEGATIVE)
+    _checks.require(fn, "reg_eps", reg_eps, _checks.POSITIVE)
     max_iters = _check_iters(fn, "max_iters", max_iters)
-    _checks.require(fn, "tol", tol, ">= 0")
+    _checks.require(fn, "tol", tol, _checks.NONNEGATIVE)
 
     def weighting(r: _Rows, key: Any) -> jax.Array:
         del key

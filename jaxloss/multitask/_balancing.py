@@ -240,10 +240,10 @@ def nash_mtl(
     """
     fn = "nash_mtl"
     if max_norm is not None:
-        _checks.require(fn, "max_norm", max_norm, "> 0")
-    _checks.require(fn, "reg_eps", reg_eps, "> 0")
+        _checks.require(fn, "max_norm", max_norm, _checks.POSITIVE)
+    _checks.require(fn, "reg_eps", reg_eps, _checks.POSITIVE)
     max_iters = _check_iters(fn, "max_iters", max_iters)
-    _checks.require(fn, "tol", tol, ">= 0")
+    _checks.require(fn, "tol", tol, _checks.NONNEGATIVE)
 
     def weighting(r: _Rows, key: Any) -> jax.Array:
         del key

@@ -375,7 +375,7 @@ def dynamic_weight_averaging(temperature: float = 2.0) -> DynamicWeightAveraging
       S. Liu, E. Johns, A. J. Davison. "End-to-End Multi-Task Learning with Attention."
       CVPR 2019, arXiv:1803.10704 (Eq. 7).
     """
-    _checks.require("dynamic_weight_averaging", "temperature", temperature, "> 0")
+    _checks.require("dynamic_weight_averaging", "temperature", temperature, _checks.POSITIVE)
     return DynamicWeightAveraging(temperature)
 
 

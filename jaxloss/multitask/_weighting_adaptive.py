@@ -239,9 +239,9 @@ def grad_norm(
       Adaptive Loss Balancing in Deep Multitask Networks." ICML 2018, arXiv:1711.02257.
     """
     fn = "grad_norm"
-    _checks.require(fn, "alpha", alpha, ">= 0")
+    _checks.require(fn, "alpha", alpha, _checks.NONNEGATIVE)
     if optimizer is None:
-        _checks.require(fn, "learning_rate", learning_rate, "> 0")
+        _checks.require(fn, "learning_rate", learning_rate, _checks.POSITIVE)
         optimizer = optax.adam(learning_rate)
     return GradNorm(alpha, optimizer)
 
@@ -393,8 +393,8 @@ def famo(*, learning_rate: float = 0.025, weight_decay: float = 1e-3, eps: float
       NeurIPS 2023, arXiv:2306.03792.
     """
     fn = "famo"
-    _checks.require(fn, "learning_rate", learning_rate, "> 0")
-    _checks.require(fn, "weight_decay", weight_decay, ">= 0")
-    _checks.require(fn, "eps", eps, "> 0")
+    _checks.require(fn, "learning_rate", learning_rate, _checks.POSITIVE)
+    _checks.require(fn, "weight_decay", weight_decay, _checks.NONNEGATIVE)
+    _checks.require(fn, "eps", eps, _checks.POSITIVE)
     opt = optax.chain(optax.add_decayed_weights(weight_decay), optax.adam(learning_rate))
     return FAMO(opt, eps)
