@@ -2,9 +2,11 @@
 
 One process, interleaved (each round times every method once, in turn), median of warm steps,
 compile time reported apart. The step: an MLP trunk (shared) + T linear heads on a batch;
-"sum" = jax.value_and_grad of the summed loss + Adam; a method = per-task Jacobian of the trunk
-(one forward, vmapped VJP) + the aggregator's optax transform + Adam (heads: plain gradient).
-The issue's goal: at most (T + 0.5)x the summed step. Results: a table and JSON (--json PATH).
+"sum" = jax.value_and_grad of the summed loss + Adam; a method = the trunk's per-task Jacobian
+and the heads' summed gradient from one forward (mt.task_value_and_trunk_jacobian, vmapped VJP) +
+the aggregator's update + Adam. "upgrad, 2 passes" is the same UPGrad step written as before the
+helper existed (task_value_and_jacobian of the trunk, and a second jax.grad for the heads).
+The goal: at most (T + 0.5)x the summed step. Results: a table and JSON (--json PATH).
 
 Run:  python bench/multitask_gradients.py [--rounds 30] [--tasks 2 4 8] [--json out.json]
 """
@@ -53,11 +55,11 @@ def make(t: int, batch: int, d_in: int, hidden: int):
         per_task = jnp.mean((pred - y) ** 2, axis=1)
         return {n: per_task[i] for i, n in enumerate(names)}
 
-    return params, losses
+    return params, losses, names
 
 
 def steps(t: int, batch: int, d_in: int, hidden: int):
-    params, losses = make(t, batch, d_in, hidden)
+    params, losses, names = make(t, batch, d_in, hidden)
     out = {}
     adam = optax.adam(1e-3)
 
@@ -67,21 +69,30 @@ def steps(t: int, batch: int, d_in: int, hidden: int):
         return optax.apply_updates(p, u), s
 
     out["sum"] = (jax.jit(summed_step), adam.init(params))
+    grads_of = mt.task_value_and_trunk_jacobian(losses)
     for name, factory in METHODS.items():
         agg, key = factory()
-        opt = optax.chain(agg.transform(key), optax.adam(1e-3))
-        head_opt = optax.adam(1e-3)
 
-        def step(p, s, opt=opt, head_opt=head_opt):
-            s_t, s_h = s
-            _, jac = mt.task_value_and_jacobian(lambda tr: losses(tr, p["heads"]))(p["trunk"])
-            g_h = jax.grad(lambda h: sum(losses(p["trunk"], h).values()))(p["heads"])
-            u_t, s_t = opt.update(jac, s_t, p["trunk"])
-            u_h, s_h = head_opt.update(g_h, s_h, p["heads"])
-            return {"trunk": optax.apply_updates(p["trunk"], u_t),
-                    "heads": optax.apply_updates(p["heads"], u_h)}, (s_t, s_h)
+        def step(p, s, agg=agg):
+            s_opt, s_agg = s
+            _, jac, g_heads = grads_of(p["trunk"], p["heads"])
+            g_trunk, s_agg = agg.update(jac, s_agg)
+            u, s_opt = adam.update({"trunk": g_trunk, "heads": g_heads}, s_opt, p)
+            return optax.apply_updates(p, u), (s_opt, s_agg)
 
-        out[name] = (jax.jit(step), (opt.init(params["trunk"]), head_opt.init(params["heads"])))
+        out[name] = (jax.jit(step), (adam.init(params), agg.init(names, key=key)))
+
+    upgrad = mt.upgrad()
+
+    def two_passes(p, s):
+        s_opt, s_agg = s
+        _, jac = mt.task_value_and_jacobian(lambda tr: losses(tr, p["heads"]))(p["trunk"])
+        g_heads = jax.grad(lambda h: sum(losses(p["trunk"], h).values()))(p["heads"])
+        g_trunk, s_agg = upgrad.update(jac, s_agg)
+        u, s_opt = adam.update({"trunk": g_trunk, "heads": g_heads}, s_opt, p)
+        return optax.apply_updates(p, u), (s_opt, s_agg)
+
+    out["upgrad, 2 passes"] = (jax.jit(two_passes), (adam.init(params), upgrad.init(names)))
     return params, out
 
 
@@ -116,16 +127,27 @@ def main() -> None:
         base = statistics.median(times["sum"])
         for name in fns:
             med = statistics.median(times[name])
-            results.append({"T": t, "method": name, "median_ms": med * 1e3,
-                            "ratio_to_sum": med / base, "goal_ratio": t + 0.5,
-                            "compile_s": compile_s[name]})
-    print(f"jax {jax.__version__}, {jax.devices()[0].platform}, {platform.processor() or ''}; "
-          f"batch {args.batch}, MLP {args.d_in}-{args.hidden}-{args.hidden}, "
-          f"{args.rounds} interleaved rounds, medians")
-    print(f"{'T':>2} {'method':>12} {'ms/step':>9} {'x sum':>7} {'goal':>5} {'compile s':>9}")
+            results.append(
+                {
+                    "T": t,
+                    "method": name,
+                    "median_ms": med * 1e3,
+                    "ratio_to_sum": med / base,
+                    "goal_ratio": t + 0.5,
+                    "compile_s": compile_s[name],
+                }
+            )
+    print(
+        f"jax {jax.__version__}, {jax.devices()[0].platform}, {platform.processor() or ''}; "
+        f"batch {args.batch}, MLP {args.d_in}-{args.hidden}-{args.hidden}, "
+        f"{args.rounds} interleaved rounds, medians"
+    )
+    print(f"{'T':>2} {'method':>16} {'ms/step':>9} {'x sum':>7} {'goal':>5} {'compile s':>9}")
     for r in results:
-        print(f"{r['T']:>2} {r['method']:>12} {r['median_ms']:9.3f} {r['ratio_to_sum']:7.2f} "
-              f"{r['goal_ratio']:5.1f} {r['compile_s']:9.2f}")
+        print(
+            f"{r['T']:>2} {r['method']:>16} {r['median_ms']:9.3f} {r['ratio_to_sum']:7.2f} "
+            f"{r['goal_ratio']:5.1f} {r['compile_s']:9.2f}"
+        )
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)

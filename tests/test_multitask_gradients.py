@@ -452,20 +452,49 @@ def test_grad_norm_one_step_closed_form():
     gn = mt.grad_norm(alpha=1.0, optimizer=optax.sgd(0.1))
     state = gn.init(["a", "b"])
     g = np.diag([4.0, 1.0])  # norms 2, 1
-    w, state = gn.update(jnp.asarray(g), {"a": 2.0, "b": 1.0}, state)
-    np.testing.assert_allclose(w, [1.0, 1.0])  # weights used for this step: the initial ones
+    w, state = gn.update({"a": 2.0, "b": 1.0}, state, gramian=jnp.asarray(g))
+    np.testing.assert_allclose(vec(w), [1.0, 1.0])  # weights used for this step: the initial ones
     # first step: r = 1; G = (2, 1), Ḡ = 1.5; sign(G − 1.5) = (+, −); ∇_w = (2, −1)
     raw = np.array([1.0 - 0.2, 1.0 + 0.1])
-    np.testing.assert_allclose(state.weights, 2 * raw / raw.sum(), rtol=1e-12)
+    np.testing.assert_allclose(vec(state.weights), 2 * raw / raw.sum(), rtol=1e-12)
     np.testing.assert_allclose(state.initial_losses, [2.0, 1.0])
-    # second step: task a's loss ratio fell to 1/2: r = (2/3, 4/3)
-    w2, state2 = gn.update(jnp.asarray(g), {"a": 1.0, "b": 1.0}, state)
-    np.testing.assert_allclose(w2, state.weights)
-    ww = np.asarray(state.weights)
+    # second step: task a's loss ratio fell to 1/2: r = (2/3, 4/3); from the Jacobian this time
+    jac = jnp.asarray([[2.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # the same norms
+    w2, state2 = gn.update({"a": 1.0, "b": 1.0}, state, jacobian=jac)
+    np.testing.assert_allclose(vec(w2), vec(state.weights))
+    ww = vec(state.weights)
     gg = ww * np.array([2.0, 1.0])
     target = gg.mean() * np.array([2 / 3, 4 / 3])
     raw = ww - 0.1 * np.sign(gg - target) * np.array([2.0, 1.0])
-    np.testing.assert_allclose(state2.weights, 2 * raw / raw.sum(), rtol=1e-12)
+    np.testing.assert_allclose(vec(state2.weights), 2 * raw / raw.sum(), rtol=1e-12)
+
+
+def vec(weights):
+    """A dict task -> weight as an array in sorted task order."""
+    return np.asarray([weights[t] for t in sorted(weights)])
+
+
+def test_grad_norm_old_update_order_warns_and_returns_an_array():
+    gn = mt.grad_norm(alpha=1.0, optimizer=optax.sgd(0.1))
+    g = jnp.diag(jnp.array([4.0, 1.0]))
+    with pytest.warns(DeprecationWarning, match=r"update\(task_losses, state, gramian=gramian\)"):
+        w_old, s_old = gn.update(g, {"a": 2.0, "b": 1.0}, gn.init(["a", "b"]))
+    w_new, s_new = gn.update({"a": 2.0, "b": 1.0}, gn.init(["a", "b"]), gramian=g)
+    np.testing.assert_allclose(w_old, vec(w_new), rtol=0)
+    np.testing.assert_allclose(vec(s_old.weights), vec(s_new.weights), rtol=0)
+
+
+def test_grad_norm_needs_exactly_one_of_jacobian_and_gramian():
+    gn = mt.grad_norm()
+    state = gn.init(["a", "b"])
+    with pytest.raises(ValueError, match=r"grad_norm: pass exactly one of `jacobian=`"):
+        gn.update({"a": 1.0, "b": 1.0}, state)
+    with pytest.raises(ValueError, match=r"grad_norm: pass exactly one of `jacobian=`"):
+        gn.update({"a": 1.0, "b": 1.0}, state, jacobian=jnp.eye(2), gramian=jnp.eye(2))
+    with pytest.raises(ValueError, match=r"grad_norm: `jacobian` must have 2 rows"):
+        gn.update({"a": 1.0, "b": 1.0}, state, jacobian=jnp.eye(3))
+    with pytest.raises(ValueError, match=r"grad_norm: `task_losses` .*missing \['b'\]"):
+        gn.update({"a": 1.0}, state, jacobian=jnp.eye(2))
 
 
 def test_grad_norm_transform_with_extra_args():
@@ -489,20 +518,33 @@ def test_famo_weights_and_update_match_reference():
     fm = mt.famo(learning_rate=0.025, weight_decay=1e-3)
     state = fm.init(["a", "b", "c"])
     losses = {"a": 1.0, "b": 2.0, "c": 4.0}
-    w, state = fm.weights(losses, state)
+    w, state = fm.update(losses, state)
     l0 = np.array([1.0, 2.0, 4.0]) + 1e-8
     z = np.ones(3) / 3
     c = np.sum(z / l0)
     np.testing.assert_allclose([w[k] for k in "abc"], z / (c * l0), rtol=1e-12)
     np.testing.assert_allclose(sum(float(v) for v in w.values()), 1.0)
+    np.testing.assert_allclose(state.logits, np.zeros(3))  # no step at the first update
     # gradient of the FAMO objective c⁻¹ Σ z log D equals Σ w ∇L
     new = {"a": 0.5, "b": 2.0, "c": 5.0}
-    state2 = fm.update(new, state)
     delta = np.log(l0) - np.log(np.array([0.5, 2.0, 5.0]) + 1e-8)
     jac_sm = np.diag(z) - np.outer(z, z)
     grad = jac_sm.T @ delta  # + weight decay · 0
     # Adam's first step: −lr · g / (|g| + eps)
-    np.testing.assert_allclose(state2.logits, -0.025 * grad / (np.abs(grad) + 1e-8), rtol=1e-6)
+    expected = -0.025 * grad / (np.abs(grad) + 1e-8)
+    # the paper's variant: the same batch's losses after the model step
+    state2 = fm.observe(new, state)
+    np.testing.assert_allclose(state2.logits, expected, rtol=1e-6)
+    # the next update does not step again; its weights use the stepped logits
+    w3, state3 = fm.update(new, state2)
+    np.testing.assert_allclose(state3.logits, expected, rtol=1e-6)
+    z3 = np.exp(expected) / np.exp(expected).sum()
+    d3 = np.array([0.5, 2.0, 5.0]) + 1e-8
+    np.testing.assert_allclose([w3[k] for k in "abc"], z3 / d3 / np.sum(z3 / d3), rtol=1e-6)
+    # the default variant: the next update's losses stand for the losses after the step
+    w4, state4 = fm.update(new, state)
+    np.testing.assert_allclose(state4.logits, expected, rtol=1e-6)
+    np.testing.assert_allclose([w4[k] for k in "abc"], [w3[k] for k in "abc"], rtol=1e-12)
 
 
 def test_famo_jit():
@@ -511,11 +553,13 @@ def test_famo_jit():
 
     @jax.jit
     def step(state, la, lb):
-        w, state = fm.weights({"a": la, "b": lb}, state)
-        return w, fm.update({"a": la * 0.9, "b": lb}, state)
+        w, state = fm.update({"a": la, "b": lb}, state)
+        return w, fm.observe({"a": la * 0.9, "b": lb}, state)
 
     w, state = step(state, jnp.array(1.0), jnp.array(2.0))
     assert np.all(np.isfinite(state.logits)) and set(w) == {"a", "b"}
+    w, state = step(state, jnp.array(0.9), jnp.array(2.0))
+    assert np.all(np.isfinite(state.logits)) and set(w) == set(state.weights)
 
 
 def test_famo_eps_must_be_positive():

@@ -361,8 +361,8 @@ def test_rlw_weights_on_the_simplex_fresh_and_reproducible():
     rlw = mt.random_loss_weighting()
     losses = as_dict(np.ones(3))
     update = jax.jit(rlw.update)
-    s_a = s_b = rlw.init(jax.random.key(7), TASKS)
-    s_legacy = rlw.init(jax.random.PRNGKey(7), TASKS)
+    s_a = s_b = rlw.init(TASKS, key=jax.random.key(7))
+    s_legacy = rlw.init(TASKS, key=jax.random.PRNGKey(7))
     close(as_vec(s_a.weights), np.full(3, 1 / 3))
     previous = None
     for _ in range(4):
@@ -378,8 +378,8 @@ def test_rlw_weights_on_the_simplex_fresh_and_reproducible():
         if previous is not None:
             assert np.max(np.abs(v - previous)) > 1e-3  # a fresh draw each update
         previous = v
-    other, _ = rlw.update(losses, rlw.init(jax.random.key(8), TASKS))
-    first, _ = rlw.update(losses, rlw.init(jax.random.key(7), TASKS))
+    other, _ = rlw.update(losses, rlw.init(TASKS, key=jax.random.key(8)))
+    first, _ = rlw.update(losses, rlw.init(TASKS, key=jax.random.key(7)))
     assert np.max(np.abs(as_vec(other) - as_vec(first))) > 1e-3
 
 
@@ -394,7 +394,7 @@ def test_rlw_distribution_is_softmax_of_standard_normal():
 
     n = 4000
     _, ws = jax.jit(lambda s: jax.lax.scan(body, s, None, length=n))(
-        rlw.init(jax.random.key(0), TASKS)
+        rlw.init(TASKS, key=jax.random.key(0))
     )
     ws = np.asarray(ws)
     close(ws.mean(axis=0), np.full(3, 1 / 3), atol=0.015)
@@ -405,15 +405,27 @@ def test_rlw_distribution_is_softmax_of_standard_normal():
 
 def test_rlw_insertion_order_does_not_matter_and_names_are_checked():
     rlw = mt.random_loss_weighting()
-    s1 = rlw.init(jax.random.key(3), ["b", "a"])
-    s2 = rlw.init(jax.random.key(3), ["a", "b"])
+    s1 = rlw.init(["b", "a"], key=jax.random.key(3))
+    s2 = rlw.init(["a", "b"], key=jax.random.key(3))
     w1, _ = rlw.update({"b": 1.0, "a": 1.0}, s1)
     w2, _ = rlw.update({"a": 1.0, "b": 1.0}, s2)
     close(as_vec(w1, ["a", "b"]), as_vec(w2, ["a", "b"]))
     with pytest.raises(ValueError, match=r"random_loss_weighting: .*missing \['b'\], unknown \[\]"):
         rlw.update({"a": 1.0}, s1)
     with pytest.raises(TypeError, match=r"`key` must be a PRNG key"):
-        rlw.init(7, ["a"])
+        rlw.init(["a"], key=7)
+    with pytest.raises(TypeError, match=r"`key` must be a PRNG key"):
+        rlw.init(["a"])
+
+
+def test_rlw_old_init_order_warns_and_gives_the_same_state():
+    rlw = mt.random_loss_weighting()
+    with pytest.warns(DeprecationWarning, match=r"init\(task_names, key=key\)"):
+        old = rlw.init(jax.random.key(3), ["a", "b"])
+    new = rlw.init(["a", "b"], key=jax.random.key(3))
+    w_old, _ = rlw.update({"a": 1.0, "b": 1.0}, old)
+    w_new, _ = rlw.update({"a": 1.0, "b": 1.0}, new)
+    close(as_vec(w_old, ["a", "b"]), as_vec(w_new, ["a", "b"]), rtol=0)
 
 
 # ---------------------------------------------------------------------------------------------

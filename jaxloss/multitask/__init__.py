@@ -1,37 +1,41 @@
-"""Multi-task loss weighting from loss values: learned (uncertainty) and stateful (DWA, random).
+"""Multi-task learning: the objective over named tasks, loss-value weighting and gradient
+aggregation.
 
-The objective over named tasks with fixed or step-dependent weights is
-:func:`jaxloss.multitask_loss`; the functions here produce the weights (or, for uncertainty
-weighting, the whole weighted objective) from per-task scalar losses, e.g. its ``aux["losses"]``,
-and the stateful ones' weights can be passed to it per call (``weights=``).
+- :func:`multitask_loss`: the weighted sum of each task's mean loss, with fixed, step-dependent
+  or per-call weights.
+- **Loss-value weighting** (``_weighting``, ``_weighting_adaptive``): uncertainty weighting (its
+  weights are learned with the model), DWA, random loss weighting, GradNorm and FAMO; the weights
+  go to :func:`weighted_total` (or ``multitask_loss(..., weights=)``).
+- **Gradient aggregation** (``_aggregator``, ``_aggregators``, ``_balancing``; solvers in
+  ``_solvers``): sum, mean, PCGrad, MGDA, CAGrad, UPGrad, IMTL-G, Aligned-MTL, Nash-MTL map the
+  per-task Jacobian to one update direction.
+- **Per-task gradients** (``_gradients``): :func:`task_value_and_jacobian` (one forward pass),
+  :func:`task_value_and_trunk_jacobian` (a shared trunk and task heads: the trunk's Jacobian and
+  the heads' summed gradient), :func:`task_value_and_rep_jacobian` (MGDA-UB), :func:`gramian`,
+  :func:`combine`.
 
-Multi-task *gradient* methods (PCGrad, MGDA, CAGrad, IMTL-G, Aligned-MTL, UPGrad, Nash-MTL,
-GradNorm) take per-task gradients: :func:`task_value_and_jacobian` gives them from one forward
-pass as a Jacobian pytree (leading task axis), and each aggregator maps it to one update direction,
-directly or as an optax transform (``optax.chain(mt.upgrad().transform(), optax.adam(1e-3))``).
-FAMO is a stateful loss-value weighting.
+**One protocol for every stateful method**, weighting or aggregator, optax's style::
+
+    state = method.init(task_names)                  # + key= for the randomised ones
+    weights, state = method.update(task_losses, state)   # weighting: a dict task -> weight
+    direction, state = agg.update(jacobian, state)       # aggregator: Σ_i w_i ∇L_i
+
+Tasks are named; wherever an order is needed (a Jacobian's rows, a stack) it is the sorted order
+of the names. Weights returned by ``update`` are dicts task -> scalar, and states record them
+under ``state.weights``.
 """
 
-from ._aggregators import (
-    FAMO,
-    Aggregator,
-    AggregatorState,
-    FAMOState,
-    GradNorm,
-    GradNormState,
-    aligned_mtl,
-    cagrad,
-    famo,
-    grad_norm,
-    imtl_g,
-    mean_aggregator,
-    mgda,
-    nash_mtl,
-    pcgrad,
-    sum_aggregator,
-    upgrad,
+from ._aggregator import Aggregator, AggregatorState
+from ._aggregators import cagrad, mean_aggregator, mgda, pcgrad, sum_aggregator, upgrad
+from ._balancing import aligned_mtl, imtl_g, nash_mtl
+from ._gradients import (
+    combine,
+    gramian,
+    task_value_and_jacobian,
+    task_value_and_rep_jacobian,
+    task_value_and_trunk_jacobian,
 )
-from ._gradients import combine, gramian, task_value_and_jacobian, task_value_and_rep_jacobian
+from ._objective import multitask_loss
 from ._weighting import (
     DWAState,
     DynamicWeightAveraging,
@@ -43,6 +47,7 @@ from ._weighting import (
     uncertainty_weighting_init,
     weighted_total,
 )
+from ._weighting_adaptive import FAMO, FAMOState, GradNorm, GradNormState, famo, grad_norm
 
 __all__ = [
     "FAMO",
@@ -65,12 +70,14 @@ __all__ = [
     "imtl_g",
     "mean_aggregator",
     "mgda",
+    "multitask_loss",
     "nash_mtl",
     "pcgrad",
     "random_loss_weighting",
     "sum_aggregator",
     "task_value_and_jacobian",
     "task_value_and_rep_jacobian",
+    "task_value_and_trunk_jacobian",
     "uncertainty_weighting",
     "uncertainty_weighting_init",
     "upgrad",

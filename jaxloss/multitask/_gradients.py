@@ -11,9 +11,11 @@ forward pass** and a VJP vmapped over the task axis (the rows of the identity), 
 
 A *Jacobian pytree* has the structure of the differentiated argument with a leading task axis on
 every leaf; row ``i`` is ∇L_i. Tasks are identified by name and always ordered **sorted by name**
-(as in :mod:`jaxloss.multitask._weighting`), so row ``i`` is the i-th task name in sorted order.
+as everywhere in :mod:`jaxloss.multitask`, so row ``i`` is the i-th task name in sorted order.
 
 - :func:`task_value_and_jacobian`: ``jax.value_and_grad`` for a dict of task losses.
+- :func:`task_value_and_trunk_jacobian`: the shared-trunk-plus-heads case: the Jacobian of the
+  trunk's parameters for an aggregator and the plain (summed) gradient of the heads.
 - :func:`task_value_and_rep_jacobian`: the cheap "MGDA-UB" mode: the Jacobian with respect to a
   shared *representation* (T × |z| instead of T × |θ|), plus a function that backpropagates any
   task weighting ``w`` through the whole model in one more backward pass.
@@ -27,19 +29,20 @@ or use the representation mode.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
-from ._weighting import _check_mapping, _scalar, _task_names
+from ._common import _check_mapping, _num_tasks, _scalar, _task_names
 
 __all__ = [
     "combine",
     "gramian",
     "task_value_and_jacobian",
     "task_value_and_rep_jacobian",
+    "task_value_and_trunk_jacobian",
 ]
 
 
@@ -127,6 +130,68 @@ def task_value_and_jacobian(
     return value_and_jacobian
 
 
+def task_value_and_trunk_jacobian(
+    fun: Callable[..., Any], *, has_aux: bool = False
+) -> Callable[..., tuple[Any, Any, Any]]:
+    """Per-task gradients of a shared trunk and the summed gradient of the task heads.
+
+    For a model whose parameters split into a shared ``trunk`` and task-specific ``heads``,
+    ``fun(trunk, heads, *args)`` returns the task losses ``{task: scalar}`` (or ``(mapping, aux)``
+    with ``has_aux``). The returned function runs ``fun`` **once** and gives::
+
+        trunk_jacobian[i] = ∇_trunk L_i        (i over the task names in sorted order)
+        head_grads        = ∇_heads Σ_i L_i
+
+    A head receives a gradient from its own task only, so its plain gradient (the sum over
+    tasks) is the right one and needs no aggregation; the trunk's rows go to an aggregator.
+    ``(agg.update(trunk_jacobian, state)[0], head_grads)`` (or ``agg(trunk_jacobian)``) then has
+    the structure of ``(trunk, heads)``: one optimizer updates both, with no ``optax.partition``
+    labels. The trunk rows come from the VJP vmapped over the T task rows (as
+    :func:`task_value_and_jacobian`), the heads' gradient from one more VJP with cotangent 1.
+
+    Args:
+      fun: ``fun(trunk, heads, *args) -> {task: scalar loss}``; ``trunk`` and ``heads`` are any
+        pytrees (e.g. the two parts of a Flax NNX ``nnx.split``).
+      has_aux: whether ``fun`` returns ``(task_losses, aux)``.
+
+    Returns:
+      ``f(trunk, heads, *args) -> (value, trunk_jacobian, head_grads)``: ``value`` the dict of
+      task losses (sorted keys), or ``(task_losses, aux)`` with ``has_aux``; ``trunk_jacobian``
+      with the structure of ``trunk`` and a leading task axis (size T) on every leaf;
+      ``head_grads`` with the structure of ``heads``.
+
+    Raises:
+      ValueError: (when the returned function is called) ``fun`` names no task or a task twice,
+        or a loss is not a scalar.
+      TypeError: (when called) ``fun`` does not return a mapping (with ``has_aux``, a pair whose
+        first element is one), a task name is not a string, or a loss is not floating.
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxloss.multitask as mt
+      >>> def losses(trunk, heads, x):
+      ...     z = trunk * x
+      ...     return {"a": heads["a"] * z, "b": (heads["b"] * z) ** 2}
+      >>> f = mt.task_value_and_trunk_jacobian(losses)
+      >>> vals, jac, head_grads = f(jnp.array(2.0), {"a": 1.0, "b": 3.0}, 1.0)
+      >>> jac.tolist()                     # ∂L_a/∂trunk = a·x, ∂L_b/∂trunk = 2(b·t·x)·b·x
+      [1.0, 36.0]
+      >>> {k: float(v) for k, v in head_grads.items()}    # a: t·x, b: 2(b·t·x)·t·x
+      {'a': 2.0, 'b': 24.0}
+    """
+    fn = "task_value_and_trunk_jacobian"
+
+    def value_and_trunk_jacobian(trunk: Any, heads: Any, *args: Any) -> tuple[Any, Any, Any]:
+        def stacked(tr: Any, hd: Any) -> tuple[jax.Array, tuple[Any, Any]]:
+            return _stack_losses(fn, fun(tr, hd, *args), has_aux)
+
+        vec, vjp_fn, (losses, aux) = jax.vjp(stacked, trunk, heads, has_aux=True)
+        jac = jax.vmap(lambda e: vjp_fn(e)[0])(jnp.eye(vec.shape[0], dtype=vec.dtype))
+        head_grads = vjp_fn(jnp.ones_like(vec))[1]
+        return ((losses, aux) if has_aux else losses), jac, head_grads
+
+    return value_and_trunk_jacobian
+
+
 def task_value_and_rep_jacobian(
     encode: Callable[..., Any], heads: Callable[..., Any], *, has_aux: bool = False
 ) -> Callable[..., tuple[Any, Any, Callable[[Any], Any]]]:
@@ -196,21 +261,6 @@ def task_value_and_rep_jacobian(
     return value_and_rep_jacobian
 
 
-def _num_tasks(fn: str, jacobian: Any) -> int:
-    leaves = jax.tree.leaves(jacobian)
-    if not leaves:
-        raise ValueError(f"jaxloss.{fn}: `jacobian` must have at least one array leaf; got none.")
-    sizes = {jnp.shape(x)[0] if jnp.ndim(x) else None for x in leaves}
-    if None in sizes or len(sizes) != 1:
-        raise ValueError(
-            f"jaxloss.{fn}: every leaf of `jacobian` must have the same leading task axis; "
-            f"got leading sizes {sorted(str(s) for s in sizes)}."
-        )
-    (t,) = sizes
-    assert t is not None
-    return int(t)
-
-
 def gramian(jacobian: Any) -> jax.Array:
     """The T × T Gramian ``G = J Jᵀ`` of a Jacobian pytree: ``G[i, j] = ⟨∇L_i, ∇L_j⟩``.
 
@@ -245,7 +295,8 @@ def combine(jacobian: Any, weights: Any) -> Any:
 
     Args:
       jacobian: pytree with a leading task axis T on every leaf.
-      weights: [T] array (sorted task order).
+      weights: [T] array (sorted task order), or a mapping task -> scalar weight (T tasks; the
+        values are taken in sorted task order), as the weighting methods return.
 
     Returns:
       A pytree like ``jacobian`` without the task axis, each leaf in its own dtype.
@@ -254,8 +305,13 @@ def combine(jacobian: Any, weights: Any) -> Any:
       >>> import jax.numpy as jnp, jaxloss.multitask as mt
       >>> mt.combine(jnp.array([[1.0, 0.0], [0.0, 1.0]]), jnp.array([2.0, 3.0])).tolist()
       [2.0, 3.0]
+      >>> mt.combine(jnp.array([[1.0, 0.0], [0.0, 1.0]]), {"b": 3.0, "a": 2.0}).tolist()
+      [2.0, 3.0]
     """
     t = _num_tasks("combine", jacobian)
+    if isinstance(weights, Mapping):
+        tasks = _task_names("combine", "weights", weights)
+        weights = jnp.stack([jnp.asarray(weights[n]) for n in tasks])
     w = jnp.asarray(weights)
     if w.shape != (t,):
         raise ValueError(

@@ -1,17 +1,28 @@
-"""Loss-value task weighting: learned (uncertainty) and stateful (DWA, random) weights.
+"""Loss-value task weighting: fixed, learned (uncertainty) and stateful (DWA, random) weights.
 
 Every function here takes per-task *scalar* losses as a mapping ``{task_name: loss}`` (reduce the
 per-example values first, e.g. with :func:`jaxloss.mean`, or take ``aux["losses"]`` from
-:func:`jaxloss.multitask_loss`) and needs loss values only, never per-task gradients: one
-backward pass.
+:func:`jaxloss.multitask.multitask_loss`) and needs loss values only, never per-task gradients:
+one backward pass.
 
-- :func:`uncertainty_weighting` (Kendall, Gal & Cipolla 2018): the weights are learned. Their
-  parameters, one log-variance per task from :func:`uncertainty_weighting_init`, are an ordinary
-  pytree that the same optax optimizer updates together with the model's parameters.
+**The protocol of the stateful methods** (here DWA and RLW; GradNorm and FAMO in
+``_weighting_adaptive``; the gradient aggregators follow the same shape), optax's style, jittable,
+with no Python branching on traced values::
+
+    method = mt.dynamic_weight_averaging()          # hyperparameters only
+    state = method.init(task_names)                 # + key= for RLW
+    weights, state = method.update(task_losses, state)
+    total, aux = mt.weighted_total(task_losses, weights)
+
+``weights`` is always a dict task -> scalar weight (sorted keys), a constant for the gradient.
+
+- :func:`uncertainty_weighting` (Kendall, Gal & Cipolla 2018) is the one *learned* weighting:
+  its parameters, one log-variance per task from :func:`uncertainty_weighting_init`, are an
+  ordinary pytree that the same optax optimizer updates together with the model's parameters, so
+  it has no update rule of its own: it is the objective ``(total, aux)`` itself, with the
+  weights ``aux["weights"]`` in the same task-dict form.
 - :func:`dynamic_weight_averaging` (Liu, Johns & Davison 2019) and :func:`random_loss_weighting`
-  (Lin et al. 2021) keep explicit state in optax's style, ``init(...) -> state`` and
-  ``update(task_losses, state) -> (weights, new_state)``, jittable, with no Python branching on
-  traced values. Their weights are constants for the gradient.
+  (Lin et al. 2021) follow the protocol above.
 - :func:`weighted_total` applies a mapping of weights: ``(total, aux)`` in the ``has_aux``
   convention of ``jax.value_and_grad``.
 
@@ -21,7 +32,9 @@ order) the names are taken sorted, so a mapping's insertion order never changes 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import dataclasses
+import warnings
+from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 import jax
@@ -30,6 +43,15 @@ import numpy as np
 import optax
 
 from .._core import checks as _checks
+from ._common import (
+    _as_dict,
+    _check_mapping,
+    _check_same_tasks,
+    _default_float,
+    _scalar,
+    _stack_losses,
+    _task_names,
+)
 
 __all__ = [
     "DWAState",
@@ -44,70 +66,6 @@ __all__ = [
 ]
 
 TASK_KINDS = ("regression", "classification")
-
-
-# ---------------------------------------------------------------------------------------------
-# Validation helpers (trace-time: only names, shapes and dtypes are checked)
-
-
-def _task_names(fn: str, arg: str, names: Any) -> list[str]:
-    """Sorted task names of a mapping or an iterable of names; non-empty, strings, unique."""
-    if isinstance(names, str) or not isinstance(names, (Mapping, Iterable)):
-        raise TypeError(
-            f"jaxloss.{fn}: `{arg}` must be a mapping task -> value or an iterable of task names; "
-            f"got {type(names).__name__}."
-        )
-    out = list(names)
-    bad = [n for n in out if not isinstance(n, str)]
-    if bad:
-        raise TypeError(f"jaxloss.{fn}: task names in `{arg}` must be strings; got {bad!r}.")
-    if not out:
-        raise ValueError(f"jaxloss.{fn}: `{arg}` must name at least one task; got none.")
-    dupes = sorted({n for n in out if out.count(n) > 1})
-    if dupes:
-        raise ValueError(f"jaxloss.{fn}: `{arg}` must name each task once; got {dupes} repeated.")
-    return sorted(out)
-
-
-def _check_mapping(fn: str, arg: str, mapping: Any) -> None:
-    if not isinstance(mapping, Mapping):
-        raise TypeError(
-            f"jaxloss.{fn}: `{arg}` must be a mapping task -> value; got {type(mapping).__name__}."
-        )
-
-
-def _check_same_tasks(fn: str, arg: str, mapping: Any, tasks: list[str], source: str) -> None:
-    """ValueError naming the missing and unknown tasks unless ``mapping`` has exactly ``tasks``."""
-    _check_mapping(fn, arg, mapping)
-    keys = set(mapping)
-    missing = sorted(set(tasks) - keys)
-    extra = sorted(keys - set(tasks), key=str)
-    if missing or extra:
-        raise ValueError(
-            f"jaxloss.{fn}: `{arg}` must have the tasks {tasks} ({source}) as keys; "
-            f"got missing {missing}, unknown {extra}."
-        )
-
-
-def _scalar(fn: str, arg: str, task: str, x: Any, *, floating: bool = True) -> jax.Array:
-    name = f"{arg}[{task!r}]"
-    x = _checks.check_floating(fn, name, x) if floating else _checks.check_real(fn, name, x)
-    if x.shape != ():
-        raise ValueError(
-            f"jaxloss.{fn}: `{name}` must be a scalar (reduce per-example values first, e.g. "
-            f"with jaxloss.mean); got shape {tuple(x.shape)}."
-        )
-    return x
-
-
-def _default_float(fn: str, dtype: Any) -> jnp.dtype:
-    """``dtype`` (a float dtype), or JAX's default float (float32; float64 with jax_enable_x64)."""
-    if dtype is None:
-        return jnp.zeros(()).dtype
-    dt = jnp.dtype(dtype)
-    if not jnp.issubdtype(dt, jnp.floating):
-        raise ValueError(f"jaxloss.{fn}: `dtype` must be a floating dtype; got {dt}.")
-    return dt
 
 
 # ---------------------------------------------------------------------------------------------
@@ -315,16 +273,48 @@ class DWAState(NamedTuple):
     second_last_losses: dict[str, jax.Array]  #: L(t−2), those fed to the update before.
 
 
-class DynamicWeightAveraging(NamedTuple):
-    """A DWA transform, made by :func:`dynamic_weight_averaging`.
+@dataclasses.dataclass(frozen=True)
+class DynamicWeightAveraging:
+    """A DWA weighting (from :func:`dynamic_weight_averaging`): ``init``, ``update``, ``weights``.
 
-    Its fields are functions: ``init(task_names, *, dtype=None) -> DWAState``,
-    ``update(task_losses, state) -> (weights, new_state)`` and ``weights(state) -> weights``.
+    Attributes:
+      temperature: τ > 0.
     """
 
-    init: Callable[..., DWAState]
-    update: Callable[[Mapping[str, Any], DWAState], tuple[dict[str, jax.Array], DWAState]]
-    weights: Callable[[DWAState], dict[str, jax.Array]]
+    temperature: float
+
+    def init(self, task_names: Iterable[str], *, dtype: Any = None) -> DWAState:
+        """The state for the tasks (names, or a mapping whose keys are the names); ``dtype`` is
+        that of the recorded losses and the weights (default JAX's default float)."""
+        fn = "dynamic_weight_averaging"
+        tasks = _task_names(fn, "task_names", task_names)
+        dt = _default_float(fn, dtype)
+        zeros = {t: jnp.zeros((), dt) for t in tasks}
+        return DWAState(jnp.zeros((), jnp.int32), zeros, dict(zeros))
+
+    def weights(self, state: DWAState) -> dict[str, jax.Array]:
+        """The weights the next :meth:`update` returns (a dict task -> scalar)."""
+        tasks = sorted(state.last_losses)
+        last = jnp.stack([state.last_losses[t] for t in tasks])
+        before = jnp.stack([state.second_last_losses[t] for t in tasks])
+        ok = before != 0
+        ratio = jnp.where(ok, last / jnp.where(ok, before, 1), 1)  # double where: no 0/0
+        w = len(tasks) * jax.nn.softmax(ratio / self.temperature)
+        w = jnp.where(state.num_updates >= 2, w, jnp.ones_like(w))
+        return _as_dict(tasks, w)
+
+    def update(
+        self, task_losses: Mapping[str, Any], state: DWAState
+    ) -> tuple[dict[str, jax.Array], DWAState]:
+        """``(weights for this step, new state)``; records ``task_losses`` as L(t)."""
+        fn = "dynamic_weight_averaging"
+        tasks = sorted(state.last_losses)
+        dt = state.last_losses[tasks[0]].dtype
+        new = _stack_losses(fn, "task_losses", task_losses, tasks, "those given to init", dt)
+        w = self.weights(state)
+        return w, DWAState(
+            optax.safe_increment(state.num_updates), _as_dict(tasks, new), dict(state.last_losses)
+        )
 
 
 def dynamic_weight_averaging(temperature: float = 2.0) -> DynamicWeightAveraging:
@@ -385,40 +375,8 @@ def dynamic_weight_averaging(temperature: float = 2.0) -> DynamicWeightAveraging
       S. Liu, E. Johns, A. J. Davison. "End-to-End Multi-Task Learning with Attention."
       CVPR 2019, arXiv:1803.10704 (Eq. 7).
     """
-    fn = "dynamic_weight_averaging"
-    _checks.require(fn, "temperature", temperature, "> 0")
-    tau = temperature
-
-    def init(task_names: Iterable[str], *, dtype: Any = None) -> DWAState:
-        tasks = _task_names(fn, "task_names", task_names)
-        dt = _default_float(fn, dtype)
-        zeros = {t: jnp.zeros((), dt) for t in tasks}
-        return DWAState(jnp.zeros((), jnp.int32), zeros, dict(zeros))
-
-    def weights(state: DWAState) -> dict[str, jax.Array]:
-        tasks = sorted(state.last_losses)
-        last = jnp.stack([state.last_losses[t] for t in tasks])
-        before = jnp.stack([state.second_last_losses[t] for t in tasks])
-        ok = before != 0
-        ratio = jnp.where(ok, last / jnp.where(ok, before, 1), 1)  # double where: no 0/0
-        w = len(tasks) * jax.nn.softmax(ratio / tau)
-        w = jnp.where(state.num_updates >= 2, w, jnp.ones_like(w))
-        return {t: w[i] for i, t in enumerate(tasks)}
-
-    def update(
-        task_losses: Mapping[str, Any], state: DWAState
-    ) -> tuple[dict[str, jax.Array], DWAState]:
-        tasks = sorted(state.last_losses)
-        _check_same_tasks(fn, "task_losses", task_losses, tasks, "those given to init")
-        dt = state.last_losses[tasks[0]].dtype
-        new = {
-            t: jax.lax.stop_gradient(_scalar(fn, "task_losses", t, task_losses[t])).astype(dt)
-            for t in tasks
-        }
-        w = weights(state)
-        return w, DWAState(optax.safe_increment(state.num_updates), new, dict(state.last_losses))
-
-    return DynamicWeightAveraging(init, update, weights)
+    _checks.require("dynamic_weight_averaging", "temperature", temperature, _checks.POSITIVE)
+    return DynamicWeightAveraging(temperature)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -432,15 +390,47 @@ class RLWState(NamedTuple):
     weights: dict[str, jax.Array]  #: the last weights drawn (1/T each before the first update).
 
 
-class RandomLossWeighting(NamedTuple):
-    """An RLW transform, made by :func:`random_loss_weighting`.
+@dataclasses.dataclass(frozen=True)
+class RandomLossWeighting:
+    """An RLW weighting (from :func:`random_loss_weighting`): ``init`` and ``update``."""
 
-    Its fields are functions: ``init(key, task_names, *, dtype=None) -> RLWState`` and
-    ``update(task_losses, state) -> (weights, new_state)``.
-    """
+    def init(self, task_names: Iterable[str], key: Any = None, *, dtype: Any = None) -> RLWState:
+        """The state for the tasks (names, or a mapping whose keys are the names) and a PRNG key
+        (``jax.random.key`` or ``PRNGKey``, required); weights 1/T before the first update.
 
-    init: Callable[..., RLWState]
-    update: Callable[[Mapping[str, Any], RLWState], tuple[dict[str, jax.Array], RLWState]]
+        The order ``init(key, task_names)`` of earlier releases still works, with a
+        DeprecationWarning.
+        """
+        fn = "random_loss_weighting"
+        if isinstance(task_names, jax.Array) and key is not None:
+            warnings.warn(
+                "jaxloss.random_loss_weighting: `init(key, task_names)` is deprecated; use "
+                "`init(task_names, key=key)`, the order of every other method.",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            task_names, key = key, task_names
+        tasks = _task_names(fn, "task_names", task_names)
+        if not isinstance(key, jax.Array):
+            raise TypeError(
+                f"jaxloss.{fn}: `key` must be a PRNG key (jax.random.key(seed) or "
+                f"jax.random.PRNGKey(seed)); got {type(key).__name__}."
+            )
+        dt = _default_float(fn, dtype)
+        return RLWState(key, {t: jnp.full((), 1.0 / len(tasks), dt) for t in tasks})
+
+    def update(
+        self, task_losses: Mapping[str, Any], state: RLWState
+    ) -> tuple[dict[str, jax.Array], RLWState]:
+        """``(fresh weights, new state)``; ``task_losses`` only names the tasks."""
+        tasks = sorted(state.weights)
+        _check_same_tasks(
+            "random_loss_weighting", "task_losses", task_losses, tasks, "those given to init"
+        )
+        dt = state.weights[tasks[0]].dtype
+        key, sub = jax.random.split(state.key)
+        ws = _as_dict(tasks, jax.nn.softmax(jax.random.normal(sub, (len(tasks),), dt)))
+        return ws, RLWState(key, ws)
 
 
 def random_loss_weighting() -> RandomLossWeighting:
@@ -465,7 +455,7 @@ def random_loss_weighting() -> RandomLossWeighting:
     :func:`weighted_total`, ∂total/∂L_i = w_i.
 
     Returns:
-      :class:`RandomLossWeighting` with ``init(key, task_names, *, dtype=None) -> RLWState``
+      :class:`RandomLossWeighting` with ``init(task_names, key, *, dtype=None) -> RLWState``
       (``key``: a ``jax.random.key`` or ``PRNGKey``; ``dtype``: of the weights, default JAX's
       default float) and ``update(task_losses, state) -> (weights, new_state)``, ``weights`` a dict
       task -> scalar. ``update`` raises ValueError naming the missing and unknown tasks when
@@ -474,7 +464,7 @@ def random_loss_weighting() -> RandomLossWeighting:
     Examples:
       >>> import jax, jax.numpy as jnp, jaxloss.multitask as mt
       >>> rlw = mt.random_loss_weighting()
-      >>> state = rlw.init(jax.random.key(0), ["a", "b", "c"])
+      >>> state = rlw.init(["a", "b", "c"], key=jax.random.key(0))
       >>> w, state = rlw.update({"a": 1.0, "b": 2.0, "c": 3.0}, state)
       >>> round(float(sum(w.values())), 6), all(float(v) > 0 for v in w.values())
       (1.0, True)
@@ -483,27 +473,4 @@ def random_loss_weighting() -> RandomLossWeighting:
       B. Lin, F. Ye, Y. Zhang, I. W. Tsang. "Reasonable Effectiveness of Random Weighting: A
       Litmus Test for Multi-Task Learning." TMLR 2022, arXiv:2111.10603.
     """
-    fn = "random_loss_weighting"
-
-    def init(key: Any, task_names: Iterable[str], *, dtype: Any = None) -> RLWState:
-        tasks = _task_names(fn, "task_names", task_names)
-        if not isinstance(key, jax.Array):
-            raise TypeError(
-                f"jaxloss.{fn}: `key` must be a PRNG key (jax.random.key(seed) or "
-                f"jax.random.PRNGKey(seed)); got {type(key).__name__}."
-            )
-        dt = _default_float(fn, dtype)
-        return RLWState(key, {t: jnp.full((), 1.0 / len(tasks), dt) for t in tasks})
-
-    def update(
-        task_losses: Mapping[str, Any], state: RLWState
-    ) -> tuple[dict[str, jax.Array], RLWState]:
-        tasks = sorted(state.weights)
-        _check_same_tasks(fn, "task_losses", task_losses, tasks, "those given to init")
-        dt = state.weights[tasks[0]].dtype
-        key, sub = jax.random.split(state.key)
-        w = jax.nn.softmax(jax.random.normal(sub, (len(tasks),), dt))
-        ws = {t: w[i] for i, t in enumerate(tasks)}
-        return ws, RLWState(key, ws)
-
-    return RandomLossWeighting(init, update)
+    return RandomLossWeighting()
