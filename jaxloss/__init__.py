@@ -18,7 +18,7 @@ from ._classification import (
     softmax_cross_entropy,
     softmax_cross_entropy_with_integer_labels,
 )
-from ._combinators import detached, linear_combination, multitask_loss, stop_gradient, sum_losses
+from ._combinators import detached, linear_combination, stop_gradient, sum_losses
 from ._core.registry import LossInfo, loss_info, registered
 from ._divergence import kl_divergence, kl_divergence_with_log_targets
 from ._imbalance import (
@@ -85,6 +85,7 @@ from ._weighting import (
 )
 from ._wing import adaptive_wing, wing
 from .fused import linear_cross_entropy
+from .multitask import multitask_loss
 
 __version__ = "0.1.0"
 

@@ -13,6 +13,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from .._core.combine import check_loss
 from .._reduce import mean
 
 __all__ = ["multitask_loss"]
@@ -69,11 +70,7 @@ def multitask_loss(
             "jaxloss.multitask_loss: `losses` must be a non-empty mapping task -> loss."
         )
     for name, loss in losses.items():
-        if not callable(loss):
-            raise TypeError(
-                f"jaxloss.multitask_loss: `losses[{name!r}]` must be a loss function (a callable "
-                f"loss(predictions, targets, **hyperparameters)); got {type(loss).__name__}."
-            )
+        check_loss("multitask_loss", f"losses[{name!r}]", loss)
     tasks = tuple(losses)
 
     def _check_keys(arg: str, mapping: Any, required: bool) -> None:
