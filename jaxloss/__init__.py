@@ -103,7 +103,6 @@ COMBINATORS = (
     "detached",
     "linear_combination",
     "log_space",
-    "loss_info",
     "masked",
     "multitask_loss",
     "relative",
