@@ -251,8 +251,8 @@ def ranking_softmax_loss(
     if mask is not None:
         yh = jnp.where(mask, yh, 0)
     m, log_sum, _ = logsumexp_parts(s, axis=-1, where=mask)
-    # ŷ·(m − s) formed from halves: exact, 0 where ŷ = 0 even if m − s overflows, and inf only
-    # where the float64 product is beyond range.
+    # ŷ·(m − s) formed from halves: exact, 0 where ŷ = 0 even if m − s overflows (scores of
+    # ±3e38), and inf only where the float64 product is beyond range.
     half = yh * (m * 0.5 - s * 0.5)
     if mask is not None:
         half = jnp.where(mask, half, 0)
