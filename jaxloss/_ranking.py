@@ -210,7 +210,7 @@ def _check_topn(fn: str, topn: Any) -> int | None:
 # Listwise
 
 
-@register(plot=None)
+@register(plot="softmax_probs")
 def ranking_softmax_loss(
     scores: Any, labels: Any, *, where: Any = None, weights: Any = None
 ) -> jax.Array:
@@ -260,7 +260,7 @@ def ranking_softmax_loss(
     return _nan_rows(value, s, _valid(s, mask))
 
 
-@register(plot=None)
+@register(plot="softmax_probs")
 def listmle_loss(scores: Any, labels: Any, *, where: Any = None) -> jax.Array:
     """ListMLE: minus the Plackett–Luce log-likelihood of the order given by the labels.
 
@@ -372,7 +372,7 @@ def _hinge(d: jax.Array, _: jax.Array) -> jax.Array:
     return jnp.where(z >= 0, z, jnp.where(z < 0, 0, z))
 
 
-@register(plot=None)
+@register(plot="softmax_probs")
 def pairwise_hinge_loss(
     scores: Any,
     labels: Any,
@@ -414,7 +414,7 @@ def pairwise_hinge_loss(
     return _pairwise("pairwise_hinge_loss", _hinge, scores, labels, where, weights, lambdaweight)
 
 
-@register(plot=None)
+@register(plot="softmax_probs")
 def pairwise_logistic_loss(
     scores: Any,
     labels: Any,
@@ -466,7 +466,7 @@ def pairwise_logistic_loss(
     )
 
 
-@register(plot=None)
+@register(plot="softmax_probs")
 def pairwise_soft_zero_one_loss(
     scores: Any,
     labels: Any,
@@ -514,7 +514,7 @@ def pairwise_soft_zero_one_loss(
     )
 
 
-@register(plot=None)
+@register(plot="softmax_probs")
 def pairwise_squared_loss(
     scores: Any,
     labels: Any,
@@ -579,7 +579,7 @@ def _pointwise(fn: str, point_loss: Any, scores: Any, labels: Any, where: Any, w
     return _finish(value, s, valid, _any_nan(valid, s, y, w))
 
 
-@register(plot=None)
+@register(plot="softmax_probs")
 def pointwise_sigmoid_loss(
     scores: Any, labels: Any, *, where: Any = None, weights: Any = None
 ) -> jax.Array:
@@ -614,7 +614,7 @@ def pointwise_sigmoid_loss(
     return _pointwise("pointwise_sigmoid_loss", point, scores, labels, where, weights)
 
 
-@register(plot=None)
+@register(plot="softmax_probs")
 def pointwise_squared_loss(
     scores: Any, labels: Any, *, where: Any = None, weights: Any = None
 ) -> jax.Array:
@@ -662,7 +662,7 @@ def _check_temperature(fn: str, temperature: Any) -> None:
     _checks.require(fn, "temperature", temperature, _checks.POSITIVE)
 
 
-@register(plot=None)
+@register(plot="softmax_probs")
 def approx_ndcg_loss(
     scores: Any, labels: Any, *, where: Any = None, weights: Any = None, temperature: Any = 1.0
 ) -> jax.Array:
@@ -712,7 +712,7 @@ def approx_ndcg_loss(
     return _finish(value, s, valid, _any_nan(valid, s, y, w))
 
 
-@register(plot=None)
+@register(plot="softmax_probs")
 def approx_mrr_loss(
     scores: Any, labels: Any, *, where: Any = None, temperature: Any = 1.0
 ) -> jax.Array:
