@@ -53,10 +53,15 @@ replaced by the smooth rank r̂_i = 1 + Σ_{j ≠ i, valid} σ((s_j − s_i) / T
 ideal DCG), so it lies in [−1, 0].
 
 Lists without a relevant item (all labels 0): the softmax and approximate NDCG/MRR losses give
-0 there with a zero gradient (nothing to rank), as do the pairwise losses (no pair with
-y_i > y_j). ListMLE still ranks such a list (it is a likelihood of the label order, ties
-included). These lists count in a mean over lists; drop them with
-``where=(labels > 0).any(-1)`` in the reduction if they should not.
+0 there with a zero gradient (nothing to rank; approximate MRR also for labels all below 1), as
+do the pairwise hinge, logistic and soft 0-1 losses (no pair with y_i > y_j). The pairwise
+squared and pointwise losses still fit the labels, and ListMLE still ranks such a list (a
+likelihood of the label order, ties in order of appearance). These lists count in a mean over
+lists; drop them with ``where=(labels > 0).any(-1)`` in the reduction if they should not.
+
+Not here (rax has them): ``segments=``, random tie-breaking with a PRNG ``key``, a ``topn``
+cutoff in the lambda weights and the approximate losses, and ``gain_fn``/``discount_fn``
+arguments.
 
 NaN. A NaN in a valid item's score, label or weight makes its list's value NaN and that
 list's gradient w.r.t. the scores NaN on every valid item; other lists are bit-for-bit

@@ -144,7 +144,8 @@ def test_pairwise_logistic_closed_form_gradient():
 
 
 def test_rax_documented_values():
-    """Values printed in rax's documentation (rax 0.4.0 no longer imports with current JAX)."""
+    """Values printed in rax's documentation (rax 0.4.0's transformations, which the approximate
+    losses follow, no longer import with current JAX: jax.util is gone)."""
     s, y = jnp.array([0.0, 1.0, 3.0, 2.0]), jnp.array([0.0, 0.0, 1.0, 2.0])
     np.testing.assert_allclose(J.approx_ndcg_loss(s, y), -0.71789175, rtol=1e-6)
     np.testing.assert_allclose(J.approx_mrr_loss(s, y), -0.6965873, rtol=1e-6)
