@@ -15,6 +15,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 from sklearn.metrics import ndcg_score
 
 import jaxloss
@@ -410,3 +413,42 @@ def test_errors_name_the_function_and_argument():
     where = jnp.array([[True, True, False]] * 2)
     bad = y.at[:, 2].set(-1.0)
     jaxloss.ranking_softmax_loss(s, bad, where=where, weights=bad.at[:, :2].set(1.0))
+
+
+# ----------------------------------------------------------------------------------------------
+# Properties (bounded hypothesis runs; one shape, so one compile per function)
+
+_SCORES = hnp.arrays(np.float64, (3, 5), elements=st.floats(-20, 20))
+_LABELS = hnp.arrays(np.float64, (3, 5), elements=st.sampled_from([0.0, 1.0, 2.0, 3.0]))
+_MASKS = hnp.arrays(np.bool_, (3, 5))
+
+
+@settings(max_examples=30, deadline=None)
+@given(_SCORES, _LABELS, _MASKS)
+def test_ranges_and_perfect_ranking(s, y, where):
+    """Non-negative losses, approximate losses in [−1, 0], metrics in [0, 1]; scoring by the
+    labels themselves gives NDCG 1 on every list with a relevant item, and MRR 1 where an item
+    has y >= 1."""
+    for name in (
+        "ranking_softmax_loss",
+        "listmle_loss",
+        "pairwise_hinge_loss",
+        "pairwise_logistic_loss",
+        "pairwise_soft_zero_one_loss",
+        "pairwise_squared_loss",
+        "pointwise_sigmoid_loss",
+        "pointwise_squared_loss",
+    ):
+        assert np.all(np.asarray(_call(name, s, y, where=where)) >= 0), name
+    for name in ("approx_ndcg_loss", "approx_mrr_loss"):
+        v = np.asarray(_call(name, s, y, where=where))
+        assert np.all((v >= -1 - 1e-12) & (v <= 0)), name
+    ndcg = np.asarray(J.ndcg_metric(s, y, where=where))
+    mrr = np.asarray(J.mrr_metric(s, y, where=where))
+    assert np.all((ndcg >= 0) & (ndcg <= 1 + 1e-12) & (mrr >= 0) & (mrr <= 1))
+    relevant = ((y > 0) & where).any(-1)
+    np.testing.assert_allclose(
+        np.asarray(J.ndcg_metric(y, y, where=where))[relevant], 1.0, rtol=1e-12
+    )
+    hit = ((y >= 1) & where).any(-1)
+    np.testing.assert_array_equal(np.asarray(J.mrr_metric(y, y, where=where))[hit], 1.0)
