@@ -1,6 +1,6 @@
 """Benchmark: jaxloss.ranking_softmax_loss against optax.losses.ranking_softmax_loss.
 
-    python bench/ranking.py                  # default shapes, 9 interleaved rounds
+    python bench/ranking.py                  # default shapes, 21 interleaved rounds
     python bench/ranking.py --quick          # small shapes, 5 rounds
     python bench/ranking.py --json /tmp/r.json
 
