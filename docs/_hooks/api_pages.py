@@ -38,6 +38,7 @@ TITLES: dict[str, str] = {  # in the order of the navigation
     "jaxloss._metric": "Margin, ranking and metric learning",
     "jaxloss._preference": "Post-training: preference losses",
     "jaxloss._policy_gradient": "Post-training: policy gradients",
+    "jaxloss._ranking": "Learning to rank",
     "jaxloss._combinators": "Combinators",
     "jaxloss._weighting": "Combinators",
     "jaxloss._transforms": "Combinators",
