@@ -6,74 +6,18 @@ Every loss has the signature ``loss(predictions, targets, *, hyperparameters)`` 
 ``sum(w·v over counted) / sum(w over counted)``, 0 when nothing is counted.
 """
 
+# One import block per family module, grouped by family (``# isort: split`` keeps the order).
 from . import fused, multitask
+
+# isort: split
+# Regression
 from ._asymmetric import expectile_loss, linex_loss, pinball_loss, quantile_huber_loss
-from ._classification import (
-    binary_cross_entropy,
-    expected_cost,
-    nll_loss,
-    sigmoid_binary_cross_entropy,
-    softmax_cross_entropy,
-    softmax_cross_entropy_with_integer_labels,
-)
-from ._combinators import (
-    asymmetric,
-    asymmetric_binary,
-    bounded,
-    class_weighted,
-    class_weights_from_counts,
-    detached,
-    linear_combination,
-    log_space,
-    masked,
-    multitask_loss,
-    relative,
-    rescaled,
-    scaled,
-    stop_gradient,
-    sum_losses,
-    weighted,
-)
-from ._core.registry import LossInfo, loss_info, registered
-from ._divergence import kl_divergence, kl_divergence_with_log_targets
-from ._imbalance import (
-    asymmetric_multilabel_loss,
-    class_balanced_cross_entropy,
-    class_balanced_focal_loss,
-    generalized_cross_entropy,
-    ldam_loss,
-    logit_adjusted_cross_entropy,
-    poly1_cross_entropy,
-    sigmoid_focal_loss,
-    softmax_focal_loss,
-)
-from ._js import jensen_shannon_divergence
 from ._likelihood import (
     gaussian_nll,
     gaussian_nll_with_log_variance,
     poisson_nll,
     poisson_nll_with_rates,
 )
-from ._metric import (
-    contrastive,
-    cosine_embedding,
-    hinge,
-    info_nce,
-    margin_ranking,
-    multiclass_hinge,
-    siglip,
-    squared_hinge,
-    supervised_contrastive,
-    triplet_margin,
-)
-from ._overlap import (
-    dice_loss,
-    focal_tversky_loss,
-    generalized_dice_loss,
-    jaccard_loss,
-    tversky_loss,
-)
-from ._reduce import WeightedMean, mean, mean_parts, sum
 from ._regression import absolute_error, huber, log_cosh, smooth_l1, squared_error
 from ._relative import (
     absolute_percentage_error,
@@ -95,7 +39,81 @@ from ._robust import (
     welsch,
     wing,
 )
+
+# isort: split
+# Classification
+from ._classification import (
+    binary_cross_entropy,
+    nll_loss,
+    sigmoid_binary_cross_entropy,
+    softmax_cross_entropy,
+    softmax_cross_entropy_with_integer_labels,
+)
+from ._focal import (
+    class_balanced_focal_loss,
+    poly1_cross_entropy,
+    sigmoid_focal_loss,
+    softmax_focal_loss,
+)
+from ._imbalance import (
+    asymmetric_multilabel_loss,
+    class_balanced_cross_entropy,
+    expected_cost,
+    generalized_cross_entropy,
+    ldam_loss,
+    logit_adjusted_cross_entropy,
+)
+
+# isort: split
+# Margin, ranking and contrastive
+from ._contrastive import info_nce, siglip, supervised_contrastive
+from ._margin import (
+    contrastive,
+    cosine_embedding,
+    hinge,
+    margin_ranking,
+    multiclass_hinge,
+    squared_hinge,
+    triplet_margin,
+)
+
+# isort: split
+# Divergences and overlap
+from ._divergence import jensen_shannon_divergence, kl_divergence, kl_divergence_with_log_targets
+from ._overlap import (
+    dice_loss,
+    focal_tversky_loss,
+    generalized_dice_loss,
+    jaccard_loss,
+    tversky_loss,
+)
+
+# isort: split
+# Fused (the subpackage's losses, also at the top level)
 from .fused import linear_cross_entropy
+
+# isort: split
+# Reductions, combinators and the registry
+from ._combinators import (
+    asymmetric,
+    asymmetric_binary,
+    bounded,
+    class_weighted,
+    class_weights_from_counts,
+    detached,
+    linear_combination,
+    log_space,
+    masked,
+    multitask_loss,
+    relative,
+    rescaled,
+    scaled,
+    stop_gradient,
+    sum_losses,
+    weighted,
+)
+from ._core.registry import LossInfo, loss_info, registered
+from ._reduce import WeightedMean, mean, mean_parts, sum
 
 __version__ = "0.1.0"
 

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import jaxloss
-from jaxloss._metric import (
+from jaxloss import (
     contrastive,
     cosine_embedding,
     hinge,
@@ -26,6 +26,7 @@ from jaxloss._metric import (
     supervised_contrastive,
     triplet_margin,
 )
+from tests.cases import contrastive as creg
 from tests.cases import margin as reg
 
 SETTINGS = settings(max_examples=25, deadline=None)
@@ -154,7 +155,7 @@ def test_info_nce_requires_exactly_one_positive():
         (lambda: multiclass_hinge(_a([[1.0, 2.0]]), jnp.array([2])),
          r"multiclass_hinge: `labels` must be class indices in \[0, 2\)"),
         (lambda: cosine_embedding(_a([[1.0]]), _a([[1.0]]), _a([1.0]), margin=1.5),
-         r"cosine_embedding: `margin` must be finite and in \[-1.0, 1.0\]"),
+         r"cosine_embedding: `margin` must be finite and in \[-1, 1\]"),
         (lambda: triplet_margin(_a([[1.0]]), _a([[1.0]]), _a([[1.0]]), p=0.5),
          r"triplet_margin: `p` must be finite and >= 1"),
         (lambda: triplet_margin(_a([[1.0]]), _a([[1.0]]), _a([[1.0, 2.0]])),
@@ -442,7 +443,7 @@ def test_supcon_multiple_positives_and_anchors_without_positive():
     y = np.array([[0, 0, 0, 1, 1, 2]])
     supcon = jax.jit(supervised_contrastive)  # one compile per shape for the calls below
     v = supcon(_a(e), jnp.asarray(y), temperature=0.5)
-    np.testing.assert_allclose(v, reg._supcon_value({"embeddings": e, "labels": y},
+    np.testing.assert_allclose(v, creg._supcon_value({"embeddings": e, "labels": y},
                                                     {"temperature": 0.5}), rtol=1e-12)
     assert float(v[0, 5]) == 0.0  # label 2 has no positive
     counted = (y[..., :, None] == y[..., None, :]).sum(-1) > 1  # the documented mask
@@ -483,17 +484,17 @@ def test_set_loss_vjps_match_jax_grad():
     rng = np.random.default_rng(100)
     e = rng.normal(size=(2, 6, 4))
     ct = rng.uniform(-1.0, 1.0, size=(2, 6))
-    for fn, labels in ((info_nce, reg.PAIRED), (supervised_contrastive, reg.GROUPED)):
+    for fn, labels in ((info_nce, creg.PAIRED), (supervised_contrastive, creg.GROUPED)):
         y = np.stack([rng.permutation(labels) for _ in range(2)])
         d, h = {"embeddings": e, "labels": y}, {"temperature": 0.4}
         got = jax.jit(jax.grad(lambda e, fn=fn, y=y: jnp.sum(
             _a(ct) * fn(e, jnp.asarray(y), temperature=0.4))))(_a(e))
-        np.testing.assert_allclose(got, reg._contrastive_vjp(d, h, ct), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(got, creg._contrastive_vjp(d, h, ct), rtol=1e-10, atol=1e-12)
     x, t = rng.normal(size=(2, 4, 3)), rng.normal(size=(2, 4, 3))
     d, h = {"image_embeddings": x, "text_embeddings": t}, {"logit_scale": 4.0, "logit_bias": -1.0}
     got = jax.jit(jax.grad(lambda x, t: jnp.sum(_a(ct[:, :4]) * siglip(x, t, **h)),
                            argnums=(0, 1)))(_a(x), _a(t))
-    for g, w in zip(got, reg._siglip_vjp(d, h, ct[:, :4]), strict=True):
+    for g, w in zip(got, creg._siglip_vjp(d, h, ct[:, :4]), strict=True):
         np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
 
 
@@ -511,7 +512,7 @@ def test_leading_batches_of_sets_are_independent(name):
         def f(a, b):
             return siglip(a, b, logit_scale=5.0, logit_bias=-2.0)
     else:
-        other = jnp.asarray(np.stack([[rng.permutation(reg.PAIRED) for _ in range(3)]
+        other = jnp.asarray(np.stack([[rng.permutation(creg.PAIRED) for _ in range(3)]
                                       for _ in range(2)]))
         fn = info_nce if name == "info_nce" else supervised_contrastive
 
