@@ -77,15 +77,44 @@ def _check_one_positive(fn: str, y: jax.Array) -> bool:
     return True
 
 
+def _two_views(view_1: Any, labels: Any, view_2: Any) -> tuple[jax.Array, np.ndarray]:
+    """The set [view_1; view_2] of 2N and its labels tile(arange(N), 2) (concrete, so that the
+    one-positive check passes at trace time)."""
+    fn = "info_nce"
+    if labels is not None:
+        raise ValueError(
+            f"jaxloss.{fn}: pass either `labels` (one set of embeddings) or `positives` (a second "
+            "view), not both: with two views the pairing is row i with row i."
+        )
+    a = check_embeddings(fn, "embeddings", view_1, 2)
+    b = _checks.check_floating(fn, "positives", view_2)
+    _checks.check_same_shape(fn, "embeddings", a, "positives", b)
+    n = a.shape[-2]
+    dtype = _checks.compute_dtype(a, b)
+    stacked = jnp.concatenate([a.astype(dtype), b.astype(dtype)], axis=-2)
+    pairs = np.broadcast_to(np.tile(np.arange(n), 2), (*a.shape[:-2], 2 * n))
+    return stacked, pairs
+
+
 @register(plot="nce")
 def info_nce(
-    embeddings: Any, labels: Any, *, temperature: Any = 0.07, eps: Any = 1e-8
+    embeddings: Any,
+    labels: Any = None,
+    *,
+    positives: Any = None,
+    temperature: Any = 0.07,
+    eps: Any = 1e-8,
 ) -> jax.Array:
     """InfoNCE / NT-Xent (SimCLR) over a set of embeddings, one value per anchor.
 
     Each embedding is an anchor; its positive is the one other member of the set with the same
-    label; every other member is a negative. SimCLR's 2N views stacked as ``[z1; z2]`` are the
-    labels ``jnp.tile(jnp.arange(N), 2)`` (the (i, i + N) pairing).
+    label; every other member is a negative. Two calling forms, never mixed:
+
+    * ``info_nce(embeddings, labels)``: a set of M embeddings and the labels that pair them;
+    * ``info_nce(view_1, positives=view_2)``: SimCLR's two views of N examples, row i of one the
+      positive of row i of the other. This is the set ``[view_1; view_2]`` of 2N with the labels
+      ``jnp.tile(jnp.arange(N), 2)`` (the (i, i + N) pairing); values come in that order, the
+      anchors of ``view_1`` first.
 
     Math (u_i = e_i / max(‖e_i‖₂, eps), s_ik = u_i·u_k / τ, j(i) = the positive of i):
       l_i = -log[ exp(s_{i,j(i)}) / sum_{k≠i} exp(s_ik) ] = logsumexp_{k≠i} s_ik - s_{i,j(i)}.
@@ -102,14 +131,18 @@ def info_nce(
     Args:
       embeddings: floating array [..., M, D]: sets of M embeddings (e.g. M = 2N views) of
         dimension D; leading axes are independent sets.
-      labels: integer array [..., M], identities that define the positive pairs.
+      labels: integer array [..., M], identities that define the positive pairs; None (the
+        default) with ``positives``.
+      positives: optional floating array of the shape of ``embeddings`` [..., N, D], the second
+        view (then ``labels`` must be None); ``embeddings`` is the first view.
       temperature: τ > 0 (may be traced/learned).
       eps: floor of the norms in the normalisation, > 0.
 
     Returns:
-      Array [..., M], one value per anchor; ``jaxloss.mean`` of it is SimCLR's loss. optax's
-      ``ntxent(embeddings, labels, temperature)`` returns that mean as a scalar (its
-      denominator leaves out the other positives, which is the same thing with one positive).
+      Array [..., M] (M = 2N with ``positives``), one value per anchor; ``jaxloss.mean`` of it
+      is SimCLR's loss. optax's ``ntxent(embeddings, labels, temperature)`` returns that mean
+      as a scalar (its denominator leaves out the other positives, which is the same thing
+      with one positive).
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss
@@ -118,11 +151,21 @@ def info_nce(
       >>> v = jaxloss.info_nce(z, jnp.tile(jnp.arange(2), 2), temperature=0.5)
       >>> [round(x, 4) for x in v.tolist()]  # log(e² + 2) - 2
       [0.2395, 0.2395, 0.2395, 0.2395]
+      >>> w = jaxloss.info_nce(z1, positives=3.0 * z1, temperature=0.5)  # the same two views
+      >>> bool(jnp.allclose(v, w))
+      True
 
     References: van den Oord, Li & Vinyals, "Representation Learning with Contrastive
     Predictive Coding", 2018; Chen, Kornblith, Norouzi & Hinton, "A Simple Framework for
     Contrastive Learning of Visual Representations" (SimCLR), ICML 2020.
     """
+    if positives is not None:
+        embeddings, labels = _two_views(embeddings, labels, positives)
+    elif labels is None:
+        raise TypeError(
+            "jaxloss.info_nce: pass `labels` (a set of embeddings and the identities that pair "
+            "them) or `positives` (the second view, row i pairing with row i of `embeddings`)."
+        )
     checked, lse, positive_logits, num_positive = _set_similarities(
         "info_nce", embeddings, labels, temperature, eps, one_positive=True
     )

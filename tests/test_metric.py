@@ -418,6 +418,52 @@ def test_ntxent_equals_simclr_formula_with_the_i_plus_n_pairing():
     assert float(jaxloss.mean(got)) == pytest.approx(float(o), rel=1e-6)
 
 
+def _fd_grad(f, x, h=1e-6):
+    """Central finite differences of a NumPy scalar function."""
+    g = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        e = np.zeros_like(x)
+        e[idx] = h
+        g[idx] = (f(x + e) - f(x - e)) / (2 * h)
+    return g
+
+
+def test_info_nce_two_views_is_simclr_nt_xent():
+    """info_nce(view_1, positives=view_2): SimCLR's 2N values in the order [view_1; view_2],
+    value and gradient against the paper's formula (NumPy, finite differences for the
+    gradient); leading axes are independent pairs of views."""
+    rng = np.random.default_rng(31)
+    z1, z2 = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
+    ct = rng.uniform(0.5, 2.0, size=8)
+    got = jax.jit(lambda a, b: info_nce(a, positives=b, temperature=0.4))(_a(z1), _a(z2))
+    np.testing.assert_allclose(got, _simclr_numpy(z1, z2, 0.4), rtol=1e-12)
+    g1, g2 = jax.jit(jax.grad(lambda a, b: jnp.sum(_a(ct) * info_nce(a, positives=b,
+                                                                      temperature=0.4)),
+                              argnums=(0, 1)))(_a(z1), _a(z2))
+    want1 = _fd_grad(lambda a: ct @ _simclr_numpy(a, z2, 0.4), z1)
+    want2 = _fd_grad(lambda b: ct @ _simclr_numpy(z1, b, 0.4), z2)
+    np.testing.assert_allclose(g1, want1, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(g2, want2, rtol=1e-6, atol=1e-8)
+    # Leading axes: two independent pairs of views.
+    w1, w2 = rng.normal(size=(2, 4, 3)), rng.normal(size=(2, 4, 3))
+    batched = info_nce(_a(w1), positives=_a(w2), temperature=0.4)
+    assert batched.shape == (2, 8)
+    for k in range(2):
+        np.testing.assert_allclose(batched[k], _simclr_numpy(w1[k], w2[k], 0.4), rtol=1e-12)
+
+
+def test_info_nce_two_views_and_labels_are_not_mixed():
+    z = _a(np.eye(3))
+    with pytest.raises(ValueError, match=r"jaxloss\.info_nce: pass either `labels`"):
+        info_nce(z, jnp.arange(3), positives=z)
+    with pytest.raises(TypeError, match=r"jaxloss\.info_nce: pass `labels`"):
+        info_nce(z)
+    with pytest.raises(ValueError, match=r"`embeddings` and `positives` must have the same shape"):
+        info_nce(z, positives=_a(np.eye(4, 3)))
+    with pytest.raises(TypeError, match=r"`positives` must have a floating dtype"):
+        info_nce(z, positives=jnp.ones((3, 3), jnp.int32))
+
+
 def test_supcon_with_one_positive_per_anchor_is_info_nce():
     """|P(i)| = 1 for every anchor: SupCon's L_out and NT-Xent are the same function of the
     embeddings (same τ): equal values and equal gradients."""
