@@ -49,9 +49,10 @@ from ._core.embeddings import (
     l2_parts,
     nan_grad,
     normalize,
+    on_common_scale,
     unit_direction,
 )
-from ._core.labels import finish_integer_loss, prepare_integer
+from ._core.labels import binary_targets, finish_integer_loss, prepare_integer
 from ._core.numerics import nan_gradient
 from ._core.registry import register
 
@@ -96,34 +97,6 @@ def _active_jvp(primals, tangents):
     return _active(z), dz * _nan_step(z)
 
 
-def _binary_targets(
-    fn: str, arg: str, t: jax.Array, allowed: tuple[int, int], dtype: Any
-) -> tuple[jax.Array, jax.Array | None]:
-    """Targets cast to ``dtype`` and, when they are traced, a mask of valid entries (False
-    for NaN).
-
-    Concrete targets outside ``allowed`` raise a ValueError naming the argument.
-    """
-    lo, hi = allowed
-    try:
-        concrete = np.asarray(t)
-    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
-        cast = t.astype(dtype)
-        return cast, (cast == lo) | (cast == hi)
-    bad = (concrete != lo) & (concrete != hi)
-    if bad.any():
-        hint = (
-            " For {0, 1} labels pass `2 * labels - 1`."
-            if allowed == (-1, 1)
-            else " For {-1, +1} labels pass `(labels + 1) // 2`."
-        )
-        raise ValueError(
-            f"jaxloss.{fn}: `{arg}` must hold only {lo} and {hi}; got "
-            f"{np.unique(concrete[bad]).ravel()[:5].tolist()}.{hint}"
-        )
-    return t.astype(dtype), None
-
-
 def _nan_unless(valid: jax.Array) -> jax.Array:
     """0 where ``valid``, NaN elsewhere: added (not selected) to a loss or its argument, so that
     an invalid target's NaN also reaches the gradient (a select routes it a zero)."""
@@ -146,7 +119,7 @@ def _sign_scores(fn: str, predictions: Any, targets: Any, margin: Any):
     t = _checks.check_real(fn, "targets", targets)
     _checks.check_same_shape(fn, "predictions", x, "targets", t)
     dtype = _checks.compute_dtype(x, t)
-    y, valid = _binary_targets(fn, "targets", t, (-1, 1), dtype)
+    y, valid = binary_targets(fn, "targets", t, (-1, 1), dtype)
     z = jnp.asarray(margin, dtype) - y * x.astype(dtype)
     return z if valid is None else z + _nan_unless(valid)
 
@@ -333,7 +306,7 @@ def margin_ranking(scores_1: Any, scores_2: Any, targets: Any, *, margin: Any = 
     _checks.check_same_shape(fn, "scores_1", x1, "scores_2", x2)
     _checks.check_same_shape(fn, "scores_1", x1, "targets", t)
     dtype = _checks.compute_dtype(x1, x2, t)
-    y, valid = _binary_targets(fn, "targets", t, (-1, 1), dtype)
+    y, valid = binary_targets(fn, "targets", t, (-1, 1), dtype)
     z = jnp.asarray(margin, dtype) - y * (x1.astype(dtype) - x2.astype(dtype))
     return _active(z if valid is None else z + _nan_unless(valid))
 
@@ -394,7 +367,7 @@ def cosine_embedding(
     t = _checks.check_real(fn, "targets", targets)
     check_per_row(fn, "targets", t, "embeddings_1", x1)
     dtype = _checks.compute_dtype(x1, x2, t)
-    y, valid = _binary_targets(fn, "targets", t, (-1, 1), dtype)
+    y, valid = binary_targets(fn, "targets", t, (-1, 1), dtype)
     e = jnp.asarray(eps, dtype)
     c = jnp.sum(normalize(x1.astype(dtype), e) * normalize(x2.astype(dtype), e), axis=-1)
     loss = jnp.where(y > 0, 1 - c, _active(c - jnp.asarray(margin, dtype)))
@@ -471,21 +444,14 @@ def triplet_margin(
     n_an, s_an, t_an = distance(a, neg, p_arr, euclidean)
     if swap:
         n_pn, s_pn, t_pn = distance(pos, neg, p_arr, euclidean)
-        v_an, v_pn, _ = _on_common_scale(n_an, s_an, n_pn, s_pn)
+        v_an, v_pn, _ = on_common_scale(n_an, s_an, n_pn, s_pn)
         use_an = v_an <= v_pn
         n_an, s_an = jnp.where(use_an, n_an, n_pn), jnp.where(use_an, s_an, s_pn)
         t_an = jnp.where(use_an, t_an, t_pn)
-    v_ap, v_an, s_min = _on_common_scale(n_ap, s_ap, n_an, s_an)
+    v_ap, v_an, s_min = on_common_scale(n_ap, s_ap, n_an, s_an)
     # The value from the scaled norms; the gradient from the distances' own tangents (t = 0).
     diff = jax.lax.stop_gradient((v_ap - v_an) / s_min) + (t_ap - t_an)
     return _active(diff + jnp.asarray(margin, dtype))
-
-
-def _on_common_scale(n1, s1, n2, s2):
-    """(n1·s/s1, n2·s/s2, s) with s = min(s1, s2): two scaled norms on one scale (exact; the
-    smaller one may flush to 0 where the two differ by more than float's range)."""
-    s = jnp.minimum(s1, s2)
-    return n1 * (s / s1), n2 * (s / s2), s
 
 
 @jax.custom_jvp
@@ -567,6 +533,6 @@ def contrastive(
     t = _checks.check_real(fn, "targets", targets)
     check_per_row(fn, "targets", t, "embeddings_1", x1)
     dtype = _checks.compute_dtype(x1, x2, t)
-    y, valid = _binary_targets(fn, "targets", t, (0, 1), dtype)
+    y, valid = binary_targets(fn, "targets", t, (0, 1), dtype)
     loss = _contrastive_terms(x1.astype(dtype), x2.astype(dtype), y, jnp.asarray(margin, dtype))
     return _finish(loss, valid)

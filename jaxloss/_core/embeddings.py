@@ -31,6 +31,7 @@ __all__ = [
     "l2_parts",
     "nan_grad",
     "normalize",
+    "on_common_scale",
     "pnorm_parts",
     "pow2_scale",
     "row_scale",
@@ -217,6 +218,15 @@ def _normalize_jvp(primals, tangents):
 
 
 normalize.defjvp(_normalize_jvp, symbolic_zeros=True)
+
+
+def on_common_scale(
+    n1: jax.Array, s1: jax.Array, n2: jax.Array, s2: jax.Array
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(n1·s/s1, n2·s/s2, s) with s = min(s1, s2): two scaled norms on one scale (exact; the
+    smaller one may flush to 0 where the two differ by more than float's range)."""
+    s = jnp.minimum(s1, s2)
+    return n1 * (s / s1), n2 * (s / s2), s
 
 
 def check_embeddings(fn: str, arg: str, x: Any, min_ndim: int) -> jax.Array:

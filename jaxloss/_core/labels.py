@@ -30,6 +30,7 @@ from .checks import Interval
 
 __all__ = [
     "bcast",
+    "binary_targets",
     "check_ignore_index",
     "check_label_counted",
     "check_label_range",
@@ -282,3 +283,31 @@ def effective_number_weights(
             f"jaxloss.{fn}: `samples_per_class` must have a positive count; got all 0."
         )
     return class_weights_from_counts(n, method="effective_number", beta=beta)
+
+
+def binary_targets(
+    fn: str, arg: str, t: jax.Array, allowed: tuple[int, int], dtype: Any
+) -> tuple[jax.Array, jax.Array | None]:
+    """Targets cast to ``dtype`` and, when they are traced, a mask of valid entries (False
+    for NaN).
+
+    Concrete targets outside ``allowed`` raise a ValueError naming the argument.
+    """
+    lo, hi = allowed
+    try:
+        concrete = np.asarray(t)
+    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+        cast = t.astype(dtype)
+        return cast, (cast == lo) | (cast == hi)
+    bad = (concrete != lo) & (concrete != hi)
+    if bad.any():
+        hint = (
+            " For {0, 1} labels pass `2 * labels - 1`."
+            if allowed == (-1, 1)
+            else " For {-1, +1} labels pass `(labels + 1) // 2`."
+        )
+        raise ValueError(
+            f"jaxloss.{fn}: `{arg}` must hold only {lo} and {hi}; got "
+            f"{np.unique(concrete[bad]).ravel()[:5].tolist()}.{hint}"
+        )
+    return t.astype(dtype), None
