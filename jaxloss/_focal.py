@@ -54,7 +54,7 @@ from ._core.labels import (
     prepare_integer,
     reduce_integer,
 )
-from ._core.logspace import LabelSoftmax, clamp_finite, logaddexp, safe_log
+from ._core.logspace import LabelSoftmax, clamp_finite, logaddexp, safe_log, sigmoid_pow
 from ._core.numerics import softplus
 from ._core.registry import register
 
@@ -321,7 +321,7 @@ def sigmoid_focal_loss(
 
 def _one_minus_py_pow(parts: LabelSoftmax, power: Any) -> jax.Array:
     """(1 - p_y)^power = σ(-r)^power (power >= 0); 0 where only the label counts."""
-    return jnp.where(parts.no_other, parts.nan_or_zero, _sigmoid_neg_pow(parts.r, power))
+    return jnp.where(parts.no_other, parts.nan_or_zero, sigmoid_pow(-parts.r, power))
 
 
 def _focal(parts: LabelSoftmax, gamma: Any) -> jax.Array:
@@ -344,25 +344,6 @@ def _focal_from_parts(
     if _checks.concrete_float(poly_epsilon) != 0:
         loss = loss + jnp.asarray(poly_epsilon, dtype) * _one_minus_py_pow(parts, g + 1)
     return loss
-
-
-@jax.custom_jvp
-def _sigmoid_neg_pow(r: jax.Array, power: jax.Array) -> jax.Array:
-    """σ(-r)^power = exp(-power · softplus(r)) for power >= 0 and r in [-inf, inf].
-
-    r is clamped to the finite range (the value is unchanged: σ(-r)^power is already 0 or 1
-    there), so that power = 0 at r = inf gives 1, not 0 · inf. The tangents are bounded
-    products: d/dr = -power σ(r) v, d/dpower = -softplus(r) v, with v the value.
-    """
-    return jnp.exp(-power * softplus(clamp_finite(r)))
-
-
-@_sigmoid_neg_pow.defjvp
-def _sigmoid_neg_pow_jvp(primals, tangents):
-    (r, power), (dr, dpower) = primals, tangents
-    rc = clamp_finite(r)
-    v = jnp.exp(-power * softplus(rc))
-    return v, -(power * jax.nn.sigmoid(rc)) * v * dr - (softplus(rc) * v) * dpower
 
 
 @jax.custom_jvp

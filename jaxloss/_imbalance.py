@@ -59,7 +59,7 @@ from ._core.labels import (
     prepare_integer,
     reduce_integer,
 )
-from ._core.logspace import LabelSoftmax, clamp_finite, logaddexp, safe_log
+from ._core.logspace import LabelSoftmax, logaddexp, safe_log, sigmoid_pow
 from ._core.numerics import logsumexp_parts, softplus
 from ._core.registry import register
 
@@ -483,10 +483,10 @@ def asymmetric_multilabel_loss(
     m = jnp.asarray(margin, dtype).reshape(())
 
     sp_pos, sp_neg = softplus(x), softplus(-x)  # -log(1 - p), -log p
-    # The weights (1 - p)^γ+ and p^γ- go through _sigmoid_pow, whose derivative is one bounded
+    # The weights (1 - p)^γ+ and p^γ- go through sigmoid_pow, whose derivative is one bounded
     # factor: the -log terms they multiply reach 3e38 at |x| = 3e38, and γ · weight · 3e38
     # formed first would be inf (times σ = 0: NaN).
-    positive = _sigmoid_pow(-x, gp) * sp_neg
+    positive = sigmoid_pow(-x, gp) * sp_neg
     # Negatives. m = 0 exactly: p_m = p, all in log space. m > 0: p_m = p - m directly (no
     # cancellation issue beyond the one inherent at p ≈ m), -log(1 - p_m) = -log(σ(-x) + m).
     zero_m = m == 0
@@ -494,23 +494,7 @@ def asymmetric_multilabel_loss(
     inactive = ~zero_m & (p_m <= 0)  # NaN stays active
     # (the log's argument is 1 where unused, so its derivatives stay finite there, e.g. p ≈ 1e-27)
     log_pm = jnp.log(jnp.where(zero_m | inactive, 1, p_m))
-    weight = jnp.where(zero_m, _sigmoid_pow(x, gn), jnp.exp(gn * log_pm))
+    weight = jnp.where(zero_m, sigmoid_pow(x, gn), jnp.exp(gn * log_pm))
     nll = -logaddexp(-sp_pos, safe_log(m))  # -log(σ(-x) + m) in log space
     negative = jnp.where(inactive, 0, weight * nll)
     return t * positive + (1 - t) * negative
-
-
-@jax.custom_jvp
-def _sigmoid_pow(x: jax.Array, power: jax.Array) -> jax.Array:
-    """σ(x)^power = exp(-power softplus(-x)) for power >= 0, with tangents formed as single
-    bounded factors: d/dx = (power σ(-x)) v, d/dpower = -(softplus(-x) v), v the value."""
-    return jnp.exp(-power * softplus(-clamp_finite(x)))
-
-
-@_sigmoid_pow.defjvp
-def _sigmoid_pow_jvp(primals, tangents):
-    (x, power), (dx, dpower) = primals, tangents
-    xc = clamp_finite(x)
-    sp = softplus(-xc)
-    v = jnp.exp(-power * sp)
-    return v, (power * jax.nn.sigmoid(-xc) * v) * dx - (sp * v) * dpower

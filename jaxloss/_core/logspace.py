@@ -3,8 +3,9 @@
 :class:`LabelSoftmax` is the softmax over counted classes seen from an integer label: the label's
 log-odds against the other classes, from which -log p_y, log(1 - p_y) and 1 - p_y follow without
 forming lse(z) (which float32 rounds at the logits' magnitude). :func:`safe_log`,
-:func:`logaddexp` and :func:`clamp_finite` are the elementwise helpers the sigmoid losses share;
-each keeps -inf operands and NaN as documented, with finite (never NaN) derivatives elsewhere.
+:func:`logaddexp`, :func:`clamp_finite` and :func:`sigmoid_pow` are the elementwise helpers the
+sigmoid and focal losses share; each keeps -inf operands and NaN as documented, with finite
+(never NaN) derivatives elsewhere.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import jax.numpy as jnp
 from .labels import bcast
 from .numerics import softplus
 
-__all__ = ["LabelSoftmax", "clamp_finite", "logaddexp", "safe_log"]
+__all__ = ["LabelSoftmax", "clamp_finite", "logaddexp", "safe_log", "sigmoid_pow"]
 
 
 def safe_log(x: jax.Array) -> jax.Array:
@@ -38,6 +39,29 @@ def clamp_finite(x: jax.Array) -> jax.Array:
     """``x`` clipped to the finite range of its dtype (±inf to ±max); NaN stays NaN."""
     big = jnp.finfo(x.dtype).max
     return jnp.clip(x, -big, big)  # NaN stays NaN
+
+
+@jax.custom_jvp
+def sigmoid_pow(x: jax.Array, power: jax.Array) -> jax.Array:
+    """σ(x)^power = exp(-power · softplus(-x)) for power >= 0 and x in [-inf, inf].
+
+    x is clamped to the finite range (the value is unchanged: σ(x)^power is already 0 or 1
+    there), so that power = 0 at x = -inf gives 1, not 0 · inf. The tangents are formed as
+    single bounded factors: d/dx = (power σ(-x)) v, d/dpower = -(softplus(-x) v), v the value
+    (the -log terms such a weight multiplies reach 3e38, and γ · weight · 3e38 formed first
+    would be inf). (1 - p_y)^power of a softmax is ``sigmoid_pow(-r, power)``, r the label's
+    log-odds.
+    """
+    return jnp.exp(-power * softplus(-clamp_finite(x)))
+
+
+@sigmoid_pow.defjvp
+def _sigmoid_pow_jvp(primals, tangents):
+    (x, power), (dx, dpower) = primals, tangents
+    xc = clamp_finite(x)
+    sp = softplus(-xc)
+    v = jnp.exp(-power * sp)
+    return v, (power * jax.nn.sigmoid(-xc) * v) * dx - (sp * v) * dpower
 
 
 class LabelSoftmax:
