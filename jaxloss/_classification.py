@@ -97,7 +97,7 @@ def sigmoid_binary_cross_entropy(
     """
     fn = "sigmoid_binary_cross_entropy"
     _reduce.check_reduction(fn, reduction)
-    _checks.require(fn, "label_smoothing", label_smoothing, "in [0, 1)")
+    _checks.require(fn, "label_smoothing", label_smoothing, _checks.UNIT_HALF_OPEN)
     x = _checks.check_floating(fn, "logits", logits)
     t = _checks.check_real(fn, "labels", labels)
     _checks.check_same_shape(fn, "logits", x, "labels", t)
@@ -229,7 +229,7 @@ def softmax_cross_entropy(
     """
     fn = "softmax_cross_entropy"
     _reduce.check_reduction(fn, reduction)
-    _checks.require(fn, "label_smoothing", label_smoothing, "in [0, 1]")
+    _checks.require(fn, "label_smoothing", label_smoothing, _checks.UNIT)
     z = _checks.check_floating(fn, "logits", logits)
     t = _checks.check_real(fn, "targets", targets)
     _checks.check_same_shape(fn, "logits", z, "targets", t)
@@ -374,7 +374,7 @@ def softmax_cross_entropy_with_integer_labels(
     """
     fn = "softmax_cross_entropy_with_integer_labels"
     _reduce.check_reduction(fn, reduction)
-    _checks.require(fn, "label_smoothing", label_smoothing, "in [0, 1]")
+    _checks.require(fn, "label_smoothing", label_smoothing, _checks.UNIT)
     z, y, axis, num_classes, mask, dtype = prepare_integer(
         fn,
         logits,

@@ -39,8 +39,8 @@ __all__ = ["info_nce", "siglip", "supervised_contrastive"]
 def _set_similarities(
     fn: str, embeddings: Any, labels: Any, temperature: Any, eps: Any, one_positive: bool = False
 ):
-    _checks.require(fn, "temperature", temperature, "> 0")
-    _checks.require(fn, "eps", eps, "> 0")
+    _checks.require(fn, "temperature", temperature, _checks.POSITIVE)
+    _checks.require(fn, "eps", eps, _checks.POSITIVE)
     e = check_embeddings(fn, "embeddings", embeddings, 2)
     y = _checks.check_integer(fn, "labels", labels)
     check_per_row(fn, "labels", y, "embeddings", e)
@@ -276,9 +276,9 @@ def siglip(
     Pre-Training", ICCV 2023.
     """
     fn = "siglip"
-    _checks.require(fn, "logit_scale", logit_scale, "> 0")
+    _checks.require(fn, "logit_scale", logit_scale, _checks.POSITIVE)
     _checks.require_finite(fn, "logit_bias", logit_bias)
-    _checks.require(fn, "eps", eps, "> 0")
+    _checks.require(fn, "eps", eps, _checks.POSITIVE)
     x = check_embeddings(fn, "image_embeddings", image_embeddings, 2)
     t = _checks.check_floating(fn, "text_embeddings", text_embeddings)
     _checks.check_same_shape(fn, "image_embeddings", x, "text_embeddings", t)

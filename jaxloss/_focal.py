@@ -294,10 +294,10 @@ def sigmoid_focal_loss(
     Reference: Lin et al., "Focal Loss for Dense Object Detection", ICCV 2017 (arXiv:1708.02002).
     """
     fn = "sigmoid_focal_loss"
-    _checks.require(fn, "gamma", gamma, ">= 0")
+    _checks.require(fn, "gamma", gamma, _checks.NONNEGATIVE)
     _require_poly_epsilon(fn, "poly_epsilon", poly_epsilon)
     if alpha is not None:
-        _checks.require(fn, "alpha", alpha, "in [0, 1]")
+        _checks.require(fn, "alpha", alpha, _checks.UNIT)
     x = _checks.check_floating(fn, "logits", logits)
     t = _checks.check_real(fn, "labels", labels)
     check_unit_labels(fn, "labels", labels)
@@ -441,7 +441,7 @@ def softmax_focal_loss(
     """
     fn = "softmax_focal_loss"
     _reduce.check_reduction(fn, reduction)
-    _checks.require(fn, "gamma", gamma, ">= 0")
+    _checks.require(fn, "gamma", gamma, _checks.NONNEGATIVE)
     _require_poly_epsilon(fn, "poly_epsilon", poly_epsilon)
     z, y, axis, num_classes, mask, dtype = prepare_integer(
         fn, logits, labels, axis, ignore_index, where
@@ -513,7 +513,7 @@ def class_balanced_focal_loss(
     """
     fn = "class_balanced_focal_loss"
     _reduce.check_reduction(fn, reduction)
-    _checks.require(fn, "gamma", gamma, ">= 0")
+    _checks.require(fn, "gamma", gamma, _checks.NONNEGATIVE)
     z, y, axis, num_classes, mask, dtype = prepare_integer(
         fn, logits, labels, axis, ignore_index, where
     )

@@ -207,8 +207,8 @@ def ldam_loss(
     """
     fn = "ldam_loss"
     _reduce.check_reduction(fn, reduction)
-    _checks.require(fn, "max_margin", max_margin, ">= 0")
-    _checks.require(fn, "scale", scale, "> 0")
+    _checks.require(fn, "max_margin", max_margin, _checks.NONNEGATIVE)
+    _checks.require(fn, "scale", scale, _checks.POSITIVE)
     z, y, axis, num_classes, mask, dtype = prepare_integer(
         fn, logits, labels, axis, ignore_index, where
     )
@@ -277,7 +277,7 @@ def logit_adjusted_cross_entropy(
     """
     fn = "logit_adjusted_cross_entropy"
     _reduce.check_reduction(fn, reduction)
-    _checks.require(fn, "tau", tau, ">= 0")
+    _checks.require(fn, "tau", tau, _checks.NONNEGATIVE)
     z, y, axis, num_classes, mask, dtype = prepare_integer(
         fn, logits, labels, axis, ignore_index, where
     )
@@ -469,9 +469,9 @@ def asymmetric_multilabel_loss(
     (arXiv:2009.14119).
     """
     fn = "asymmetric_multilabel_loss"
-    _checks.require(fn, "gamma_positive", gamma_positive, ">= 0")
-    _checks.require(fn, "gamma_negative", gamma_negative, ">= 0")
-    _checks.require(fn, "margin", margin, "in [0, 1)")
+    _checks.require(fn, "gamma_positive", gamma_positive, _checks.NONNEGATIVE)
+    _checks.require(fn, "gamma_negative", gamma_negative, _checks.NONNEGATIVE)
+    _checks.require(fn, "margin", margin, _checks.UNIT_HALF_OPEN)
     x = _checks.check_floating(fn, "logits", logits)
     t = _checks.check_real(fn, "labels", labels)
     check_unit_labels(fn, "labels", labels)

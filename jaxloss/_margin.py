@@ -114,7 +114,7 @@ def _finish(loss: jax.Array, valid: jax.Array | None) -> jax.Array:
 
 
 def _sign_scores(fn: str, predictions: Any, targets: Any, margin: Any):
-    _checks.require(fn, "margin", margin, ">= 0")
+    _checks.require(fn, "margin", margin, _checks.NONNEGATIVE)
     x = _checks.check_floating(fn, "predictions", predictions)
     t = _checks.check_real(fn, "targets", targets)
     _checks.check_same_shape(fn, "predictions", x, "targets", t)
@@ -243,7 +243,7 @@ def multiclass_hinge(
     Pattern Recognition", ESANN 1999.
     """
     fn = "multiclass_hinge"
-    _checks.require(fn, "margin", margin, ">= 0")
+    _checks.require(fn, "margin", margin, _checks.NONNEGATIVE)
     if kind not in _KINDS:
         raise ValueError(f"jaxloss.{fn}: `kind` must be one of {_KINDS}; got {kind!r}.")
     z, y, axis, num_classes, _, dtype = prepare_integer(
@@ -299,7 +299,7 @@ def margin_ranking(scores_1: Any, scores_2: Any, targets: Any, *, margin: Any = 
     Regression", Advances in Large Margin Classifiers, MIT Press 2000.
     """
     fn = "margin_ranking"
-    _checks.require(fn, "margin", margin, ">= 0")
+    _checks.require(fn, "margin", margin, _checks.NONNEGATIVE)
     x1 = _checks.check_floating(fn, "scores_1", scores_1)
     x2 = _checks.check_floating(fn, "scores_2", scores_2)
     t = _checks.check_real(fn, "targets", targets)
@@ -362,7 +362,7 @@ def cosine_embedding(
     """
     fn = "cosine_embedding"
     _checks.require(fn, "margin", margin, _COSINE_MARGIN)
-    _checks.require(fn, "eps", eps, "> 0")
+    _checks.require(fn, "eps", eps, _checks.POSITIVE)
     x1, x2 = _pair(fn, embeddings_1, embeddings_2)
     t = _checks.check_real(fn, "targets", targets)
     check_per_row(fn, "targets", t, "embeddings_1", x1)
@@ -426,7 +426,7 @@ def triplet_margin(
     neural networks", BMVC 2016 (swap).
     """
     fn = "triplet_margin"
-    _checks.require(fn, "margin", margin, ">= 0")
+    _checks.require(fn, "margin", margin, _checks.NONNEGATIVE)
     if not isinstance(swap, (bool, np.bool_)):
         raise ValueError(f"jaxloss.{fn}: `swap` must be a Python bool; got {swap!r}.")
     _checks.require(fn, "p", p, _NORM_ORDER)
@@ -528,7 +528,7 @@ def contrastive(
     Mapping", CVPR 2006.
     """
     fn = "contrastive"
-    _checks.require(fn, "margin", margin, "> 0")
+    _checks.require(fn, "margin", margin, _checks.POSITIVE)
     x1, x2 = _pair(fn, embeddings_1, embeddings_2)
     t = _checks.check_real(fn, "targets", targets)
     check_per_row(fn, "targets", t, "embeddings_1", x1)
