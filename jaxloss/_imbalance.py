@@ -33,9 +33,10 @@ LDAM, Poly-1, ...) the same weighting is
 and for multi-label sigmoid losses (one column per class, class axis last) ``w * values``.
 LDAM's deferred re-weighting (DRW) is the same weights switched on late in training.
 
-ASL sits here rather than with the focal losses: its asymmetric focusing shares no numerics with
-the focal term (no p_t mixture: separate positive and negative terms, a probability margin, and
-its own log-space power σ(x)^γ).
+ASL sits here rather than with the focal losses: its asymmetric focusing uses none of the focal
+term's numerics (no p_t mixture and none of its custom JVPs: separate positive and negative terms
+and a probability margin); the one piece it shares with them, σ(x)^γ with bounded tangents, is
+``_core.logspace.sigmoid_pow``.
 """
 
 from __future__ import annotations

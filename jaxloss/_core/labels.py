@@ -14,6 +14,10 @@ Conventions (one place for all of them):
   point at a class it counts.
 * A per-class vector (class weights, priors, counts, α) has shape (C,) and is checked, when
   concrete, against an :class:`~jaxloss._core.checks.Interval` (finite and >= 0 for weights).
+* Binary targets of the margin losses ({-1, +1} or {0, 1}): concrete ones outside the set raise;
+  traced ones come with a validity mask that the loss turns into NaN (:func:`binary_targets`).
+* ``reduction="mean"`` of integer-label losses is PyTorch's weighted mean over kept examples
+  (:func:`reduce_integer`).
 """
 
 from __future__ import annotations
