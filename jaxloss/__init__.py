@@ -6,50 +6,53 @@ Every loss has the signature ``loss(predictions, targets, *, hyperparameters)`` 
 ``sum(w·v over counted) / sum(w over counted)``, 0 when nothing is counted.
 """
 
+# One import block per family module, grouped by family (``# isort: split`` keeps the order).
 from . import fused, multitask
+
+# isort: split
+# Regression
 from ._adaptive import adaptive_robust_init, adaptive_robust_nll, adaptive_robust_parameters
 from ._asymmetric import expectile_loss, linex_loss, pinball_loss, quantile_huber_loss
 from ._barron import barron, barron_nll
-from ._classification import (
-    binary_cross_entropy,
-    expected_cost,
-    nll_loss,
-    sigmoid_binary_cross_entropy,
-    softmax_cross_entropy,
-    softmax_cross_entropy_with_integer_labels,
-)
-from ._combinators import detached, linear_combination, stop_gradient, sum_losses
-from ._core.registry import LossInfo, loss_info, registered
-from ._divergence import kl_divergence, kl_divergence_with_log_targets
-from ._imbalance import (
-    asymmetric_multilabel_loss,
-    class_balanced_cross_entropy,
-    class_balanced_focal_loss,
-    generalized_cross_entropy,
-    ldam_loss,
-    logit_adjusted_cross_entropy,
-    poly1_cross_entropy,
-    sigmoid_focal_loss,
-    softmax_focal_loss,
-)
-from ._js import jensen_shannon_divergence
 from ._likelihood import (
     gaussian_nll,
     gaussian_nll_with_log_variance,
     poisson_nll,
     poisson_nll_with_rates,
 )
-from ._metric import (
-    contrastive,
-    cosine_embedding,
-    hinge,
-    info_nce,
-    margin_ranking,
-    multiclass_hinge,
-    siglip,
-    squared_hinge,
-    supervised_contrastive,
-    triplet_margin,
+from ._regression import absolute_error, huber, log_cosh, smooth_l1, squared_error
+from ._relative import (
+    absolute_percentage_error,
+    log_ratio_error,
+    squared_logarithmic_error,
+    symmetric_absolute_percentage_error,
+)
+from ._robust import cauchy, charbonnier, geman_mcclure, tukey_biweight, welsch
+from ._wing import adaptive_wing, wing
+
+# isort: split
+# Classification
+from ._classification import (
+    binary_cross_entropy,
+    nll_loss,
+    sigmoid_binary_cross_entropy,
+    softmax_cross_entropy,
+    softmax_cross_entropy_with_integer_labels,
+)
+from ._divergence import jensen_shannon_divergence, kl_divergence, kl_divergence_with_log_targets
+from ._focal import (
+    class_balanced_focal_loss,
+    poly1_cross_entropy,
+    sigmoid_focal_loss,
+    softmax_focal_loss,
+)
+from ._imbalance import (
+    asymmetric_multilabel_loss,
+    class_balanced_cross_entropy,
+    expected_cost,
+    generalized_cross_entropy,
+    ldam_loss,
+    logit_adjusted_cross_entropy,
 )
 from ._overlap import (
     dice_loss,
@@ -58,13 +61,19 @@ from ._overlap import (
     jaccard_loss,
     tversky_loss,
 )
-from ._policy_gradient import (
-    cispo_loss,
-    group_relative_advantages,
-    policy_gradient_loss,
-    sequence_log_probs,
+
+# isort: split
+# Margin, metric learning and ranking
+from ._contrastive import info_nce, siglip, supervised_contrastive
+from ._margin import (
+    contrastive,
+    cosine_embedding,
+    hinge,
+    margin_ranking,
+    multiclass_hinge,
+    squared_hinge,
+    triplet_margin,
 )
-from ._preference import DPO_LOSS_TYPES, cpo_loss, dpo_loss, kto_loss, orpo_loss, simpo_loss
 from ._ranking import (
     approx_mrr_loss,
     approx_ndcg_loss,
@@ -79,15 +88,21 @@ from ._ranking import (
     pointwise_squared_loss,
     ranking_softmax_loss,
 )
-from ._reduce import WeightedMean, mean, mean_parts, sum
-from ._regression import absolute_error, huber, log_cosh, smooth_l1, squared_error
-from ._relative import (
-    absolute_percentage_error,
-    log_ratio_error,
-    squared_logarithmic_error,
-    symmetric_absolute_percentage_error,
+
+# isort: split
+# Post-training
+from ._policy_gradient import (
+    cispo_loss,
+    group_relative_advantages,
+    policy_gradient_loss,
+    sequence_log_probs,
 )
-from ._robust import cauchy, charbonnier, geman_mcclure, tukey_biweight, welsch
+from ._preference import DPO_LOSS_TYPES, cpo_loss, dpo_loss, kto_loss, orpo_loss, simpo_loss
+
+# isort: split
+# Combinators and reductions
+from ._combinators import detached, linear_combination, stop_gradient, sum_losses
+from ._reduce import WeightedMean, mean, mean_parts, sum
 from ._transforms import asymmetric, bounded, log_space, relative, rescaled
 from ._weighting import (
     asymmetric_binary,
@@ -97,7 +112,10 @@ from ._weighting import (
     scaled,
     weighted,
 )
-from ._wing import adaptive_wing, wing
+
+# isort: split
+# Fused losses, multi-task objective, the registry
+from ._core.registry import LossInfo, loss_info, registered
 from .fused import linear_cross_entropy
 from .multitask import multitask_loss
 

@@ -23,16 +23,25 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.custom_derivatives import SymbolicZero
 
 from . import _reduce
 from ._core import checks as _checks
+from ._core.ad import is_zero
+from ._core.labels import (
+    bcast,
+    check_label_counted,
+    class_mask,
+    class_weights_vector,
+    finish_integer_loss,
+    normalise_axis,
+    prepare_integer,
+    reduce_integer,
+)
 from ._core.numerics import logsumexp_parts, nan_gradient, softplus
 from ._core.registry import register
 
 __all__ = [
     "binary_cross_entropy",
-    "expected_cost",
     "nll_loss",
     "sigmoid_binary_cross_entropy",
     "softmax_cross_entropy",
@@ -88,7 +97,7 @@ def sigmoid_binary_cross_entropy(
     """
     fn = "sigmoid_binary_cross_entropy"
     _reduce.check_reduction(fn, reduction)
-    _checks.require(fn, "label_smoothing", label_smoothing, "in [0, 1)")
+    _checks.require(fn, "label_smoothing", label_smoothing, _checks.UNIT_HALF_OPEN)
     x = _checks.check_floating(fn, "logits", logits)
     t = _checks.check_real(fn, "labels", labels)
     _checks.check_same_shape(fn, "logits", x, "labels", t)
@@ -168,156 +177,6 @@ def binary_cross_entropy(probabilities: Any, labels: Any, *, reduction: str = "n
 
 
 # ----------------------------------------------------------------------------------------------
-# Multi-class helpers
-
-
-def _normalise_axis(fn: str, axis: int, ndim: int, arg: str = "logits") -> int:
-    """``axis`` in [0, ndim); ``arg`` names the input whose class axis it is."""
-    if ndim == 0:
-        raise ValueError(
-            f"jaxloss.{fn}: `{arg}` must have a class axis (at least 1 dimension); got a 0-d "
-            "array (a scalar)."
-        )
-    if not isinstance(axis, int) or not -ndim <= axis < ndim:
-        raise ValueError(
-            f"jaxloss.{fn}: `axis` must be an int in [-{ndim}, {ndim}) for {ndim}-d {arg}; "
-            f"got {axis!r}."
-        )
-    return axis % ndim
-
-
-def _class_mask(fn: str, where: Any, logits: jax.Array) -> jax.Array | None:
-    if where is None:
-        return None
-    where = _checks.as_array(fn, "where", where)
-    if where.dtype != jnp.bool_:
-        raise TypeError(f"jaxloss.{fn}: `where` must be a boolean mask; got {where.dtype}.")
-    if where.ndim != logits.ndim:
-        raise ValueError(
-            f"jaxloss.{fn}: `where` masks logits entries and must have logits.ndim="
-            f"{logits.ndim} dims (broadcastable to {tuple(logits.shape)}); got where.shape="
-            f"{tuple(where.shape)}. To mask whole examples, pass `where[..., None]` here or "
-            "mask in the reduction: jaxloss.mean(values, where=...)."
-        )
-    _checks.check_broadcastable(fn, "where", where, logits.shape, "the logits'")
-    return jnp.broadcast_to(where, logits.shape)
-
-
-def _class_weights(fn: str, class_weights: Any, num_classes: int, dtype: Any) -> jax.Array | None:
-    """[C] class weights in ``dtype``; concrete ones must be finite and >= 0."""
-    if class_weights is None:
-        return None
-    w = _checks.check_real(fn, "class_weights", class_weights)
-    if w.shape != (num_classes,):
-        raise ValueError(
-            f"jaxloss.{fn}: `class_weights` must have shape (num_classes,) = ({num_classes},); "
-            f"got {tuple(w.shape)}."
-        )
-    _checks.check_values(fn, "class_weights", class_weights, ">= 0")
-    return w.astype(dtype)
-
-
-def _check_labels(
-    fn: str,
-    labels: Any,
-    logits: jax.Array,
-    axis: int,
-    num_classes: int,
-    ignore_index: Any,
-    *,
-    hint: str = "",
-) -> jax.Array:
-    labels = _checks.check_integer(fn, "labels", labels, hint=hint)
-    expected = tuple(s for i, s in enumerate(logits.shape) if i != axis)
-    if tuple(labels.shape) != expected:
-        raise ValueError(
-            f"jaxloss.{fn}: `labels` must have the logits' shape without the class axis, "
-            f"{expected}; got labels.shape={tuple(labels.shape)} for logits.shape="
-            f"{tuple(logits.shape)} and axis={axis}."
-        )
-    if ignore_index is not None and not isinstance(ignore_index, (int, np.integer)):
-        raise TypeError(
-            f"jaxloss.{fn}: `ignore_index` must be an int or None; got {ignore_index!r}."
-        )
-    try:  # Concrete labels (eager calls) are range-checked; traced ones give NaN values instead.
-        concrete = np.asarray(labels)
-    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
-        return labels
-    bad = (concrete < 0) | (concrete >= num_classes)
-    if ignore_index is not None:
-        bad &= concrete != ignore_index
-    if bad.any():
-        raise ValueError(
-            f"jaxloss.{fn}: `labels` must be class indices in [0, {num_classes})"
-            + (f" or ignore_index={ignore_index}" if ignore_index is not None else "")
-            + f"; got {concrete[bad].ravel()[:5].tolist()}."
-        )
-    return labels
-
-
-def _prepare_integer(
-    fn: str,
-    logits: Any,
-    labels: Any,
-    axis: int,
-    ignore_index: Any,
-    where: Any,
-    arg: str = "logits",
-    *,
-    label_hint: str = "",
-) -> tuple[jax.Array, jax.Array, int, int, jax.Array | None, Any]:
-    """Validated integer-label inputs: logits in the compute dtype, labels, axis, C, class mask.
-
-    ``arg`` names the scores argument in messages (``log_probabilities`` for nll_loss);
-    ``label_hint`` is appended to the message for non-integer labels (e.g. the function that
-    takes probability targets; empty where there is none)."""
-    z = _checks.check_floating(fn, arg, logits)
-    axis = _normalise_axis(fn, axis, z.ndim, arg)
-    num_classes = z.shape[axis]
-    y = _check_labels(fn, labels, z, axis, num_classes, ignore_index, hint=label_hint)
-    dtype = _checks.compute_dtype(z)
-    z = z.astype(dtype)
-    mask = _class_mask(fn, where, z)
-    return z, y, axis, num_classes, mask, dtype
-
-
-def _check_label_counted(
-    fn: str, labels: jax.Array, mask: jax.Array, axis: int, ignore_index: Any
-) -> None:
-    """ValueError when concrete labels point at a class that ``where`` masks out."""
-    try:
-        y, m = np.asarray(labels), np.asarray(mask)
-    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
-        return  # traced: the loss is NaN there instead
-    m = np.moveaxis(m, axis, -1)
-    ok = (y >= 0) & (y < m.shape[-1])
-    picked = np.take_along_axis(m, np.where(ok, y, 0)[..., None], -1)[..., 0]
-    bad = ok & ~picked
-    if ignore_index is not None:
-        bad &= y != ignore_index
-    if bad.any():
-        raise ValueError(
-            f"jaxloss.{fn}: `labels` must point at classes that `where` counts; labels "
-            f"{y[bad].ravel()[:5].tolist()} are masked out for their examples."
-        )
-
-
-def _finish_integer_loss(
-    loss: jax.Array,
-    labels: jax.Array,
-    num_classes: int,
-    ignore_index: Any,
-    label_counted: jax.Array | bool,
-) -> jax.Array:
-    """Zeros ignored examples; NaN marks labels out of range or masked out (traced inputs)."""
-    in_range = (labels >= 0) & (labels < num_classes) & label_counted
-    if ignore_index is None:
-        return jnp.where(in_range, loss, jnp.nan)
-    ignored = labels == ignore_index
-    return jnp.where(ignored, 0, jnp.where(in_range, loss, jnp.nan))
-
-
-# ----------------------------------------------------------------------------------------------
 # Multi-class on logits
 
 
@@ -370,16 +229,16 @@ def softmax_cross_entropy(
     """
     fn = "softmax_cross_entropy"
     _reduce.check_reduction(fn, reduction)
-    _checks.require(fn, "label_smoothing", label_smoothing, "in [0, 1]")
+    _checks.require(fn, "label_smoothing", label_smoothing, _checks.UNIT)
     z = _checks.check_floating(fn, "logits", logits)
     t = _checks.check_real(fn, "targets", targets)
     _checks.check_same_shape(fn, "logits", z, "targets", t)
-    axis = _normalise_axis(fn, axis, z.ndim)
+    axis = normalise_axis(fn, axis, z.ndim)
     dtype = _checks.compute_dtype(z, t)
     z, t = z.astype(dtype), t.astype(dtype)
     num_classes = z.shape[axis]
-    mask = _class_mask(fn, where, z)
-    w = _class_weights(fn, class_weights, num_classes, dtype)
+    mask = class_mask(fn, where, z)
+    w = class_weights_vector(fn, class_weights, num_classes, dtype)
 
     eps = jnp.asarray(label_smoothing, dtype)
     if mask is None:
@@ -391,7 +250,7 @@ def softmax_cross_entropy(
         # sum, zero gradient (the select transposes to 0), and a NaN there does not leak.
         z = jnp.where(mask, z, -jnp.inf)
     if w is not None:
-        q = q * _bcast(w, z.ndim, axis)
+        q = q * bcast(w, z.ndim, axis)
     loss = _soft_ce(jnp.moveaxis(z, axis, -1), jnp.moveaxis(q, axis, -1))
     return _reduce.reduce_loss(loss, reduction)
 
@@ -400,7 +259,7 @@ def softmax_cross_entropy(
 def _soft_ce(z: jax.Array, q: jax.Array) -> jax.Array:
     """sum_c q_c (lse(z) - z_c) over the last axis (q already smoothed, weighted and masked).
 
-    Each difference is formed as (m - z_c) + log_sum (``_numerics.logsumexp_parts``): exact for
+    Each difference is formed as (m - z_c) + log_sum (``_core.numerics.logsumexp_parts``): exact for
     logits near the maximum, and overflowing only where the true term is beyond range.
     Select-free, so that XLA:CPU fuses it into the row reduction (no [..., C] temporary): with
     ``big`` the largest finite float, min(m - z_c, big·(1 + sign|q_c|)) caps the difference at
@@ -434,12 +293,12 @@ def _soft_ce_jvp(primals, tangents):
     m, log_s = jax.lax.optimization_barrier((m, log_s))
     finite = z != -jnp.inf  # NaN counts as finite here: it must reach the gradient
     out = jnp.zeros_like(value)
-    if not isinstance(dz, SymbolicZero):
+    if not is_zero(dz):
         p = jnp.exp((z - m) - log_s)
         total = jnp.sum(q, axis=-1, keepdims=True)
         gz = total * p - jnp.where(finite, q, 0)
         out = out + jnp.sum(gz * dz, axis=-1)
-    if not isinstance(dq, SymbolicZero):
+    if not is_zero(dq):
         gq = jnp.where(finite, (m - jnp.where(finite, z, 0)) + log_s, 0)
         out = out + jnp.sum(gq * dq, axis=-1)
     return value, jnp.where(counted[..., 0], out, 0)
@@ -515,8 +374,8 @@ def softmax_cross_entropy_with_integer_labels(
     """
     fn = "softmax_cross_entropy_with_integer_labels"
     _reduce.check_reduction(fn, reduction)
-    _checks.require(fn, "label_smoothing", label_smoothing, "in [0, 1]")
-    z, y, axis, num_classes, mask, dtype = _prepare_integer(
+    _checks.require(fn, "label_smoothing", label_smoothing, _checks.UNIT)
+    z, y, axis, num_classes, mask, dtype = prepare_integer(
         fn,
         logits,
         labels,
@@ -525,10 +384,10 @@ def softmax_cross_entropy_with_integer_labels(
         where,
         label_hint="For probability targets use jaxloss.softmax_cross_entropy.",
     )
-    w = _class_weights(fn, class_weights, num_classes, dtype)
+    w = class_weights_vector(fn, class_weights, num_classes, dtype)
 
     if mask is not None:
-        _check_label_counted(fn, y, mask, axis, ignore_index)
+        check_label_counted(fn, y, mask, axis, ignore_index)
     # lse - z_c as (m - z_c) + log_sum: exact for the label logit near the maximum (lse - z_y
     # would round log_sum to the ulp of lse), finite wherever the true value is.
     m, log_s, _ = logsumexp_parts(z, axis=axis, where=mask)
@@ -536,7 +395,7 @@ def softmax_cross_entropy_with_integer_labels(
     if mask is None:
         # A gather of the label logit: no [..., C] temporary (XLA:CPU does not fuse the select of
         # an iota == label compare into the row sum; measured in bench/). Out-of-range labels
-        # are clipped here and turned into NaN by _finish_integer_loss.
+        # are clipped here and turned into NaN by finish_integer_loss.
         y_safe = jnp.clip(y, 0, num_classes - 1)
         z_y = jnp.squeeze(jnp.take_along_axis(z, jnp.expand_dims(y_safe, axis), axis), axis)
         w_y = 1 if w is None else jnp.take(w, y_safe)
@@ -545,9 +404,7 @@ def softmax_cross_entropy_with_integer_labels(
         is_label = jax.lax.broadcasted_iota(y.dtype, z.shape, axis) == jnp.expand_dims(y, axis)
         label_counted = is_label & mask
         z_y = jnp.sum(jnp.where(label_counted, z_counted, 0), axis=axis)
-        w_y = (
-            1 if w is None else jnp.sum(jnp.where(is_label, _bcast(w, z.ndim, axis), 0), axis=axis)
-        )
+        w_y = 1 if w is None else jnp.sum(jnp.where(is_label, bcast(w, z.ndim, axis), 0), axis=axis)
         any_label = jnp.any(label_counted, axis=axis)
     m_row, log_s_row = jnp.squeeze(m, axis), jnp.squeeze(log_s, axis)
 
@@ -557,7 +414,7 @@ def softmax_cross_entropy_with_integer_labels(
         loss = (m_row - z_y) + log_s_row if w is None else _scaled_gap(w_y, m_row, z_y, log_s_row)
     else:
         loss = _scaled_gap((1 - eps) * w_y, m_row, z_y, log_s_row)
-        wc = jnp.ones_like(z) if w is None else jnp.broadcast_to(_bcast(w, z.ndim, axis), z.shape)
+        wc = jnp.ones_like(z) if w is None else jnp.broadcast_to(bcast(w, z.ndim, axis), z.shape)
         if mask is not None:
             wc = jnp.where(mask, wc, 0)
         k = (
@@ -568,25 +425,8 @@ def softmax_cross_entropy_with_integer_labels(
         # (ε/K) sum_c w_c (lse - z_c) term by term (the difference of two sums would cancel
         # catastrophically for large logits in float32).
         loss = loss + jnp.sum(_scaled_gap(eps * wc / k, m, z_counted, log_s), axis=axis)
-    loss = _finish_integer_loss(loss, y, num_classes, ignore_index, any_label)
-    return _reduce_integer(loss, reduction, y, w, num_classes, ignore_index)
-
-
-def _reduce_integer(
-    loss: jax.Array,
-    reduction: str,
-    labels: jax.Array,
-    w: jax.Array | None,
-    num_classes: int,
-    ignore_index: Any,
-) -> jax.Array:
-    """PyTorch's reduction of integer-label values: sum over kept examples, divided ('mean') by
-    sum of w[label] over them (their count without class weights). Per-example vectors only."""
-    if reduction == "none":
-        return loss
-    kept = None if ignore_index is None else labels != ignore_index
-    w_y = None if w is None else jnp.take(w, jnp.clip(labels, 0, num_classes - 1))
-    return _reduce.reduce_loss(loss, reduction, denominators=w_y, where=kept)
+    loss = finish_integer_loss(loss, y, num_classes, ignore_index, any_label)
+    return reduce_integer(loss, reduction, y, w, num_classes, ignore_index)
 
 
 def _scaled_gap(c: Any, m: jax.Array, z: jax.Array, log_s: jax.Array) -> jax.Array:
@@ -597,12 +437,6 @@ def _scaled_gap(c: Any, m: jax.Array, z: jax.Array, log_s: jax.Array) -> jax.Arr
     once, without the intermediate overflow.
     """
     return 2 * (c * (0.5 * m - 0.5 * z)) + c * log_s
-
-
-def _bcast(w: jax.Array, ndim: int, axis: int) -> jax.Array:
-    shape = [1] * ndim
-    shape[axis] = w.shape[0]
-    return w.reshape(shape)
 
 
 @register(plot="nll")
@@ -649,75 +483,15 @@ def nll_loss(
     """
     fn = "nll_loss"
     _reduce.check_reduction(fn, reduction)
-    lp, y, axis, num_classes, _, dtype = _prepare_integer(
+    lp, y, axis, num_classes, _, dtype = prepare_integer(
         fn, log_probabilities, labels, axis, ignore_index, None, arg="log_probabilities"
     )
-    w = _class_weights(fn, class_weights, num_classes, dtype)
+    w = class_weights_vector(fn, class_weights, num_classes, dtype)
     is_label = jax.lax.broadcasted_iota(y.dtype, lp.shape, axis) == jnp.expand_dims(y, axis)
     # The label entry, plus any NaN of the row: a NaN anywhere in an example makes it NaN.
     picked = jnp.sum(jnp.where(is_label | jnp.isnan(lp), lp, 0), axis=axis)
     loss = -picked if w is None else -jnp.take(w, jnp.clip(y, 0, num_classes - 1)) * picked
-    loss = _finish_integer_loss(loss, y, num_classes, ignore_index, jnp.any(is_label, axis=axis))
+    loss = finish_integer_loss(loss, y, num_classes, ignore_index, jnp.any(is_label, axis=axis))
     # The loss is linear in the input: its NaN examples get a NaN gradient row explicitly.
     loss = nan_gradient(loss, lp, axis)
-    return _reduce_integer(loss, reduction, y, w, num_classes, ignore_index)
-
-
-@register(plot="softmax", plot_defaults={"cost_matrix": ((0.0, 1.0), (1.0, 0.0))})
-def expected_cost(
-    logits: Any,
-    labels: Any,
-    *,
-    cost_matrix: Any,
-    axis: int = -1,
-    ignore_index: int | None = None,
-) -> jax.Array:
-    """Expected misclassification cost under the softmax, one value per example.
-
-    Math:  l = sum_c softmax(z)_c · M[y, c], where M[i, j] is the cost of predicting class j when
-    the truth is i (usually 0 on the diagonal). Unlike cross-entropy it knows which mistakes are
-    cheap: confusing two similar classes can cost less than confusing dissimilar ones.
-
-    Gradient: dl/dz_c = softmax(z)_c (M[y, c] - l). Ignored examples: value 0, gradient 0
-    (a NaN in an ignored example's logits still makes its gradient row NaN).
-
-    Args:
-      logits: floating array [..., C, ...] with the class axis ``axis``.
-      labels: integer array, the logits' shape without ``axis``.
-      cost_matrix: [C, C] real array, rows = true class, columns = predicted class.
-      axis: the class axis.
-      ignore_index: optional label value whose examples give 0.
-
-    Returns:
-      Array of the shape of ``labels``.
-
-    Examples:
-      >>> import jax.numpy as jnp, jaxloss
-      >>> m = jnp.array([[0.0, 1.0], [5.0, 0.0]])
-      >>> jaxloss.expected_cost(jnp.zeros((1, 2)), jnp.array([1]), cost_matrix=m).tolist()
-      [2.5]
-
-    Reference: Elkan, "The Foundations of Cost-Sensitive Learning", IJCAI 2001.
-    """
-    fn = "expected_cost"
-    z = _checks.check_floating(fn, "logits", logits)
-    axis = _normalise_axis(fn, axis, z.ndim)
-    num_classes = z.shape[axis]
-    y = _check_labels(fn, labels, z, axis, num_classes, ignore_index)
-    m = _checks.check_real(fn, "cost_matrix", cost_matrix)
-    if m.shape != (num_classes, num_classes):
-        raise ValueError(
-            f"jaxloss.{fn}: `cost_matrix` must have shape (C, C) = ({num_classes}, {num_classes});"
-            f" got {tuple(m.shape)}."
-        )
-    dtype = _checks.compute_dtype(z)
-    z = jnp.moveaxis(z.astype(dtype), axis, -1)
-    shift, log_s, _ = logsumexp_parts(z, axis=-1)
-    # exp((z - m) - log-sum): exact where exp(z - lse) carries the rounding of lse. z - m is
-    # written z + (-m) (the same number) so that XLA does not share it with the lse's own, which
-    # it would materialise (measured: forward temporaries 8 MiB vs 4 MiB at [8192, 128]).
-    probs = jnp.exp((z + -shift) - log_s)
-    in_range = (y >= 0) & (y < num_classes)
-    rows = m.astype(dtype)[jnp.where(in_range, y, 0)]  # [..., C]: the cost row of each label
-    loss = jnp.sum(probs * rows, axis=-1)
-    return _finish_integer_loss(loss, y, num_classes, ignore_index, in_range)
+    return reduce_integer(loss, reduction, y, w, num_classes, ignore_index)

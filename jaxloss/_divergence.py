@@ -1,9 +1,13 @@
-"""Divergences between distributions over a class axis, one value per example.
+"""Divergences between distributions over a class axis, one value per example: Kullback–Leibler
+(from probability or log-probability targets) and Jensen–Shannon.
+
+Conventions shared by every loss here. The class axis ``axis`` is reduced; ``where`` (a boolean
+class mask with the inputs' ndim) leaves classes out. 0·log 0 = 0 (``_core.numerics.xlogx``).
 
 float16/bfloat16 inputs are computed in float32 and the result is float32; float64 stays float64.
 Concrete inputs are range-checked (log-probabilities <= 0, probabilities in [0, 1]; NaN passes and
 gives NaN); traced ones are used as given. A NaN anywhere in an example (either input) makes its
-value NaN and its whole gradient row w.r.t. the predictions NaN (``_numerics.nan_gradient``).
+value NaN and its whole gradient row w.r.t. the predictions NaN (``_core.numerics.nan_gradient``).
 """
 
 from __future__ import annotations
@@ -12,14 +16,14 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from jax.custom_derivatives import SymbolicZero
 
-from ._classification import _class_mask, _normalise_axis
 from ._core import checks as _checks
-from ._core.numerics import nan_gradient
+from ._core.ad import is_zero
+from ._core.labels import class_mask, normalise_axis
+from ._core.numerics import nan_gradient, xlogx
 from ._core.registry import register
 
-__all__ = ["kl_divergence", "kl_divergence_with_log_targets"]
+__all__ = ["jensen_shannon_divergence", "kl_divergence", "kl_divergence_with_log_targets"]
 
 _LOGITS_HINT = (
     "For logits pass jax.nn.log_softmax(logits), or use jaxloss.softmax_cross_entropy, which "
@@ -32,10 +36,10 @@ def _prepare(fn: str, a_name: str, a: Any, b_name: str, b: Any, axis: int, where
     a = _checks.check_floating(fn, a_name, a)
     b = _checks.check_floating(fn, b_name, b)
     _checks.check_same_shape(fn, a_name, a, b_name, b)
-    axis = _normalise_axis(fn, axis, a.ndim, a_name)
+    axis = normalise_axis(fn, axis, a.ndim, a_name)
     dtype = _checks.compute_dtype(a, b)
     a, b = a.astype(dtype), b.astype(dtype)
-    mask = _class_mask(fn, where, a)
+    mask = class_mask(fn, where, a)
     return a, b, axis, mask
 
 
@@ -163,10 +167,6 @@ def kl_divergence_with_log_targets(
 # true KL, +inf) and makes 0·lp = 0 where it is zero.
 
 
-def _zero(tangent: Any) -> bool:
-    return isinstance(tangent, SymbolicZero)
-
-
 @jax.custom_jvp
 def _kl_terms(lp: jax.Array, t: jax.Array) -> jax.Array:
     """t (log t - lp) with 0 log 0 = 0 and 0·(-inf) = 0; +inf where lp = -inf and t > 0."""
@@ -181,9 +181,9 @@ def _kl_terms_jvp(primals, tangents):
     value = _kl_terms(lp, t)
     out = jnp.zeros_like(value)
     finite = lp != -jnp.inf  # NaN stays in the gradient
-    if not _zero(dlp):
+    if not is_zero(dlp):
         out = out - jnp.where(finite, t, 0) * dlp
-    if not _zero(dt):
+    if not is_zero(dt):
         # d(t log t)/dt = log t + 1, taken as 0 at t = 0 (the xlogx convention).
         pos = t > 0
         dxlogx = jnp.where(pos, jnp.log(jnp.where(pos, t, 1)) + 1, 0)
@@ -209,11 +209,11 @@ def _kl_log_terms_jvp(primals, tangents):
     value = _kl_log_terms(lp, lt)
     out = jnp.zeros_like(value)
     active = lt != -jnp.inf  # NaN stays in the gradient
-    if not _zero(dlp):
+    if not is_zero(dlp):
         # -e^lt, exactly 0 at lt = -inf. (Not exp(max(lt, lowest)): that is the value's
         # subexpression, and sharing it would materialise it.)
         out = out - jnp.exp(lt) * dlp
-    if not _zero(dlt):
+    if not is_zero(dlt):
         e = jnp.exp(jnp.where(active, lt, 0))
         lt_safe = jnp.where(active, lt, 0)
         lp_safe = jnp.where(active, lp, 0)
@@ -222,3 +222,70 @@ def _kl_log_terms_jvp(primals, tangents):
 
 
 _kl_log_terms.defjvp(_kl_log_terms_jvp, symbolic_zeros=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# Jensen–Shannon
+
+
+@register(plot="js")
+def jensen_shannon_divergence(
+    probabilities: Any, targets: Any, *, axis: int = -1, where: Any = None
+) -> jax.Array:
+    """Jensen–Shannon divergence JS(P ‖ Q) of two probability vectors, per example, in nats.
+
+    Math (p = probabilities, q = targets, m = (p + q)/2, sums over the class axis):
+      JS = ½ KL(p ‖ m) + ½ KL(q ‖ m) = sum_c [½ p_c log p_c + ½ q_c log q_c - m_c log m_c],
+    with 0·log 0 = 0 (``_core.numerics.xlogx``), so zero probabilities give finite values. Symmetric
+    in (p, q), 0 iff p = q, and at most log 2 (reached by disjoint supports) for distributions.
+    Natural log: divide by log 2 for bits (then JS is in [0, 1]).
+
+    Gradient: dJS/dp_c = ½ log(p_c / m_c) = ½ log(2 p_c / (p_c + q_c)) for p_c > 0 (likewise
+    for q by symmetry). At p_c = 0 the xlogx convention d(x log x)/dx = 0 at 0 (shared with
+    :func:`kl_divergence`) gives finite values:
+      p_c = 0 < q_c:  dJS/dp_c = -½ (log m_c + 1) = ½ (log 2 - 1 - log q_c)  (the true one-sided
+                      derivative is -inf; the subdifferential is empty there);
+      p_c = q_c = 0:  dJS/dp_c = dJS/dq_c = 0. The term is not differentiable there (convex,
+                      1-homogeneous in (p_c, q_c): slope ½ log 2 along p_c alone, 0 along
+                      p_c = q_c); 0 is a subgradient (the term is >= 0 and 0 there).
+    Through a softmax (dJS/dz = p ⊙ (g - <p, g>)) these conventions are multiplied by p_c = 0
+    and do not matter. Never NaN for finite inputs; a NaN anywhere in an example gives NaN (value
+    and the whole gradient row). Concrete inputs outside [0, 1] raise a ValueError.
+
+    Args:
+      probabilities: floating array [..., C, ...] of probabilities (each row sums to 1).
+      targets: floating array of the same shape, probabilities.
+      axis: the class axis.
+      where: optional boolean class mask with the inputs' ndim; masked classes are left out.
+
+    Returns:
+      Array of the shape of the inputs without ``axis``. optax, torch.nn and keras have no
+      Jensen–Shannon loss; ``scipy.spatial.distance.jensenshannon(p, q) ** 2`` is the same value
+      (scipy returns the square root, the JS *distance*).
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> p, q = jnp.array([1.0, 0.0]), jnp.array([0.0, 1.0])
+      >>> round(float(jaxloss.jensen_shannon_divergence(p, q)), 6)  # log 2
+      0.693147
+
+    Reference: Lin, "Divergence measures based on the Shannon entropy", IEEE Trans. Inf. Theory
+    37(1), 1991.
+    """
+    fn = "jensen_shannon_divergence"
+    p, q, axis, mask = _prepare(fn, "probabilities", probabilities, "targets", targets, axis, where)
+    for name, raw in (("probabilities", probabilities), ("targets", targets)):
+        _checks.check_values(
+            fn,
+            name,
+            raw,
+            "in [0, 1]",
+            where=where,
+            allow_nan=True,
+            hint="For logits pass jax.nn.softmax(logits).",
+        )
+    m = 0.5 * (p + q)
+    terms = 0.5 * xlogx(p) + 0.5 * xlogx(q) - xlogx(m)
+    if mask is not None:
+        terms = jnp.where(mask, terms, 0)
+    return nan_gradient(jnp.sum(terms, axis=axis), p, axis)

@@ -244,7 +244,7 @@ def dice_loss(
     Reference: Milletari, Navab & Ahmadi, "V-Net", 3DV 2016 (arXiv:1606.04797).
     """
     fn = "dice_loss"
-    _checks.require(fn, "smooth", smooth, ">= 0")
+    _checks.require(fn, "smooth", smooth, _checks.NONNEGATIVE)
     _check_average(fn, average)
     tp, fp, fn_ = _pool(average, *_confusion(fn, probabilities, targets, num_spatial_dims))
     return _finish(_one_minus_tversky(2 * tp, fp, fn_, 1, 1, 2 * smooth), average)
@@ -292,7 +292,7 @@ def jaccard_loss(
     image segmentation", ISVC 2016.
     """
     fn = "jaccard_loss"
-    _checks.require(fn, "smooth", smooth, ">= 0")
+    _checks.require(fn, "smooth", smooth, _checks.NONNEGATIVE)
     _check_average(fn, average)
     tp, fp, fn_ = _pool(average, *_confusion(fn, probabilities, targets, num_spatial_dims))
     return _finish(_one_minus_tversky(tp, fp, fn_, 1, 1, smooth), average)
@@ -349,9 +349,9 @@ def tversky_loss(
     3D fully convolutional deep networks", MLMI 2017 (arXiv:1706.05721).
     """
     fn = "tversky_loss"
-    _checks.require(fn, "alpha", alpha, ">= 0")
-    _checks.require(fn, "beta", beta, ">= 0")
-    _checks.require(fn, "smooth", smooth, ">= 0")
+    _checks.require(fn, "alpha", alpha, _checks.NONNEGATIVE)
+    _checks.require(fn, "beta", beta, _checks.NONNEGATIVE)
+    _checks.require(fn, "smooth", smooth, _checks.NONNEGATIVE)
     _check_average(fn, average)
     tp, fp, fn_ = _pool(average, *_confusion(fn, probabilities, targets, num_spatial_dims))
     return _finish(_one_minus_tversky(tp, fp, fn_, alpha, beta, smooth), average)
@@ -418,10 +418,10 @@ def focal_tversky_loss(
     U-Net for lesion segmentation", ISBI 2019 (arXiv:1810.07842).
     """
     fn = "focal_tversky_loss"
-    _checks.require(fn, "alpha", alpha, ">= 0")
-    _checks.require(fn, "beta", beta, ">= 0")
-    _checks.require(fn, "gamma", gamma, "> 0")
-    _checks.require(fn, "smooth", smooth, ">= 0")
+    _checks.require(fn, "alpha", alpha, _checks.NONNEGATIVE)
+    _checks.require(fn, "beta", beta, _checks.NONNEGATIVE)
+    _checks.require(fn, "gamma", gamma, _checks.POSITIVE)
+    _checks.require(fn, "smooth", smooth, _checks.NONNEGATIVE)
     _check_average(fn, average)
     tp, fp, fn_ = _pool(average, *_confusion(fn, probabilities, targets, num_spatial_dims))
     miss = _one_minus_tversky(tp, fp, fn_, alpha, beta, smooth)
@@ -477,7 +477,7 @@ def generalized_dice_loss(
     learning loss function for highly unbalanced segmentations", DLMIA 2017 (arXiv:1707.03237).
     """
     fn = "generalized_dice_loss"
-    _checks.require(fn, "smooth", smooth, ">= 0")
+    _checks.require(fn, "smooth", smooth, _checks.NONNEGATIVE)
     p, t, axes = _inputs(fn, probabilities, targets, num_spatial_dims)
     tp, fp, fn_ = _tp_fp_fn(p, t, axes)
     ts = jnp.sum(t, axis=axes)  # not TP + FN: the weights must not depend on p

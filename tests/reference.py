@@ -3,6 +3,8 @@ of jaxloss (nothing here imports it)."""
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 
 B, C = 6, 5  # batch and classes for class-axis losses
@@ -117,3 +119,39 @@ def residuals_away(rng, avoid=(), scale=2.0, shape=SHAPE):
 def signed_magnitudes(rng, lo, hi, shape=SHAPE):
     """Values of random sign with magnitudes uniform in [lo, hi]."""
     return rng.choice([-1.0, 1.0], size=shape) * rng.uniform(lo, hi, size=shape)
+def unit(x, eps):
+    """x / max(‖x‖₂, eps) along the last axis."""
+    n = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.maximum(n, eps)
+
+
+def suite_cotangent(loss: str, id: str, shape: tuple[int, ...]) -> np.ndarray:
+    """The cotangent that tests/test_conformance.py's gradient test draws for this case."""
+    rng = np.random.default_rng(zlib.crc32(f"{loss}/{id}/ct".encode()))
+    return rng.uniform(0.5, 2.0, size=shape)
+
+
+def soft_targets(rng, shape=(B, C)):
+    """Random probability rows (each sums to 1, entries bounded away from 0)."""
+    t = rng.uniform(0.1, 1.0, size=shape)
+    return t / t.sum(-1, keepdims=True)
+
+
+def binary_extremes(extra=None, big=3e38):
+    """Extreme inputs of an elementwise binary loss on logits: saturated logits, the issue's
+    large ones (1e20, float32's 3e38) and tiny ones, each with right and wrong hard labels, soft
+    labels and a tiny label. ``big`` 1e38 where the label derivative is checked: at 3e38 its
+    terms (each about |x|) overflow before they cancel, an intermediate overflow. ``extra`` is
+    added to every input dict."""
+    def extremes():
+        xs = (np.array([[1e4, -1e4, 0.0, 1e4], [-1e4, 50.0, -50.0, 3e3]]),
+              np.array([[1e20, -1e20, big, -big], [-big, big, 1e-30, -1e-30]]))
+        out = []
+        for x in xs:
+            for t in (np.array([[1.0, 0.0, 0.5, 0.0], [1.0, 1.0, 0.0, 0.5]]),
+                      np.array([[0.0, 1.0, 1.0, 1.0], [0.0, 0.0, 1.0, 1.0]]),
+                      np.full((2, 4), 0.5), np.full((2, 4), 1e-3), np.full((2, 4), 1e-30)):
+                out.append({"logits": x, "labels": t, **(extra or {})})
+        return out
+
+    return extremes

@@ -15,7 +15,7 @@ import pytest
 
 import jaxloss
 from tests.cases.regression import REGRESSION
-from tests.registry import _ice_dz, _ice_value, _sbce_dx, _sbce_value
+from tests.cases.classification import _ice_dz, _ice_value, _sbce_dx, _sbce_value
 
 RNG = np.random.default_rng(1234)
 

@@ -19,7 +19,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import jaxloss
-from jaxloss import _imbalance as imb
 
 B, C = 7, 5
 COUNTS = np.array([400.0, 90.0, 30.0, 8.0, 2.0])
@@ -59,14 +58,14 @@ def finite(*xs):
 
 
 # Jitted with traced hyperparameters (as learnable ones would be): one compile per property test.
-_sigmoid_focal = jax.jit(lambda x, t, g: imb.sigmoid_focal_loss(x, t, gamma=g))
-_sigmoid_focal_pair = jax.jit(lambda x, t, g: (imb.sigmoid_focal_loss(x, t, gamma=g),
-                                               imb.sigmoid_focal_loss(x, t, gamma=g + 0.5),
+_sigmoid_focal = jax.jit(lambda x, t, g: jaxloss.sigmoid_focal_loss(x, t, gamma=g))
+_sigmoid_focal_pair = jax.jit(lambda x, t, g: (jaxloss.sigmoid_focal_loss(x, t, gamma=g),
+                                               jaxloss.sigmoid_focal_loss(x, t, gamma=g + 0.5),
                                                bce(x, t)))
-_softmax_focal = jax.jit(lambda z, y, g: imb.softmax_focal_loss(z, y, gamma=g))
-_poly1 = jax.jit(lambda z, y, e: imb.poly1_cross_entropy(z, y, epsilon=e))
-_gce = jax.jit(lambda z, y, q: imb.generalized_cross_entropy(z, y, q=q))
-_asl = jax.jit(lambda x, t, gp, gn, m: imb.asymmetric_multilabel_loss(
+_softmax_focal = jax.jit(lambda z, y, g: jaxloss.softmax_focal_loss(z, y, gamma=g))
+_poly1 = jax.jit(lambda z, y, e: jaxloss.poly1_cross_entropy(z, y, epsilon=e))
+_gce = jax.jit(lambda z, y, q: jaxloss.generalized_cross_entropy(z, y, q=q))
+_asl = jax.jit(lambda x, t, gp, gn, m: jaxloss.asymmetric_multilabel_loss(
     x, t, gamma_positive=gp, gamma_negative=gn, margin=m))
 
 
@@ -111,14 +110,14 @@ def test_softmax_focal_gamma0_is_cross_entropy(opts, dtype):
         kw["where"] = mask
     if kw.get("axis") == 0:
         z = z.T
-    got = _values_and_grads(imb.softmax_focal_loss, z, y, gamma=0.0, **kw)
+    got = _values_and_grads(jaxloss.softmax_focal_loss, z, y, gamma=0.0, **kw)
     want = _values_and_grads(ce_int, z, y, **kw)
     assert_ulps(got, want)
 
 
 def test_softmax_focal_gamma0_with_alpha_is_weighted_cross_entropy():
     z, y = batch(2)
-    got = _values_and_grads(imb.softmax_focal_loss, z, y, gamma=0.0, alpha=W)
+    got = _values_and_grads(jaxloss.softmax_focal_loss, z, y, gamma=0.0, alpha=W)
     want = _values_and_grads(ce_int, z, y, class_weights=W)
     assert_ulps(got, want)
     cw = jaxloss.class_weighted(ce_int, jnp.asarray(W))
@@ -128,7 +127,7 @@ def test_softmax_focal_gamma0_with_alpha_is_weighted_cross_entropy():
 def test_softmax_focal_gamma0_under_jit_and_traced_gamma():
     """A traced gamma = 0 (learnable) goes through exp(0 * L) = 1: still CE."""
     z, y = batch(3)
-    f = jax.jit(lambda z, g: imb.softmax_focal_loss(z, y, gamma=g))
+    f = jax.jit(lambda z, g: jaxloss.softmax_focal_loss(z, y, gamma=g))
     np.testing.assert_allclose(f(z, 0.0), np_ce(z, y), rtol=1e-14, atol=0)
 
 
@@ -139,10 +138,10 @@ def test_sigmoid_focal_gamma0_is_bce_bit_for_bit(dtype):
     x, t = x.astype(dtype), t.astype(dtype)
     # Eagerly the same expression gives the same bits. (Under jit XLA may contract
     # softplus(x) - t·x into an FMA in one program and not the other: equal to rounding.)
-    np.testing.assert_array_equal(np.asarray(imb.sigmoid_focal_loss(x, t, gamma=0.0)),
+    np.testing.assert_array_equal(np.asarray(jaxloss.sigmoid_focal_loss(x, t, gamma=0.0)),
                                   np.asarray(bce(x, t)))
     (v1, g1), (v2, g2) = (_values_and_grads(f, x, t) for f in (
-        functools.partial(imb.sigmoid_focal_loss, gamma=0.0), bce))
+        functools.partial(jaxloss.sigmoid_focal_loss, gamma=0.0), bce))
     eps = np.finfo(dtype).eps
     np.testing.assert_allclose(np.asarray(v1), np.asarray(v2), rtol=0, atol=4 * eps * np.max(
         1 + np.abs(x)))
@@ -150,7 +149,7 @@ def test_sigmoid_focal_gamma0_is_bce_bit_for_bit(dtype):
     # Gradients agree to rounding: the focal rule forms σ(x) - t as (1 - t)σ(x) - tσ(-x) ...
     np.testing.assert_allclose(np.asarray(g1), np.asarray(g2), rtol=4 * eps, atol=4 * eps)
     # ... which keeps slopes that BCE's σ(x) - t rounds to 0: -σ(-17) at x = 17, t = 1.
-    g = jax.jit(jax.grad(lambda a: imb.sigmoid_focal_loss(a, dtype(1.0), gamma=0.0)))(dtype(17))
+    g = jax.jit(jax.grad(lambda a: jaxloss.sigmoid_focal_loss(a, dtype(1.0), gamma=0.0)))(dtype(17))
     np.testing.assert_allclose(g, -1 / (1 + np.exp(17.0)), rtol=1e-6)
 
 
@@ -158,7 +157,7 @@ def test_softmax_focal_scalar_alpha_is_refused():
     """Keras' CategoricalFocalCrossentropy default alpha=0.25 scales CE by 0.25 at gamma = 0."""
     z, y = batch()
     with pytest.raises(ValueError, match=r"jaxloss\.softmax_focal_loss: `alpha` must be None"):
-        imb.softmax_focal_loss(z, y, alpha=0.25)
+        jaxloss.softmax_focal_loss(z, y, alpha=0.25)
 
 
 def test_softmax_focal_alpha_takes_pt_from_softmax_not_from_weighted_ce():
@@ -168,15 +167,15 @@ def test_softmax_focal_alpha_takes_pt_from_softmax_not_from_weighted_ce():
     py = p[np.arange(B), y]
     want = W[y] * (1 - py) ** 2 * -np.log(py)
     wrong = W[y] * (1 - np.exp(-W[y] * -np.log(py))) ** 2 * -np.log(py)
-    got = np.asarray(imb.softmax_focal_loss(z, y, alpha=W, gamma=2.0))
+    got = np.asarray(jaxloss.softmax_focal_loss(z, y, alpha=W, gamma=2.0))
     np.testing.assert_allclose(got, want, rtol=1e-12)
     assert np.max(np.abs(got - wrong)) > 1e-2
 
 
 def test_class_balanced_focal_gamma0_is_class_balanced_cross_entropy():
     z, y = batch(6)
-    a = imb.class_balanced_focal_loss(z, y, samples_per_class=COUNTS, beta=0.99, gamma=0.0)
-    b = imb.class_balanced_cross_entropy(z, y, samples_per_class=COUNTS, beta=0.99)
+    a = jaxloss.class_balanced_focal_loss(z, y, samples_per_class=COUNTS, beta=0.99, gamma=0.0)
+    b = jaxloss.class_balanced_cross_entropy(z, y, samples_per_class=COUNTS, beta=0.99)
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
@@ -195,7 +194,7 @@ def test_sigmoid_focal_finite_at_saturated_logits():
     γ is traced, as a learnable one would be)."""
 
     def f(x, t, g):
-        return jnp.sum(imb.sigmoid_focal_loss(x, t, gamma=g, alpha=0.25, poly_epsilon=1.0))
+        return jnp.sum(jaxloss.sigmoid_focal_loss(x, t, gamma=g, alpha=0.25, poly_epsilon=1.0))
 
     vg = jax.jit(jax.value_and_grad(f, argnums=(0, 1, 2)))
     hess = jax.jit(jax.hessian(f, argnums=(0, 1)))
@@ -212,7 +211,7 @@ def test_softmax_focal_finite_at_saturated_logits():
     y = np.array([0, 3, 1, 0, 2])
 
     def f(a, g):
-        return jnp.sum(imb.softmax_focal_loss(a, y, gamma=g, alpha=W, poly_epsilon=1.0))
+        return jnp.sum(jaxloss.softmax_focal_loss(a, y, gamma=g, alpha=W, poly_epsilon=1.0))
 
     vg = jax.jit(jax.value_and_grad(f, argnums=(0, 1)))
     hess = jax.jit(jax.hessian(f))
@@ -229,7 +228,7 @@ def test_gamma_below_one_gradient_is_its_finite_limit(gamma):
     x >= 17, the result must match the float64 closed form, not be NaN."""
     x = np.array([10.0, 17.0, 20.0, 40.0, 88.0], np.float32)
     t = np.ones(5, np.float32)
-    g = jax.jit(jax.grad(lambda a: jnp.sum(imb.sigmoid_focal_loss(a, t, gamma=gamma))))(x)
+    g = jax.jit(jax.grad(lambda a: jnp.sum(jaxloss.sigmoid_focal_loss(a, t, gamma=gamma))))(x)
     xd = x.astype(np.float64)
     q = np.exp(-np.logaddexp(0.0, xd))  # 1 - p = σ(-x)
     ce = np.logaddexp(0.0, -xd)
@@ -238,7 +237,7 @@ def test_gamma_below_one_gradient_is_its_finite_limit(gamma):
     # the same for the softmax form: logit of the true class far above the others
     z = np.zeros((5, 3), np.float32)
     z[:, 0] = x
-    gs = jax.jit(jax.grad(lambda a: jnp.sum(imb.softmax_focal_loss(a, np.zeros(5, int),
+    gs = jax.jit(jax.grad(lambda a: jnp.sum(jaxloss.softmax_focal_loss(a, np.zeros(5, int),
                                                                    gamma=gamma))))(z)
     assert finite(gs) and np.all(np.abs(np.asarray(gs)[2:]) < 1e-6)
 
@@ -247,7 +246,7 @@ def test_sigmoid_focal_saturated_values_and_gradients_are_the_limits():
     x = np.array([1e4, -1e4, 1e4, -1e4], np.float32)
     t = np.array([1.0, 0.0, 0.0, 1.0], np.float32)
     v, g = jax.jit(jax.vmap(jax.value_and_grad(
-        lambda a, b: imb.sigmoid_focal_loss(a, b, gamma=0.5))))(x, t)
+        lambda a, b: jaxloss.sigmoid_focal_loss(a, b, gamma=0.5))))(x, t)
     # right and confident: 0 and 0; wrong and confident: |x| and the BCE slope ±1
     np.testing.assert_array_equal(np.asarray(v), [0.0, 0.0, 1e4, 1e4])
     np.testing.assert_array_equal(np.asarray(g), [0.0, 0.0, 1.0, -1.0])
@@ -256,7 +255,7 @@ def test_sigmoid_focal_saturated_values_and_gradients_are_the_limits():
 def test_sigmoid_focal_label_gradient_exact_at_hard_labels():
     """The label derivative at t in {0, 1} equals the two-sided derivative of the formula."""
     x, t = binary(7, scale=2.0)
-    got = jax.jit(jax.grad(lambda tt: jnp.sum(imb.sigmoid_focal_loss(x, tt, gamma=0.5,
+    got = jax.jit(jax.grad(lambda tt: jnp.sum(jaxloss.sigmoid_focal_loss(x, tt, gamma=0.5,
                                                                      alpha=0.3))))(t)
 
     def ref(tt):
@@ -277,7 +276,7 @@ def test_sigmoid_focal_label_gradient_exact_at_hard_labels():
 def test_sigmoid_focal_matches_optax(soft, alpha):
     x, t = binary(8, soft=soft)
     want = optax.losses.sigmoid_focal_loss(x, t, alpha=alpha, gamma=1.5)
-    np.testing.assert_allclose(imb.sigmoid_focal_loss(x, t, alpha=alpha, gamma=1.5), want,
+    np.testing.assert_allclose(jaxloss.sigmoid_focal_loss(x, t, alpha=alpha, gamma=1.5), want,
                                rtol=1e-12, atol=1e-14)
 
 
@@ -285,14 +284,14 @@ def test_sigmoid_focal_poly1_term():
     x, t = binary(9, soft=True)
     p = 1 / (1 + np.exp(-x))
     q = (1 - t) * p + t * (1 - p)
-    base = np.asarray(imb.sigmoid_focal_loss(x, t, gamma=2.0))
-    got = imb.sigmoid_focal_loss(x, t, gamma=2.0, poly_epsilon=-0.7)
+    base = np.asarray(jaxloss.sigmoid_focal_loss(x, t, gamma=2.0))
+    got = jaxloss.sigmoid_focal_loss(x, t, gamma=2.0, poly_epsilon=-0.7)
     np.testing.assert_allclose(got, base - 0.7 * q**3, rtol=1e-12, atol=1e-14)
     # ε = 0 is the focal loss exactly, for the softmax form too
     z, y = batch(9)
     np.testing.assert_array_equal(
-        np.asarray(imb.softmax_focal_loss(z, y, gamma=1.5, poly_epsilon=0.0)),
-        np.asarray(imb.softmax_focal_loss(z, y, gamma=1.5)))
+        np.asarray(jaxloss.softmax_focal_loss(z, y, gamma=1.5, poly_epsilon=0.0)),
+        np.asarray(jaxloss.softmax_focal_loss(z, y, gamma=1.5)))
 
 
 @HYP
@@ -334,7 +333,7 @@ def test_softmax_focal_between_zero_and_ce_and_decreasing_in_gamma(seed, gamma, 
 
 def test_softmax_focal_single_counted_class_gives_zero():
     z = np.array([[3.0, 1.0, -2.0]])
-    got, g = _values_and_grads(imb.softmax_focal_loss, z, np.array([1]), gamma=0.5,
+    got, g = _values_and_grads(jaxloss.softmax_focal_loss, z, np.array([1]), gamma=0.5,
                                where=np.array([[False, True, False]]))
     assert float(got[0]) == 0.0 and np.all(np.asarray(g) == 0)
 
@@ -346,7 +345,7 @@ def test_softmax_focal_single_counted_class_gives_zero():
 def test_poly1_epsilon0_is_cross_entropy():
     z, y = batch(10)
     y[2] = -100
-    assert_ulps([imb.poly1_cross_entropy(z, y, epsilon=0.0, ignore_index=-100)],
+    assert_ulps([jaxloss.poly1_cross_entropy(z, y, epsilon=0.0, ignore_index=-100)],
                 [ce_int(z, y, ignore_index=-100)])
 
 
@@ -354,7 +353,7 @@ def test_poly1_epsilon0_is_cross_entropy():
 def test_poly1_matches_formula_and_optax(eps):
     z, y = batch(11, scale=3.0)
     p = np_softmax(z)[np.arange(B), y]
-    got = imb.poly1_cross_entropy(z, y, epsilon=eps)
+    got = jaxloss.poly1_cross_entropy(z, y, epsilon=eps)
     np.testing.assert_allclose(got, np_ce(z, y) + eps * (1 - p), rtol=1e-12)
     onehot = np.eye(C)[y]
     np.testing.assert_allclose(got, optax.losses.poly_loss_cross_entropy(z, onehot, epsilon=eps),
@@ -372,7 +371,7 @@ def test_poly1_one_minus_py_exact_near_certainty():
     """1 - p_y = 1e-20 is represented (not rounded to 0 as 1 - softmax would be), and so is
     CE = log(1 + 1e-20) ≈ 1e-20 (lse - z_y would round it to 0): 1e-20 + 1 · 1e-20."""
     z = np.array([[0.0, -20 * np.log(10.0), -np.inf]])
-    got = float(imb.poly1_cross_entropy(z, np.array([0]), epsilon=1.0)[0])
+    got = float(jaxloss.poly1_cross_entropy(z, np.array([0]), epsilon=1.0)[0])
     np.testing.assert_allclose(got, 2e-20, rtol=1e-6)
 
 
@@ -383,14 +382,14 @@ def test_poly1_one_minus_py_exact_near_certainty():
 def test_gce_q1_is_one_minus_py():
     z, y = batch(12)
     p = np_softmax(z)[np.arange(B), y]
-    np.testing.assert_allclose(imb.generalized_cross_entropy(z, y, q=1.0), 1 - p, rtol=1e-13)
+    np.testing.assert_allclose(jaxloss.generalized_cross_entropy(z, y, q=1.0), 1 - p, rtol=1e-13)
 
 
 def test_gce_small_q_approaches_cross_entropy():
     z, y = batch(13, scale=3.0)
     c = np_ce(z, y)
-    f = jax.jit(lambda a, q: (imb.generalized_cross_entropy(a, y, q=q), jax.grad(
-        lambda b: jnp.sum(imb.generalized_cross_entropy(b, y, q=q)))(a)))
+    f = jax.jit(lambda a, q: (jaxloss.generalized_cross_entropy(a, y, q=q), jax.grad(
+        lambda b: jnp.sum(jaxloss.generalized_cross_entropy(b, y, q=q)))(a)))
     for q in (1e-4, 1e-8, 1e-12, 1e-30):
         got, g = f(z, q)
         # (1 - e^{-qc})/q = c - q c²/2 + O(q² c³): the expm1 form keeps it; 1 - p^q would not
@@ -413,7 +412,7 @@ def test_gce_bounded_below_ce_and_decreasing_in_q(seed, q, scale):
 def test_gce_rejects_q_outside_0_1(q):
     z, y = batch()
     with pytest.raises(ValueError, match=r"jaxloss\.generalized_cross_entropy: `q` must"):
-        imb.generalized_cross_entropy(z, y, q=q)
+        jaxloss.generalized_cross_entropy(z, y, q=q)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -422,7 +421,7 @@ def test_gce_rejects_q_outside_0_1(q):
 
 def test_ldam_zero_margin_scale_one_is_cross_entropy():
     z, y = batch(14)
-    got = imb.ldam_loss(z, y, samples_per_class=COUNTS, max_margin=0.0, scale=1.0)
+    got = jaxloss.ldam_loss(z, y, samples_per_class=COUNTS, max_margin=0.0, scale=1.0)
     assert_ulps([got], [ce_int(z, y)])
 
 
@@ -432,15 +431,15 @@ def test_ldam_matches_official_formula():
     m = m * (0.5 / m.max())  # official: m_list * (max_m / max(m_list))
     shifted = z - np.eye(C)[y] * m[y][:, None]
     want = np_ce(30.0 * shifted, y)
-    got = imb.ldam_loss(z, y, samples_per_class=COUNTS)
+    got = jaxloss.ldam_loss(z, y, samples_per_class=COUNTS)
     np.testing.assert_allclose(got, want, rtol=1e-12)
     # the rarest class gets the largest margin, max_margin itself
     np.testing.assert_allclose(m.max(), m[-1])
 
 
 def test_ldam_loss_grows_with_the_margin_and_rare_classes_pay_more():
-    f = jax.jit(lambda m: imb.ldam_loss(np.zeros((C, C)), np.arange(C), samples_per_class=COUNTS,
-                                        max_margin=m, scale=5.0))
+    f = jax.jit(lambda m: jaxloss.ldam_loss(np.zeros((C, C)), np.arange(C),
+                                            samples_per_class=COUNTS, max_margin=m, scale=5.0))
     small, large = np.asarray(f(0.1)), np.asarray(f(0.5))
     assert np.all(large > small)
     assert np.all(np.diff(large) > 0)  # COUNTS decrease along the classes
@@ -449,7 +448,7 @@ def test_ldam_loss_grows_with_the_margin_and_rare_classes_pay_more():
 def test_ldam_rejects_zero_counts():
     z, y = batch()
     with pytest.raises(ValueError, match=r"jaxloss\.ldam_loss: `samples_per_class` must"):
-        imb.ldam_loss(z, y, samples_per_class=np.array([5.0, 0, 1, 1, 1]))
+        jaxloss.ldam_loss(z, y, samples_per_class=np.array([5.0, 0, 1, 1, 1]))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -458,7 +457,7 @@ def test_ldam_rejects_zero_counts():
 
 def test_logit_adjustment_tau0_is_cross_entropy():
     z, y = batch(16)
-    got = imb.logit_adjusted_cross_entropy(z, y, class_priors=COUNTS / COUNTS.sum(), tau=0.0)
+    got = jaxloss.logit_adjusted_cross_entropy(z, y, class_priors=COUNTS / COUNTS.sum(), tau=0.0)
     assert_ulps([got], [ce_int(z, y)])
 
 
@@ -467,9 +466,9 @@ def test_logit_adjustment_tau1_is_balanced_softmax_and_ignores_prior_scale():
     pi = COUNTS / COUNTS.sum()
     e = pi * np.exp(z)
     want = -np.log(e[np.arange(B), y] / e.sum(-1))  # Balanced Softmax (Ren et al. 2020)
-    np.testing.assert_allclose(imb.logit_adjusted_cross_entropy(z, y, class_priors=pi),
+    np.testing.assert_allclose(jaxloss.logit_adjusted_cross_entropy(z, y, class_priors=pi),
                                want, rtol=1e-12)
-    np.testing.assert_allclose(imb.logit_adjusted_cross_entropy(z, y, class_priors=COUNTS),
+    np.testing.assert_allclose(jaxloss.logit_adjusted_cross_entropy(z, y, class_priors=COUNTS),
                                want, rtol=1e-12)
 
 
@@ -479,7 +478,7 @@ def test_logit_adjustment_learnable_tau_under_jit():
 
     @jax.jit
     def f(tau):
-        return jnp.sum(imb.logit_adjusted_cross_entropy(z, y, class_priors=pi, tau=tau))
+        return jnp.sum(jaxloss.logit_adjusted_cross_entropy(z, y, class_priors=pi, tau=tau))
 
     g = jax.grad(f)(0.7)
     p = np_softmax(z + 0.7 * np.log(pi))
@@ -491,7 +490,7 @@ def test_logit_adjustment_learnable_tau_under_jit():
 def test_logit_adjustment_rejects_bad_priors(bad):
     z, y = batch()
     with pytest.raises(ValueError, match=r"logit_adjusted_cross_entropy: `class_priors` must"):
-        imb.logit_adjusted_cross_entropy(z, y, class_priors=bad)
+        jaxloss.logit_adjusted_cross_entropy(z, y, class_priors=bad)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -503,7 +502,7 @@ def test_class_balanced_cross_entropy_is_class_weighted_ce_with_effective_number
     beta = 0.99
     eff = (1 - beta**COUNTS) / (1 - beta)  # effective number of samples
     w = (1 / eff) * C / np.sum(1 / eff)
-    got = imb.class_balanced_cross_entropy(z, y, samples_per_class=COUNTS, beta=beta)
+    got = jaxloss.class_balanced_cross_entropy(z, y, samples_per_class=COUNTS, beta=beta)
     np.testing.assert_allclose(got, w[y] * np_ce(z, y), rtol=1e-12)
     wj = jaxloss.class_weights_from_counts(jnp.asarray(COUNTS), method="effective_number",
                                            beta=beta)
@@ -513,7 +512,7 @@ def test_class_balanced_cross_entropy_is_class_weighted_ce_with_effective_number
 
 def test_class_balanced_beta0_is_cross_entropy_and_integer_counts_keep_float64():
     z, y = batch(20)
-    got = imb.class_balanced_cross_entropy(z, y, samples_per_class=np.array([9, 4, 3, 2, 1]),
+    got = jaxloss.class_balanced_cross_entropy(z, y, samples_per_class=np.array([9, 4, 3, 2, 1]),
                                                beta=0.0)
     assert got.dtype == jnp.float64
     np.testing.assert_allclose(got, np_ce(z, y), rtol=1e-15)
@@ -524,8 +523,8 @@ def test_class_balanced_focal_is_focal_with_alpha():
     w = jaxloss.class_weights_from_counts(jnp.asarray(COUNTS), method="effective_number",
                                           beta=0.999)
     np.testing.assert_allclose(
-        imb.class_balanced_focal_loss(z, y, samples_per_class=COUNTS, gamma=1.5),
-        imb.softmax_focal_loss(z, y, alpha=w, gamma=1.5), rtol=1e-14)
+        jaxloss.class_balanced_focal_loss(z, y, samples_per_class=COUNTS, gamma=1.5),
+        jaxloss.softmax_focal_loss(z, y, alpha=w, gamma=1.5), rtol=1e-14)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -535,7 +534,7 @@ def test_class_balanced_focal_is_focal_with_alpha():
 @pytest.mark.parametrize("soft", [False, True])
 def test_asl_without_focusing_or_margin_is_bce(soft):
     x, t = binary(22, soft=soft)
-    got = imb.asymmetric_multilabel_loss(x, t, gamma_positive=0.0, gamma_negative=0.0,
+    got = jaxloss.asymmetric_multilabel_loss(x, t, gamma_positive=0.0, gamma_negative=0.0,
                                              margin=0.0)
     np.testing.assert_allclose(got, bce(x, t), rtol=1e-12, atol=1e-14)
 
@@ -543,9 +542,9 @@ def test_asl_without_focusing_or_margin_is_bce(soft):
 @pytest.mark.parametrize("gamma", [0.5, 2.0])
 def test_asl_with_equal_gammas_and_no_margin_is_sigmoid_focal(gamma):
     x, t = binary(23)
-    got = imb.asymmetric_multilabel_loss(x, t, gamma_positive=gamma, gamma_negative=gamma,
+    got = jaxloss.asymmetric_multilabel_loss(x, t, gamma_positive=gamma, gamma_negative=gamma,
                                              margin=0.0)
-    np.testing.assert_allclose(got, imb.sigmoid_focal_loss(x, t, gamma=gamma), rtol=1e-12,
+    np.testing.assert_allclose(got, jaxloss.sigmoid_focal_loss(x, t, gamma=gamma), rtol=1e-12,
                                atol=1e-300)
 
 
@@ -557,7 +556,7 @@ def test_asl_matches_official_formula():
     pt = p * t + xs_neg * (1 - t)
     w = (1 - pt) ** (1.0 * t + 4.0 * (1 - t))
     want = -loss * w  # official, before its .sum() and without its 1e-8 clamps
-    got = imb.asymmetric_multilabel_loss(x, t, gamma_positive=1.0, gamma_negative=4.0)
+    got = jaxloss.asymmetric_multilabel_loss(x, t, gamma_positive=1.0, gamma_negative=4.0)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-300)
 
 
@@ -566,9 +565,9 @@ def test_asl_margin_discards_easy_negatives_with_zero_gradient():
     x = np.log(np.array([0.05, 0.1, 0.19, 0.2]) / (1 - np.array([0.05, 0.1, 0.19, 0.2])))
     t = np.zeros(4)
     v, g = jax.jit(jax.vmap(jax.value_and_grad(
-        lambda a, b: imb.asymmetric_multilabel_loss(a, b, margin=m))))(x, t)
+        lambda a, b: jaxloss.asymmetric_multilabel_loss(a, b, margin=m))))(x, t)
     assert np.all(np.asarray(v) == 0) and np.all(np.asarray(g) == 0)  # kink p = m: left value 0
-    v2 = imb.asymmetric_multilabel_loss(np.array([0.0]), np.zeros(1), margin=m)
+    v2 = jaxloss.asymmetric_multilabel_loss(np.array([0.0]), np.zeros(1), margin=m)
     np.testing.assert_allclose(v2, [0.3**4 * -np.log(0.7)], rtol=1e-12)
 
 
@@ -584,7 +583,7 @@ def test_asl_between_zero_and_bce(seed, gp, gn, m, scale):
 
 def test_asl_finite_at_saturated_logits_for_a_traced_zero_margin():
     def f(x, t, m):
-        return jnp.sum(imb.asymmetric_multilabel_loss(x, t, gamma_positive=0.5,
+        return jnp.sum(jaxloss.asymmetric_multilabel_loss(x, t, gamma_positive=0.5,
                                                       gamma_negative=0.5, margin=m))
 
     everything = jax.jit(lambda *a: (f(*a), jax.grad(f, (0, 1))(*a), jax.hessian(f)(*a)))
@@ -612,7 +611,7 @@ INTEGER_LOSSES = {
 def test_masked_class_is_the_same_as_a_removed_class(name):
     """where= removes a class from the softmax; the per-class vectors of the kept classes are
     unchanged (class 1 is masked: neither the largest count nor the smallest)."""
-    fn, kw = getattr(imb, name), INTEGER_LOSSES[name]
+    fn, kw = getattr(jaxloss, name), INTEGER_LOSSES[name]
     z, y = batch(25)
     z[:, 1] = 50.0  # would dominate if it leaked into the softmax
     y = np.where(y == 1, 0, y)
@@ -628,7 +627,7 @@ def test_masked_class_is_the_same_as_a_removed_class(name):
         # the weights are normalised over all C classes: compare with explicit weights
         w = np.asarray(jaxloss.class_weights_from_counts(jnp.asarray(COUNTS),
                                                          method="effective_number", beta=0.999))
-        base = imb.softmax_focal_loss(z[:, keep], remap[y], alpha=w[keep],
+        base = jaxloss.softmax_focal_loss(z[:, keep], remap[y], alpha=w[keep],
                                           gamma=0.0 if "cross" in name else 2.0)
         np.testing.assert_allclose(got, base, rtol=1e-13)
         return
@@ -639,7 +638,7 @@ def test_masked_class_is_the_same_as_a_removed_class(name):
 
 @pytest.mark.parametrize("name", sorted(INTEGER_LOSSES))
 def test_ignore_index_and_label_range(name):
-    fn, kw = getattr(imb, name), INTEGER_LOSSES[name]
+    fn, kw = getattr(jaxloss, name), INTEGER_LOSSES[name]
     z, y = batch(26)
     y[1] = -100
     everything_ignored = np.full(B, -100)
@@ -680,7 +679,7 @@ def test_bad_hyperparameters_name_function_and_argument(name, kw, arg):
     if name in ("sigmoid_focal_loss", "asymmetric_multilabel_loss"):
         z, y = binary(0, shape=(B, C))
     with pytest.raises(ValueError, match=rf"jaxloss\.{name}: `{arg}`"):
-        getattr(imb, name)(z, y, **kw)
+        getattr(jaxloss, name)(z, y, **kw)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -729,9 +728,9 @@ def test_logit_adjustment_and_class_balancing_improve_balanced_accuracy_over_ce(
     acc = {}
     for name, loss in [
         ("ce", ce_int),
-        ("logit-adjusted", functools.partial(imb.logit_adjusted_cross_entropy,
+        ("logit-adjusted", functools.partial(jaxloss.logit_adjusted_cross_entropy,
                                              class_priors=jnp.asarray(counts, jnp.float32))),
-        ("class-balanced", functools.partial(imb.class_balanced_cross_entropy,
+        ("class-balanced", functools.partial(jaxloss.class_balanced_cross_entropy,
                                              samples_per_class=counts, beta=0.999)),
     ]:
         acc[name] = _balanced_accuracy(_train(loss, x, y), xt, yt)

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import jaxloss
-from jaxloss._metric import (
+from jaxloss import (
     contrastive,
     cosine_embedding,
     hinge,
@@ -26,6 +26,7 @@ from jaxloss._metric import (
     supervised_contrastive,
     triplet_margin,
 )
+from tests.cases import contrastive as creg
 from tests.cases import margin as reg
 
 SETTINGS = settings(max_examples=25, deadline=None)
@@ -154,7 +155,7 @@ def test_info_nce_requires_exactly_one_positive():
         (lambda: multiclass_hinge(_a([[1.0, 2.0]]), jnp.array([2])),
          r"multiclass_hinge: `labels` must be class indices in \[0, 2\)"),
         (lambda: cosine_embedding(_a([[1.0]]), _a([[1.0]]), _a([1.0]), margin=1.5),
-         r"cosine_embedding: `margin` must be finite and in \[-1.0, 1.0\]"),
+         r"cosine_embedding: `margin` must be finite and in \[-1, 1\]"),
         (lambda: triplet_margin(_a([[1.0]]), _a([[1.0]]), _a([[1.0]]), p=0.5),
          r"triplet_margin: `p` must be finite and >= 1"),
         (lambda: triplet_margin(_a([[1.0]]), _a([[1.0]]), _a([[1.0, 2.0]])),
@@ -417,6 +418,52 @@ def test_ntxent_equals_simclr_formula_with_the_i_plus_n_pairing():
     assert float(jaxloss.mean(got)) == pytest.approx(float(o), rel=1e-6)
 
 
+def _fd_grad(f, x, h=1e-6):
+    """Central finite differences of a NumPy scalar function."""
+    g = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        e = np.zeros_like(x)
+        e[idx] = h
+        g[idx] = (f(x + e) - f(x - e)) / (2 * h)
+    return g
+
+
+def test_info_nce_two_views_is_simclr_nt_xent():
+    """info_nce(view_1, positives=view_2): SimCLR's 2N values in the order [view_1; view_2],
+    value and gradient against the paper's formula (NumPy, finite differences for the
+    gradient); leading axes are independent pairs of views."""
+    rng = np.random.default_rng(31)
+    z1, z2 = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
+    ct = rng.uniform(0.5, 2.0, size=8)
+    got = jax.jit(lambda a, b: info_nce(a, positives=b, temperature=0.4))(_a(z1), _a(z2))
+    np.testing.assert_allclose(got, _simclr_numpy(z1, z2, 0.4), rtol=1e-12)
+    g1, g2 = jax.jit(jax.grad(lambda a, b: jnp.sum(_a(ct) * info_nce(a, positives=b,
+                                                                      temperature=0.4)),
+                              argnums=(0, 1)))(_a(z1), _a(z2))
+    want1 = _fd_grad(lambda a: ct @ _simclr_numpy(a, z2, 0.4), z1)
+    want2 = _fd_grad(lambda b: ct @ _simclr_numpy(z1, b, 0.4), z2)
+    np.testing.assert_allclose(g1, want1, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(g2, want2, rtol=1e-6, atol=1e-8)
+    # Leading axes: two independent pairs of views.
+    w1, w2 = rng.normal(size=(2, 4, 3)), rng.normal(size=(2, 4, 3))
+    batched = info_nce(_a(w1), positives=_a(w2), temperature=0.4)
+    assert batched.shape == (2, 8)
+    for k in range(2):
+        np.testing.assert_allclose(batched[k], _simclr_numpy(w1[k], w2[k], 0.4), rtol=1e-12)
+
+
+def test_info_nce_two_views_and_labels_are_not_mixed():
+    z = _a(np.eye(3))
+    with pytest.raises(ValueError, match=r"jaxloss\.info_nce: pass either `labels`"):
+        info_nce(z, jnp.arange(3), positives=z)
+    with pytest.raises(TypeError, match=r"jaxloss\.info_nce: pass `labels`"):
+        info_nce(z)
+    with pytest.raises(ValueError, match=r"`embeddings` and `positives` must have the same shape"):
+        info_nce(z, positives=_a(np.eye(4, 3)))
+    with pytest.raises(TypeError, match=r"`positives` must have a floating dtype"):
+        info_nce(z, positives=jnp.ones((3, 3), jnp.int32))
+
+
 def test_supcon_with_one_positive_per_anchor_is_info_nce():
     """|P(i)| = 1 for every anchor: SupCon's L_out and NT-Xent are the same function of the
     embeddings (same τ): equal values and equal gradients."""
@@ -442,7 +489,7 @@ def test_supcon_multiple_positives_and_anchors_without_positive():
     y = np.array([[0, 0, 0, 1, 1, 2]])
     supcon = jax.jit(supervised_contrastive)  # one compile per shape for the calls below
     v = supcon(_a(e), jnp.asarray(y), temperature=0.5)
-    np.testing.assert_allclose(v, reg._supcon_value({"embeddings": e, "labels": y},
+    np.testing.assert_allclose(v, creg._supcon_value({"embeddings": e, "labels": y},
                                                     {"temperature": 0.5}), rtol=1e-12)
     assert float(v[0, 5]) == 0.0  # label 2 has no positive
     counted = (y[..., :, None] == y[..., None, :]).sum(-1) > 1  # the documented mask
@@ -483,17 +530,17 @@ def test_set_loss_vjps_match_jax_grad():
     rng = np.random.default_rng(100)
     e = rng.normal(size=(2, 6, 4))
     ct = rng.uniform(-1.0, 1.0, size=(2, 6))
-    for fn, labels in ((info_nce, reg.PAIRED), (supervised_contrastive, reg.GROUPED)):
+    for fn, labels in ((info_nce, creg.PAIRED), (supervised_contrastive, creg.GROUPED)):
         y = np.stack([rng.permutation(labels) for _ in range(2)])
         d, h = {"embeddings": e, "labels": y}, {"temperature": 0.4}
         got = jax.jit(jax.grad(lambda e, fn=fn, y=y: jnp.sum(
             _a(ct) * fn(e, jnp.asarray(y), temperature=0.4))))(_a(e))
-        np.testing.assert_allclose(got, reg._contrastive_vjp(d, h, ct), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(got, creg._contrastive_vjp(d, h, ct), rtol=1e-10, atol=1e-12)
     x, t = rng.normal(size=(2, 4, 3)), rng.normal(size=(2, 4, 3))
     d, h = {"image_embeddings": x, "text_embeddings": t}, {"logit_scale": 4.0, "logit_bias": -1.0}
     got = jax.jit(jax.grad(lambda x, t: jnp.sum(_a(ct[:, :4]) * siglip(x, t, **h)),
                            argnums=(0, 1)))(_a(x), _a(t))
-    for g, w in zip(got, reg._siglip_vjp(d, h, ct[:, :4]), strict=True):
+    for g, w in zip(got, creg._siglip_vjp(d, h, ct[:, :4]), strict=True):
         np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
 
 
@@ -511,7 +558,7 @@ def test_leading_batches_of_sets_are_independent(name):
         def f(a, b):
             return siglip(a, b, logit_scale=5.0, logit_bias=-2.0)
     else:
-        other = jnp.asarray(np.stack([[rng.permutation(reg.PAIRED) for _ in range(3)]
+        other = jnp.asarray(np.stack([[rng.permutation(creg.PAIRED) for _ in range(3)]
                                       for _ in range(2)]))
         fn = info_nce if name == "info_nce" else supervised_contrastive
 

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from jaxloss._js import jensen_shannon_divergence as js
+from jaxloss._divergence import jensen_shannon_divergence as js
 from jaxloss._overlap import (
     dice_loss,
     focal_tversky_loss,

@@ -21,6 +21,7 @@ batch gives 0 with a zero, finite gradient (torch: NaN).
 from __future__ import annotations
 
 import itertools
+import zlib
 
 import jax
 import jax.numpy as jnp
@@ -372,3 +373,109 @@ def test_linear_cross_entropy(reduction):
     assert np.all(np.asarray(gh) == 0.0) and np.all(np.asarray(gw) == 0.0)
     with pytest.raises(ValueError, match=r"jaxloss\.linear_cross_entropy: `reduction` must be"):
         fused.linear_cross_entropy(h, w, y_all, reduction="avg")
+
+
+# ------------------------------------------------ the imbalance and focal cross-entropies
+#
+# The per-example values and their closed-form logit gradients are the NumPy references of the
+# conformance cases (tests/cases/_softmax_labels.py); the reduction is PyTorch's for class-index
+# targets: 'sum' = Σ_V l_n, 'mean' = Σ_V l_n / Σ_V w_{y_n} with w the loss's class weights (the
+# class-balanced weights, the focal ``alpha``; 1 otherwise: the count of kept examples).
+
+from tests.cases import _softmax_labels as sl  # noqa: E402
+
+_CB_BETA = 0.99
+
+
+def _effective_number(beta):
+    raw = (1 - beta) / (1 - beta**sl.COUNTS)
+    return raw * len(sl.COUNTS) / raw.sum()
+
+
+# name: (kind of the reference, hyperparameters, the mean's per-class weights or None)
+IMBALANCE = {
+    "class_balanced_cross_entropy": (
+        "cb", {"samples_per_class": sl.COUNTS, "beta": _CB_BETA}, _effective_number(_CB_BETA)),
+    "class_balanced_focal_loss": (
+        "cbfocal", {"samples_per_class": sl.COUNTS, "beta": _CB_BETA, "gamma": 1.5},
+        _effective_number(_CB_BETA)),
+    "softmax_focal_loss": ("focal", {"gamma": 0.5, "poly_epsilon": 0.5}, None),
+    "softmax_focal_loss+alpha": ("focal", {"alpha": sl.W5, "gamma": 2.0}, sl.W5),
+    "poly1_cross_entropy": ("poly", {"epsilon": 1.5}, None),
+    "ldam_loss": ("ldam", {"samples_per_class": sl.COUNTS, "scale": 3.0}, None),
+    "logit_adjusted_cross_entropy": ("la", {"class_priors": sl.PRIORS, "tau": 0.7}, None),
+    "generalized_cross_entropy": ("gce", {"q": 0.4}, None),
+}
+
+
+def _imbalance_data(seed):
+    rng = np.random.default_rng(seed)
+    z = rng.normal(scale=2.0, size=(sl.B, sl.C))
+    y = rng.integers(0, sl.C, size=sl.B)
+    y[[1, 4]] = II
+    return z, y
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("name", sorted(IMBALANCE))
+def test_imbalance_losses_reduce_as_torch(name, reduction):
+    kind, hyper, w = IMBALANCE[name]
+    fn = getattr(jaxloss, name.split("+")[0])
+    z, y = _imbalance_data(zlib.crc32(name.encode()))
+    h = {**hyper, "ignore_index": II}
+    d = {"labels": y, "logits_c": z}
+    per_example = sl._mc_value(d, h, kind)  # 0 at ignored examples
+    rows = sl._mc_dz(d, h, kind)  # d l_n / d z_n, 0 at ignored examples
+    kept = y != II
+    denominator = 1.0
+    if reduction == "mean":
+        denominator = kept.sum() if w is None else w[y[kept]].sum()
+    expected = per_example[kept].sum() / denominator
+    value, grad = jax.jit(jax.value_and_grad(
+        lambda zz: fn(zz, y, ignore_index=II, reduction=reduction, **hyper)))(jnp.asarray(z))
+    np.testing.assert_allclose(float(value), expected, rtol=1e-11, atol=1e-14)
+    np.testing.assert_allclose(np.asarray(grad), rows / denominator, rtol=1e-9, atol=1e-12)
+    # "none" stays the per-example default
+    np.testing.assert_allclose(np.asarray(fn(z, y, ignore_index=II, **hyper)), per_example,
+                               rtol=1e-11, atol=1e-14)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_class_balanced_cross_entropy_is_torch_weighted_cross_entropy(reduction):
+    """torch.nn.CrossEntropyLoss(weight=w, ignore_index=, reduction=) with the effective-number
+    weights w, as the docstring says (the torch formula of this file's top)."""
+    z, y = _imbalance_data(11)
+    w = _effective_number(_CB_BETA)
+    got = jaxloss.class_balanced_cross_entropy(z, y, samples_per_class=sl.COUNTS, beta=_CB_BETA,
+                                               ignore_index=II, reduction=reduction)
+    np.testing.assert_allclose(float(got), torch_ce_indices(z, y, w, II, 0.0, reduction),
+                               rtol=1e-12)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_focal_with_gamma_0_and_alpha_is_weighted_cross_entropy_reduced(reduction):
+    z, y = _imbalance_data(12)
+    got = jaxloss.softmax_focal_loss(z, y, alpha=sl.W5, gamma=0.0, ignore_index=II,
+                                     reduction=reduction)
+    np.testing.assert_allclose(float(got), torch_ce_indices(z, y, sl.W5, II, 0.0, reduction),
+                               rtol=1e-12)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("name", sorted(IMBALANCE))
+def test_imbalance_all_ignored_gives_zero_with_zero_gradient(name, reduction):
+    hyper = IMBALANCE[name][1]
+    fn = getattr(jaxloss, name.split("+")[0])
+    z, _ = _imbalance_data(13)
+    y = np.full(sl.B, II)
+    value, grad = jax.jit(jax.value_and_grad(
+        lambda zz: fn(zz, y, ignore_index=II, reduction=reduction, **hyper)))(jnp.asarray(z))
+    assert float(value) == 0.0
+    assert np.all(np.asarray(grad) == 0.0)
+
+
+@pytest.mark.parametrize("name", sorted({n.split("+")[0] for n in IMBALANCE}))
+def test_imbalance_bad_reduction_is_a_value_error(name):
+    hyper = IMBALANCE[name][1]
+    with pytest.raises(ValueError, match=rf"jaxloss\.{name}: `reduction` must be one of"):
+        getattr(jaxloss, name)(np.zeros((2, sl.C)), np.array([0, 1]), reduction="avg", **hyper)

@@ -160,7 +160,8 @@ def test_poly1_epsilon_below_minus_one_is_refused():
     # -log p + ε(1 - p) ≈ (1 + ε)(1 - p) < 0 near p = 1: epsilon=-5 gave negative losses.
     p = np_softmax(z)[0, 0]
     assert -np.log(p) - 5 * (1 - p) < 0
-    with pytest.raises(ValueError, match=r"jaxloss\.poly1_cross_entropy: `epsilon` must be >= -1"):
+    with pytest.raises(ValueError,
+                       match=r"jaxloss\.poly1_cross_entropy: `epsilon` must be finite and >= -1"):
         jaxloss.poly1_cross_entropy(z, y, epsilon=-5.0)
     for fn in (jaxloss.softmax_focal_loss, jaxloss.sigmoid_focal_loss):
         zz, yy = (z, y) if fn is jaxloss.softmax_focal_loss else (z[0], np.array([1.0, 0.0]))

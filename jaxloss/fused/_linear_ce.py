@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import _reduce
 from .._core import checks as _checks
+from .._core.labels import check_label_range
 from .._core.registry import register
 from ._kernel import KernelConfig, linear_lse_stats
 
@@ -142,20 +143,10 @@ def _check_labels(
             f"{batch_shape}; got labels.shape={tuple(labels.shape)}."
         )
     check_ignore_index(fn, ignore_index)
-    try:  # Concrete labels (eager calls) are range-checked; traced ones give NaN values instead.
-        concrete = np.asarray(labels)
-    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+    what = f" (the vocabulary of `weight`, shape {tuple(weight.shape)})"
+    concrete = check_label_range(fn, labels, v, ignore_index, what=what)
+    if concrete is None:  # traced: the values are NaN there instead
         return labels
-    bad = (concrete < 0) | (concrete >= v)
-    if ignore_index is not None:
-        bad &= concrete != ignore_index
-    if bad.any():
-        raise ValueError(
-            f"jaxloss.{fn}: `labels` must be class indices in [0, {v}) (the vocabulary of "
-            f"`weight`, shape {tuple(weight.shape)})"
-            + (f" or ignore_index={ignore_index}" if ignore_index is not None else "")
-            + f"; got {concrete[bad].ravel()[:5].tolist()}."
-        )
     if mask is not None:
         try:
             m = np.asarray(mask)

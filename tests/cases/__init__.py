@@ -4,8 +4,9 @@
 Each file defines ``CASES: list[Case]`` (see tests/case.py and tests/registry.py for the format)
 and, when its family exports public names that are not losses, ``NOT_LOSSES: set[str]``.
 :func:`collect` imports every file here, so a new family's cases need no import line anywhere.
-NumPy helpers that several files share live in tests/reference.py; a cases file never imports
-jaxloss's private modules to compute a reference.
+NumPy helpers that several files share live in tests/reference.py; a case builder that several
+files share lives in a module whose name starts with an underscore (not collected). A cases file
+never imports jaxloss's private modules to compute a reference.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
-"""Conformance cases for the overlap (segmentation) losses and the Jensen–Shannon divergence.
+"""Conformance cases for the overlap (segmentation) losses (jaxloss/_overlap.py).
 
-References are NumPy float64 from the formulas in jaxloss/_overlap.py and jaxloss/_js.py (never
-by calling jaxloss). The overlap losses reduce the spatial axes and (unless ``average="none"``)
+References are NumPy float64 from the formulas in jaxloss/_overlap.py (never by calling
+jaxloss). The overlap losses reduce the spatial axes and (unless ``average="none"``)
 the class axis, so ``class_axis`` is a tuple of the reduced axes: the suite's
 ``np.expand_dims(ct, class_axis)`` accepts a tuple and expands the cotangent over all of them.
 """
@@ -217,63 +217,6 @@ def _gd_case(id, hyper, spatial=(N,), soft=False):
     )
 
 
-# --------------------------------------------------------------------------------------------
-# Jensen–Shannon
-
-def _xlogx(x):
-    return np.where(x > 0, x * np.log(np.where(x > 0, x, 1.0)), 0.0)
-
-
-def _js_value(d, h):
-    p, q = d["probabilities"], d["targets"]
-    terms = 0.5 * _xlogx(p) + 0.5 * _xlogx(q) - _xlogx(0.5 * (p + q))
-    if "where" in d:
-        terms = np.where(d["where"], terms, 0.0)
-    return terms.sum(-1)
-
-
-def _js_grad(a, b, d):
-    g = 0.5 * np.log(2 * a / (a + b))
-    return np.where(d["where"], g, 0.0) if "where" in d else g
-
-
-def _js_make(g, masked):
-    d = {"probabilities": _softmax(g.normal(scale=0.6, size=(6, 5))),
-         "targets": _softmax(g.normal(scale=0.6, size=(6, 5)))}
-    if masked:
-        mask = g.uniform(size=(6, 5)) > 0.3
-        mask[:, 0] = True
-        d["where"] = mask
-    return d
-
-
-def _js_extremes(masked):
-    p = np.array([[1.0, 0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.5, 0.5, 0.0],
-                  [0.2, 0.2, 0.2, 0.2, 0.2], [1e-30, 1 - 1e-30, 0.0, 0.0, 0.0]])
-    q = np.array([[0.0, 1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.5, 0.5, 0.0],
-                  [1.0, 0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0, 0.0]])
-    out = [{"probabilities": p, "targets": q}, {"probabilities": q, "targets": p},
-           {"probabilities": np.zeros((4, 5)), "targets": q}]
-    if masked:
-        mask = np.array([[True] * 5, [False] * 5, [True, False, True, False, True], [True] * 5])
-        out = [{**o, "where": mask} for o in out]
-    return out
-
-
-def _js_case(id, masked=False):
-    return Case(
-        loss="jensen_shannon_divergence",
-        id=id,
-        positional=("probabilities", "targets"),
-        make=lambda g: _js_make(g, masked),
-        reference=_js_value,
-        grads={"probabilities": lambda d, h: _js_grad(d["probabilities"], d["targets"], d),
-               "targets": lambda d, h: _js_grad(d["targets"], d["probabilities"], d)},
-        class_axis=-1,
-        extremes=lambda: _js_extremes(masked),
-    )
-
-
 CASES: list[Case] = [
     _overlap_case("dice_loss", "macro", _dice_parts, {}),
     _overlap_case("dice_loss", "micro+smooth=0.5", _dice_parts,
@@ -301,6 +244,4 @@ CASES: list[Case] = [
     _gd_case("absent-class", {}),
     _gd_case("2d+soft+smooth=0.2", {"smooth": 0.2}, spatial=HW, soft=True),
     _gd_case("smooth=0", {"smooth": 0.0}),
-    _js_case("plain"),
-    _js_case("class-mask", masked=True),
 ]
