@@ -14,8 +14,8 @@ import optax
 import pytest
 
 import jaxloss
-from tests.cases.regression import REGRESSION
 from tests.cases.classification import _ice_dz, _ice_value, _sbce_dx, _sbce_value
+from tests.cases.regression import REGRESSION
 
 RNG = np.random.default_rng(1234)
 
