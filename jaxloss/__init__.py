@@ -36,6 +36,18 @@ from ._combinators import (
 )
 from ._core.registry import LossInfo, loss_info, registered
 from ._divergence import kl_divergence, kl_divergence_with_log_targets
+from ._fenchel_young import (
+    entmax,
+    entmax15,
+    entmax15_loss,
+    entmax_loss,
+    fenchel_young_loss,
+    multiclass_perceptron_loss,
+    multiclass_sparsemax_loss,
+    perceptron_loss,
+    sparsemax,
+    sparsemax_loss,
+)
 from ._imbalance import (
     asymmetric_multilabel_loss,
     class_balanced_cross_entropy,
@@ -54,6 +66,7 @@ from ._likelihood import (
     poisson_nll,
     poisson_nll_with_rates,
 )
+from ._lovasz import lovasz_hinge_loss, lovasz_softmax_loss
 from ._metric import (
     contrastive,
     cosine_embedding,
@@ -152,8 +165,13 @@ __all__ = [  # literal, so that static tools see the exports
     "cosine_embedding",
     "detached",
     "dice_loss",
+    "entmax",
+    "entmax15",
+    "entmax15_loss",
+    "entmax_loss",
     "expected_cost",
     "expectile_loss",
+    "fenchel_young_loss",
     "focal_tversky_loss",
     "fused",
     "gaussian_nll",
@@ -177,14 +195,19 @@ __all__ = [  # literal, so that static tools see the exports
     "log_space",
     "logit_adjusted_cross_entropy",
     "loss_info",
+    "lovasz_hinge_loss",
+    "lovasz_softmax_loss",
     "margin_ranking",
     "masked",
     "mean",
     "mean_parts",
     "multiclass_hinge",
+    "multiclass_perceptron_loss",
+    "multiclass_sparsemax_loss",
     "multitask",
     "multitask_loss",
     "nll_loss",
+    "perceptron_loss",
     "pinball_loss",
     "poisson_nll",
     "poisson_nll_with_rates",
@@ -200,6 +223,8 @@ __all__ = [  # literal, so that static tools see the exports
     "softmax_cross_entropy",
     "softmax_cross_entropy_with_integer_labels",
     "softmax_focal_loss",
+    "sparsemax",
+    "sparsemax_loss",
     "squared_error",
     "squared_hinge",
     "squared_logarithmic_error",
