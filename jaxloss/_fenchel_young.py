@@ -612,11 +612,21 @@ def _fy_probabilities(reg: _Regulariser, z: jax.Array, t: jax.Array) -> jax.Arra
 
 @_fy_probabilities.defjvp
 def _fy_probabilities_jvp(reg, primals, tangents):
+    # The derivative of the value as computed, with m = max z: ŷ - t + (Σ t - 1) ∂m w.r.t. z
+    # (the last term 0 on the simplex) and ∇Ω(t) - (z - m) w.r.t. t. Written in JAX, so that
+    # second derivatives (off the simplex too) are those of the same function.
     (z, t), (dz, dt) = primals, tangents
     value = _fy_probabilities(reg, z, t)
     p = jax.nn.softmax(z, axis=-1) if reg.name == "shannon" else _entmax_last(z, reg.alpha)
+    m, dm = jax.jvp(lambda u: jnp.max(u, axis=-1, keepdims=True), (z,), (dz,))
     _, domega = jax.jvp(functools.partial(_omega, reg), (t,), (dt,))
-    return value, jnp.sum((p - t) * dz, axis=-1) + domega - jnp.sum(_shifted(z) * dt, axis=-1)
+    excess = jnp.sum(t, axis=-1) - 1
+    return value, (
+        jnp.sum((p - t) * dz, axis=-1)
+        + excess * dm[..., 0]
+        + domega
+        - jnp.sum((z - m) * dt, axis=-1)
+    )
 
 
 _REGULARISERS = ("shannon", "squared", "tsallis", "zero")
@@ -631,11 +641,13 @@ def fenchel_young_loss(regularizer: str, *, alpha: float = 1.5) -> Callable[...,
       "squared"  Ω(p) = ½(‖p‖² - 1)          ŷ = sparsemax
       "tsallis"  Ω(p) = (Σ p^α - 1)/(α(α-1)) ŷ = α-entmax (``alpha`` > 1)
       "zero"     Ω(p) = 0                    ŷ = argmax      L = Σ_j y_j (max θ - θ_j)
-    L >= 0, convex in θ, 0 iff ŷ_Ω(θ) = y. It is computed on θ - max θ (translation invariant
-    because Σ y = 1), so logits of ±1e4 lose nothing.
+    L >= 0, convex in θ, 0 iff ŷ_Ω(θ) = y. It is computed as Ω*(x) - ⟨x, y⟩ + Ω(y) with
+    x = θ - max θ (equal to L because Σ y = 1), so logits of ±1e4 lose nothing; the
+    derivatives are those of this form.
 
     Gradient: dL/dθ = ŷ_Ω(θ) - y ("zero": the subgradient of max, ties shared equally, minus
     y); dL/dy = ∇Ω(y) - (θ - max θ) (for "shannon" ∇Ω = log y + 1, taken as 0 where y = 0).
+    Off the simplex (Σ y ≠ 1, e.g. finite differences) dL/dθ adds (Σ y - 1)·∂max θ.
 
     Args:
       regularizer: "shannon", "squared", "tsallis" or "zero".
@@ -692,7 +704,10 @@ def fenchel_young_loss(regularizer: str, *, alpha: float = 1.5) -> Callable[...,
         z = z.astype(t.dtype)
         if reg.name == "zero":
             gap = jnp.max(z, axis=-1, keepdims=True) - z
-            cross = jnp.sum(t * jnp.where(t != 0, gap, 0), axis=-1)
+            # 0·inf (a zero target where max z - z overflows) is 0; a finite gap is kept so
+            # that d/dt = max z - z holds at t = 0 too.
+            gap = jnp.where((t != 0) | (jnp.abs(gap) < jnp.inf), gap, 0)
+            cross = jnp.sum(t * gap, axis=-1)
             return nan_gradient(cross, z, -1)
         return _fy_probabilities(reg, z, t)
 
