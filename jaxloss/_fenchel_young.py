@@ -42,6 +42,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._core import ad as _ad
 from ._core import checks as _checks
 from ._core.numerics import logsumexp_parts, nan_gradient, xlogx
 from ._core.registry import register
@@ -478,9 +479,28 @@ def multiclass_perceptron_loss(logits: Any, labels: Any, *, axis: int = -1) -> j
 # Binary losses
 
 
-def _sparse_plus(x: jax.Array) -> jax.Array:
-    """0 (x <= -1), (x + 1)²/4 (|x| < 1), x (x >= 1); derivative clip((x + 1)/2, 0, 1)."""
-    return 0.25 * jnp.square(jnp.clip(x + 1, 0, 2)) + jnp.maximum(x - 1, 0)
+@jax.custom_jvp
+def _binary_sparsemax(s: jax.Array, t: jax.Array) -> jax.Array:
+    """((s + 1)/2 - t)² for |s| < 1, (1 - t)(s - t) for s >= 1, t(t - 1 - s) for s <= -1: each
+    piece a product of non-negative factors (no cancellation near 0). Selects keyed on s >= 1
+    and s <= -1, which NaN fails: a NaN s takes the middle piece and stays NaN. (This form ran
+    about as fast as optax's value-and-grad; a min/max form ran ~2x slower: bench/.)"""
+    middle = jnp.square(0.5 * s + 0.5 - t)
+    return jnp.where(s >= 1, (1 - t) * (s - t), jnp.where(s <= -1, t * (t - 1 - s), middle))
+
+
+def _binary_sparsemax_jvp(primals, tangents):
+    (s, t), (ds, dt) = primals, tangents
+    value = _binary_sparsemax(s, t)
+    out = jnp.zeros_like(value)
+    if not _ad.is_zero(ds):
+        out = out + ds * (jnp.minimum(jnp.maximum(0.5 * s + 0.5, 0), 1) - t)
+    if not _ad.is_zero(dt):
+        out = out + dt * (2 * t - 1 - s)
+    return value, out
+
+
+_binary_sparsemax.defjvp(_binary_sparsemax_jvp, symbolic_zeros=True)
 
 
 @register(plot="binary")
@@ -489,8 +509,10 @@ def sparsemax_loss(logits: Any, labels: Any) -> jax.Array:
 
     Math (s = logit, t = label, sparse_plus(x) = 0 for x <= -1, (x + 1)²/4 for |x| < 1, x for
     x >= 1):
-      l = t·sparse_plus(-s) + (1 - t)·sparse_plus(s) - t(1 - t),
-    the Fenchel–Young loss of the sparsemax regulariser on the logits [s/2, -s/2] and the
+      l = t·sparse_plus(-s) + (1 - t)·sparse_plus(s) - t(1 - t)
+        = ((s + 1)/2 - t)² (|s| < 1),  (1 - t)(s - t) (s >= 1),  t(t - 1 - s) (s <= -1)
+    (the second form, products of non-negative factors, is how it is computed), the
+    Fenchel–Young loss of the sparsemax regulariser on the logits [s/2, -s/2] and the
     target [t, 1 - t]: l >= 0 and l = 0 iff sparse_sigmoid(s) = clip((s + 1)/2, 0, 1) = t.
 
     Gradient: dl/ds = sparse_sigmoid(s) - t;  dl/dt = 2t - 1 - s.
@@ -518,8 +540,7 @@ def sparsemax_loss(logits: Any, labels: Any) -> jax.Array:
     _checks.check_same_shape(fn, "logits", s, "labels", t)
     _checks.check_values(fn, "labels", labels, "in [0, 1]", allow_nan=True)
     dtype = _checks.compute_dtype(s, t)
-    s, t = s.astype(dtype), t.astype(dtype)
-    return t * _sparse_plus(-s) + (1 - t) * _sparse_plus(s) - t * (1 - t)
+    return _binary_sparsemax(s.astype(dtype), t.astype(dtype))
 
 
 @jax.custom_jvp
