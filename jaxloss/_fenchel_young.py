@@ -245,8 +245,8 @@ def sparsemax(logits: Any, *, axis: int = -1) -> jax.Array:
 
     Returns:
       Probabilities of the logits' shape, in the compute dtype (float32 for 16-bit inputs).
-      Equals ``optax.projections.projection_simplex`` on each row and ``jax.nn.sparsemax``
-      where JAX has it. A NaN logit makes its row NaN.
+      Equals ``optax.projections.projection_simplex`` on each row. A NaN logit makes its row
+      NaN.
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss

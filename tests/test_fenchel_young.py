@@ -75,6 +75,20 @@ def test_soft_label_sparsemax_loss_is_zero_exactly_at_the_sparse_sigmoid():
     assert np.all(np.asarray(jaxloss.sparsemax_loss(s, np.full_like(s, 0.3))) >= 0)
 
 
+@pytest.mark.parametrize("alpha", [1.25, 1.5, 2.0])
+def test_entmax_losses_equal_the_entmax_package_formula(alpha):
+    """deep-spin/entmax ``_GenericLossFunction``: loss = ⟨p* - e_y, z⟩ + H(p*) with
+    H(p) = Σ (p - p^α)/(α(α - 1)) (its ``omega``), p* = entmax_α(z) (PyTorch; not installed:
+    its documented formula in NumPy)."""
+    p = entmax_ref(Z, alpha)
+    onehot = np.eye(6)[Y]
+    want = np.sum((p - onehot) * Z, -1) + np.sum(p - p**alpha, -1) / (alpha * (alpha - 1))
+    _close(jaxloss.entmax_loss(Z, Y, alpha=alpha), want, 1e-11)
+    named = {1.5: jaxloss.entmax15_loss, 2.0: jaxloss.multiclass_sparsemax_loss}.get(alpha)
+    if named is not None:
+        _close(named(Z, Y), want, 1e-11)
+
+
 def test_perceptron_losses_equal_optax():
     x = np.array([-2.0, -0.5, 0.3, 1.7, -1e4, 1e4])
     t = np.array([1.0, -1.0, 1.0, -1.0, 1.0, -1.0])
