@@ -35,15 +35,29 @@ def _close(a, b, tol=1e-12):
 # optax parity
 
 
+@jax.jit
+def _sparsemax_pair(z, y):
+    def ours(z):
+        return jaxloss.multiclass_sparsemax_loss(z, y)
+
+    def theirs(z):
+        return optax.losses.multiclass_sparsemax_loss(z, y)
+
+    return (
+        ours(z),
+        theirs(z),
+        jax.grad(lambda z: ours(z).sum())(z),
+        jax.grad(lambda z: theirs(z).sum())(z),
+    )
+
+
 def test_multiclass_sparsemax_loss_equals_optax_and_the_formula():
     for z, y in ((Z, Y), (TIED, TIED_Y), (100 * Z, Y)):
-        ours = jax.jit(jaxloss.multiclass_sparsemax_loss)(z, y)
-        _close(ours, optax.losses.multiclass_sparsemax_loss(z, y), 1e-10)
+        ours, theirs, g, g_optax = _sparsemax_pair(z, y)
+        _close(ours, theirs, 1e-10)
         p = entmax_ref(z, 2.0)
         zy = z[np.arange(len(y)), y][:, None]
         _close(ours, np.sum(p * (z - zy), -1) + 0.5 * (1 - np.sum(p * p, -1)), 1e-10)
-        g = jax.grad(lambda z, y=y: jaxloss.multiclass_sparsemax_loss(z, y).sum())(z)
-        g_optax = jax.grad(lambda z, y=y: optax.losses.multiclass_sparsemax_loss(z, y).sum())(z)
         _close(g, g_optax, 1e-10)
         _close(g, p - np.eye(z.shape[1])[y], 1e-10)
 
@@ -89,23 +103,34 @@ def test_entmax_losses_equal_the_entmax_package_formula(alpha):
         _close(named(Z, Y), want, 1e-11)
 
 
+@jax.jit
+def _perceptron_pairs(x, t, z, y):
+    out = {}
+    for name, f, g, a, b in (
+        ("binary", jaxloss.perceptron_loss, optax.losses.perceptron_loss, x, t),
+        (
+            "multiclass",
+            jaxloss.multiclass_perceptron_loss,
+            optax.losses.multiclass_perceptron_loss,
+            z,
+            y,
+        ),
+    ):
+        out[name] = [
+            (f(a, b), jax.grad(lambda a, f=f, b=b: f(a, b).sum())(a)),
+            (g(a, b), jax.grad(lambda a, g=g, b=b: g(a, b).sum())(a)),
+        ]
+    return out
+
+
 def test_perceptron_losses_equal_optax():
     x = np.array([-2.0, -0.5, 0.3, 1.7, -1e4, 1e4])
     t = np.array([1.0, -1.0, 1.0, -1.0, 1.0, -1.0])
-    _close(jaxloss.perceptron_loss(x, t), optax.losses.perceptron_loss(x, t))
-    _close(
-        jax.grad(lambda x: jaxloss.perceptron_loss(x, t).sum())(x),
-        jax.grad(lambda x: optax.losses.perceptron_loss(x, t).sum())(x),
-    )
     # Multi-class, ties included: JAX's subgradient of max is shared equally in both.
     for z, y in ((Z, Y), (TIED, TIED_Y)):
-        _close(
-            jaxloss.multiclass_perceptron_loss(z, y), optax.losses.multiclass_perceptron_loss(z, y)
-        )
-        _close(
-            jax.grad(lambda z, y=y: jaxloss.multiclass_perceptron_loss(z, y).sum())(z),
-            jax.grad(lambda z, y=y: optax.losses.multiclass_perceptron_loss(z, y).sum())(z),
-        )
+        for ours, theirs in _perceptron_pairs(x, t, z, y).values():
+            _close(ours[0], theirs[0])
+            _close(ours[1], theirs[1])
 
 
 def test_perceptron_kink_is_active():

@@ -89,27 +89,33 @@ def test_absent_class_under_all_adds_its_largest_probability():
     _close(3 * every - 2 * present, p[:, 2].max())
 
 
+@jax.jit
+def _ignored(s, y, s2, z, ym):
+    hinge = jaxloss.lovasz_hinge_loss
+
+    def total_hinge(s):
+        return hinge(s, jnp.full(s.shape, 255), num_spatial_dims=2, ignore_index=255).sum()
+
+    def total_softmax(z):
+        return jaxloss.lovasz_softmax_loss(z, ym, num_spatial_dims=2, ignore_index=-1).sum()
+
+    return (
+        hinge(s, y, num_spatial_dims=2, ignore_index=255),
+        hinge(s2, y, num_spatial_dims=2, ignore_index=255),
+        jax.value_and_grad(total_hinge)(s),
+        jax.value_and_grad(total_softmax)(z),
+    )
+
+
 def test_ignored_pixels_are_dropped():
     y = np.where(RNG.uniform(size=YB.shape) < 0.3, 255, YB)
     keep = y != 255
-    got = jaxloss.lovasz_hinge_loss(S, y, num_spatial_dims=2, ignore_index=255)
+    s2 = np.where(keep, S, -S * 7)  # ignored pixels' logits changed
+    got, got2, (vh, gh), (vs, gs) = _ignored(S, y, s2, Z, np.full(YM.shape, -1))
     _close(got, [_hinge_image(S[i][keep[i]], YB[i][keep[i]], None)[0] for i in range(3)])
-    # Changing an ignored pixel's logit changes nothing; every pixel ignored gives 0 and no
-    # gradient.
-    s2 = np.where(keep, S, -S * 7)
-    _close(jaxloss.lovasz_hinge_loss(s2, y, num_spatial_dims=2, ignore_index=255), got)
-    all_ignored = np.full(S.shape, 255)
-    v, g = jax.value_and_grad(
-        lambda s: jaxloss.lovasz_hinge_loss(
-            s, all_ignored, num_spatial_dims=2, ignore_index=255
-        ).sum()
-    )(S)
-    assert v == 0 and not np.any(g)
-    ym = np.full(YM.shape, -1)
-    v, g = jax.value_and_grad(
-        lambda z: jaxloss.lovasz_softmax_loss(z, ym, num_spatial_dims=2, ignore_index=-1).sum()
-    )(Z)
-    assert v == 0 and not np.any(g)
+    _close(got2, got)  # an ignored pixel's logit changes nothing
+    # every pixel ignored: 0 with no gradient
+    assert vh == 0 and not np.any(gh) and vs == 0 and not np.any(gs)
 
 
 def test_gradient_is_the_sorted_error_weights():
