@@ -596,9 +596,11 @@ def perceptron_loss(predictions: Any, targets: Any) -> jax.Array:
             )
     dtype = _checks.compute_dtype(x, t)
     x, t = x.astype(dtype), t.astype(dtype)
-    # A target other than ±1 (traced) adds NaN; a NaN target or score gives a NaN derivative
-    # through _active.
-    return _active(-t * x) + jnp.where(jnp.abs(t) == 1, 0, jnp.nan).astype(dtype)
+    # A target other than ±1 (traced) becomes NaN, so the value and the derivative are NaN
+    # there. (Folded into the target: adding a NaN-or-0 term instead ran 3.6x slower in
+    # value-and-grad on XLA:CPU; bench/fenchel_young.py.)
+    t = jnp.where(jnp.abs(t) == 1, t, jnp.nan)
+    return _active(-t * x)
 
 
 # ----------------------------------------------------------------------------------------------
