@@ -7,7 +7,8 @@
 Each pair is first checked for agreement (values within 2e-4, gradients within 2e-3 of the
 largest entry), then timed interleaved in one process (the order alternates each round): the
 median of warm runs of the jitted ``jax.value_and_grad`` of the mean loss w.r.t. the logits,
-float32, compile time apart. Ratio = jaxloss / optax (below 1: jaxloss faster). The machine is
+float32, compile time apart; XLA's temporaries (``memory_analysis``, deterministic)
+beside. Ratio = jaxloss / optax (below 1: jaxloss faster). The machine is
 shared: compare the ratios of one run, not milliseconds across runs.
 """
 
@@ -90,6 +91,10 @@ def run(quick: bool, reps: int) -> list[dict[str, Any]]:
             "value_diff": dv,
             "grad_diff": dg,
             "first_call_s": {"jaxloss": compile_a, "optax": compile_b},
+            "temp_bytes": {
+                w: f.lower(*args).compile().memory_analysis().temp_size_in_bytes
+                for w, f in (("jaxloss", fa), ("optax", fb))
+            },
         }
         if dv > 2e-4 or dg > 2e-3:
             row["note"] = "disagree: not timed"
@@ -125,15 +130,19 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         "quick": args.quick,
         "reps": args.reps,
     }
-    print("| case | jaxloss vg ms | optax vg ms | ratio |\n|---|---|---|---|")
+    print(
+        "| case | jaxloss vg ms | optax vg ms | ratio | XLA temp MiB (jaxloss / optax) |\n"
+        "|---|---|---|---|---|"
+    )
     for r in rows:
         if "ratio" in r:
+            mib = {w: b / 2**20 for w, b in r["temp_bytes"].items()}
             print(
                 f"| {r['case']} | {r['ms']['jaxloss']:.2f} | {r['ms']['optax']:.2f} | "
-                f"{r['ratio']:.2f} |"
+                f"{r['ratio']:.2f} | {mib['jaxloss']:.1f} / {mib['optax']:.1f} |"
             )
         else:
-            print(f"| {r['case']} | — | — | {r['note']} |")
+            print(f"| {r['case']} | — | — | {r['note']} | |")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"meta": meta, "rows": rows}, fh, indent=1)
