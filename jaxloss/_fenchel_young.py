@@ -1,0 +1,742 @@
+"""Fenchel–Young losses: sparsemax, entmax and perceptron losses, and the sparse mappings.
+
+Conventions shared by everything here.
+
+The family. A regulariser Ω on the probability simplex Δ defines the regularised prediction
+ŷ_Ω(θ) = argmax_{p ∈ Δ} ⟨θ, p⟩ - Ω(p) and the Fenchel–Young loss
+  L_Ω(θ; y) = Ω*(θ) + Ω(y) - ⟨θ, y⟩,   Ω*(θ) = ⟨θ, ŷ⟩ - Ω(ŷ),
+which is >= 0, convex in θ, 0 iff ŷ_Ω(θ) = y, and has the gradient ∇_θ L = ŷ_Ω(θ) - y
+(Blondel, Martins & Niculae, JMLR 2020). The regularisers used here, each with Ω(e_k) = 0:
+  "shannon"  Ω(p) = Σ p log p                    ŷ = softmax     L = KL(y ‖ softmax θ)
+  "squared"  Ω(p) = ½(‖p‖² - 1)                  ŷ = sparsemax   the sparsemax loss
+  "tsallis"  Ω(p) = (Σ p^α - 1) / (α(α - 1))     ŷ = α-entmax    the entmax loss (α > 1)
+  "zero"     Ω(p) = 0                            ŷ = argmax      the perceptron loss
+("squared" is "tsallis" at α = 2.) With integer labels y = e_k the loss is
+⟨ŷ, θ - θ_k⟩ - Ω(ŷ). Losses of one-hot labels take integer ``labels``; :func:`fenchel_young_loss`
+builds the loss of probability targets for any of the four regularisers.
+
+Mappings. :func:`sparsemax` (α = 2) and :func:`entmax15` (α = 1.5) are exact: the threshold τ
+with Σ_j [(α - 1)z_j - τ]_+^{1/(α-1)} = 1 comes from one sort of the row. :func:`entmax` takes
+any α > 1 by bisection on τ (to the dtype's precision: 30 halvings in float32, 60 in float64).
+Their outputs have exact zeros outside the support; their Jacobian is
+diag(s) - s sᵀ / Σ s with s_j = p_j^{2-α} on the support and 0 off it (a closed-form JVP; the
+sort and the bisection are never differentiated). Every row is shifted by its maximum first, so
+logits of ±1e4 (or ±3e38) lose nothing.
+
+Classes are on ``axis`` (last by default); labels have the logits' shape without it. Concrete
+(eager) labels are range-checked; under ``jit`` an out-of-range label gives NaN. A NaN logit
+makes its row's probabilities, value and gradient NaN and leaves the other rows unchanged.
+Ties: the perceptron losses take JAX's subgradient of ``max`` (tied maxima share it equally),
+as optax does. float16/bfloat16 inputs are computed in float32 and the result is float32;
+float64 stays float64.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._core import ad as _ad
+from ._core import checks as _checks
+from ._core.numerics import logsumexp_parts, nan_gradient, xlogx
+from ._core.registry import register
+
+__all__ = [
+    "entmax",
+    "entmax15",
+    "entmax15_loss",
+    "entmax_loss",
+    "fenchel_young_loss",
+    "multiclass_perceptron_loss",
+    "multiclass_sparsemax_loss",
+    "perceptron_loss",
+    "sparsemax",
+    "sparsemax_loss",
+]
+
+# ----------------------------------------------------------------------------------------------
+# Validation
+
+
+def _logits(fn: str, logits: Any, axis: Any) -> tuple[jax.Array, int]:
+    """Floating logits in the compute dtype with the class axis moved last; the axis."""
+    z = _checks.check_floating(fn, "logits", logits)
+    if z.ndim == 0:
+        raise ValueError(f"jaxloss.{fn}: `logits` must have a class axis; got a 0-d array.")
+    if isinstance(axis, bool) or not isinstance(axis, int) or not -z.ndim <= axis < z.ndim:
+        raise ValueError(
+            f"jaxloss.{fn}: `axis` must be an int in [-{z.ndim}, {z.ndim}) for {z.ndim}-d "
+            f"logits; got {axis!r}."
+        )
+    axis %= z.ndim
+    return jnp.moveaxis(z.astype(_checks.compute_dtype(z)), axis, -1), axis
+
+
+def _labels(fn: str, labels: Any, logits: Any, z: jax.Array, axis: int) -> jax.Array:
+    """Integer labels of the logits' shape without the class axis, range-checked if concrete."""
+    y = _checks.check_integer(fn, "labels", labels)
+    if y.shape != z.shape[:-1]:
+        raise ValueError(
+            f"jaxloss.{fn}: `labels` must have the logits' shape without the class axis, "
+            f"{tuple(z.shape[:-1])}; got labels.shape={tuple(y.shape)} for logits.shape="
+            f"{tuple(np.shape(logits))} and axis={axis}."
+        )
+    concrete = _checks.concrete_array(labels)
+    num_classes = z.shape[-1]
+    if concrete is not None and concrete.size:
+        bad = (concrete < 0) | (concrete >= num_classes)
+        if bad.any():
+            raise ValueError(
+                f"jaxloss.{fn}: `labels` must be class indices in [0, {num_classes}); got "
+                f"{concrete[bad].ravel()[:5].tolist()}."
+            )
+    return y
+
+
+def _label_logit(z: jax.Array, y: jax.Array) -> jax.Array:
+    """z[..., y] by a gather (labels clipped; :func:`_in_range` marks the clipped ones)."""
+    safe = jnp.clip(y, 0, z.shape[-1] - 1)[..., None]
+    return jnp.take_along_axis(z, safe, -1)[..., 0]
+
+
+def _in_range(loss: jax.Array, y: jax.Array, num_classes: int) -> jax.Array:
+    """NaN where a (traced) label is outside [0, C)."""
+    return jnp.where((y >= 0) & (y < num_classes), loss, jnp.nan)
+
+
+def _check_alpha(fn: str, alpha: Any) -> float:
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.floating, np.integer)):
+        raise TypeError(
+            f"jaxloss.{fn}: `alpha` must be a Python float > 1 (it selects the algorithm, so it "
+            f"cannot be traced); got {type(alpha).__name__}."
+        )
+    _checks.require(fn, "alpha", float(alpha), _checks.Interval(1.0, lo_open=True))
+    return float(alpha)
+
+
+# ----------------------------------------------------------------------------------------------
+# The mappings, on the last axis
+
+
+def _shifted(z: jax.Array) -> jax.Array:
+    """z - max z per row (the maximum is constant for the derivatives; NaN spreads to the row)."""
+    return z - jax.lax.stop_gradient(jnp.max(z, axis=-1, keepdims=True))
+
+
+def _descending(x: jax.Array) -> jax.Array:
+    return jnp.flip(jnp.sort(x, axis=-1), axis=-1)
+
+
+def _take(x: jax.Array, k: jax.Array) -> jax.Array:
+    """x[..., k - 1] for a per-row count k >= 1 (keepdims)."""
+    return jnp.take_along_axis(x, k - 1, -1)
+
+
+def _sparsemax_forward(z: jax.Array) -> jax.Array:
+    """[z - τ]_+ with τ = (Σ_{j ≤ k} z_(j) - 1)/k, k = max{k : 1 + k z_(k) > Σ_{j ≤ k} z_(j)}
+    (Martins & Astudillo 2016, Alg. 1)."""
+    x = _shifted(z)
+    xs = _descending(x)
+    rank = jnp.arange(1, x.shape[-1] + 1, dtype=x.dtype)
+    cum = jnp.cumsum(xs, axis=-1)
+    k = jnp.sum(1 + rank * xs > cum, axis=-1, keepdims=True)
+    tau = (_take(cum, k) - 1) / k.astype(x.dtype)
+    return jnp.maximum(x - tau, 0)
+
+
+def _entmax15_forward(z: jax.Array) -> jax.Array:
+    """[z/2 - τ]_+² with Σ = 1 (Peters, Niculae & Martins 2019, the exact sort-based τ)."""
+    x = _shifted(z / 2)
+    xs = _descending(x)
+    rank = jnp.arange(1, x.shape[-1] + 1, dtype=x.dtype)
+    mean = jnp.cumsum(xs, axis=-1) / rank
+    spread = rank * (jnp.cumsum(xs * xs, axis=-1) / rank - mean * mean)
+    tau = mean - jnp.sqrt(jnp.maximum((1 - spread) / rank, 0))
+    k = jnp.sum(tau <= xs, axis=-1, keepdims=True)
+    # τ again on the support found, from its centred spread: the cumulative form above cancels
+    # (mean of squares - square of the mean), enough to choose the support, not for τ itself.
+    on = x >= _take(xs, k)
+    count = jnp.sum(on, axis=-1, keepdims=True).astype(x.dtype)
+    centre = jnp.sum(jnp.where(on, x, 0), axis=-1, keepdims=True) / count
+    dev = jnp.where(on, x - centre, 0)
+    spread = jnp.sum(dev * dev, axis=-1, keepdims=True)
+    tau = centre - jnp.sqrt(jnp.maximum((1 - spread) / count, 0))
+    return jnp.square(jnp.maximum(x - tau, 0))
+
+
+def _entmax_bisect_forward(z: jax.Array, alpha: float) -> jax.Array:
+    """[(α - 1)z - τ]_+^{1/(α-1)} with τ by bisection (Blondel et al. 2019; Peters et al. 2019):
+    τ in [max - 1, max - K^{1-α}], where the sum is >= 1 and <= 1."""
+    x = (alpha - 1) * _shifted(z)
+    power = 1 / (alpha - 1)
+    iters = 60 if x.dtype == jnp.float64 else 30
+
+    def mass(tau: jax.Array) -> jax.Array:
+        return jnp.power(jnp.maximum(x - tau, 0), power)
+
+    def halve(_: int, bounds: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
+        lo, hi = bounds
+        mid = (lo + hi) / 2
+        big = jnp.sum(mass(mid), axis=-1, keepdims=True) >= 1
+        return jnp.where(big, mid, lo), jnp.where(big, hi, mid)
+
+    shape = (*x.shape[:-1], 1)
+    lo = jnp.full(shape, -1, x.dtype)
+    hi = jnp.full(shape, -(float(x.shape[-1]) ** (1 - alpha)), x.dtype)
+    lo, _ = jax.lax.fori_loop(0, iters, halve, (lo, hi))
+    p = mass(lo)
+    return p / jnp.sum(p, axis=-1, keepdims=True)
+
+
+def _forward(z: jax.Array, alpha: float) -> jax.Array:
+    if alpha == 2.0:
+        return _sparsemax_forward(z)
+    if alpha == 1.5:
+        return _entmax15_forward(z)
+    return _entmax_bisect_forward(z, alpha)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
+def _entmax_last(z: jax.Array, alpha: float) -> jax.Array:
+    """α-entmax over the last axis (α = 2: sparsemax, α = 1.5: exact), closed-form JVP."""
+    return _forward(jax.lax.stop_gradient(z), alpha)
+
+
+@_entmax_last.defjvp
+def _entmax_last_jvp(alpha, primals, tangents):
+    (z,), (dz,) = primals, tangents
+    p = _entmax_last(z, alpha)
+    on = p > 0
+    if alpha == 2.0:
+        s = on.astype(p.dtype)
+    elif alpha == 1.5:  # double where: sqrt's derivative at 0 would make second order NaN
+        s = jnp.where(on, jnp.sqrt(jnp.where(on, p, 1)), 0)
+    else:
+        s = jnp.where(on, jnp.power(jnp.where(on, p, 1), 2 - alpha), 0)
+    sd = s * dz
+    dp = sd - s * (jnp.sum(sd, axis=-1, keepdims=True) / jnp.sum(s, axis=-1, keepdims=True))
+    # A NaN row (its p is NaN, so s = 0 there) has a NaN Jacobian.
+    return p, jnp.where(jnp.isnan(p), jnp.nan, dp)
+
+
+def _map(fn: str, logits: Any, axis: Any, alpha: float) -> jax.Array:
+    z, axis = _logits(fn, logits, axis)
+    return jnp.moveaxis(_entmax_last(z, alpha), -1, axis)
+
+
+def sparsemax(logits: Any, *, axis: int = -1) -> jax.Array:
+    """Sparsemax: the Euclidean projection of the logits onto the probability simplex.
+
+    Math (z = logits along ``axis``; sort z_(1) >= ... >= z_(K)):
+      sparsemax(z) = argmin_{p ∈ Δ} ‖p - z‖² = [z - τ]_+,
+      k = max{k : 1 + k z_(k) > Σ_{j<=k} z_(j)},   τ = (Σ_{j<=k} z_(j) - 1) / k.
+    Probabilities sum to 1 and are exactly 0 outside the support S = {j : z_j > τ}.
+    Jacobian: diag(s) - s sᵀ/|S| with s the support's indicator.
+
+    Args:
+      logits: floating array ``[..., K, ...]`` with the classes on ``axis``.
+      axis: the class axis.
+
+    Returns:
+      Probabilities of the logits' shape, in the compute dtype (float32 for 16-bit inputs).
+      Equals ``optax.projections.projection_simplex`` on each row. A NaN logit makes its row
+      NaN.
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> jaxloss.sparsemax(jnp.array([1.0, 0.5, -1.0])).tolist()
+      [0.75, 0.25, 0.0]
+
+    Reference: Martins & Astudillo, "From Softmax to Sparsemax", ICML 2016 (arXiv:1602.02068).
+    """
+    return _map("sparsemax", logits, axis, 2.0)
+
+
+def entmax15(logits: Any, *, axis: int = -1) -> jax.Array:
+    """1.5-entmax: sparse probabilities between softmax and sparsemax, exact by one sort.
+
+    Math (z = logits along ``axis``):
+      entmax15(z) = argmax_{p ∈ Δ} ⟨p, z⟩ + Σ_j (p_j - p_j^{3/2}) / 0.75 = [z/2 - τ]_+²,
+    τ the unique threshold with Σ_j [z_j/2 - τ]_+² = 1, found from the sorted z/2 in closed form
+    (for a support of k, τ = mean - sqrt((1 - k·var)/k) of its top k values).
+    Jacobian: diag(s) - s sᵀ/Σ s with s = sqrt(p).
+
+    Args:
+      logits: floating array ``[..., K, ...]`` with the classes on ``axis``.
+      axis: the class axis.
+
+    Returns:
+      Probabilities of the logits' shape (exact zeros outside the support), in the compute
+      dtype; the same as ``entmax(logits, alpha=1.5)`` and as ``entmax.entmax15`` (PyTorch).
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> [round(v, 4) for v in jaxloss.entmax15(jnp.array([2.0, 1.0, -2.0])).tolist()]
+      [0.8307, 0.1693, 0.0]
+
+    Reference: Peters, Niculae & Martins, "Sparse Sequence-to-Sequence Models", ACL 2019
+    (arXiv:1905.05702).
+    """
+    return _map("entmax15", logits, axis, 1.5)
+
+
+def entmax(logits: Any, *, alpha: float = 1.5, axis: int = -1) -> jax.Array:
+    """α-entmax for any α > 1 (α = 2: sparsemax; α → 1: softmax), by bisection.
+
+    Math (z = logits along ``axis``):
+      entmax_α(z) = argmax_{p ∈ Δ} ⟨p, z⟩ + Σ_j (p_j - p_j^α)/(α(α - 1))
+                  = [(α - 1) z - τ]_+^{1/(α-1)},
+    τ found by bisection on [max - 1, max - K^{1-α}] (30 halvings in float32, 60 in float64, to
+    the dtype's precision), then the probabilities renormalised. α = 1.5 and α = 2 use the exact
+    sort-based thresholds of :func:`entmax15` and :func:`sparsemax`.
+    Jacobian: diag(s) - s sᵀ/Σ s with s_j = p_j^{2-α} on the support, 0 off it.
+
+    Args:
+      logits: floating array ``[..., K, ...]`` with the classes on ``axis``.
+      alpha: α > 1, a Python float (it selects the algorithm; no gradient w.r.t. α).
+      axis: the class axis.
+
+    Returns:
+      Probabilities of the logits' shape (exact zeros outside the support), in the compute
+      dtype. The same as ``entmax.entmax_bisect`` (PyTorch) at convergence.
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> jaxloss.entmax(jnp.array([0.5, 0.25, -1.0]), alpha=3.0).tolist()
+      [0.75, 0.25, 0.0]
+
+    Reference: Peters, Niculae & Martins, "Sparse Sequence-to-Sequence Models", ACL 2019;
+    Blondel, Martins & Niculae, "Learning with Fenchel-Young Losses", JMLR 2020.
+    """
+    return _map("entmax", logits, axis, _check_alpha("entmax", alpha))
+
+
+# ----------------------------------------------------------------------------------------------
+# Losses of integer labels: ⟨ŷ, z - z_y⟩ - Ω(ŷ), gradient ŷ - e_y
+
+
+def _tsallis(p: jax.Array, alpha: float) -> jax.Array:
+    """Ω(p) = (Σ p^α - 1)/(α(α - 1)) over the last axis (Ω = 0 at a vertex)."""
+    if alpha == 2.0:
+        return 0.5 * (jnp.sum(p * p, axis=-1) - 1)
+    powered = jnp.sum(jnp.power(jnp.maximum(p, 0), alpha), axis=-1)
+    return (powered - 1) / (alpha * (alpha - 1))
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
+def _entmax_integer(z: jax.Array, y: jax.Array, alpha: float) -> jax.Array:
+    p = _entmax_last(z, alpha)
+    # Entries off the support contribute 0 (their z - z_y may be -inf at logits of -3e38).
+    gap = jnp.where(p > 0, z - _label_logit(z, y)[..., None], 0)
+    return jnp.sum(p * gap, axis=-1) - _tsallis(p, alpha)
+
+
+@_entmax_integer.defjvp
+def _entmax_integer_jvp(alpha, primals, tangents):
+    (z, y), (dz, _) = primals, tangents
+    value = _entmax_integer(z, y, alpha)
+    p = _entmax_last(z, alpha)
+    return value, jnp.sum(p * dz, axis=-1) - _label_logit(dz, y)
+
+
+def _integer_loss(fn: str, logits: Any, labels: Any, axis: Any, alpha: float) -> jax.Array:
+    z, axis = _logits(fn, logits, axis)
+    y = _labels(fn, labels, logits, z, axis)
+    return _in_range(_entmax_integer(z, y, alpha), y, z.shape[-1])
+
+
+@register(plot="softmax")
+def multiclass_sparsemax_loss(logits: Any, labels: Any, *, axis: int = -1) -> jax.Array:
+    """Sparsemax loss with integer labels, one value per example.
+
+    Math (z = logits, y = label, p = :func:`sparsemax` (z)):
+      l = ⟨p, z - z_y⟩ + ½(1 - ‖p‖²) = -z_y + ½ Σ_{j∈S} (z_j² - τ²) + ½,
+    the Fenchel–Young loss of Ω(p) = ½‖p‖² on the simplex: l >= 0, convex, 0 iff p = e_y.
+
+    Gradient: dl/dz = sparsemax(z) - e_y (exact zeros off the support and the label).
+
+    Args:
+      logits: floating array ``[..., K, ...]`` with the classes on ``axis``.
+      labels: integer array, the logits' shape without ``axis``, values in [0, K).
+      axis: the class axis.
+
+    Returns:
+      Array of the shape of ``labels``. Equals ``optax.losses.multiclass_sparsemax_loss``
+      (which takes 2-D ``[B, K]`` scores only) and ``entmax.SparsemaxLoss(reduction="none")``.
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> jaxloss.multiclass_sparsemax_loss(jnp.array([[1.0, 0.5, -1.0]]), jnp.array([1])).tolist()
+      [0.5625]
+
+    Reference: Martins & Astudillo, "From Softmax to Sparsemax", ICML 2016 (arXiv:1602.02068).
+    """
+    return _integer_loss("multiclass_sparsemax_loss", logits, labels, axis, 2.0)
+
+
+@register(plot="softmax")
+def entmax15_loss(logits: Any, labels: Any, *, axis: int = -1) -> jax.Array:
+    """1.5-entmax loss with integer labels, one value per example.
+
+    Math (z = logits, y = label, p = :func:`entmax15` (z)):
+      l = ⟨p, z - z_y⟩ + (1 - Σ_j p_j^{3/2}) / 0.75,
+    the Fenchel–Young loss of the Tsallis 1.5 negentropy: l >= 0, convex, 0 iff p = e_y.
+
+    Gradient: dl/dz = entmax15(z) - e_y.
+
+    Args:
+      logits: floating array ``[..., K, ...]`` with the classes on ``axis``.
+      labels: integer array, the logits' shape without ``axis``, values in [0, K).
+      axis: the class axis.
+
+    Returns:
+      Array of the shape of ``labels``; ``entmax.Entmax15Loss(reduction="none")`` with its
+      ``k=None`` (a full sort; its default ``k=100`` sorts partially, the same value).
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> round(float(jaxloss.entmax15_loss(jnp.array([2.0, 1.0, -2.0]), jnp.array(0))), 4)
+      0.0617
+
+    Reference: Peters, Niculae & Martins, "Sparse Sequence-to-Sequence Models", ACL 2019.
+    """
+    return _integer_loss("entmax15_loss", logits, labels, axis, 1.5)
+
+
+@register(plot="softmax")
+def entmax_loss(logits: Any, labels: Any, *, alpha: float = 1.5, axis: int = -1) -> jax.Array:
+    """α-entmax loss with integer labels for any α > 1, one value per example.
+
+    Math (z = logits, y = label, p = :func:`entmax` (z, alpha=α)):
+      l = ⟨p, z - z_y⟩ + (1 - Σ_j p_j^α) / (α(α - 1)),
+    the Fenchel–Young loss of the Tsallis α negentropy. α = 2 is :func:`multiclass_sparsemax_loss`,
+    α = 1.5 :func:`entmax15_loss`, α → 1 the softmax cross-entropy.
+
+    Gradient: dl/dz = entmax(z, α) - e_y (the bisection is not differentiated).
+
+    Args:
+      logits: floating array ``[..., K, ...]`` with the classes on ``axis``.
+      labels: integer array, the logits' shape without ``axis``, values in [0, K).
+      alpha: α > 1, a Python float (default 1.5, as ``entmax.EntmaxBisectLoss``).
+      axis: the class axis.
+
+    Returns:
+      Array of the shape of ``labels``; ``entmax.EntmaxBisectLoss(alpha, reduction="none")`` at
+      convergence.
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> z, y = jnp.array([1.0, 0.5, -1.0]), jnp.array(0)
+      >>> round(float(jaxloss.entmax_loss(z, y, alpha=2.0)), 4)
+      0.0625
+
+    Reference: Peters, Niculae & Martins, ACL 2019; Blondel, Martins & Niculae, JMLR 2020.
+    """
+    return _integer_loss("entmax_loss", logits, labels, axis, _check_alpha("entmax_loss", alpha))
+
+
+@register(plot="softmax")
+def multiclass_perceptron_loss(logits: Any, labels: Any, *, axis: int = -1) -> jax.Array:
+    """Multi-class perceptron loss with integer labels, one value per example.
+
+    Math (z = logits, y = label):  l = max_j z_j - z_y >= 0,
+    the Fenchel–Young loss of Ω = 0 (ŷ = argmax).
+
+    Gradient: dl/dz = e_{argmax} - e_y; classes tied for the maximum share the first term
+    equally (JAX's subgradient of ``max``, as optax), so the gradient is 0 when the label is the
+    unique maximum.
+
+    Args:
+      logits: floating array ``[..., K, ...]`` with the classes on ``axis``.
+      labels: integer array, the logits' shape without ``axis``, values in [0, K).
+      axis: the class axis.
+
+    Returns:
+      Array of the shape of ``labels``. Equals ``optax.losses.multiclass_perceptron_loss``
+      (ties included).
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> jaxloss.multiclass_perceptron_loss(jnp.array([[2.0, 0.5, -1.0]]), jnp.array([1])).tolist()
+      [1.5]
+
+    Reference: Collins, "Discriminative Training Methods for Hidden Markov Models", EMNLP 2002.
+    """
+    fn = "multiclass_perceptron_loss"
+    z, axis = _logits(fn, logits, axis)
+    y = _labels(fn, labels, logits, z, axis)
+    loss = jnp.max(z, axis=-1) - _label_logit(z, y)
+    return _in_range(nan_gradient(loss, z, -1), y, z.shape[-1])
+
+
+# ----------------------------------------------------------------------------------------------
+# Binary losses
+
+
+@jax.custom_jvp
+def _binary_sparsemax(s: jax.Array, t: jax.Array) -> jax.Array:
+    """((s + 1)/2 - t)² for |s| < 1, (1 - t)(s - t) for s >= 1, t(t - 1 - s) for s <= -1: each
+    piece a product of non-negative factors (no cancellation near 0). Selects keyed on s >= 1
+    and s <= -1, which NaN fails: a NaN s takes the middle piece and stays NaN. (This form ran
+    about as fast as optax's value-and-grad; a min/max form ran ~2x slower: bench/.)"""
+    middle = jnp.square(0.5 * s + 0.5 - t)
+    return jnp.where(s >= 1, (1 - t) * (s - t), jnp.where(s <= -1, t * (t - 1 - s), middle))
+
+
+def _binary_sparsemax_jvp(primals, tangents):
+    (s, t), (ds, dt) = primals, tangents
+    value = _binary_sparsemax(s, t)
+    out = jnp.zeros_like(value)
+    if not _ad.is_zero(ds):
+        out = out + ds * (jnp.minimum(jnp.maximum(0.5 * s + 0.5, 0), 1) - t)
+    if not _ad.is_zero(dt):
+        out = out + dt * (2 * t - 1 - s)
+    return value, out
+
+
+_binary_sparsemax.defjvp(_binary_sparsemax_jvp, symbolic_zeros=True)
+
+
+@register(plot="binary")
+def sparsemax_loss(logits: Any, labels: Any) -> jax.Array:
+    """Binary sparsemax loss, elementwise (labels 0/1 or soft labels in [0, 1]).
+
+    Math (s = logit, t = label, sparse_plus(x) = 0 for x <= -1, (x + 1)²/4 for |x| < 1, x for
+    x >= 1):
+      l = t·sparse_plus(-s) + (1 - t)·sparse_plus(s) - t(1 - t)
+        = ((s + 1)/2 - t)² (|s| < 1),  (1 - t)(s - t) (s >= 1),  t(t - 1 - s) (s <= -1)
+    (the second form, products of non-negative factors, is how it is computed), the
+    Fenchel–Young loss of the sparsemax regulariser on the logits [s/2, -s/2] and the
+    target [t, 1 - t]: l >= 0 and l = 0 iff sparse_sigmoid(s) = clip((s + 1)/2, 0, 1) = t.
+
+    Gradient: dl/ds = sparse_sigmoid(s) - t;  dl/dt = 2t - 1 - s.
+
+    Args:
+      logits: floating array, any shape.
+      labels: real array of the same shape, values in [0, 1] (concrete values are checked).
+
+    Returns:
+      Array of the shape of ``logits``. For labels in {0, 1} equals
+      ``optax.losses.sparsemax_loss`` (the binary loss) and the multi-class sparsemax loss of
+      the logits [s/2, -s/2].
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> jaxloss.sparsemax_loss(jnp.array([2.0, 0.0, -3.0]), jnp.array([1.0, 1.0, 1.0])).tolist()
+      [0.0, 0.25, 3.0]
+
+    Reference: Blondel, Martins & Niculae, "Learning with Fenchel-Young Losses", JMLR 2020,
+    §4.4.
+    """
+    fn = "sparsemax_loss"
+    s = _checks.check_floating(fn, "logits", logits)
+    t = _checks.check_real(fn, "labels", labels)
+    _checks.check_same_shape(fn, "logits", s, "labels", t)
+    _checks.check_values(fn, "labels", labels, "in [0, 1]", allow_nan=True)
+    dtype = _checks.compute_dtype(s, t)
+    return _binary_sparsemax(s.astype(dtype), t.astype(dtype))
+
+
+@jax.custom_jvp
+def _active(z: jax.Array) -> jax.Array:
+    """max(0, z) with derivative 1 at z = 0 (the kink counts as active); NaN stays NaN."""
+    return jnp.where(z < 0, 0, z)
+
+
+@_active.defjvp
+def _active_jvp(primals, tangents):
+    (z,), (dz,) = primals, tangents
+    step = jnp.where(z < 0, 0, jnp.where(z >= 0, 1, jnp.nan)).astype(z.dtype)
+    return _active(z), dz * step
+
+
+@register(plot="signed")
+def perceptron_loss(predictions: Any, targets: Any) -> jax.Array:
+    """Binary perceptron loss with {-1, +1} targets, elementwise.
+
+    Math (x = score, y = target):  l = max(0, -y·x), the hinge loss with margin 0.
+
+    Gradient: dl/dx = -y where y·x <= 0 (the kink x = 0 counts as active, as in
+    :func:`hinge`; optax's ``jnp.maximum`` gives -y/2 there), else 0.
+
+    Args:
+      predictions: floating array of scores, any shape.
+      targets: real array of the same shape, values -1 or +1 (others raise a ValueError when
+        concrete and give NaN under ``jit``).
+
+    Returns:
+      Array of the shape of ``predictions``. Equals ``optax.losses.perceptron_loss``.
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> jaxloss.perceptron_loss(jnp.array([2.0, -0.5]), jnp.array([1.0, 1.0])).tolist()
+      [0.0, 0.5]
+
+    Reference: Rosenblatt, "The Perceptron", Psychological Review 1958.
+    """
+    fn = "perceptron_loss"
+    x = _checks.check_floating(fn, "predictions", predictions)
+    t = _checks.check_real(fn, "targets", targets)
+    _checks.check_same_shape(fn, "predictions", x, "targets", t)
+    concrete = _checks.concrete_array(targets)
+    if concrete is not None and concrete.size:
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isin(concrete, (-1, 1)) & ~np.isnan(concrete.astype(np.float64))
+        if bad.any():
+            raise ValueError(
+                f"jaxloss.{fn}: `targets` must be -1 or +1; got "
+                f"{concrete[bad].ravel()[:5].tolist()}. Convert {{0, 1}} labels with "
+                "`2 * labels - 1`."
+            )
+    dtype = _checks.compute_dtype(x, t)
+    x, t = x.astype(dtype), t.astype(dtype)
+    # A target other than ±1 (traced) becomes NaN, so the value and the derivative are NaN
+    # there. (Folded into the target: adding a NaN-or-0 term instead ran 3.6x slower in
+    # value-and-grad on XLA:CPU; bench/fenchel_young.py.)
+    t = jnp.where(jnp.abs(t) == 1, t, jnp.nan)
+    return _active(-t * x)
+
+
+# ----------------------------------------------------------------------------------------------
+# Losses of probability targets: the constructor
+
+
+@dataclasses.dataclass(frozen=True)
+class _Regulariser:
+    name: str
+    alpha: float  # the Tsallis α (2 for "squared"); 1 for Shannon, 0 for "zero"
+
+
+def _omega(reg: _Regulariser, p: jax.Array) -> jax.Array:
+    if reg.name == "shannon":
+        return jnp.sum(xlogx(p), axis=-1)
+    return _tsallis(p, reg.alpha)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
+def _fy_probabilities(reg: _Regulariser, z: jax.Array, t: jax.Array) -> jax.Array:
+    """Ω*(x) - ⟨x, t⟩ + Ω(t) with x = z - max z (= L_Ω(z; t) when Σ t = 1)."""
+    x = _shifted(z)
+    if reg.name == "shannon":
+        _, log_sum, _ = logsumexp_parts(x)
+        conjugate = log_sum[..., 0]
+    else:
+        p = _entmax_last(z, reg.alpha)
+        conjugate = jnp.sum(p * jnp.where(p > 0, x, 0), axis=-1) - _tsallis(p, reg.alpha)
+    cross = jnp.sum(t * jnp.where(t != 0, x, 0), axis=-1)
+    return conjugate - cross + _omega(reg, t)
+
+
+@_fy_probabilities.defjvp
+def _fy_probabilities_jvp(reg, primals, tangents):
+    # The derivative of the value as computed, with m = max z: ŷ - t + (Σ t - 1) ∂m w.r.t. z
+    # (the last term 0 on the simplex) and ∇Ω(t) - (z - m) w.r.t. t. Written in JAX, so that
+    # second derivatives (off the simplex too) are those of the same function.
+    (z, t), (dz, dt) = primals, tangents
+    value = _fy_probabilities(reg, z, t)
+    p = jax.nn.softmax(z, axis=-1) if reg.name == "shannon" else _entmax_last(z, reg.alpha)
+    m, dm = jax.jvp(lambda u: jnp.max(u, axis=-1, keepdims=True), (z,), (dz,))
+    _, domega = jax.jvp(functools.partial(_omega, reg), (t,), (dt,))
+    excess = jnp.sum(t, axis=-1) - 1
+    return value, (
+        jnp.sum((p - t) * dz, axis=-1)
+        + excess * dm[..., 0]
+        + domega
+        - jnp.sum((z - m) * dt, axis=-1)
+    )
+
+
+_REGULARISERS = ("shannon", "squared", "tsallis", "zero")
+
+
+def fenchel_young_loss(regularizer: str, *, alpha: float = 1.5) -> Callable[..., jax.Array]:
+    """Builds the Fenchel–Young loss L_Ω(θ; y) = Ω*(θ) + Ω(y) - ⟨θ, y⟩ of a simplex regulariser.
+
+    Math (θ = logits, y = probability targets on the simplex, ŷ_Ω(θ) = argmax_{p∈Δ} ⟨θ, p⟩ -
+    Ω(p); see the module notes):
+      "shannon"  Ω(p) = Σ p log p            ŷ = softmax     L = KL(y ‖ softmax θ)
+      "squared"  Ω(p) = ½(‖p‖² - 1)          ŷ = sparsemax
+      "tsallis"  Ω(p) = (Σ p^α - 1)/(α(α-1)) ŷ = α-entmax (``alpha`` > 1)
+      "zero"     Ω(p) = 0                    ŷ = argmax      L = Σ_j y_j (max θ - θ_j)
+    L >= 0, convex in θ, 0 iff ŷ_Ω(θ) = y. It is computed as Ω*(x) - ⟨x, y⟩ + Ω(y) with
+    x = θ - max θ (equal to L because Σ y = 1), so logits of ±1e4 lose nothing; the
+    derivatives are those of this form.
+
+    Gradient: dL/dθ = ŷ_Ω(θ) - y ("zero": the subgradient of max, ties shared equally, minus
+    y); dL/dy = ∇Ω(y) - (θ - max θ) (for "shannon" ∇Ω = log y + 1, taken as 0 where y = 0).
+    Off the simplex (Σ y ≠ 1, e.g. finite differences) dL/dθ adds (Σ y - 1)·∂max θ.
+
+    Args:
+      regularizer: "shannon", "squared", "tsallis" or "zero".
+      alpha: the Tsallis α > 1 (a Python float), used by "tsallis" only (α = 1.5 and α = 2 are
+        exact; others use bisection).
+
+    Returns:
+      A loss ``loss(logits, targets, *, axis=-1)``: floating logits ``[..., K, ...]`` and
+      targets of the same shape (probabilities summing to 1 along ``axis``; concrete targets
+      are checked), returning one value per example, ``logits.shape`` without ``axis``. For
+      one-hot targets it equals ``optax.losses.make_fenchel_young_loss`` with the matching
+      ``max_fun`` (optax omits Ω(y), which is 0 at one-hot targets but not at soft ones):
+      "shannon" is ``optax.softmax_cross_entropy``, "zero"
+      ``optax.losses.multiclass_perceptron_loss``, "squared"
+      ``optax.losses.multiclass_sparsemax_loss``.
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> loss = jaxloss.fenchel_young_loss("squared")
+      >>> loss(jnp.array([1.0, 0.5, -1.0]), jnp.array([0.0, 1.0, 0.0])).tolist()
+      0.5625
+      >>> loss(jnp.array([1.0, 0.5, -1.0]), jnp.array([0.75, 0.25, 0.0])).tolist()
+      0.0
+
+    Reference: Blondel, Martins & Niculae, "Learning with Fenchel-Young Losses", JMLR 2020
+    (arXiv:1901.02324).
+    """
+    if regularizer not in _REGULARISERS:
+        raise ValueError(
+            f"jaxloss.fenchel_young_loss: `regularizer` must be one of {_REGULARISERS}; got "
+            f"{regularizer!r}."
+        )
+    a = {"shannon": 1.0, "squared": 2.0, "zero": 0.0}.get(regularizer)
+    if a is None:
+        a = _check_alpha("fenchel_young_loss", alpha)
+    reg = _Regulariser(regularizer, a)
+    fn = f"fenchel_young_loss({regularizer!r})"
+
+    def loss(logits: Any, targets: Any, *, axis: int = -1) -> jax.Array:
+        z, axis = _logits(fn, logits, axis)
+        t = _checks.check_real(fn, "targets", targets)
+        _checks.check_same_shape(fn, "logits", jnp.moveaxis(z, -1, axis), "targets", t)
+        _checks.check_values(fn, "targets", targets, "in [0, 1]", allow_nan=True)
+        concrete = _checks.concrete_array(targets)
+        if concrete is not None and concrete.size:
+            sums = np.sum(np.moveaxis(concrete.astype(np.float64), axis, -1), axis=-1)
+            bad = np.abs(sums - 1) > 1e-3
+            if bad.any():
+                raise ValueError(
+                    f"jaxloss.{fn}: `targets` must sum to 1 along axis {axis}; got sums "
+                    f"{sums[bad].ravel()[:5].tolist()}."
+                )
+        t = jnp.moveaxis(t.astype(_checks.compute_dtype(z, t)), axis, -1)
+        z = z.astype(t.dtype)
+        if reg.name == "zero":
+            gap = jnp.max(z, axis=-1, keepdims=True) - z
+            # 0·inf (a zero target where max z - z overflows) is 0; a finite gap is kept so
+            # that d/dt = max z - z holds at t = 0 too.
+            gap = jnp.where((t != 0) | (jnp.abs(gap) < jnp.inf), gap, 0)
+            cross = jnp.sum(t * gap, axis=-1)
+            return nan_gradient(cross, z, -1)
+        return _fy_probabilities(reg, z, t)
+
+    loss.__name__ = loss.__qualname__ = f"fenchel_young_loss_{regularizer}"
+    loss.__doc__ = (
+        f"The Fenchel–Young loss of the {regularizer!r} regulariser (see "
+        "jaxloss.fenchel_young_loss): loss(logits, targets, *, axis=-1), one value per example."
+    )
+    return loss
