@@ -7,7 +7,9 @@ Every loss has the signature ``loss(predictions, targets, *, hyperparameters)`` 
 """
 
 from . import fused, multitask
+from ._adaptive import adaptive_robust_init, adaptive_robust_nll, adaptive_robust_parameters
 from ._asymmetric import expectile_loss, linex_loss, pinball_loss, quantile_huber_loss
+from ._barron import barron, barron_nll
 from ._classification import (
     binary_cross_entropy,
     expected_cost,
@@ -16,24 +18,7 @@ from ._classification import (
     softmax_cross_entropy,
     softmax_cross_entropy_with_integer_labels,
 )
-from ._combinators import (
-    asymmetric,
-    asymmetric_binary,
-    bounded,
-    class_weighted,
-    class_weights_from_counts,
-    detached,
-    linear_combination,
-    log_space,
-    masked,
-    multitask_loss,
-    relative,
-    rescaled,
-    scaled,
-    stop_gradient,
-    sum_losses,
-    weighted,
-)
+from ._combinators import detached, linear_combination, multitask_loss, stop_gradient, sum_losses
 from ._core.registry import LossInfo, loss_info, registered
 from ._divergence import kl_divergence, kl_divergence_with_log_targets
 from ._imbalance import (
@@ -73,6 +58,13 @@ from ._overlap import (
     jaccard_loss,
     tversky_loss,
 )
+from ._policy_gradient import (
+    cispo_loss,
+    group_relative_advantages,
+    policy_gradient_loss,
+    sequence_log_probs,
+)
+from ._preference import DPO_LOSS_TYPES, cpo_loss, dpo_loss, kto_loss, orpo_loss, simpo_loss
 from ._reduce import WeightedMean, mean, mean_parts, sum
 from ._regression import absolute_error, huber, log_cosh, smooth_l1, squared_error
 from ._relative import (
@@ -81,20 +73,17 @@ from ._relative import (
     squared_logarithmic_error,
     symmetric_absolute_percentage_error,
 )
-from ._robust import (
-    adaptive_robust_init,
-    adaptive_robust_nll,
-    adaptive_robust_parameters,
-    adaptive_wing,
-    barron,
-    barron_nll,
-    cauchy,
-    charbonnier,
-    geman_mcclure,
-    tukey_biweight,
-    welsch,
-    wing,
+from ._robust import cauchy, charbonnier, geman_mcclure, tukey_biweight, welsch
+from ._transforms import asymmetric, bounded, log_space, relative, rescaled
+from ._weighting import (
+    asymmetric_binary,
+    class_weighted,
+    class_weights_from_counts,
+    masked,
+    scaled,
+    weighted,
 )
+from ._wing import adaptive_wing, wing
 from .fused import linear_cross_entropy
 
 __version__ = "0.1.0"
@@ -126,6 +115,7 @@ COMBINATORS = (
 
 __all__ = [  # literal, so that static tools see the exports
     "COMBINATORS",
+    "DPO_LOSS_TYPES",
     "LOSSES",
     "LossInfo",
     "WeightedMean",
@@ -144,14 +134,17 @@ __all__ = [  # literal, so that static tools see the exports
     "bounded",
     "cauchy",
     "charbonnier",
+    "cispo_loss",
     "class_balanced_cross_entropy",
     "class_balanced_focal_loss",
     "class_weighted",
     "class_weights_from_counts",
     "contrastive",
     "cosine_embedding",
+    "cpo_loss",
     "detached",
     "dice_loss",
+    "dpo_loss",
     "expected_cost",
     "expectile_loss",
     "focal_tversky_loss",
@@ -161,6 +154,7 @@ __all__ = [  # literal, so that static tools see the exports
     "geman_mcclure",
     "generalized_cross_entropy",
     "generalized_dice_loss",
+    "group_relative_advantages",
     "hinge",
     "huber",
     "info_nce",
@@ -168,6 +162,7 @@ __all__ = [  # literal, so that static tools see the exports
     "jensen_shannon_divergence",
     "kl_divergence",
     "kl_divergence_with_log_targets",
+    "kto_loss",
     "ldam_loss",
     "linear_combination",
     "linear_cross_entropy",
@@ -185,17 +180,21 @@ __all__ = [  # literal, so that static tools see the exports
     "multitask",
     "multitask_loss",
     "nll_loss",
+    "orpo_loss",
     "pinball_loss",
     "poisson_nll",
     "poisson_nll_with_rates",
+    "policy_gradient_loss",
     "poly1_cross_entropy",
     "quantile_huber_loss",
     "relative",
     "rescaled",
     "scaled",
+    "sequence_log_probs",
     "siglip",
     "sigmoid_binary_cross_entropy",
     "sigmoid_focal_loss",
+    "simpo_loss",
     "smooth_l1",
     "softmax_cross_entropy",
     "softmax_cross_entropy_with_integer_labels",

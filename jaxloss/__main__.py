@@ -1,5 +1,6 @@
-"""Entry point for ``python -m jaxloss``: the ``demo`` and ``plot`` commands (see ``_cli``)."""
+"""Entry point for ``python -m jaxloss``: the ``demo``, ``plot`` and ``inspect`` commands of
+:mod:`jaxloss.app`."""
 
-from ._cli import main
+from .app import main
 
 raise SystemExit(main())

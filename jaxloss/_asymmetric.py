@@ -25,27 +25,15 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.custom_derivatives import SymbolicZero
 
 from ._core import checks as _checks
+from ._core.ad import all_zero, is_zero
+from ._core.checks import POSITIVE, UNIT
+from ._core.numerics import abs0
 from ._core.registry import register
+from ._core.residual import half
 
 __all__ = ["expectile_loss", "linex_loss", "pinball_loss", "quantile_huber_loss"]
-
-
-def _abs0(x: jax.Array) -> jax.Array:
-    """|x| whose derivative is sign(x), 0 at x = 0 (``jnp.abs`` differentiates to 1 at 0)."""
-    return x * jnp.sign(x)
-
-
-def _half(a: jax.Array, b: jax.Array) -> jax.Array:
-    """(a - b)/2, finite for any finite a and b (a - b overflows at |a - b| > the dtype's max).
-
-    The losses are written in this half residual so that a value or gradient in range is right
-    even where the residual itself is not representable; halving is exact, so elsewhere the
-    numbers are those of the residual.
-    """
-    return 0.5 * a - 0.5 * b
 
 
 def _prepare_levels(
@@ -60,16 +48,10 @@ def _prepare_levels(
     t = _checks.check_real(fn, "targets", targets)
     level = _checks.check_real(fn, "tau", tau)
     if level.ndim == 0:
-        _checks.require(fn, "tau", tau, "in [0, 1]")  # the raw value: concrete even under jit
+        _checks.require(fn, "tau", tau, UNIT)  # the raw value: concrete even under jit
         _checks.check_same_shape(fn, "predictions", p, "targets", t)
     elif level.ndim == 1:
-        values = _checks.concrete_array(tau)
-        if values is not None and not (
-            np.all(np.isfinite(values)) and np.all((values >= 0) & (values <= 1))
-        ):
-            raise ValueError(
-                f"jaxloss.{fn}: `tau` must be finite and in [0, 1]; got {values.tolist()}."
-            )
+        _checks.require_elements(fn, "tau", tau, UNIT)
         q = level.shape[0]
         if tuple(p.shape) != (*t.shape, q):
             raise ValueError(
@@ -124,8 +106,8 @@ def pinball_loss(predictions: Any, targets: Any, *, tau: Any = 0.5) -> jax.Array
     Reference: R. Koenker and G. Bassett, "Regression Quantiles", Econometrica 46(1), 1978.
     """
     p, t, tau_ = _prepare_levels("pinball_loss", predictions, targets, tau)
-    h = _half(t, p)  # u/2
-    return _abs0(h) + (2 * tau_ - 1) * h
+    h = half(t, p)  # u/2
+    return abs0(h) + (2 * tau_ - 1) * h
 
 
 def _weighted_huber_over_delta(h: jax.Array, w: jax.Array, delta: jax.Array) -> jax.Array:
@@ -135,7 +117,7 @@ def _weighted_huber_over_delta(h: jax.Array, w: jax.Array, delta: jax.Array) -> 
     and so that d/dδ has no cancellation of terms of size |u|/δ: it is -w/2 beyond δ and
     -w u²/(2δ²) within, exactly. Gradient in u: w·clip(u, -δ, δ)/δ.
     """
-    a2 = _abs0(h)
+    a2 = abs0(h)
     q = jnp.minimum(2 * a2, delta)
     return (w * q) * (q / (2 * delta)) + (2 * (w * a2) - w * q)
 
@@ -177,14 +159,14 @@ def quantile_huber_loss(
     Regression", AAAI 2018; "Implicit Quantile Networks", ICML 2018.
     """
     fn = "quantile_huber_loss"
-    _checks.require(fn, "delta", delta, "> 0")
+    _checks.require(fn, "delta", delta, POSITIVE)
     p, t, tau_ = _prepare_levels(fn, predictions, targets, tau)
     return _quantile_huber(p, t, tau_, jnp.asarray(delta, p.dtype))
 
 
 @jax.custom_jvp
 def _quantile_huber(p: jax.Array, t: jax.Array, tau: jax.Array, d: jax.Array) -> jax.Array:
-    h = _half(t, p)  # u/2
+    h = half(t, p)  # u/2
     w = jnp.where(h < 0, 1 - tau, tau)
     return _weighted_huber_over_delta(h, w, d)
 
@@ -200,17 +182,17 @@ def _quantile_huber_jvp(primals, tangents):
     negative = u < 0
     w = jnp.where(negative, 1 - tau, tau)
     out = jnp.zeros_like(value)
-    if not (isinstance(dp, SymbolicZero) and isinstance(dt, SymbolicZero)):
+    if not all_zero(dp, dt):
         g = w * (jnp.clip(u, -d, d) / d)
-        if not isinstance(dp, SymbolicZero):
+        if not is_zero(dp):
             out = out - g * dp
-        if not isinstance(dt, SymbolicZero):
+        if not is_zero(dt):
             out = out + g * dt
     q = jnp.minimum(jnp.abs(u), d)
-    if not isinstance(dtau, SymbolicZero):
+    if not is_zero(dtau):
         huber = q * (q / (2 * d)) + (jnp.abs(u) - q)
         out = out + jnp.where(negative, -huber, huber) * dtau
-    if not isinstance(dd, SymbolicZero):
+    if not is_zero(dd):
         out = out - (w * (q / d) * (q / d) / 2) * dd
     return value, out
 
@@ -256,7 +238,7 @@ def expectile_loss(predictions: Any, targets: Any, *, tau: Any = 0.5) -> jax.Arr
 
 @jax.custom_jvp
 def _expectile(p: jax.Array, t: jax.Array, tau: jax.Array) -> jax.Array:
-    h = _half(t, p)  # u/2
+    h = half(t, p)  # u/2
     w = jnp.where(h < 0, 1 - tau, tau)
     return 4 * (w * h) * h
 
@@ -267,7 +249,7 @@ def _expectile_jvp(primals, tangents):
     where u overflows and 2wu (w < 1/2) does not; autodiff of the product overflowed in an
     intermediate cotangent there."""
     (p, t, tau), (dp, dt, dtau) = primals, tangents
-    h = _half(t, p)
+    h = half(t, p)
     negative = h < 0
     w = jnp.where(negative, 1 - tau, tau)
     value = 4 * (w * h) * h
@@ -343,7 +325,7 @@ def linex_loss(
     "Bayesian estimation and prediction using asymmetric loss functions", JASA 81(394), 1986.
     """
     fn = "linex_loss"
-    _checks.require(fn, "max_exponent", max_exponent, "> 0")
+    _checks.require(fn, "max_exponent", max_exponent, POSITIVE)
     if getattr(a, "shape", ()) not in ((), (1,)):
         raise ValueError(f"jaxloss.{fn}: `a` must be a scalar; got shape {tuple(a.shape)}.")
     a_value = _checks.concrete_float(a)
@@ -353,4 +335,4 @@ def linex_loss(
     a_ = jnp.asarray(a, p.dtype).reshape(())
     # Capped where e^m itself would overflow the compute dtype (88.7 in float32).
     m = jnp.minimum(jnp.asarray(max_exponent, p.dtype), math.log(jnp.finfo(p.dtype).max) - 1)
-    return _linex_core(2 * (a_ * _half(p, t)), m)  # z = aΔ without forming an overflowing Δ
+    return _linex_core(2 * (a_ * half(p, t)), m)  # z = aΔ without forming an overflowing Δ

@@ -19,7 +19,9 @@ import jax
 import jax.numpy as jnp
 
 from ._core import checks as _checks
+from ._core.checks import POSITIVE
 from ._core.registry import register
+from ._core.residual import half
 
 __all__ = [
     "gaussian_nll",
@@ -51,7 +53,7 @@ def _check_bool(fn: str, arg: str, value: Any) -> None:
 def _prepare_gaussian(
     fn: str, predictions: Any, targets: Any, name: str, scale: Any, full: Any, eps: Any
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
-    _checks.require(fn, "eps", eps, "> 0")
+    _checks.require(fn, "eps", eps, POSITIVE)
     _check_bool(fn, "full", full)
     p = _checks.check_floating(fn, "predictions", predictions)
     t = _checks.check_real(fn, "targets", targets)
@@ -111,17 +113,11 @@ def gaussian_nll(
     return out + _HALF_LOG_2PI if full else out
 
 
-def _half(p: jax.Array, t: jax.Array) -> jax.Array:
-    """h = (p - t)/2, finite for any finite p and t (p - t overflows beyond the dtype's max);
-    halving is exact, so where r is finite the numbers are those of r."""
-    return 0.5 * p - 0.5 * t
-
-
 @jax.custom_jvp
 def _half_square_over(p: jax.Array, t: jax.Array, v: jax.Array) -> jax.Array:
     """r²/(2v), r = p - t, evaluated as 2h(h/v): finite where the value is in range even where
     r² (or r) overflows (|r| = 1e20, v = 1e4 gives 5e35 in float32)."""
-    h = _half(p, t)
+    h = half(p, t)
     return 2 * h * (h / v)
 
 
@@ -129,7 +125,7 @@ def _half_square_over(p: jax.Array, t: jax.Array, v: jax.Array) -> jax.Array:
 def _half_square_over_jvp(primals, tangents):
     """(r/v)(dp - dt) - (r²/(2v²)) dv with q = h/v: 2q and 2q², never r² or 1/v²."""
     (p, t, v), (dp, dt, dv) = primals, tangents
-    h = _half(p, t)
+    h = half(p, t)
     q = h / v
     return 2 * h * q, 2 * q * (dp - dt) - 2 * q * q * dv
 
@@ -138,7 +134,7 @@ def _half_square_over_jvp(primals, tangents):
 def _half_square_times_exp(p: jax.Array, t: jax.Array, s: jax.Array) -> jax.Array:
     """r² e^-s / 2, r = p - t, evaluated as 2g², g = h e^(-s/2): no r², no 0·inf (e^-s = 0
     with r² = inf) and no overflow where the value is in range."""
-    g = _half(p, t) * jnp.exp(-0.5 * s)
+    g = half(p, t) * jnp.exp(-0.5 * s)
     return 2 * g * g
 
 
@@ -147,7 +143,7 @@ def _half_square_times_exp_jvp(primals, tangents):
     """(r e^-s)(dp - dt) - (r² e^-s/2) ds = 2g e^(-s/2)(dp - dt) - 2g² ds."""
     (p, t, s), (dp, dt, ds) = primals, tangents
     e = jnp.exp(-0.5 * s)
-    g = _half(p, t) * e
+    g = half(p, t) * e
     return 2 * g * g, 2 * g * e * (dp - dt) - 2 * g * g * ds
 
 
@@ -310,7 +306,7 @@ def poisson_nll_with_rates(
     Reference: McCullagh and Nelder, "Generalized Linear Models", 1989.
     """
     fn = "poisson_nll_with_rates"
-    _checks.require(fn, "eps", eps, "> 0")
+    _checks.require(fn, "eps", eps, POSITIVE)
     x, t = _prepare_poisson(fn, "rates", rates, targets, full)
     e = jnp.asarray(eps, x.dtype)
     return _poisson_value(x, jnp.log(_clamp_straight_through(x + e, e)), t, full, None)

@@ -13,9 +13,7 @@ at most max|w·v| and cannot overflow, so the mean of float32 [3e38, 3e38] is 3e
 Scaling by a power of two is exact, so the result is bit-for-bit the unscaled
 ``sum(w·v) / sum(w)`` wherever that does not overflow, except for terms below 2^k times the
 smallest normal float (~1.2e-38·2^k), which XLA:CPU flushes to zero: a mean of values that are
-*all* below ~4e-31 (at 2^24 elements) comes out 0. (The alternatives measured worse: a max-rescale
-costs a second pass over the values; an overflow-triggered second pass under ``lax.cond``
-materialises the values as a full-size temporary.) :func:`sum` and the parts of
+*all* below ~4e-31 (at 2^24 elements) comes out 0. :func:`sum` and the parts of
 :func:`mean_parts` are plain sums (they add across batches and devices); they overflow only where
 the sum itself is beyond range, and a ``WeightedMean`` whose ``weighted_sum`` overflowed gives inf.
 
@@ -26,55 +24,26 @@ parts give exactly the mean of the concatenated batch.
 
 from __future__ import annotations
 
-import functools
-import math
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from ._core import checks as _checks
+# check_reduction / reduce_loss (a loss's own ``reduction=``) are re-exported for the modules
+# that still import them from here.
+from ._core.reduce import REDUCTIONS as REDUCTIONS
+from ._core.reduce import (
+    Axis,
+    overflow_scale,
+    prepare,
+    safe_ratio,
+    scaled_mean,
+    weighted_terms,
+)
+from ._core.reduce import check_reduction as check_reduction
+from ._core.reduce import reduce_loss as reduce_loss
 
 __all__ = ["WeightedMean", "mean", "mean_parts", "sum"]
-
-Axis = int | tuple[int, ...] | None
-
-
-def _prepare(
-    fn: str, values: Any, weights: Any, where: Any
-) -> tuple[jax.Array, jax.Array | None, jax.Array | None]:
-    values = _checks.check_floating(fn, "values", values)
-    dtype = _checks.compute_dtype(values)
-    values = values.astype(dtype)
-    if weights is not None:
-        raw = weights
-        weights = _checks.check_real(fn, "weights", weights)
-        _checks.check_broadcastable(fn, "weights", weights, values.shape, "the values'")
-        _checks.check_values(fn, "weights", raw, ">= 0")
-        weights = weights.astype(dtype)
-    if where is not None:
-        where = _checks.as_array(fn, "where", where)
-        if where.dtype != jnp.bool_:
-            raise TypeError(
-                f"jaxloss.{fn}: `where` must be a boolean mask; got {where.dtype}. "
-                "Use e.g. `where=labels != ignore_index`."
-            )
-        _checks.check_broadcastable(fn, "where", where, values.shape, "the values'")
-    return values, weights, where
-
-
-def _weighted_terms(
-    values: jax.Array, weights: jax.Array | None, where: jax.Array | None
-) -> tuple[jax.Array, jax.Array]:
-    """Per-element ``w * v`` and ``w`` with uncounted elements set to 0 (NaN-safe)."""
-    w = jnp.ones_like(values) if weights is None else jnp.broadcast_to(weights, values.shape)
-    if where is None:
-        return w * values, w
-    where = jnp.broadcast_to(where, values.shape)
-    # Double where: an uncounted NaN/inf value must not leak into the sum or its gradient.
-    safe_values = jnp.where(where, values, 0)
-    w = jnp.where(where, w, 0)
-    return w * safe_values, w
 
 
 class WeightedMean(NamedTuple):
@@ -102,9 +71,7 @@ class WeightedMean(NamedTuple):
 
     def value(self) -> jax.Array:
         """weighted_sum / total_weight, or 0 (with a zero gradient) when total_weight is 0."""
-        counted = self.total_weight != 0
-        denom = jnp.where(counted, self.total_weight, 1)
-        return jnp.where(counted, self.weighted_sum / denom, 0)
+        return safe_ratio(self.weighted_sum, self.total_weight)
 
 
 def mean_parts(
@@ -119,17 +86,14 @@ def mean_parts(
     Gradient: d weighted_sum / d v_i = w_i for counted i, 0 elsewhere.
 
     Args:
-      values: per-example (or per-element) loss values, any shape, floating.
-      weights: optional real weights broadcastable to ``values``; concrete ones must be finite
-        and >= 0 (default None: 1 for every element).
-      where: optional boolean mask broadcastable to ``values``; False elements are not counted
-        (default None: every element counts).
-      axis: keyword-only axis or tuple of axes to reduce (default None: all).
+      values: loss values, as for :func:`mean`.
+      weights: optional weights, as for :func:`mean` (default None: 1 for every element).
+      where: optional boolean mask, as for :func:`mean` (default None: every element counts).
+      axis: keyword-only axes to reduce, as for :func:`mean` (default None: all).
 
     Returns:
       A :class:`WeightedMean` ``(weighted_sum, total_weight)``: two arrays of ``values``'s shape
-      without the reduced axes (scalars by default), in the compute dtype (float32 for float16,
-      bfloat16 and float32 values; float64 stays float64).
+      without the reduced axes (scalars by default), in the compute dtype of :func:`mean`.
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss
@@ -138,8 +102,8 @@ def mean_parts(
       >>> float((a + b).value())
       3.0
     """
-    values, weights, where = _prepare("mean_parts", values, weights, where)
-    wv, w = _weighted_terms(values, weights, where)
+    values, weights, where = prepare("mean_parts", values, weights, where)
+    wv, w = weighted_terms(values, weights, where)
     return WeightedMean(jnp.sum(wv, axis=axis), jnp.sum(w, axis=axis))
 
 
@@ -154,8 +118,9 @@ def mean(values: Any, weights: Any = None, where: Any = None, *, axis: Axis = No
     but still divides by sum(w[labels]).
 
     Gradient: d mean / d v_i = w_i / sum(w) for counted i, 0 elsewhere (0 everywhere when nothing
-    is counted). Never overflows where the mean and every product w·v are in range (see the
-    module notes); with weights, a w·v beyond range gives inf.
+    is counted). Never overflows where the mean and every product w·v are in range (each term is
+    scaled by an exact power of two inside the reduction); with weights, a w·v beyond range
+    gives inf.
 
     Args:
       values: per-example (or per-element) loss values, any shape, floating.
@@ -179,89 +144,9 @@ def mean(values: Any, weights: Any = None, where: Any = None, *, axis: Axis = No
       >>> jaxloss.mean(jnp.array([[1.0, 3.0], [5.0, 7.0]]), axis=1).tolist()
       [2.0, 6.0]
     """
-    values, weights, where = _prepare("mean", values, weights, where)
-    wv, w = _weighted_terms(values, weights, where)
-    return _scaled_mean(wv, w, axis, _overflow_scale(values.shape, axis))
-
-
-@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3))
-def _scaled_mean(wv: jax.Array, w: jax.Array, axis: Axis, scale: float) -> jax.Array:
-    """sum(wv)/sum(w) (0 where sum(w) = 0) with every term scaled by ``scale`` = 2^-k before
-    the sums (see the module notes): exact, and the scaled sum cannot overflow."""
-    return WeightedMean(jnp.sum(wv * scale, axis=axis), jnp.sum(w, axis=axis) * scale).value()
-
-
-@_scaled_mean.defjvp
-def _scaled_mean_jvp(axis, scale, primals, tangents):
-    """d(S/W) = (dS - mean dW)/W, unscaled: the backward must not share the forward's broadcast
-    of the scale (XLA:CPU materialises a broadcast that two fusions consume; measured: a
-    full-size temporary in sigmoid BCE's value-and-grad)."""
-    wv, w = primals
-    dwv, dw = tangents
-    value = _scaled_mean(wv, w, axis, scale)
-    total = jnp.sum(w, axis=axis)
-    counted = total != 0
-    denom = jnp.where(counted, total, 1)
-    tangent = (jnp.sum(dwv, axis=axis) - value * jnp.sum(dw, axis=axis)) / denom
-    return value, jnp.where(counted, tangent, 0)
-
-
-def _overflow_scale(shape: tuple[int, ...], axis: Axis) -> float:
-    """2^-k with 2^k >= the number of elements each output sums (see the module notes)."""
-    if axis is None:
-        count = math.prod(shape)
-    else:
-        axes = (axis,) if isinstance(axis, int) else tuple(axis)
-        count = math.prod(shape[a] for a in axes)
-    # One more halving than needed: at a power-of-two count, 2^-k would be the constant 1/n of
-    # the gradient, which XLA would share between the forward reduction and the backward and
-    # materialise as a full-size broadcast (measured: 4 MiB for sigmoid BCE at 2^20 elements).
-    return 2.0 ** -(max(count - 1, 0).bit_length() + 1)
-
-
-REDUCTIONS = ("none", "mean", "sum")
-
-
-def check_reduction(fn: str, reduction: Any) -> str:
-    """``reduction`` when it is one of ``"none"``, ``"mean"``, ``"sum"``; a ValueError otherwise."""
-    if not isinstance(reduction, str) or reduction not in REDUCTIONS:
-        raise ValueError(
-            f"jaxloss.{fn}: `reduction` must be one of 'none', 'mean', 'sum'; got {reduction!r}."
-        )
-    return reduction
-
-
-def reduce_loss(
-    values: jax.Array, reduction: str, *, denominators: Any = None, where: Any = None
-) -> jax.Array:
-    """A loss's own ``reduction=``: PyTorch's ``'mean'`` / ``'sum'`` of per-example values.
-
-    ``values`` are the per-example losses, already weighted (they are the numerator terms);
-    ``denominators`` the per-example terms of the mean's denominator (None: 1 each, the count);
-    ``where`` the counted examples (None: all). Then
-
-        'sum'  = sum(v over counted),
-        'mean' = sum(v over counted) / sum(d over counted),   0 when that sum is 0,
-
-    with the value, gradient and overflow behaviour of :func:`mean` (the terms are scaled by 2^-k
-    inside the same reduction). Everything here runs on per-example vectors: no pass over the
-    logits. Uncounted values, NaN included, reach neither the value nor the gradient; a NaN in a
-    counted value makes the result NaN. ``values`` are in the compute dtype already.
-    """
-    if reduction == "none":
-        return values
-    if where is not None:
-        where = jnp.broadcast_to(where, values.shape)
-        values = jnp.where(where, values, 0)  # double where: NaN of uncounted examples stays out
-    if reduction == "sum":
-        return jnp.sum(values)
-    if denominators is None:
-        d = jnp.ones_like(values)
-    else:
-        d = jnp.broadcast_to(jnp.asarray(denominators, values.dtype), values.shape)
-    if where is not None:
-        d = jnp.where(where, d, 0)
-    return _scaled_mean(values, d, None, _overflow_scale(values.shape, None))
+    values, weights, where = prepare("mean", values, weights, where)
+    wv, w = weighted_terms(values, weights, where)
+    return scaled_mean(wv, w, axis, overflow_scale(values.shape, axis))
 
 
 def sum(values: Any, weights: Any = None, where: Any = None, *, axis: Axis = None) -> jax.Array:
@@ -273,23 +158,20 @@ def sum(values: Any, weights: Any = None, where: Any = None, *, axis: Axis = Non
     Gradient: d sum / d v_i = w_i for counted i, 0 elsewhere.
 
     Args:
-      values: per-example (or per-element) loss values, any shape, floating.
-      weights: optional real weights broadcastable to ``values``; concrete ones must be finite
-        and >= 0 (default None: 1 for every element).
-      where: optional boolean mask broadcastable to ``values``; False elements are not counted
-        (default None: every element counts).
-      axis: keyword-only axis or tuple of axes to reduce (default None: all).
+      values: loss values, as for :func:`mean`.
+      weights: optional weights, as for :func:`mean` (default None: 1 for every element).
+      where: optional boolean mask, as for :func:`mean` (default None: every element counts).
+      axis: keyword-only axes to reduce, as for :func:`mean` (default None: all).
 
     Returns:
       The sum: an array of ``values``'s shape without the reduced axes (a scalar by default),
-      in the compute dtype (float32 for float16, bfloat16 and float32 values; float64 stays
-      float64).
+      in the compute dtype of :func:`mean`.
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> float(jaxloss.sum(jnp.array([1.0, 2.0]), weights=jnp.array([3.0, 0.5])))
       4.0
     """
-    values, weights, where = _prepare("sum", values, weights, where)
-    wv, _ = _weighted_terms(values, weights, where)
+    values, weights, where = prepare("sum", values, weights, where)
+    wv, _ = weighted_terms(values, weights, where)
     return jnp.sum(wv, axis=axis)

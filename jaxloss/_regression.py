@@ -12,9 +12,10 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from jax.custom_derivatives import SymbolicZero
 
 from ._core import checks as _checks
+from ._core.ad import all_zero, is_zero
+from ._core.checks import NONNEGATIVE, POSITIVE
 from ._core.numerics import abs0
 from ._core.registry import register
 
@@ -57,9 +58,9 @@ def _residual_tangent(
     """(value, g·(dt - dp)) for a loss of r = p - t whose derivative is -g, skipping symbolic
     zero tangents (g is computed from t - p so that it shares nothing with the value)."""
     out = jnp.zeros_like(value)
-    if not isinstance(dp, SymbolicZero):
+    if not is_zero(dp):
         out = out - g * dp
-    if not isinstance(dt, SymbolicZero):
+    if not is_zero(dt):
         out = out + g * dt
     return value, out
 
@@ -102,9 +103,11 @@ def absolute_error(predictions: Any, targets: Any) -> jax.Array:
 def _huber_core(r: jax.Array, delta: Any) -> jax.Array:
     """0.5·min(|r|, δ)² + δ·(|r| - min(|r|, δ)); branch-free so that XLA fuses it.
 
-    At |r| = δ both pieces meet with slope δ whichever side ``min`` differentiates, so the
-    gradient is exactly clip(r, -δ, δ) everywhere (the JVP below gives it in closed form, so
-    the value uses the cheaper ``jnp.abs``: same number, same derivative sign(r)).
+    At |r| = δ both pieces meet with slope δ whichever side ``min`` differentiates. The value
+    uses the cheaper ``jnp.abs`` (the same number as ``abs0``); its derivative at r = 0 is 1,
+    not sign(0) = 0, but it is never used: :func:`_huber` carries the closed-form JVP
+    clip(r, -δ, δ), 0 at r = 0 (autodiff of this function alone gives 0 there too: q = |r| = 0
+    in 0.5 q², and the derivatives of |r| and q cancel in δ(|r| - q)).
     """
     a = jnp.abs(r)
     q = jnp.minimum(a, delta)
@@ -136,7 +139,7 @@ def huber(predictions: Any, targets: Any, *, delta: Any = 1.0) -> jax.Array:
 
     Reference: Huber, "Robust Estimation of a Location Parameter", Ann. Math. Statist. 1964.
     """
-    _checks.require("huber", "delta", delta, "> 0")
+    _checks.require("huber", "delta", delta, POSITIVE)
     p, t = _checks.prepare_pair("huber", predictions, targets)
     return _huber(p, t, jnp.asarray(delta, p.dtype))
 
@@ -159,14 +162,14 @@ def _huber_jvp(primals, tangents):
     dp, dt, dd = tangents
     value = _huber_core(p - t, delta)
     out = jnp.zeros_like(value)
-    if not isinstance(dp, SymbolicZero) or not isinstance(dt, SymbolicZero):
+    if not all_zero(dp, dt):
         d = jax.lax.optimization_barrier(delta)
         c = jnp.clip(t - p, -d, d)  # = -clip(r, -δ, δ)
-        if not isinstance(dp, SymbolicZero):
+        if not is_zero(dp):
             out = out - c * dp
-        if not isinstance(dt, SymbolicZero):
+        if not is_zero(dt):
             out = out + c * dt
-    if not isinstance(dd, SymbolicZero):
+    if not is_zero(dd):
         a = abs0(p - t)
         out = out + (a - jnp.minimum(a, delta)) * dd
     return value, out
@@ -198,7 +201,7 @@ def smooth_l1(predictions: Any, targets: Any, *, beta: Any = 1.0) -> jax.Array:
 
     Reference: Girshick, "Fast R-CNN", ICCV 2015.
     """
-    _checks.require("smooth_l1", "beta", beta, ">= 0")
+    _checks.require("smooth_l1", "beta", beta, NONNEGATIVE)
     p, t = _checks.prepare_pair("smooth_l1", predictions, targets)
     b = jnp.asarray(beta, p.dtype)
     a = abs0(p - t)

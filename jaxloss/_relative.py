@@ -24,6 +24,8 @@ import jax
 import jax.numpy as jnp
 
 from ._core import checks as _checks
+from ._core.checks import NONNEGATIVE, POSITIVE
+from ._core.numerics import abs0
 from ._core.registry import register
 
 __all__ = [
@@ -32,11 +34,6 @@ __all__ = [
     "squared_logarithmic_error",
     "symmetric_absolute_percentage_error",
 ]
-
-
-def _abs0(x: jax.Array) -> jax.Array:
-    """|x| whose derivative is sign(x), 0 at x = 0 (``jnp.abs`` differentiates to 1 at 0)."""
-    return x * jnp.sign(x)
 
 
 def _log_floor(x: jax.Array, floor: jax.Array) -> jax.Array:
@@ -92,7 +89,7 @@ def absolute_percentage_error(predictions: Any, targets: Any, *, eps: Any = 1e-7
     Reference: Gneiting, "Making and Evaluating Point Forecasts", JASA 2011 (Bayes rule).
     """
     fn = "absolute_percentage_error"
-    _checks.require(fn, "eps", eps, "> 0")
+    _checks.require(fn, "eps", eps, POSITIVE)
     p, t = _checks.prepare_pair(fn, predictions, targets)
     return _percentage(p, t, jnp.asarray(eps, p.dtype))
 
@@ -101,10 +98,10 @@ def _percentage_parts(p: jax.Array, t: jax.Array, e: jax.Array):
     """(h, s, clamped, q): h = (p - t)/2 (finite where p - t overflows), s = max(|t|, ε) (NaN
     kept), q = |h|/s = l/2."""
     h = 0.5 * p - 0.5 * t
-    a = _abs0(t)
+    a = abs0(t)
     clamped = a <= e
     s = jnp.where(clamped, e, a)
-    return h, s, clamped, _abs0(h) / s
+    return h, s, clamped, abs0(h) / s
 
 
 @jax.custom_jvp
@@ -165,7 +162,7 @@ def symmetric_absolute_percentage_error(
     Hyndman & Koehler, "Another look at measures of forecast accuracy", IJF 2006.
     """
     fn = "symmetric_absolute_percentage_error"
-    _checks.require(fn, "eps", eps, ">= 0")
+    _checks.require(fn, "eps", eps, NONNEGATIVE)
     p, t = _checks.prepare_pair(fn, predictions, targets)
     return 2 * _relative_gap(p, t, jnp.asarray(eps, p.dtype))
 
@@ -174,7 +171,7 @@ def _half_gap(p: jax.Array, t: jax.Array, eps: jax.Array):
     """(D/2, zero): halves, so that |p| + |t| and p - t stay finite for any finite p and t
     (halving is exact: q below is the same number). ``zero`` is keyed on D == 0 so that a NaN
     gives NaN."""
-    den = _abs0(0.5 * p) + _abs0(0.5 * t) + 0.5 * eps
+    den = abs0(0.5 * p) + abs0(0.5 * t) + 0.5 * eps
     return den, den == 0
 
 
@@ -182,7 +179,7 @@ def _half_gap(p: jax.Array, t: jax.Array, eps: jax.Array):
 def _relative_gap(p: jax.Array, t: jax.Array, eps: jax.Array) -> jax.Array:
     """q = |p - t| / (|p| + |t| + eps) in [0, 1], with q = 0 where the denominator is 0."""
     den, zero = _half_gap(p, t, eps)
-    return jnp.where(zero, 0, _abs0(0.5 * p - 0.5 * t) / jnp.where(zero, 1, den))
+    return jnp.where(zero, 0, abs0(0.5 * p - 0.5 * t) / jnp.where(zero, 1, den))
 
 
 @_relative_gap.defjvp
@@ -231,7 +228,7 @@ def squared_logarithmic_error(predictions: Any, targets: Any, *, eps: Any = 1e-7
     Reference: keras ``MeanSquaredLogarithmicError``; Gneiting 2011 for the Bayes rule.
     """
     fn = "squared_logarithmic_error"
-    _checks.require(fn, "eps", eps, "> 0")
+    _checks.require(fn, "eps", eps, POSITIVE)
     p, t = _checks.prepare_pair(fn, predictions, targets)
     e = jnp.asarray(eps, p.dtype)
     d = _log1p_floor(p, e) - _log1p_floor(t, e)
@@ -277,10 +274,10 @@ def log_ratio_error(
     and model estimation", J. Oper. Res. Soc. 66, 2015.
     """
     fn = "log_ratio_error"
-    _checks.require(fn, "eps", eps, "> 0")
+    _checks.require(fn, "eps", eps, POSITIVE)
     if not isinstance(squared, bool):
         raise TypeError(f"jaxloss.{fn}: `squared` must be a bool; got {squared!r}.")
     p, t = _checks.prepare_pair(fn, predictions, targets)
     e = jnp.asarray(eps, p.dtype)
     d = _log_floor(p, e) - _log_floor(t, e)
-    return d * d if squared else _abs0(d)
+    return d * d if squared else abs0(d)

@@ -14,7 +14,8 @@ import optax
 import pytest
 
 import jaxloss
-from tests.registry import REGRESSION, _ice_dz, _ice_value, _sbce_dx, _sbce_value
+from tests.cases.regression import REGRESSION
+from tests.registry import _ice_dz, _ice_value, _sbce_dx, _sbce_value
 
 RNG = np.random.default_rng(1234)
 
@@ -287,6 +288,28 @@ def test_combinator_argument_errors():
         jaxloss.linear_combination([jaxloss.huber], [1.0, 2.0])
     with pytest.raises(ValueError, match=r"jaxloss\.weighted: `weights` must broadcast"):
         jaxloss.weighted(jaxloss.huber, np.ones(5))(np.ones(3), np.zeros(3))
+
+
+def test_combinators_name_a_partial_by_its_function():
+    """A loss with hyperparameters bound by functools.partial keeps its function's name, nested
+    partials included, in every combinator that names its result."""
+    huber2 = functools.partial(jaxloss.huber, delta=2.0)
+    assert jaxloss.asymmetric(huber2).__name__ == "asymmetric(huber)"
+    assert jaxloss.asymmetric(functools.partial(huber2)).__name__ == "asymmetric(huber)"
+    assert jaxloss.bounded(jaxloss.asymmetric(huber2), 1.0).__name__ == "bounded(asymmetric(huber))"
+    assert jaxloss.scaled(huber2, 2.0).__name__ == "scaled(huber)"
+    assert jaxloss.weighted(huber2, 1.0).__qualname__ == "weighted(huber)"
+    assert jaxloss.stop_gradient(huber2).__name__ == "stop_gradient(huber)"
+    assert (jaxloss.linear_combination([huber2, jaxloss.absolute_error], [1.0, 0.5]).__name__
+            == "linear_combination(1.0*huber + 0.5*absolute_error)")
+    assert jaxloss.sum_losses(huber2).__name__ == "linear_combination(1.0*huber)"
+    # A callable object without __name__ is named by its type, as before.
+
+    class Half:
+        def __call__(self, p, t):
+            return 0.5 * jaxloss.squared_error(p, t)
+
+    assert jaxloss.relative(Half()).__name__ == "relative(Half)"
 
 
 COMPOSED = {

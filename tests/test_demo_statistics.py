@@ -1,9 +1,10 @@
 """The demo's tables name, for each regression loss, the statistic its minimiser targets (stated by
-hand in jaxloss/_demo.py). Each statement is checked here: the mean loss over a sample is minimised
-over a constant c by a 1-D grid search (float64, refined around the best point), and the result is
-compared with the named statistic of that sample, computed independently in NumPy: the mean,
-median, quantile and geometric mean directly, the expectile and the M-estimates as the root of
-their estimating equation (the stated ψ, written from the math, changes sign at the minimiser)."""
+hand in jaxloss/app/_demo_regression.py). Each statement is checked here: the mean loss over a
+sample is minimised over a constant c by a 1-D grid search (float64, refined around the best
+point), and the result is compared with the named statistic of that sample, computed
+independently in NumPy: the mean, median, quantile and geometric mean directly, the expectile and
+the M-estimates as the root of their estimating equation (the stated ψ, written from the math,
+changes sign at the minimiser)."""
 
 from __future__ import annotations
 
@@ -17,14 +18,14 @@ import numpy as np
 import pytest
 
 import jaxloss
-from jaxloss import _demo
+from jaxloss.app import _demo_regression
 
 LOSSES = {
     f"{group}: {loss.name}": loss
     for group, losses in (
-        ("outliers", _demo.OUTLIER_LOSSES),
-        ("small errors", _demo.SMALL_ERROR_LOSSES),
-        ("asymmetric costs", _demo.ASYMMETRIC_LOSSES),
+        ("outliers", _demo_regression.OUTLIER_LOSSES),
+        ("small errors", _demo_regression.SMALL_ERROR_LOSSES),
+        ("asymmetric costs", _demo_regression.ASYMMETRIC_LOSSES),
     )
     for loss in losses
 }
@@ -51,7 +52,7 @@ def _bisect(f: Callable[[float], float], lo: float, hi: float) -> float:
     return 0.5 * (lo + hi)
 
 
-def _minimiser(loss: _demo._Loss, y: np.ndarray, params: Any) -> float:
+def _minimiser(loss: _demo_regression.ExperimentLoss, y: np.ndarray, params: Any) -> float:
     """argmin over c of mean_i loss(c, y_i): a 2001-point grid over [min y, max y], refined
     three times around the best point (resolution ~1e-9 of the range)."""
     targets = jnp.asarray(y)
@@ -133,7 +134,7 @@ def _cases() -> list[Any]:
 
 @pytest.mark.parametrize(("loss", "sample", "shape"), _cases())
 def test_stated_statistic_is_the_minimiser(
-    loss: _demo._Loss, sample: str, shape: tuple[float, float] | None
+    loss: _demo_regression.ExperimentLoss, sample: str, shape: tuple[float, float] | None
 ) -> None:
     y = SAMPLES[sample]
     params: dict[str, Any] = {}

@@ -83,7 +83,7 @@ def test_docstring_has_reference_sections(qualified, obj):
         assert "Gradient" in doc, f"{qualified}: a loss states its closed-form gradient"
 
 
-GUIDES = ["getting-started.md", "multitask.md"]
+GUIDES = ["getting-started.md", "multitask.md", "post-training.md"]
 
 
 @pytest.mark.parametrize("page", GUIDES)

@@ -108,3 +108,14 @@ def test_integration_page_quotes_its_example(page, example):
             code = line.strip()
             if code and code != "...":
                 assert code in source, f"{page}.md quotes a line not in {example}.py: {code!r}"
+
+
+def test_dpo_raises_the_chosen_minus_rejected_margin():
+    out = load("post_training").train_dpo(steps=60)
+    assert out["margin_before"] == 0.0  # the policy starts as the reference
+    assert out["margin_after"] > 2.0 and out["accuracy_after"] >= 0.95, out
+
+
+def test_grpo_raises_the_mean_reward():
+    out = load("post_training").train_grpo(steps=60)
+    assert out["reward_first"] < 0.5 and out["reward_last"] > 0.9, out

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jaxloss import _cli, _plot, _spec
+from jaxloss.app import _cli, _plot, _spec
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -59,7 +59,7 @@ def test_inspect_prints_the_table_and_writes_the_png(
 
 
 def test_rejection_point_in_the_table() -> None:
-    from jaxloss import _inspect
+    from jaxloss.app import _inspect
 
     table = _inspect.describe_spec("tukey_biweight:scale=3").table()
     assert "rejection point                   3\n" in table

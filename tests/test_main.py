@@ -3,10 +3,12 @@ has its rows, the PNG is written; a missing extra gives a one-line pip hint."""
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import io
 import math
 import runpy
+import subprocess
 import sys
 from pathlib import Path
 
@@ -14,11 +16,12 @@ import numpy as np
 import pytest
 
 import jaxloss
-from jaxloss import _cli, _demo
+from jaxloss.app import _cli, _demo, _demo_digits, _demo_regression, _demo_report
 
 STEPS = 30
 SEEDS = 2
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+ROOT = Path(__file__).resolve().parents[1]
 
 EXPECTED = {
     "Imbalanced digits (long-tailed training set)": [
@@ -91,7 +94,9 @@ def test_metrics_are_finite_in_range_and_better_than_untrained(demo: tuple) -> N
         assert np.allclose(m.curve[:, -1], m.metrics["balanced accuracy"], atol=1e-6)
         # Every mistake costs at least 1, at most the expensive one's factor.
         cost, error = np.array(m.metrics["misclassification cost"]), 1 - m.curve[:, -1]
-        assert np.all(cost >= error - 1e-6) and np.all(cost <= _demo.COSTLY_FACTOR * error + 1e-6)
+        assert np.all(cost >= error - 1e-6) and np.all(
+            cost <= _demo_digits.COSTLY_FACTOR * error + 1e-6
+        )
         if m.name == "expected cost":  # a bounded loss, slow from a random start: not asserted
             continue
         # 10 classes: chance is 0.1; the curve starts near it and ends well above it.
@@ -183,7 +188,7 @@ def test_balanced_accuracy_matches_sklearn() -> None:
     rng = np.random.default_rng(0)
     y = rng.integers(0, 4, 200)
     pred = np.where(rng.uniform(size=200) < 0.6, y, rng.integers(0, 4, 200))
-    recall = _demo._per_class_recall(pred, y, 4)
+    recall = _demo_digits._per_class_recall(pred, y, 4)
     assert math.isclose(recall.mean(), balanced_accuracy_score(y, pred), rel_tol=1e-12)
     np.testing.assert_allclose(recall, recall_score(y, pred, average=None), rtol=1e-12)
 
@@ -193,10 +198,10 @@ def test_digits_split_is_long_tailed_and_disjoint() -> None:
 
     d = load_digits()
     x = np.arange(len(d.target))[:, None].astype(np.float32)  # row ids as the "features"
-    x_tr, y_tr, x_te, y_te, counts = _demo._digits_split(x, d.target, seed=3)
+    x_tr, y_tr, x_te, y_te, counts = _demo_digits._digits_split(x, d.target, seed=3)
     assert sorted(np.bincount(y_tr).tolist(), reverse=True) == [90, 62, 42, 29, 20, 14, 9, 6, 4, 3]
     np.testing.assert_array_equal(np.bincount(y_tr), counts)
-    assert np.bincount(y_te).tolist() == [_demo.DIGITS_TEST_PER_CLASS] * 10
+    assert np.bincount(y_te).tolist() == [_demo_digits.DIGITS_TEST_PER_CLASS] * 10
     assert not set(x_tr[:, 0].tolist()) & set(x_te[:, 0].tolist())
 
 
@@ -204,7 +209,7 @@ def test_diabetes_corruption_only_touches_training_targets() -> None:
     from sklearn.datasets import load_diabetes
 
     d = load_diabetes()
-    _, y_tr, _, y_te = _demo._diabetes_split(d.data, d.target, seed=1)
+    _, y_tr, _, y_te = _demo_regression._diabetes_split(d.data, d.target, seed=1)
     assert len(y_tr) + len(y_te) == len(d.target)
     # The targets are whole numbers; a gross error of ±U(2, 5)·std makes them fractional.
     assert np.all(y_te == np.round(y_te)) and np.isin(y_te, d.target).all()
@@ -216,16 +221,18 @@ def test_asymmetric_cost_is_the_matching_pinball_loss() -> None:
     # (k + 1)·pinball_loss(τ = k/(k + 1)) is the cost, so the pinball row of level τ minimises it.
     rng = np.random.default_rng(0)
     p, y = rng.normal(size=50), rng.normal(size=50)
-    for k in _demo.COST_RATIOS:
-        pinball = np.asarray(jaxloss.pinball_loss(p, y, tau=_demo._level(k)))
-        assert math.isclose(_demo._asymmetric_cost(p, y, k), (k + 1) * pinball.mean(), rel_tol=1e-9)
+    for k in _demo_regression.COST_RATIOS:
+        pinball = np.asarray(jaxloss.pinball_loss(p, y, tau=_demo_regression._level(k)))
+        assert math.isclose(
+            _demo_regression._asymmetric_cost(p, y, k), (k + 1) * pinball.mean(), rel_tol=1e-9
+        )
 
 
 def test_cost_matrix_has_one_expensive_confusion() -> None:
-    m = _demo._cost_matrix(10)
+    m = _demo_digits._cost_matrix(10)
     assert np.all(np.diag(m) == 0)
     expensive = np.argwhere(m > 1)
-    assert expensive.tolist() == [[_demo.COSTLY_TRUE, _demo.COSTLY_PREDICTED]]
+    assert expensive.tolist() == [[_demo_digits.COSTLY_TRUE, _demo_digits.COSTLY_PREDICTED]]
     assert np.sum(m == 1) == 10 * 9 - 1
 
 
@@ -265,3 +272,91 @@ def test_python_m_jaxloss_entry_point(
     assert exc.value.code == 0
     listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
     assert listed == list(jaxloss.LOSSES)
+
+
+def _synthetic(seeds: int) -> list[_demo.ExperimentResult]:
+    """Two experiments with different numbers of metrics, as the demo reports them."""
+    rng = np.random.default_rng(seeds)
+
+    def method(name: str, metrics: list[str]) -> _demo.MethodResult:
+        return _demo.MethodResult(
+            name=name,
+            loss=name,
+            metrics={k: rng.uniform(0.1, 0.9, seeds).tolist() for k in metrics},
+            train_loss=rng.uniform(size=(seeds, 5)),
+            curve=rng.uniform(size=(seeds, 6)),
+        )
+
+    one, three = ["MAE"], ["balanced accuracy", "minority recall", "misclassification cost"]
+    return [
+        _demo.ExperimentResult("first", ["setup"], one, "held-out MAE", [method("a", one)]),
+        _demo.ExperimentResult(
+            "second",
+            ["setup"],
+            three,
+            "held-out accuracy",
+            [method("b", three), method("c", three)],
+        ),
+    ]
+
+
+@pytest.mark.parametrize("seeds", [1, 3])
+def test_demo_figure_counts_seeds_and_has_no_empty_panel(seeds: int) -> None:
+    fig = _demo_report.figure(_synthetic(seeds))
+    titles = []
+    for sub, n_metrics in zip(fig.subfigs, (1, 3), strict=True):
+        axes = sub.axes
+        assert len(axes) == 1 + n_metrics  # the curve and one panel per metric, nothing empty
+        for ax in axes:
+            assert ax.lines or ax.collections, ax.get_title()
+        titles += [sub._suptitle.get_text(), *(ax.get_title() for ax in axes)]
+    text = "\n".join(titles)
+    if seeds == 1:
+        assert "seeds" not in text and "±" not in text and "band" not in text
+        assert text.count("1 seed") == len(titles)  # every title says so
+    else:
+        assert (
+            "(3 seeds)" in titles[0] and "mean ± std over 3 seeds" in text and "1 seed" not in text
+        )
+    assert "first (" in titles[0]
+
+
+def test_one_seed_table_has_no_spread() -> None:
+    table = _demo_report.render_table(_synthetic(1)[1])
+    assert "held-out metrics, 1 seed:" in table and "±" not in table and "seeds" not in table
+    assert "paired with" not in table  # nothing to pair with one seed
+
+
+def test_importing_jaxloss_and_the_app_needs_no_extra() -> None:
+    # `import jaxloss` does not load the app; the app loads its extras only to draw or train.
+    code = (
+        "import sys, jaxloss; assert 'jaxloss.app' not in sys.modules; "
+        "import jaxloss.app, jaxloss.app._demo, jaxloss.app._inspect; "
+        "print(sorted(m for m in ('matplotlib', 'sklearn') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout
+    assert out.strip() == "[]"
+
+
+def test_the_app_uses_only_the_public_api() -> None:
+    # No `jaxloss._x` import or attribute anywhere in the app.
+    for path in sorted((ROOT / "jaxloss" / "app").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                parts = node.module.split(".")
+                assert not (parts[0] == "jaxloss" and any(p.startswith("_") for p in parts)), (
+                    path.name,
+                    node.module,
+                )
+                if node.module == "jaxloss":
+                    assert not any(a.name.startswith("_") for a in node.names), path.name
+            if isinstance(node, ast.Import):
+                for a in node.names:
+                    parts = a.name.split(".")
+                    assert not (parts[0] == "jaxloss" and any(p.startswith("_") for p in parts))
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+                if node.value.id in ("jaxloss", "mt"):
+                    assert not node.attr.startswith("_"), (path.name, node.attr)

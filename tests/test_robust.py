@@ -1,11 +1,12 @@
-"""The robust / small-error family (jaxloss/_robust.py): kinks, properties, special cases and
-limits, Barron's singular shapes, the log-partition quadrature and the adaptive (learned α, c)
-wrapper.
+"""The robust and small-error families (jaxloss/_robust.py, _wing.py, _barron.py, _adaptive.py
+and their numerics in jaxloss/_core/residual.py and _core/barron.py): kinks, properties,
+special cases and limits, Barron's singular shapes, the log-partition quadrature and the
+adaptive (learned α, c) wrapper.
 
 References are independent of the code under test: closed forms written here, and a dense NumPy
 quadrature in float64 on a different substitution (x = e^u) from the library's exp-sinh rule.
-The conformance suite (tests/registry_robust.py) covers values, gradients, jit/vmap, extremes and
-dtypes at smooth points; this file covers what it cannot sample.
+The conformance suite (tests/cases/robust.py, wing.py, barron.py) covers values, gradients,
+jit/vmap, extremes and dtypes at smooth points; this file covers what it cannot sample.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import jaxloss
-from jaxloss import _robust as R
-from tests.cases.robust import _drho, log_partition_reference
+from jaxloss._core.barron import log_partition, rho
+from jaxloss._core.residual import log1p_z2_over
+from tests.cases.barron import _drho, log_partition_reference
 
 F64 = jnp.float64
 
@@ -63,10 +65,10 @@ def barron_vg(x, a, c):
     """Barron's ρ and its gradients w.r.t. x (elementwise), α and c (of the sum)."""
 
     def total(x, a, c):
-        return jnp.sum(R.barron(x, jnp.zeros_like(x), alpha=a, scale=c))
+        return jnp.sum(jaxloss.barron(x, jnp.zeros_like(x), alpha=a, scale=c))
 
     gx, ga, gc = jax.grad(total, (0, 1, 2))(x, a, c)
-    return R.barron(x, jnp.zeros_like(x), alpha=a, scale=c), gx, ga, gc
+    return jaxloss.barron(x, jnp.zeros_like(x), alpha=a, scale=c), gx, ga, gc
 
 
 # ----------------------------------------------------------------------------------------------
@@ -77,16 +79,16 @@ def test_wing_kinks():
     w, e = 10.0, 2.0
     c = w - w * math.log1p(w / e)
     p = np.array([0.0, w, -w, w * (1 - 1e-12), 12.0])
-    val = np.asarray(R.wing(a64(p), a64(np.zeros(5))))
+    val = np.asarray(jaxloss.wing(a64(p), a64(np.zeros(5))))
     np.testing.assert_allclose(val, [0.0, w - c, w - c, w * math.log1p(w / e), 12.0 - c],
                                rtol=1e-10)
     # Continuous at |r| = ω: ω log(1 + ω/ε) = ω - C.
     assert math.isclose(w * math.log1p(w / e), w - c, rel_tol=1e-14)
-    g = grad_p(R.wing, p, np.zeros(5))
+    g = grad_p(jaxloss.wing, p, np.zeros(5))
     # 0 at r = 0 (subgradient), the linear side at |r| = ω, ω/(ε + |r|) just inside.
     np.testing.assert_allclose(g, [0.0, 1.0, -1.0, w / (e + w), 1.0], rtol=1e-9)
     # Small errors get larger gradients than L1 (slope ω/ε = 5 near 0).
-    assert grad_p(R.wing, [1e-6], [0.0])[0] == pytest.approx(w / e, rel=1e-6)
+    assert grad_p(jaxloss.wing, [1e-6], [0.0])[0] == pytest.approx(w / e, rel=1e-6)
 
 
 def test_adaptive_wing_at_zero_and_tiny_residuals():
@@ -95,8 +97,8 @@ def test_adaptive_wing_at_zero_and_tiny_residuals():
     t = np.array([0.0, 0.3, 1.0, 0.5])
     for d in (0.0, 1e-300, 1e-30):
         p = t + d
-        v = np.asarray(R.adaptive_wing(a64(p), a64(t)))
-        gp, gt = grad_p(R.adaptive_wing, p, t), grad_t(R.adaptive_wing, p, t)
+        v = np.asarray(jaxloss.adaptive_wing(a64(p), a64(t)))
+        gp, gt = grad_p(jaxloss.adaptive_wing, p, t), grad_t(jaxloss.adaptive_wing, p, t)
         assert np.all(np.isfinite(v)) and np.all(np.isfinite(gp)) and np.all(np.isfinite(gt))
         assert np.all(np.abs(gp) < 1e-20) and np.all(np.abs(gt) < 1e-20)
         if d == 0.0:
@@ -110,11 +112,11 @@ def test_adaptive_wing_is_c1_at_theta():
         lo = t + sgn * theta * (1 - 1e-9)
         hi = t + sgn * theta * (1 + 1e-9)
         at = t + sgn * theta
-        v = [np.asarray(R.adaptive_wing(a64(x), a64(t))) for x in (lo, at, hi)]
+        v = [np.asarray(jaxloss.adaptive_wing(a64(x), a64(t))) for x in (lo, at, hi)]
         np.testing.assert_allclose(v[0], v[1], rtol=1e-7)
         np.testing.assert_allclose(v[2], v[1], rtol=1e-7)
         for g in (grad_p, grad_t):
-            gl, gh = g(R.adaptive_wing, lo, t), g(R.adaptive_wing, hi, t)
+            gl, gh = g(jaxloss.adaptive_wing, lo, t), g(jaxloss.adaptive_wing, hi, t)
             np.testing.assert_allclose(gl, gh, rtol=1e-6)
 
 
@@ -122,7 +124,7 @@ def test_adaptive_wing_shape_follows_the_target():
     """Background (y = 0, exponent 2.1): flat at 0 like L2. Foreground (y = 1, exponent 1.1):
     steep for small errors, like Wing. Slope inside: ω e δ^(e-1)/ε^e / (1 + (δ/ε)^e), ε = 1."""
     d = 1e-3
-    g = grad_p(R.adaptive_wing, [d, 1 + d], [0.0, 1.0])
+    g = grad_p(jaxloss.adaptive_wing, [d, 1 + d], [0.0, 1.0])
     for gi, e in zip(g, (2.1, 1.1), strict=True):
         assert gi == pytest.approx(14 * e * d ** (e - 1) / (1 + d**e), rel=1e-9)
     assert g[1] > 100 * g[0]
@@ -130,21 +132,21 @@ def test_adaptive_wing_shape_follows_the_target():
 
 def test_charbonnier_at_zero_and_far_out():
     p = np.array([0.0, 1e-8, 1e8])
-    v = np.asarray(R.charbonnier(a64(p), a64(np.zeros(3)), delta=0.5))
+    v = np.asarray(jaxloss.charbonnier(a64(p), a64(np.zeros(3)), delta=0.5))
     assert v[0] == 0.0
     assert v[1] == pytest.approx(0.5e-16, rel=1e-12)  # r²/2, no cancellation
     assert v[2] == pytest.approx(0.5 * 1e8 - 0.25, rel=1e-12)  # δ|r| - δ²
-    g = grad_p(R.charbonnier, p, np.zeros(3), delta=0.5)
+    g = grad_p(jaxloss.charbonnier, p, np.zeros(3), delta=0.5)
     np.testing.assert_allclose(g, [0.0, 1e-8, 0.5], rtol=1e-12)
 
 
 def test_tukey_is_constant_beyond_c_and_c1_at_c():
     c = 2.0
     p = np.array([c, -c, c * (1 - 1e-3), 3 * c, 1e30])
-    v = np.asarray(R.tukey_biweight(a64(p), a64(np.zeros(5)), scale=c))
+    v = np.asarray(jaxloss.tukey_biweight(a64(p), a64(np.zeros(5)), scale=c))
     np.testing.assert_allclose(v[[0, 1, 3, 4]], c**2 / 6, rtol=1e-15)
     assert v[2] < c**2 / 6
-    g = grad_p(R.tukey_biweight, p, np.zeros(5), scale=c)
+    g = grad_p(jaxloss.tukey_biweight, p, np.zeros(5), scale=c)
     r = p[2]
     np.testing.assert_allclose(g, [0.0, 0.0, r * (1 - (r / c) ** 2) ** 2, 0.0, 0.0],
                                rtol=1e-9, atol=1e-15)
@@ -154,9 +156,9 @@ def test_geman_mcclure_branches_meet():
     """The value switches from 2u/(u+4) to 2 - 8/(u+4) at u = 4 (|r| = 2c)."""
     c = 1.3
     p = 2 * c * np.array([1 - 1e-12, 1.0, 1 + 1e-12])
-    v = np.asarray(R.geman_mcclure(a64(p), a64(np.zeros(3)), scale=c))
+    v = np.asarray(jaxloss.geman_mcclure(a64(p), a64(np.zeros(3)), scale=c))
     np.testing.assert_allclose(v, 1.0, rtol=1e-11)
-    g = grad_p(R.geman_mcclure, p, np.zeros(3), scale=c)
+    g = grad_p(jaxloss.geman_mcclure, p, np.zeros(3), scale=c)
     np.testing.assert_allclose(g, 16 * 2 * c / (c**2 * 64), rtol=1e-10)
 
 
@@ -166,7 +168,7 @@ def test_log1p_square_over_branches_meet():
     b, c = a64(0.37), a64(1.7)
     z = np.sqrt(0.37) * np.array([1 - 1e-13, 1.0, 1 + 1e-13])
     h = a64(z * 1.7 / 2)
-    f = R._log1p_z2_over
+    f = log1p_z2_over
     v, g = jax.jit(lambda h, c, b: (f(h, c, b),
                                     jax.vmap(jax.grad(f), (0, None, None))(h, c, b)))(h, c, b)
     np.testing.assert_allclose(np.asarray(v), math.log(2.0), rtol=1e-12)
@@ -177,7 +179,7 @@ def test_log1p_square_over_branches_meet():
 def _core_vg(z, a):
     """ρ(z, α) of the private core, with its elementwise z- and α-derivatives."""
     def f(z, a):
-        return R._barron_rho(z, jnp.zeros_like(z), jnp.ones_like(z), a)
+        return rho(z, jnp.zeros_like(z), jnp.ones_like(z), a)
 
     dz = jax.vmap(jax.grad(f, 0), (0, None))(z, a)
     da = jax.vmap(jax.grad(f, 1), (0, None))(z, a)
@@ -207,16 +209,16 @@ def test_barron_series_and_expm1_branches_meet():
 GRID = np.concatenate([[0.0], np.geomspace(1e-4, 1e3, 60)])
 
 LOSSES = {
-    "wing": (R.wing, {"omega": st.floats(0.5, 20), "epsilon": st.floats(0.1, 5)}),
-    "adaptive_wing": (R.adaptive_wing, {"omega": st.floats(1, 20), "theta": st.floats(0.1, 2),
+    "wing": (jaxloss.wing, {"omega": st.floats(0.5, 20), "epsilon": st.floats(0.1, 5)}),
+    "adaptive_wing": (jaxloss.adaptive_wing, {"omega": st.floats(1, 20), "theta": st.floats(0.1, 2),
                                         "epsilon": st.floats(0.2, 3),
                                         "alpha": st.floats(1.5, 3)}),
-    "charbonnier": (R.charbonnier, {"delta": st.floats(0.05, 20)}),
-    "cauchy": (R.cauchy, {"scale": st.floats(0.05, 20)}),
-    "geman_mcclure": (R.geman_mcclure, {"scale": st.floats(0.05, 20)}),
-    "welsch": (R.welsch, {"scale": st.floats(0.05, 20)}),
-    "tukey_biweight": (R.tukey_biweight, {"scale": st.floats(0.05, 20)}),
-    "barron": (R.barron, {"alpha": st.floats(-10, 6) | st.sampled_from([0.0, 2.0, -np.inf]),
+    "charbonnier": (jaxloss.charbonnier, {"delta": st.floats(0.05, 20)}),
+    "cauchy": (jaxloss.cauchy, {"scale": st.floats(0.05, 20)}),
+    "geman_mcclure": (jaxloss.geman_mcclure, {"scale": st.floats(0.05, 20)}),
+    "welsch": (jaxloss.welsch, {"scale": st.floats(0.05, 20)}),
+    "tukey_biweight": (jaxloss.tukey_biweight, {"scale": st.floats(0.05, 20)}),
+    "barron": (jaxloss.barron, {"alpha": st.floats(-10, 6) | st.sampled_from([0.0, 2.0, -np.inf]),
                           "scale": st.floats(0.05, 20)}),
 }
 
@@ -264,7 +266,7 @@ _BJ = {}
 
 def _barron_jit():
     if "f" not in _BJ:
-        _BJ["f"] = jax.jit(lambda x, a, c: R.barron(x, jnp.zeros_like(x), alpha=a, scale=c))
+        _BJ["f"] = jax.jit(lambda x, a, c: jaxloss.barron(x, jnp.zeros_like(x), alpha=a, scale=c))
     return _BJ["f"]
 
 
@@ -280,7 +282,7 @@ def test_barron_special_cases(c):
     z = X / c
 
     def b(a):
-        return np.asarray(R.barron(x, zero, alpha=a, scale=c))
+        return np.asarray(jaxloss.barron(x, zero, alpha=a, scale=c))
 
     np.testing.assert_allclose(b(2.0), z**2 / 2, rtol=4e-15, atol=0)
     np.testing.assert_allclose(b(1.0), np.sqrt(z**2 + 1) - 1, rtol=1e-13, atol=1e-16)
@@ -289,10 +291,10 @@ def test_barron_special_cases(c):
     np.testing.assert_allclose(b(-np.inf), -np.expm1(-(z**2) / 2), rtol=4e-15, atol=0)
     np.testing.assert_allclose(b(np.inf), np.expm1(z**2 / 2), rtol=1e-13, atol=0)
     # The named members of the family are the same functions.
-    np.testing.assert_allclose(b(0.0), R.cauchy(x, zero, scale=c), rtol=1e-14)
-    np.testing.assert_allclose(b(-2.0), R.geman_mcclure(x, zero, scale=c), rtol=1e-14)
-    np.testing.assert_allclose(b(-np.inf), R.welsch(x, zero, scale=c), rtol=1e-15)
-    np.testing.assert_allclose(b(1.0), np.asarray(R.charbonnier(x, zero, delta=c)) / c**2,
+    np.testing.assert_allclose(b(0.0), jaxloss.cauchy(x, zero, scale=c), rtol=1e-14)
+    np.testing.assert_allclose(b(-2.0), jaxloss.geman_mcclure(x, zero, scale=c), rtol=1e-14)
+    np.testing.assert_allclose(b(-np.inf), jaxloss.welsch(x, zero, scale=c), rtol=1e-15)
+    np.testing.assert_allclose(b(1.0), np.asarray(jaxloss.charbonnier(x, zero, delta=c)) / c**2,
                                rtol=1e-13)
     # Limits: α → -∞ is Welsch, large α approaches exp(z²/2) - 1 from below.
     np.testing.assert_allclose(b(-1e9), b(-np.inf), rtol=1e-7, atol=1e-16)
@@ -303,34 +305,34 @@ def test_charbonnier_and_cauchy_conventions():
     x, zero = a64(X), a64(np.zeros_like(X))
     eps = 0.3
     # The image-restoration Charbonnier √(r² + ε²) = l(δ=ε)/ε + ε.
-    np.testing.assert_allclose(np.asarray(R.charbonnier(x, zero, delta=eps)) / eps + eps,
+    np.testing.assert_allclose(np.asarray(jaxloss.charbonnier(x, zero, delta=eps)) / eps + eps,
                                np.sqrt(X**2 + eps**2), rtol=1e-14)
     # The M-estimator Cauchy (c²/2) log(1 + (r/c)²) = (c²/2) cauchy(scale=c/√2).
     c = 1.7
-    np.testing.assert_allclose(c**2 / 2 * np.asarray(R.cauchy(x, zero, scale=c / math.sqrt(2))),
-                               c**2 / 2 * np.log1p((X / c) ** 2), rtol=1e-13)
+    m_cauchy = np.asarray(jaxloss.cauchy(x, zero, scale=c / math.sqrt(2)))
+    np.testing.assert_allclose(c**2 / 2 * m_cauchy, c**2 / 2 * np.log1p((X / c) ** 2), rtol=1e-13)
     # Pseudo-Huber tends to r²/2 for large δ and to δ|r| - δ² far out.
-    np.testing.assert_allclose(R.charbonnier(x, zero, delta=1e6), X**2 / 2, rtol=1e-10)
+    np.testing.assert_allclose(jaxloss.charbonnier(x, zero, delta=1e6), X**2 / 2, rtol=1e-10)
 
 
 def test_small_residual_limit_is_half_square():
     """Every robust member behaves as r²/2 (in units of its scale) near 0."""
     r = a64([1e-5])
     zero = a64([0.0])
-    for v in (R.charbonnier(r, zero), R.cauchy(r, zero), R.geman_mcclure(r, zero),
-              R.welsch(r, zero), R.tukey_biweight(r, zero),
-              *(R.barron(r, zero, alpha=a) for a in (-7.0, -2.0, 0.0, 0.5, 1.0, 3.0))):
+    for v in (jaxloss.charbonnier(r, zero), jaxloss.cauchy(r, zero), jaxloss.geman_mcclure(r, zero),
+              jaxloss.welsch(r, zero), jaxloss.tukey_biweight(r, zero),
+              *(jaxloss.barron(r, zero, alpha=a) for a in (-7.0, -2.0, 0.0, 0.5, 1.0, 3.0))):
         assert float(v[0]) == pytest.approx(0.5e-10, rel=1e-9)
 
 
 def test_outliers_are_bounded_or_linear():
     big = a64([1e12])
     zero = a64([0.0])
-    assert float(R.geman_mcclure(big, zero)[0]) == 2.0
-    assert float(R.welsch(big, zero)[0]) == 1.0
-    assert float(R.barron(big, zero, alpha=-4.0)[0]) == pytest.approx(6 / 4, rel=1e-12)
-    assert float(grad_p(R.wing, [1e12], [0.0])[0]) == 1.0
-    assert float(grad_p(R.charbonnier, [1e12], [0.0], delta=3.0)[0]) == pytest.approx(3.0)
+    assert float(jaxloss.geman_mcclure(big, zero)[0]) == 2.0
+    assert float(jaxloss.welsch(big, zero)[0]) == 1.0
+    assert float(jaxloss.barron(big, zero, alpha=-4.0)[0]) == pytest.approx(6 / 4, rel=1e-12)
+    assert float(grad_p(jaxloss.wing, [1e12], [0.0])[0]) == 1.0
+    assert float(grad_p(jaxloss.charbonnier, [1e12], [0.0], delta=3.0)[0]) == pytest.approx(3.0)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -418,15 +420,15 @@ def test_barron_alpha_is_traceable_and_per_dimension():
     x = a64(np.linspace(-3, 3, 12).reshape(3, 4))
     zero = jnp.zeros_like(x)
     alphas = a64([-np.inf, 0.0, 1.0, 2.0])
-    per_dim = np.asarray(R.barron(x, zero, alpha=alphas, scale=0.7))
+    per_dim = np.asarray(jaxloss.barron(x, zero, alpha=alphas, scale=0.7))
     for j, a in enumerate(np.asarray(alphas)):
-        col = np.asarray(R.barron(x[:, j], zero[:, j], alpha=float(a), scale=0.7))
+        col = np.asarray(jaxloss.barron(x[:, j], zero[:, j], alpha=float(a), scale=0.7))
         np.testing.assert_allclose(per_dim[:, j], col, rtol=1e-15)
     # Learnable α under jit and vmap: no Python branching on its value.
-    g = jax.jit(jax.grad(lambda a: jnp.sum(R.barron(x, zero, alpha=a))))
+    g = jax.jit(jax.grad(lambda a: jnp.sum(jaxloss.barron(x, zero, alpha=a))))
     for a in (0.0, 0.5, 2.0, -np.inf, 7.0):
         assert np.isfinite(float(g(a64(a))))
-    v = jax.vmap(lambda a: R.barron(x, zero, alpha=a))(alphas)
+    v = jax.vmap(lambda a: jaxloss.barron(x, zero, alpha=a))(alphas)
     assert v.shape == (4, 3, 4)
 
 
@@ -437,26 +439,26 @@ def test_barron_alpha_is_traceable_and_per_dimension():
 def test_hyperparameter_errors():
     p, t = jnp.zeros(4), jnp.zeros(4)
     with pytest.raises(ValueError, match=r"jaxloss\.wing: `omega` must be finite and > 0"):
-        R.wing(p, t, omega=0.0)
+        jaxloss.wing(p, t, omega=0.0)
     with pytest.raises(ValueError, match=r"jaxloss\.adaptive_wing: `theta`"):
-        R.adaptive_wing(p, t, theta=-1.0)
+        jaxloss.adaptive_wing(p, t, theta=-1.0)
     with pytest.raises(ValueError, match=r"jaxloss\.cauchy: `scale` must be finite and > 0"):
-        R.cauchy(p, t, scale=jnp.array([1.0, 0.0, 1.0, 1.0]))
+        jaxloss.cauchy(p, t, scale=jnp.array([1.0, 0.0, 1.0, 1.0]))
     with pytest.raises(ValueError, match=r"jaxloss\.barron: `alpha` must be a number"):
-        R.barron(p, t, alpha=float("nan"))
+        jaxloss.barron(p, t, alpha=float("nan"))
     with pytest.raises(ValueError, match=r"jaxloss\.barron: `alpha` must broadcast"):
-        R.barron(p, t, alpha=jnp.ones(3))
+        jaxloss.barron(p, t, alpha=jnp.ones(3))
     with pytest.raises(ValueError, match=r"jaxloss\.barron_nll: `alpha` must be finite and >= 0"):
-        R.barron_nll(p, t, alpha=-0.5)
+        jaxloss.barron_nll(p, t, alpha=-0.5)
     with pytest.raises(ValueError, match=r"jaxloss\.barron_nll: `alpha` must be finite"):
-        R.barron_nll(p, t, alpha=np.inf)
+        jaxloss.barron_nll(p, t, alpha=np.inf)
     with pytest.raises(ValueError, match=r"jaxloss\.barron_nll: `scale`"):
-        R.barron_nll(p, t, alpha=1.0, scale=-1.0)
+        jaxloss.barron_nll(p, t, alpha=1.0, scale=-1.0)
 
 
 def test_traced_negative_alpha_gives_nan_nll():
     """α < 0 has no normalisable density; under jit it cannot raise, so the value is NaN."""
-    f = jax.jit(lambda a: R.barron_nll(jnp.zeros(2), jnp.zeros(2), alpha=a))
+    f = jax.jit(lambda a: jaxloss.barron_nll(jnp.zeros(2), jnp.zeros(2), alpha=a))
     assert np.all(np.isnan(np.asarray(f(-0.5))))
     assert np.all(np.isfinite(np.asarray(f(0.5))))
 
@@ -486,7 +488,7 @@ def _rho_np(x, a):
 
 
 def _log_z(alpha, dtype=F64):
-    return np.asarray(R._log_partition(jnp.asarray(alpha, dtype)))
+    return np.asarray(log_partition(jnp.asarray(alpha, dtype)))
 
 
 def test_log_partition_known_values():
@@ -515,7 +517,7 @@ def test_log_partition_matches_independent_quadrature():
 
 
 def test_log_partition_derivative():
-    dlogz = jax.jit(jax.vmap(jax.grad(R._log_partition)))
+    dlogz = jax.jit(jax.vmap(jax.grad(log_partition)))
     alphas = np.array([0.0, 0.02, 0.3, 0.8, 1.2, 1.6, 1.9, 2.5, 4.0])
     got = np.asarray(dlogz(a64(alphas)))
     for a, g in zip(alphas, got, strict=True):
@@ -544,7 +546,7 @@ def test_log_partition_float32():
     assert got.dtype == np.float32
     want = np.array([_log_z_reference(float(a)) for a in alphas])
     np.testing.assert_allclose(got, want, rtol=0, atol=3e-6)
-    g = jax.jit(jax.vmap(jax.grad(R._log_partition)))(jnp.asarray(alphas))
+    g = jax.jit(jax.vmap(jax.grad(log_partition)))(jnp.asarray(alphas))
     assert np.all(np.isfinite(np.asarray(g)))
 
 
@@ -554,7 +556,7 @@ def test_nll_is_a_normalised_density(alpha, scale):
     """∫ exp(-barron_nll(x; α, c)) dx = 1, integrated numerically on x = c sinh(v)."""
     v = np.arange(-30000, 30001) * 1e-3
     x = scale * np.sinh(v)
-    nll = np.asarray(R.barron_nll(a64(x), a64(np.zeros_like(x)), alpha=alpha, scale=scale))
+    nll = np.asarray(jaxloss.barron_nll(a64(x), a64(np.zeros_like(x)), alpha=alpha, scale=scale))
     total = np.sum(np.exp(-nll) * scale * np.cosh(v)) * 1e-3
     assert total == pytest.approx(1.0, abs=1e-10)
 
@@ -565,38 +567,38 @@ def test_nll_is_a_normalised_density(alpha, scale):
 
 @jax.jit
 def _adaptive_grad(r, params):
-    return jax.grad(lambda q: jnp.sum(R.adaptive_robust_nll(r, jnp.zeros_like(r), q)))(params)
+    return jax.grad(lambda q: jnp.sum(jaxloss.adaptive_robust_nll(r, jnp.zeros_like(r), q)))(params)
 
 
 def test_init_and_parameters():
-    p = R.adaptive_robust_init((3,), alpha_init=0.2, scale_init=0.05, dtype=jnp.float64)
+    p = jaxloss.adaptive_robust_init((3,), alpha_init=0.2, scale_init=0.05, dtype=jnp.float64)
     assert set(p) == {"latent_alpha", "latent_scale"} and p["latent_alpha"].shape == (3,)
-    a, c = R.adaptive_robust_parameters(p)
+    a, c = jaxloss.adaptive_robust_parameters(p)
     np.testing.assert_allclose(a, 0.2, rtol=1e-14)
     np.testing.assert_allclose(c, 0.05, rtol=1e-14)
     # Any latent values stay within the bounds, with finite gradients.
     wild = {"latent_alpha": a64([-1e4, 0.0, 1e4]), "latent_scale": a64([-1e4, 0.0, 1e4])}
-    a, c = (np.asarray(v) for v in R.adaptive_robust_parameters(wild))
+    a, c = (np.asarray(v) for v in jaxloss.adaptive_robust_parameters(wild))
     assert np.all((a >= 0.001) & (a <= 1.999)) and np.all(c >= 1e-5)
     g = _adaptive_grad(a64(np.ones((5, 3))), wild)
     assert all(np.all(np.isfinite(np.asarray(v))) for v in g.values())
     # alpha_lo == alpha_hi fixes α.
-    fixed = R.adaptive_robust_init(alpha_init=1.0, alpha_lo=1.0, alpha_hi=1.0)
+    fixed = jaxloss.adaptive_robust_init(alpha_init=1.0, alpha_lo=1.0, alpha_hi=1.0)
     fixed["latent_alpha"] = fixed["latent_alpha"] + 3.0
-    assert float(R.adaptive_robust_parameters(fixed, alpha_lo=1.0, alpha_hi=1.0)[0]) == 1.0
+    assert float(jaxloss.adaptive_robust_parameters(fixed, alpha_lo=1.0, alpha_hi=1.0)[0]) == 1.0
 
 
 def test_init_errors():
     with pytest.raises(ValueError, match=r"adaptive_robust_init: `alpha_init`"):
-        R.adaptive_robust_init(alpha_init=2.5)
+        jaxloss.adaptive_robust_init(alpha_init=2.5)
     with pytest.raises(ValueError, match=r"adaptive_robust_init: `scale_init`"):
-        R.adaptive_robust_init(scale_init=0.0)
+        jaxloss.adaptive_robust_init(scale_init=0.0)
     with pytest.raises(ValueError, match=r"`alpha_lo`, `alpha_hi`"):
-        R.adaptive_robust_init(alpha_lo=1.5, alpha_hi=1.0)
+        jaxloss.adaptive_robust_init(alpha_lo=1.5, alpha_hi=1.0)
     with pytest.raises(ValueError, match=r"adaptive_robust_nll: `params` must be the dict"):
-        R.adaptive_robust_nll(jnp.zeros(2), jnp.zeros(2), {"alpha": 1.0})
+        jaxloss.adaptive_robust_nll(jnp.zeros(2), jnp.zeros(2), {"alpha": 1.0})
     with pytest.raises(ValueError, match=r"params\['latent_alpha'\]"):
-        R.adaptive_robust_nll(jnp.zeros(2), jnp.zeros(2), R.adaptive_robust_init((3,)))
+        jaxloss.adaptive_robust_nll(jnp.zeros(2), jnp.zeros(2), jaxloss.adaptive_robust_init((3,)))
 
 
 def test_adaptive_nll_equals_barron_nll_and_chain_rule():
@@ -607,8 +609,8 @@ def test_adaptive_nll_equals_barron_nll_and_chain_rule():
     sig = 1 / (1 + np.exp(-la))
     alpha = 0.001 + 1.998 * sig
     scale = np.log1p(np.exp(ls)) + 1e-5
-    got = np.asarray(R.adaptive_robust_nll(a64(r), a64(np.zeros_like(r)), params))
-    want = np.asarray(R.barron_nll(a64(r), a64(np.zeros_like(r)), alpha=a64(alpha),
+    got = np.asarray(jaxloss.adaptive_robust_nll(a64(r), a64(np.zeros_like(r)), params))
+    want = np.asarray(jaxloss.barron_nll(a64(r), a64(np.zeros_like(r)), alpha=a64(alpha),
                                    scale=a64(scale)))
     np.testing.assert_allclose(got, want, rtol=1e-14)
     # Gradients w.r.t. the latents: chain rule through the closed forms (independent log Z).
@@ -625,11 +627,11 @@ def test_adaptive_nll_equals_barron_nll_and_chain_rule():
 @jax.jit
 def _fit(y):
     """Fits a location μ and (α, c) jointly with Adam on residuals y - μ; one compilation."""
-    params = {"mu": jnp.float32(0.5), "robust": R.adaptive_robust_init()}
+    params = {"mu": jnp.float32(0.5), "robust": jaxloss.adaptive_robust_init()}
     opt = optax.adam(0.1)
 
     def loss(q):
-        return jaxloss.mean(R.adaptive_robust_nll(jnp.full_like(y, q["mu"]), y, q["robust"]))
+        return jaxloss.mean(jaxloss.adaptive_robust_nll(jnp.full_like(y, q["mu"]), y, q["robust"]))
 
     def step(carry, _):
         params, state = carry
@@ -637,7 +639,7 @@ def _fit(y):
         return (optax.apply_updates(params, updates), state), None
 
     (params, _), _ = jax.lax.scan(step, (params, opt.init(params)), None, length=150)
-    alpha, scale = R.adaptive_robust_parameters(params["robust"])
+    alpha, scale = jaxloss.adaptive_robust_parameters(params["robust"])
     return alpha, scale, params["mu"]
 
 

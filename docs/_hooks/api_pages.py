@@ -3,9 +3,10 @@
 Every public name of ``jaxloss`` and of each public subpackage (``jaxloss.multitask``,
 ``jaxloss.fused``, any added later) gets an entry on the page of the module that defines it, so
 no hand-kept list can forget one. Loss families also get a picture of their losses and
-derivatives, drawn by ``jaxloss``'s own plotting code when the site is built (never committed, so
-it cannot drift from the code). ``tests/test_docs_site.py`` checks the page plan covers every
-public name; the strict build in CI checks that every entry resolves.
+derivatives, drawn by ``jaxloss.app.plot_loss`` (the code behind ``python -m jaxloss plot``) when
+the site is built (never committed, so it cannot drift from the code). ``tests/test_docs_site.py``
+checks the page plan covers every public name; the strict build in CI checks that every entry
+resolves.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from typing import Any
 TITLES: dict[str, str] = {  # in the order of the navigation
     "jaxloss._regression": "Regression",
     "jaxloss._robust": "Robust and small-error",
+    "jaxloss._wing": "Robust and small-error",
+    "jaxloss._barron": "Barron's general and adaptive loss",
+    "jaxloss._adaptive": "Barron's general and adaptive loss",
     "jaxloss._relative": "Relative and log-space errors",
     "jaxloss._asymmetric": "Asymmetric and quantile",
     "jaxloss._likelihood": "Likelihoods",
@@ -32,13 +36,17 @@ TITLES: dict[str, str] = {  # in the order of the navigation
     "jaxloss._divergence": "Divergences",
     "jaxloss._js": "Divergences",
     "jaxloss._metric": "Margin, ranking and metric learning",
+    "jaxloss._preference": "Post-training: preference losses",
+    "jaxloss._policy_gradient": "Post-training: policy gradients",
     "jaxloss._combinators": "Combinators",
+    "jaxloss._weighting": "Combinators",
+    "jaxloss._transforms": "Combinators",
     "jaxloss._reduce": "Reductions",
     "jaxloss.multitask": "Multi-task",
     "jaxloss.fused": "Fused and vocab-parallel cross-entropy",
     "jaxloss.diagnostics": "Diagnostics",
     "jaxloss": "Registries",
-    "jaxloss._extras": "Registries",
+    "jaxloss.app": "Plotting and command line",
 }
 
 
@@ -125,7 +133,7 @@ def _losses_on(names: list[str]) -> list[str]:
     import jaxloss
 
     short = [n.split(".", 1)[1] for n in names if n.count(".") == 1]
-    return [n for n in short if n in jaxloss.LOSSES]
+    return [n for n in short if n in jaxloss.LOSSES and jaxloss.loss_info(n).plot is not None]
 
 
 def page_markdown(title: str, names: list[str], image: str | None) -> str:
@@ -135,7 +143,8 @@ def page_markdown(title: str, names: list[str], image: str | None) -> str:
         lines += ["```text", intro, "```", ""]
     if image:
         lines += [f"![Losses and derivatives of this family]({image})", "",
-                  "Drawn at build time by `python -m jaxloss plot NAME ...` (the same code).", ""]
+                  "Drawn at build time by `jaxloss.app.plot_loss(NAME, ...)`, the code behind "
+                  "`python -m jaxloss plot NAME ...`.", ""]
     other = aliases()
     for qualified in names:
         lines += [f"::: {qualified}", "    options:", "      show_root_heading: true",
@@ -152,7 +161,7 @@ _IMAGES: dict[str, Path] = {}
 def on_files(files: Any, config: Any) -> Any:
     from mkdocs.structure.files import File
 
-    from jaxloss import _plot
+    from jaxloss.app import plot_loss
 
     out = Path(tempfile.mkdtemp(prefix="jaxloss-docs-"))
     for title, names in plan().items():
@@ -161,7 +170,7 @@ def on_files(files: Any, config: Any) -> Any:
         image = None
         if losses:
             png = out / f"{slug}.png"
-            _plot.plot(losses, png)
+            plot_loss(*losses, out=png)
             files.append(File.generated(config, f"api/{slug}.png", abs_src_path=str(png)))
             image = f"{slug}.png"
         content = page_markdown(title, names, image)

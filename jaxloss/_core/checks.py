@@ -38,6 +38,8 @@ __all__ = [
     "check_values",
     "compute_dtype",
     "concrete_float",
+    "hyperparameter",
+    "hyperparameter_array",
     "interval",
     "prepare_pair",
     "require",
@@ -336,6 +338,39 @@ def require_elements(fn: str, arg: str, value: Any, condition: Interval | str) -
         bad = concrete[~good] if concrete.ndim else concrete
         got = bad.ravel()[:5].tolist() if concrete.ndim else float(concrete)
         raise ValueError(f"{_name(fn)}: `{arg}` must be {cond}; got {got!r}.")
+
+
+def hyperparameter(
+    fn: str, arg: str, value: Any, condition: Interval | str, dtype: Any
+) -> jax.Array:
+    """A scalar hyperparameter checked by :func:`require` (when concrete) and cast to the
+    compute ``dtype``."""
+    require(fn, arg, value, condition)
+    return jnp.asarray(value, dtype)
+
+
+def hyperparameter_array(
+    fn: str,
+    arg: str,
+    value: Any,
+    condition: Interval | str,
+    shape: tuple[int, ...],
+    dtype: Any,
+    target_desc: str = "the predictions'",
+) -> jax.Array:
+    """A hyperparameter that may be a scalar or an array broadcasting to the loss's ``shape``
+    (one value per output dimension, say), cast to the compute ``dtype``.
+
+    A real (floating or integer) dtype, else a TypeError; broadcastable to ``shape`` without
+    changing it, else a ValueError (:func:`check_broadcastable`); every element checked against
+    ``condition`` when concrete (:func:`require_elements`), used as given when traced.
+    """
+    arr = as_array(fn, arg, value)
+    if not (jnp.issubdtype(arr.dtype, jnp.floating) or jnp.issubdtype(arr.dtype, jnp.integer)):
+        raise TypeError(f"{_name(fn)}: `{arg}` must be a real number; got {arr.dtype}.")
+    check_broadcastable(fn, arg, arr, shape, target_desc)
+    require_elements(fn, arg, value, condition)
+    return arr.astype(dtype)
 
 
 @replayable

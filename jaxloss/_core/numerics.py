@@ -1,9 +1,12 @@
 """Stable elementwise primitives that fuse on XLA:CPU and have finite gradients everywhere.
 
 ``jax.nn.softplus`` and ``jax.nn.log_sigmoid`` go through ``jnp.logaddexp``, whose ``isnan`` select
-stops XLA:CPU from fusing the elementwise part into the following reduction (about 7x slower and a
-full-size temporary, measured in DESIGN.md). The forms here are written out by hand and carry
-closed-form JVPs, so both the value and the gradient fuse.
+stops XLA:CPU from fusing the elementwise part into the following reduction: measured with
+``compiled.memory_analysis()`` (jax 0.10.2, 2^20 float32 elements), ``jnp.mean(jax.nn.softplus(x))``
+keeps a 4 MiB (full-size) temporary and ``jnp.mean(softplus(x))`` with the form below none;
+tests/test_bench_smoke.py asserts the same for sigmoid cross-entropy against optax's
+``logaddexp`` form, and bench/README.md has the timings. The forms here are written out by hand
+and carry closed-form JVPs, so both the value and the gradient fuse.
 """
 
 from __future__ import annotations

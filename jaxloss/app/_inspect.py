@@ -17,8 +17,10 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxloss
+import jaxloss.diagnostics
 
-from . import _plot, _spec
+from . import _spec
+from ._axes import BUILDERS
 from ._extras import require
 
 __all__ = ["add_arguments", "describe_spec", "draw", "inputs_of", "main"]
@@ -48,7 +50,7 @@ examples:
 def inputs_of(name: str) -> str | None:
     """How ``describe`` calls a registered loss (None: neither regression nor classification)."""
     key = jaxloss.loss_info(name).plot
-    if key is not None and _plot.BUILDERS[key][0] in ("residual", "relative"):
+    if key is not None and BUILDERS[key][0] in ("residual", "relative"):
         return "predictions"
     return {
         "binary": "binary_logits",
@@ -61,8 +63,6 @@ def inputs_of(name: str) -> str | None:
 
 def describe_spec(spec: str, *, inputs: str | None = None, num_classes: int = 2) -> Any:
     """The :class:`jaxloss.diagnostics.Description` of one command-line spec."""
-    from . import diagnostics
-
     parsed = _spec.parse(spec)
     kwargs: dict[str, Any] = dict(parsed.hyperparameters)
     if parsed.registered:
@@ -80,10 +80,10 @@ def describe_spec(spec: str, *, inputs: str | None = None, num_classes: int = 2)
     kwargs = {
         k: jnp.asarray(v) if isinstance(v, (np.ndarray, tuple)) else v for k, v in kwargs.items()
     }
-    shown = ",".join(f"{k}={_plot._show(v)}" for k, v in parsed.hyperparameters.items())
+    shown = ",".join(f"{k}={_spec.show(v)}" for k, v in parsed.hyperparameters.items())
     title = f"{parsed.name}({shown})" if shown else parsed.name
     try:
-        return diagnostics.describe(
+        return jaxloss.diagnostics.describe(
             parsed.function, inputs=kind, num_classes=num_classes, name=title, **kwargs
         )
     except (ValueError, TypeError) as err:

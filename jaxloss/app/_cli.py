@@ -87,7 +87,27 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Runs a command; returns the exit status (2 for bad arguments or a missing extra)."""
+    """Runs ``python -m jaxloss`` with the given arguments; returns the exit status.
+
+    The commands are ``demo`` (five seeded loss comparisons on scikit-learn's bundled data),
+    ``plot`` (losses and their derivatives, see :func:`plot_loss`) and ``inspect`` (the table of
+    ``jaxloss.diagnostics.describe`` and its figure); ``--help`` on each says more. Errors are
+    printed as one line on stderr.
+
+    Args:
+      argv: the arguments after ``python -m jaxloss``; default ``sys.argv[1:]``.
+
+    Returns:
+      0 on success; 2 for a bad loss, hyperparameter or range, or a missing extra (the message
+      names the pip command). argparse exits with 2 on an unknown option.
+
+    Examples:
+      >>> import os, tempfile, jaxloss.app
+      >>> out = os.path.join(tempfile.mkdtemp(), "huber.png")
+      >>> jaxloss.app.main(["plot", "huber:delta=0.01", "--out", out])  # doctest: +ELLIPSIS
+      wrote .../huber.png
+      0
+    """
     parser = _parser()
     args = parser.parse_args(argv)
     try:

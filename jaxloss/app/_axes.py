@@ -1,4 +1,4 @@
-"""``python -m jaxloss plot``: each loss and its derivative against one scalar (residual, ...).
+"""How a loss becomes a function of one scalar: the x-axes and the curve builders of the plot.
 
 A loss's shape says how it weighs small against large errors; its derivative is the force that
 an error of each size exerts on the model. Every registered loss (``jaxloss.LOSSES``) is reduced to
@@ -22,34 +22,25 @@ Derivatives are ``jax.grad`` of these scalar functions, so kinks show the librar
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
-import sys
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-import jaxloss
-
-from . import _spec
-from ._extras import require
-
-__all__ = ["AXES", "Curve", "PlotError", "curves", "draw", "main", "parse_spec", "plot"]
+__all__ = ["AXES", "BUILDERS", "Axis", "Builder", "Scalar"]
 
 Scalar = Callable[[jax.Array], jax.Array]
-
-
-#: A bad loss name or hyperparameter on the plot command line (the commands share one error).
-PlotError = _spec.SpecError
+#: (loss, hyperparameters) -> [(label suffix, scalar function of x)]
+Builder = Callable[[Callable[..., Any], dict[str, Any]], list[tuple[str, Scalar]]]
 
 
 @dataclasses.dataclass(frozen=True)
 class Axis:
+    """One kind of x-axis: what x is (written on the figure) and its default range."""
+
     label: str
     lo: float
     hi: float
@@ -65,15 +56,12 @@ AXES = {
 }
 
 
-@dataclasses.dataclass(frozen=True)
-class _Family:
-    axis: str
-    # (loss, hyperparameters) -> [(suffix, scalar function of x)]
-    build: Callable[[Callable[..., Any], dict[str, Any]], list[tuple[str, Scalar]]]
-    defaults: dict[str, Any] = dataclasses.field(default_factory=dict)
-
-
 def _one(value: jax.Array) -> jax.Array:
+    if jnp.size(value) != 1:
+        raise ValueError(
+            f"the loss gives shape {jnp.shape(value)}, not one value per point (a loss of your "
+            "own is called as kind=... says: residual, loss(r, 0), by default)"
+        )
     return jnp.reshape(value, ())
 
 
@@ -269,9 +257,7 @@ def _siglip(loss: Callable[..., Any], hp: dict[str, Any]) -> list[tuple[str, Sca
 
 #: How each ``plot`` key of ``jaxloss.loss_info`` reduces a loss to one scalar: its axis and the
 #: builder of its curves. Which key a loss uses is declared with the loss (``@register(plot=...)``).
-BUILDERS: dict[
-    str, tuple[str, Callable[[Callable[..., Any], dict[str, Any]], list[tuple[str, Scalar]]]]
-] = {
+BUILDERS: dict[str, tuple[str, Builder]] = {
     "residual": ("residual", _residual),
     "adaptive_wing": ("residual", _adaptive_wing),
     "relative": ("relative", _relative),
@@ -296,212 +282,3 @@ BUILDERS: dict[
     "nce": ("angle", _nce),
     "siglip": ("angle", _siglip),
 }
-
-
-def family_of(name: str) -> _Family:
-    """How the loss ``name`` is drawn: from its ``plot`` key (a loss of one's own: the residual)."""
-    try:
-        info = jaxloss.loss_info(name)
-    except KeyError:
-        return _Family("residual", _residual)
-    if info.plot is None:
-        raise PlotError(f"{name!r} cannot be drawn against one scalar.")
-    axis, build = BUILDERS[info.plot]
-    return _Family(axis, build, dict(info.plot_defaults))
-
-
-# ------------------------------------------------------------------------------------------------
-# Command-line specs: NAME or NAME:key=value,key=value
-
-
-def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
-    """``"huber:delta=0.5"`` -> ``("huber", {"delta": 0.5})``, checked against the loss (also
-    ``module:function[:key=value]``; see ``jaxloss._spec``)."""
-    parsed = _spec.parse(spec)
-    return parsed.name, parsed.hyperparameters
-
-
-def _hyperparameters(name: str) -> list[str]:
-    return _spec.hyperparameter_names(getattr(jaxloss, name)) or []
-
-
-@dataclasses.dataclass
-class Curve:
-    """One plotted line: ``value`` and ``derivative`` (d value / dx) on the grid ``x``."""
-
-    label: str
-    axis: str
-    x: np.ndarray
-    value: np.ndarray
-    derivative: np.ndarray
-
-
-# The grids are tiny: compile time is the cost, so compile lightly, all curves in one program.
-_FAST_COMPILE: dict[str, Any] = {
-    "xla_backend_optimization_level": 0,
-    "xla_llvm_disable_expensive_passes": True,
-}
-
-
-def _pending(
-    spec: str, grid: np.ndarray | None, points: int
-) -> list[tuple[str, str, np.ndarray, Scalar]]:
-    """(label, axis kind, grid, scalar function) of each curve of a spec, validated by tracing."""
-    parsed = _spec.parse(spec)
-    name, hp = parsed.name, parsed.hyperparameters
-    # A loss of one's own (module:function) is plotted against the residual.
-    family = family_of(name)
-    kwargs = {**family.defaults, **hp}
-    kwargs = {
-        k: jnp.asarray(v) if isinstance(v, (np.ndarray, tuple)) else v for k, v in kwargs.items()
-    }
-    axis = AXES[family.axis]
-    x = np.linspace(axis.lo, axis.hi, points) if grid is None else np.asarray(grid)
-    shown = ",".join(f"{k}={_show(v)}" for k, v in hp.items())
-    base = f"{name}({shown})" if shown else name
-    out = []
-    for suffix, f in family.build(parsed.function, kwargs):
-        try:
-            # Run the loss's checks: some hyperparameters are checked only when concrete (eagerly),
-            # so a spec with hyperparameters is probed eagerly, one point; defaults are traced.
-            mid = jnp.asarray(x[len(x) // 2], jnp.float32)
-            probe = f(mid) if hp else jax.eval_shape(f, mid)
-        except (ValueError, TypeError) as err:
-            raise PlotError(f"{spec!r}: {err}") from err
-        if probe.shape != ():
-            raise PlotError(
-                f"{spec!r}: the loss gives shape {probe.shape}, not one value per point"
-            )
-        out.append((f"{base} [{suffix}]" if suffix else base, family.axis, x, f))
-    return out
-
-
-def _evaluate(pending: Sequence[tuple[str, str, np.ndarray, Scalar]]) -> list[Curve]:
-    fns = [f for *_, f in pending]
-    grids = [jnp.asarray(x, jnp.float32) for _, _, x, _ in pending]
-
-    def all_curves(grids: list[jax.Array]) -> list[tuple[jax.Array, jax.Array]]:
-        return [jax.vmap(jax.value_and_grad(f))(x) for f, x in zip(fns, grids, strict=True)]
-
-    compiled = jax.jit(all_curves).lower(grids).compile(_FAST_COMPILE)
-    results = jax.device_get(compiled(grids))
-    return [
-        Curve(label, axis, x, np.asarray(value), np.asarray(deriv))
-        for (label, axis, x, _), (value, deriv) in zip(pending, results, strict=True)
-    ]
-
-
-def curves(spec: str, x: np.ndarray | None = None, *, points: int = 401) -> list[Curve]:
-    """The curves of one command-line spec: value and ``jax.grad`` on the family's grid (or
-    on ``x``)."""
-    return _evaluate(_pending(spec, x, points))
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, np.ndarray):
-        return "(" + ",".join(f"{v:g}" for v in value.ravel()) + ")"
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def plot(
-    specs: Sequence[str], out: str | Path, *, points: int = 401, xlim: Sequence[float] | None = None
-) -> Path:
-    """Draws every spec (rows: one per x-axis kind; columns: loss, derivative) to a PNG."""
-    require("matplotlib", extra="plot", purpose="jaxloss plot")
-    if not specs:
-        raise PlotError("name at least one loss, e.g. `python -m jaxloss plot huber wing`.")
-    grid = np.linspace(xlim[0], xlim[1], points) if xlim is not None else None
-    pending = [p for spec in specs for p in _pending(spec, grid, points)]
-    return draw(_evaluate(pending), out)
-
-
-def draw(evaluated: Sequence[Curve], out: str | Path) -> Path:
-    """The figure of already evaluated curves: one row per x-axis kind, loss and derivative."""
-    require("matplotlib", extra="plot", purpose="jaxloss plot")
-    from matplotlib.figure import Figure
-
-    all_curves: dict[str, list[Curve]] = {}
-    for c in evaluated:
-        all_curves.setdefault(c.axis, []).append(c)
-    rows = [a for a in AXES if a in all_curves]
-    tallest = max(len(v) for v in all_curves.values())
-    fig = Figure(figsize=(13, max(3.6, 0.16 * tallest) * len(rows)), layout="constrained")
-    axes = fig.subplots(len(rows), 2, squeeze=False)
-    for (ax_v, ax_d), kind in zip(axes, rows, strict=True):
-        for i, c in enumerate(all_curves[kind]):
-            style = {"color": f"C{i % 10}", "ls": ["-", "--", ":", "-."][(i // 10) % 4], "lw": 1.6}
-            ax_v.plot(c.x, c.value, label=c.label, **style)
-            ax_d.plot(c.x, c.derivative, **style)
-        for ax, what in ((ax_v, "loss"), (ax_d, "derivative d loss / dx")):
-            ax.set_xlabel(f"x = {AXES[kind].label}", fontsize=8)
-            ax.set_ylabel(what)
-            ax.axhline(0, color="k", lw=0.5)
-            ax.grid(alpha=0.3)
-        ax_d.legend(
-            *ax_v.get_legend_handles_labels(),
-            fontsize=7,
-            loc="upper left",
-            bbox_to_anchor=(1.02, 1.0),
-            borderaxespad=0.0,
-        )
-    path = Path(out)
-    fig.savefig(path, dpi=90)
-    return path
-
-
-# ------------------------------------------------------------------------------------------------
-# Command line
-
-
-DESCRIPTION = """\
-Plot losses and their derivatives against one scalar each (residual, margin, probability,
-distance or angle, chosen per loss family and written on the axes), one row per kind of x-axis.
-Needs the 'plot' extra: pip install -e '.[plot]'."""
-EPILOG = """\
-losses:
-  NAME or NAME:key=value,key=value with any hyperparameter of the loss, e.g.
-    huber:delta=0.5   barron:alpha=0   pinball_loss:tau=0.9   multiclass_hinge:kind=weston_watkins
-    ldam_loss:samples_per_class=(50,5)
-  Values are Python literals (numbers, tuples, True/False) or bare words. Name a loss several
-  times to compare settings. Required hyperparameters have plot defaults: barron/barron_nll
-  alpha=1, gaussian_nll variance=1, gaussian_nll_with_log_variance log_variance=0, expected_cost
-  cost_matrix=((0,1),(1,0)), class-count losses (100,10) with one curve for the true class
-  frequent and one for it rare. --list shows every loss and its x-axis.
-
-example:
-  python -m jaxloss plot huber wing barron:alpha=0 barron:alpha=2 --out shapes.png
-"""
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("losses", nargs="*", metavar="LOSS", help="NAME[:key=value,...]")
-    parser.add_argument("--out", default="loss_shapes.png", help="PNG to write")
-    parser.add_argument("--points", type=int, default=401, help="grid points (default 401)")
-    parser.add_argument(
-        "--xlim",
-        nargs=2,
-        type=float,
-        metavar=("LO", "HI"),
-        help="x range for every row (default: per kind, e.g. residual -5..5)",
-    )
-    parser.add_argument(
-        "--list", action="store_true", help="list every registered loss and its x-axis"
-    )
-
-
-def main(args: argparse.Namespace) -> int:
-    if args.list:
-        for name in jaxloss.LOSSES:
-            family = family_of(name)
-            hp = ", ".join(_hyperparameters(name)) or "-"
-            print(f"{name:<42} x = {family.axis:<12} hyperparameters: {hp}")
-        return 0
-    try:
-        if args.points < 2:
-            raise PlotError(f"--points must be >= 2; got {args.points}")
-        path = plot(args.losses, args.out, points=args.points, xlim=args.xlim)
-    except PlotError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"wrote {path}")
-    return 0

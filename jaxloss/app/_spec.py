@@ -26,14 +26,18 @@ import numpy as np
 
 import jaxloss
 
-__all__ = ["RESERVED", "Spec", "SpecError", "hyperparameter_names", "parse"]
+__all__ = ["RESERVED", "Spec", "SpecError", "hyperparameter_names", "parse", "show"]
 
 # Keyword arguments the commands set themselves (structure, not hyperparameters).
 RESERVED = {"axis", "where", "ignore_index", "num_spatial_dims", "weight_layout", "block_size"}
 
 
 class SpecError(ValueError):
-    """A bad loss name or hyperparameter on the command line."""
+    """A loss, hyperparameter, kind or x-range that cannot be used, named in the message.
+
+    Raised by :func:`jaxloss.app.plot_loss` and :func:`jaxloss.app.curves`; the command line
+    prints it as one line and exits with status 2.
+    """
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +58,13 @@ def _value(text: str) -> Any:
     if isinstance(value, (list, tuple)):
         return np.asarray(value, np.float64)
     return value
+
+
+def show(value: Any) -> str:
+    """A hyperparameter value as a label shows it (``0.5``, ``(50,5)``, ``weston_watkins``)."""
+    if isinstance(value, np.ndarray):
+        return "(" + ",".join(f"{v:g}" for v in value.ravel()) + ")"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def hyperparameter_names(function: Callable[..., Any]) -> list[str] | None:
