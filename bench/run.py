@@ -421,31 +421,36 @@ ROOF: dict = {}
 # Small inputs: dispatch overhead, and compile time of a composite loss
 
 
+DISPATCH_SHAPES = {"elementwise": (128,), "class": (128, 16), "metric": (128, 16)}
+
+
 def dispatch(reps: int) -> dict:
-    rng = _rng(7)
-    x, t = (jnp.asarray(a) for a in logits_binary(rng, (128,)))
-
-    def ours(x, t):
-        return jaxloss.mean(jaxloss.sigmoid_binary_cross_entropy(x, t))
-
-    def theirs(x, t):
-        return jnp.mean(optax.losses.sigmoid_binary_cross_entropy(x, t))
-
-    calls = {}
-    for name, f in (("jaxloss", ours), ("optax", theirs)):
-        j, vg = jax.jit(f), jax.jit(jax.value_and_grad(f))
-        _block(j(x, t))
-        _block(vg(x, t))
+    """Eager calls (no jit) at batch 128: every shared loss with its mean, jaxloss / optax, and
+    jaxloss.mean / jnp.mean; plus, for one loss, jit and eager value-and-grad."""
+    calls: dict[str, Callable[[], Any]] = {}
+    for spec in SPECS:
+        arrays = spec.make(_rng(zlib.crc32(spec.loss.encode())), DISPATCH_SHAPES[spec.family])
+        ours = tuple(jnp.asarray(a) for a in spec.ours_args(arrays))
+        theirs = tuple(jnp.asarray(a) for a in spec.theirs_args(arrays))
+        calls[f"{spec.loss} jaxloss"] = lambda f=spec.ours, a=ours: _block(f(*a))
+        calls[f"{spec.loss} optax"] = lambda f=spec.theirs, a=theirs: _block(f(*a))
+    x = jnp.asarray(_rng(7).normal(size=128), jnp.float32)
+    calls["mean jaxloss"] = lambda: _block(jaxloss.mean(x))
+    calls["mean jnp"] = lambda: _block(jnp.mean(x))
+    bce_x, bce_t = (jnp.asarray(a) for a in logits_binary(_rng(7), (128,)))
+    for name, f in (("jaxloss", SPEC_BY_NAME["sigmoid_binary_cross_entropy"].ours),
+                    ("optax", SPEC_BY_NAME["sigmoid_binary_cross_entropy"].theirs)):
         eager_vg = jax.value_and_grad(f)
-        calls[f"{name} jit fwd"] = lambda j=j: _block(j(x, t))
-        calls[f"{name} jit value_and_grad"] = lambda vg=vg: _block(vg(x, t))
-        calls[f"{name} eager fwd"] = lambda f=f: _block(f(x, t))
-        calls[f"{name} eager value_and_grad"] = lambda g=eager_vg: _block(g(x, t))
-        for c in list(calls.values())[-2:]:
-            c()
+        vg = jax.jit(eager_vg)
+        calls[f"bce {name} jit value_and_grad"] = lambda vg=vg: _block(vg(bce_x, bce_t))
+        calls[f"bce {name} eager value_and_grad"] = lambda g=eager_vg: _block(g(bce_x, bce_t))
+    for c in calls.values():  # first calls: compile, fill caches
+        c()
     times = interleaved(calls, reps, warm=2)
-    return {"loss": "sigmoid_binary_cross_entropy", "batch": 128,
-            "median_us": {k: 1e6 * statistics.median(v) for k, v in times.items()}}
+    med = {k: 1e6 * statistics.median(v) for k, v in times.items()}
+    ratios = {s.loss: med[f"{s.loss} jaxloss"] / med[f"{s.loss} optax"] for s in SPECS}
+    ratios["mean"] = med["mean jaxloss"] / med["mean jnp"]
+    return {"batch": 128, "median_us": med, "ratios": ratios}
 
 
 def composite() -> dict:
@@ -590,9 +595,16 @@ def table(res: dict) -> str:
                       f"{'×'.join(map(str, s['shape']))}: {s['reason']}."]
     d = res.get("dispatch")
     if d:
-        lines += ["", f"Dispatch, {d['loss']} on a batch of {d['batch']} (µs, median):", "",
-                  "| call | µs |", "|---|---|"]
-        lines += [f"| {k} | {v:.0f} |" for k, v in d["median_us"].items()]
+        lines += ["", f"Eager calls (no jit) on a batch of {d['batch']}, each with its mean "
+                      "(µs, median; ratio jaxloss / optax, `mean`: jaxloss.mean / jnp.mean):", "",
+                  "| loss | jaxloss µs | optax µs | ratio |", "|---|---|---|---|"]
+        for loss, ratio in d["ratios"].items():
+            peer = "jnp" if loss == "mean" else "optax"
+            lines.append(f"| {loss} | {d['median_us'][f'{loss} jaxloss']:.0f} | "
+                         f"{d['median_us'][f'{loss} {peer}']:.0f} | {ratio:.2f}x |")
+        lines += ["", "| value_and_grad of the BCE mean | µs |", "|---|---|"]
+        lines += [f"| {k[4:]} | {v:.0f} |" for k, v in d["median_us"].items()
+                  if k.startswith("bce ")]
     c = res.get("composite")
     if c:
         lines += ["", f"Compile time of a {len(c['tasks'])}-task objective "

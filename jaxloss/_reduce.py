@@ -31,6 +31,7 @@ import jax.numpy as jnp
 
 # check_reduction / reduce_loss (a loss's own ``reduction=``) are re-exported for the modules
 # that still import them from here.
+from ._core.dispatch import eager_jit
 from ._core.reduce import REDUCTIONS as REDUCTIONS
 from ._core.reduce import (
     Axis,
@@ -74,6 +75,7 @@ class WeightedMean(NamedTuple):
         return safe_ratio(self.weighted_sum, self.total_weight)
 
 
+@eager_jit
 def mean_parts(
     values: Any, weights: Any = None, where: Any = None, *, axis: Axis = None
 ) -> WeightedMean:
@@ -107,6 +109,7 @@ def mean_parts(
     return WeightedMean(jnp.sum(wv, axis=axis), jnp.sum(w, axis=axis))
 
 
+@eager_jit
 def mean(values: Any, weights: Any = None, where: Any = None, *, axis: Axis = None) -> jax.Array:
     """Weighted, masked mean: sum(w·v over counted) / sum(w over counted); 0 if nothing counted.
 
@@ -149,6 +152,7 @@ def mean(values: Any, weights: Any = None, where: Any = None, *, axis: Axis = No
     return scaled_mean(wv, w, axis, overflow_scale(values.shape, axis))
 
 
+@eager_jit
 def sum(values: Any, weights: Any = None, where: Any = None, *, axis: Axis = None) -> jax.Array:
     """Weighted, masked sum: sum(w·v over counted elements); 0 if nothing counted.
 

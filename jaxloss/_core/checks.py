@@ -19,6 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .dispatch import note_value_read, replayable
+
 __all__ = [
     "FINITE",
     "NONNEGATIVE",
@@ -147,6 +149,7 @@ def compute_dtype(*arrays: jax.Array) -> jnp.dtype:
 
 def concrete_float(x: Any) -> float | None:
     """``x`` as a Python float when it is known at trace time, else None (a tracer)."""
+    note_value_read(x)
     if isinstance(x, (int, float)) and not isinstance(x, bool):
         return float(x)
     try:
@@ -166,6 +169,7 @@ def concrete_array(x: Any) -> np.ndarray | None:
     Pass the caller's raw argument, not ``jnp.asarray(x)``: under a trace, ``jnp.asarray`` of a
     Python or NumPy constant is already a tracer, and a check on it would be skipped.
     """
+    note_value_read(x)
     try:
         return np.asarray(x)
     except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError, TypeError):
@@ -174,6 +178,7 @@ def concrete_array(x: Any) -> np.ndarray | None:
 
 def concrete_min(x: Any) -> float | None:
     """The smallest element of the raw argument ``x`` when it is concrete and non-empty."""
+    note_value_read(x)
     arr = concrete_array(x)
     return None if arr is None or arr.size == 0 else float(np.min(arr))
 
@@ -185,6 +190,7 @@ def _examples(values: np.ndarray) -> str:
     return f"[{vals}]{more}"
 
 
+@replayable
 def check_values(
     fn: str,
     arg: str,
@@ -300,6 +306,7 @@ def interval(condition: Interval | str) -> Interval:
     return _BY_PHRASE[condition]
 
 
+@replayable
 def require(fn: str, arg: str, value: Any, condition: Interval | str) -> None:
     """Checks a scalar hyperparameter against ``condition`` when it is concrete.
 
@@ -318,6 +325,7 @@ def require(fn: str, arg: str, value: Any, condition: Interval | str) -> None:
         raise ValueError(f"{_name(fn)}: `{arg}` must be {cond}; got {v!r}.")
 
 
+@replayable
 def require_elements(fn: str, arg: str, value: Any, condition: Interval | str) -> None:
     """Checks every element of a concrete array hyperparameter against ``condition`` (traced
     values pass); the message shows up to five offending values."""
@@ -365,6 +373,7 @@ def hyperparameter_array(
     return arr.astype(dtype)
 
 
+@replayable
 def require_finite(fn: str, arg: str, value: Any) -> None:
     """A finite real scalar when concrete (any sign); traced values pass."""
     require(fn, arg, value, FINITE)

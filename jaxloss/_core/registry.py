@@ -1,6 +1,7 @@
 """What exists: every public loss declares itself once, where it is defined.
 
-``@register(plot=...)`` above a loss's ``def`` records it; ``jaxloss.LOSSES`` and
+``@register(plot=...)`` above a loss's ``def`` records it (and gives its eager calls the compiled
+fast path of ``dispatch.eager_jit``); ``jaxloss.LOSSES`` and
 ``jaxloss.loss_info`` read this record, so a new loss is written into its family module and nowhere
 else in the package. ``plot`` names how the plotting app reduces the loss to a function of one
 scalar (``"residual"``, ``"softmax"``, ...; the app's table says what each key means) and
@@ -13,6 +14,8 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, TypeVar
+
+from .dispatch import eager_jit
 
 __all__ = ["LossInfo", "loss_info", "register", "registered"]
 
@@ -43,7 +46,8 @@ _REGISTRY: dict[str, LossInfo] = {}
 def register(
     *, plot: str | None, plot_defaults: Mapping[str, Any] | None = None
 ) -> Callable[[F], F]:
-    """Records the decorated function as a public loss; returns it unchanged."""
+    """Records the decorated function as a public loss; returns it with the eager fast path of
+    :func:`jaxloss._core.dispatch.eager_jit` (same values, same checks)."""
 
     def decorate(fn: F) -> F:
         name = fn.__name__
@@ -55,7 +59,7 @@ def register(
             plot=plot,
             plot_defaults=MappingProxyType(dict(plot_defaults or {})),
         )
-        return fn
+        return eager_jit(fn)
 
     return decorate
 

@@ -24,6 +24,7 @@ import numpy as np
 
 import jaxloss
 
+from .._core.checks import concrete_array
 from . import _jit
 
 __all__ = ["bayes_act"]
@@ -91,10 +92,7 @@ def _solve_one(
 
 
 def _concrete(x: Any) -> np.ndarray | None:
-    try:
-        return np.asarray(x)
-    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
-        return None
+    return concrete_array(x)
 
 
 def bayes_act(loss: Any, samples: Any, *, weights: Any = None, **hyperparameters: Any) -> jax.Array:
