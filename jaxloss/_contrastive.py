@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._core import checks as _checks
+from ._core.dispatch import replayable
 from ._core.embeddings import check_embeddings, check_per_row, nan_grad, normalize
 from ._core.numerics import logsumexp, softplus
 from ._core.registry import register
@@ -59,13 +60,13 @@ def _set_similarities(
     return checked, lse, positive_logits, num_positive
 
 
-def _check_one_positive(fn: str, y: jax.Array) -> bool:
-    """True when concrete labels give every anchor exactly one positive (ValueError if not);
-    False when the labels are traced (the caller marks bad anchors with NaN)."""
-    try:
-        concrete = np.asarray(y)
-    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
-        return False
+@replayable
+def _require_one_positive(fn: str, y: Any) -> None:
+    """ValueError when concrete labels do not give every anchor exactly one positive; traced
+    labels pass (the caller marks bad anchors with NaN). Replayed on an eager call's labels."""
+    concrete = _checks.concrete_array(y)
+    if concrete is None:
+        return
     counts = (concrete[..., :, None] == concrete[..., None, :]).sum(-1) - 1
     if (counts != 1).any():
         raise ValueError(
@@ -74,7 +75,13 @@ def _check_one_positive(fn: str, y: jax.Array) -> bool:
             "positives. For several positives per anchor use "
             "jaxloss.supervised_contrastive."
         )
-    return True
+
+
+def _check_one_positive(fn: str, y: jax.Array) -> bool:
+    """True when concrete labels give every anchor exactly one positive (ValueError if not);
+    False when the labels are traced (the caller marks bad anchors with NaN)."""
+    _require_one_positive(fn, y)
+    return not isinstance(y, jax.core.Tracer)
 
 
 def _two_views(view_1: Any, labels: Any, view_2: Any) -> tuple[jax.Array, np.ndarray]:

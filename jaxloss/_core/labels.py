@@ -28,9 +28,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import _reduce
 from . import checks as _checks
+from . import reduce as _reduce
 from .checks import Interval
+from .dispatch import replayable
 
 __all__ = [
     "bcast",
@@ -128,6 +129,16 @@ def check_ignore_index(fn: str, ignore_index: Any) -> None:
         )
 
 
+@replayable
+def require_labels_in_range(
+    fn: str, labels: Any, num_classes: int, ignore_index: Any, *, what: str = ""
+) -> None:
+    """ValueError when concrete labels fall outside [0, C) (``ignore_index`` excepted); traced
+    labels pass (the loss is NaN there instead). Replayed on the concrete labels of an eager call
+    (``_core/dispatch.py``)."""
+    check_label_range(fn, labels, num_classes, ignore_index, what=what)
+
+
 def check_label_range(
     fn: str, labels: jax.Array, num_classes: int, ignore_index: Any, *, what: str = ""
 ) -> np.ndarray | None:
@@ -136,9 +147,8 @@ def check_label_range(
     Returns the concrete labels, or None when they are traced (the loss is NaN there instead).
     ``what`` follows the interval in the message (e.g. where C comes from).
     """
-    try:  # Concrete labels (eager calls) are range-checked; traced ones give NaN values instead.
-        concrete = np.asarray(labels)
-    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+    concrete = _checks.concrete_array(labels)
+    if concrete is None:  # traced: the values are NaN there instead
         return None
     bad = (concrete < 0) | (concrete >= num_classes)
     if ignore_index is not None:
@@ -172,7 +182,7 @@ def check_labels(
             f"{tuple(logits.shape)} and axis={axis}."
         )
     check_ignore_index(fn, ignore_index)
-    check_label_range(fn, labels, num_classes, ignore_index)
+    require_labels_in_range(fn, labels, num_classes, ignore_index)
     return labels
 
 
@@ -207,9 +217,8 @@ def check_label_counted(
     fn: str, labels: jax.Array, mask: jax.Array, axis: int, ignore_index: Any
 ) -> None:
     """ValueError when concrete labels point at a class that ``where`` masks out."""
-    try:
-        y, m = np.asarray(labels), np.asarray(mask)
-    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+    y, m = _checks.concrete_array(labels), _checks.concrete_array(mask)
+    if y is None or m is None:
         return  # traced: the loss is NaN there instead
     m = np.moveaxis(m, axis, -1)
     ok = (y >= 0) & (y < m.shape[-1])
@@ -277,7 +286,7 @@ def effective_number_weights(
     """Class-balanced weights (Cui et al., CVPR 2019) from training-set counts: the public
     ``jaxloss.class_weights_from_counts(n, method="effective_number", beta=β)`` after checking
     β in [0, 1) and the counts ([C], finite, >= 0, one of them > 0) under ``fn``'s name."""
-    from .._combinators import class_weights_from_counts  # public; imported late (no cycle)
+    from .._weighting import class_weights_from_counts  # public; imported late (no cycle)
 
     _checks.require(fn, "beta", beta, _checks.UNIT_HALF_OPEN)
     n = class_vector(fn, "samples_per_class", samples_per_class, num_classes, dtype)
@@ -289,20 +298,15 @@ def effective_number_weights(
     return class_weights_from_counts(n, method="effective_number", beta=beta)
 
 
-def binary_targets(
-    fn: str, arg: str, t: jax.Array, allowed: tuple[int, int], dtype: Any
-) -> tuple[jax.Array, jax.Array | None]:
-    """Targets cast to ``dtype`` and, when they are traced, a mask of valid entries (False
-    for NaN).
-
-    Concrete targets outside ``allowed`` raise a ValueError naming the argument.
-    """
+@replayable
+def require_binary_values(fn: str, arg: str, t: Any, allowed: tuple[int, int]) -> None:
+    """ValueError naming the argument when concrete targets hold values outside ``allowed``;
+    traced targets pass (the loss marks them NaN). Replayed on the concrete targets of an eager
+    call (``_core/dispatch.py``)."""
+    concrete = _checks.concrete_array(t)
+    if concrete is None:
+        return
     lo, hi = allowed
-    try:
-        concrete = np.asarray(t)
-    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
-        cast = t.astype(dtype)
-        return cast, (cast == lo) | (cast == hi)
     bad = (concrete != lo) & (concrete != hi)
     if bad.any():
         hint = (
@@ -314,4 +318,19 @@ def binary_targets(
             f"jaxloss.{fn}: `{arg}` must hold only {lo} and {hi}; got "
             f"{np.unique(concrete[bad]).ravel()[:5].tolist()}.{hint}"
         )
-    return t.astype(dtype), None
+
+
+def binary_targets(
+    fn: str, arg: str, t: jax.Array, allowed: tuple[int, int], dtype: Any
+) -> tuple[jax.Array, jax.Array | None]:
+    """Targets cast to ``dtype`` and, when they are traced, a mask of valid entries (False
+    for NaN).
+
+    Concrete targets outside ``allowed`` raise a ValueError naming the argument.
+    """
+    require_binary_values(fn, arg, t, allowed)
+    if not isinstance(t, jax.core.Tracer):
+        return t.astype(dtype), None
+    lo, hi = allowed
+    cast = t.astype(dtype)
+    return cast, (cast == lo) | (cast == hi)

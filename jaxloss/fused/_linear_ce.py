@@ -148,9 +148,8 @@ def _check_labels(
     if concrete is None:  # traced: the values are NaN there instead
         return labels
     if mask is not None:
-        try:
-            m = np.asarray(mask)
-        except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+        m = _checks.concrete_array(mask)
+        if m is None:
             return labels
         flat = concrete.reshape(-1)
         ok = (flat >= 0) & (flat < v)
