@@ -35,6 +35,7 @@ from ._combinators import (
     weighted,
 )
 from ._core.registry import LossInfo, loss_info, registered
+from ._ctc import ctc_loss
 from ._divergence import kl_divergence, kl_divergence_with_log_targets
 from ._imbalance import (
     asymmetric_multilabel_loss,
@@ -150,6 +151,7 @@ __all__ = [  # literal, so that static tools see the exports
     "class_weights_from_counts",
     "contrastive",
     "cosine_embedding",
+    "ctc_loss",
     "detached",
     "dice_loss",
     "expected_cost",

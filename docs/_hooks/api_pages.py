@@ -32,6 +32,7 @@ TITLES: dict[str, str] = {  # in the order of the navigation
     "jaxloss._divergence": "Divergences",
     "jaxloss._js": "Divergences",
     "jaxloss._metric": "Margin, ranking and metric learning",
+    "jaxloss._ctc": "Sequence (CTC)",
     "jaxloss._combinators": "Combinators",
     "jaxloss._reduce": "Reductions",
     "jaxloss.multitask": "Multi-task",
