@@ -96,6 +96,7 @@ from ._robust import (
     welsch,
     wing,
 )
+from ._scoring import crps_ensemble, crps_gaussian, crps_quantile, energy_score
 from .fused import linear_cross_entropy
 
 __version__ = "0.1.0"
@@ -151,9 +152,13 @@ __all__ = [  # literal, so that static tools see the exports
     "class_weights_from_counts",
     "contrastive",
     "cosine_embedding",
+    "crps_ensemble",
+    "crps_gaussian",
+    "crps_quantile",
     "ctc_loss",
     "detached",
     "dice_loss",
+    "energy_score",
     "expected_cost",
     "expectile_loss",
     "focal_tversky_loss",

@@ -33,6 +33,7 @@ TITLES: dict[str, str] = {  # in the order of the navigation
     "jaxloss._js": "Divergences",
     "jaxloss._metric": "Margin, ranking and metric learning",
     "jaxloss._ctc": "Sequence (CTC)",
+    "jaxloss._scoring": "Proper scoring rules (CRPS, energy score)",
     "jaxloss._combinators": "Combinators",
     "jaxloss._reduce": "Reductions",
     "jaxloss.multitask": "Multi-task",
