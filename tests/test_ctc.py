@@ -284,3 +284,13 @@ def test_label_errors():
     # padding with the blank, marked as padding, is fine
     v = jaxloss.ctc_loss(z, np.array([[1, 0, 0], [1, 2, 3]]), target_lengths=np.array([1, 3]))
     assert np.all(np.isfinite(v))
+
+
+def test_optax_returns_a_large_finite_number_where_no_alignment_exists():
+    """The difference the docs state: optax floors log 0 at -1e5, so an impossible alignment
+    costs about 1e5 per forbidden step; jaxloss returns +inf (or 0 with zero_infinity)."""
+    z = np.zeros((1, 2, 4))
+    y = np.array([[1, 2, 3]])  # 3 labels in 2 frames
+    theirs = optax.ctc_loss(z, np.zeros((1, 2)), y, np.zeros((1, 3)))
+    assert np.isfinite(theirs[0]) and 0.9e5 < theirs[0] < 1e6
+    assert jaxloss.ctc_loss(z, y)[0] == np.inf
