@@ -144,15 +144,16 @@ def crps_gaussian(predictions: Any, targets: Any, *, scale: Any) -> jax.Array:
     """
     fn = "crps_gaussian"
     mu, y = _checks.prepare_pair(fn, predictions, targets)
-    s = (
-        _checks.check_floating(fn, "scale", scale)
-        if not isinstance(scale, (int, float))
-        else (jnp.asarray(scale, mu.dtype))
-    )
-    _checks.check_broadcastable(fn, "scale", s, tuple(mu.shape), "the predictions'")
     _checks.require_elements(fn, "scale", scale, _checks.NONNEGATIVE)
-    dtype = _checks.compute_dtype(mu, y, s)
-    s = jnp.broadcast_to(s.astype(dtype), mu.shape)
+    if isinstance(scale, (int, float)) and not isinstance(scale, bool):
+        # A Python number takes the predictions' dtype (it does not raise the precision).
+        dtype = _checks.compute_dtype(mu, y)
+        s = jnp.full(mu.shape, scale, dtype)
+    else:
+        s = _checks.check_floating(fn, "scale", scale)
+        _checks.check_broadcastable(fn, "scale", s, tuple(mu.shape), "the predictions'")
+        dtype = _checks.compute_dtype(mu, y, s)
+        s = jnp.broadcast_to(s.astype(dtype), mu.shape)
     return _crps_normal(mu.astype(dtype), y.astype(dtype), s)
 
 
