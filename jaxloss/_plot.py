@@ -492,9 +492,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     if args.list:
         for name in jaxloss.LOSSES:
-            if jaxloss.loss_info(name).plot is None:
-                print(f"{name:<42} x = {'-':<12} not drawn (no one-scalar view)")
-                continue
             family = family_of(name)
             hp = ", ".join(_hyperparameters(name)) or "-"
             print(f"{name:<42} x = {family.axis:<12} hyperparameters: {hp}")

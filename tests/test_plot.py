@@ -14,14 +14,12 @@ from jaxloss import _cli, _plot
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 POINTS = 7
-# Losses registered with plot=None (no one-scalar view: sequence and ensemble losses) are not drawn.
-_DRAWABLE = [n for n in jaxloss.LOSSES if jaxloss.loss_info(n).plot is not None]
 
 
 @pytest.fixture(scope="module")
 def every_loss() -> dict[str, list[_plot.Curve]]:
     """Every registered loss evaluated in one compiled program, as the command does."""
-    pending = [p for name in _DRAWABLE for p in _plot._pending(name, None, POINTS)]
+    pending = [p for name in jaxloss.LOSSES for p in _plot._pending(name, None, POINTS)]
     by_loss: dict[str, list[_plot.Curve]] = {}
     for c in _plot._evaluate(pending):
         by_loss.setdefault(c.label.split(" [")[0], []).append(c)
@@ -29,7 +27,7 @@ def every_loss() -> dict[str, list[_plot.Curve]]:
 
 
 def test_every_registered_loss_has_finite_curves(every_loss: dict, tmp_path: Path) -> None:
-    assert sorted(every_loss) == sorted(_DRAWABLE)
+    assert sorted(every_loss) == sorted(jaxloss.LOSSES)
     for name, cs in every_loss.items():
         for c in cs:
             assert c.axis in _plot.AXES

@@ -127,7 +127,7 @@ def _losses_on(names: list[str]) -> list[str]:
     import jaxloss
 
     short = [n.split(".", 1)[1] for n in names if n.count(".") == 1]
-    return [n for n in short if n in jaxloss.LOSSES and jaxloss.loss_info(n).plot is not None]
+    return [n for n in short if n in jaxloss.LOSSES]
 
 
 def page_markdown(title: str, names: list[str], image: str | None) -> str:
