@@ -28,6 +28,7 @@ from ._relative import (
     symmetric_absolute_percentage_error,
 )
 from ._robust import cauchy, charbonnier, geman_mcclure, tukey_biweight, welsch
+from ._scoring import crps_ensemble, crps_gaussian, crps_quantile, energy_score
 from ._wing import adaptive_wing, wing
 
 # isort: split
@@ -39,6 +40,7 @@ from ._classification import (
     softmax_cross_entropy,
     softmax_cross_entropy_with_integer_labels,
 )
+from ._ctc import ctc_loss
 from ._divergence import jensen_shannon_divergence, kl_divergence, kl_divergence_with_log_targets
 from ._fenchel_young import (
     entmax,
@@ -189,9 +191,14 @@ __all__ = [  # literal, so that static tools see the exports
     "contrastive",
     "cosine_embedding",
     "cpo_loss",
+    "crps_ensemble",
+    "crps_gaussian",
+    "crps_quantile",
+    "ctc_loss",
     "detached",
     "dice_loss",
     "dpo_loss",
+    "energy_score",
     "entmax",
     "entmax15",
     "entmax15_loss",
