@@ -6,133 +6,80 @@ Every loss has the signature ``loss(predictions, targets, *, hyperparameters)`` 
 ``sum(w·v over counted) / sum(w over counted)``, 0 when nothing is counted.
 """
 
-# One import block per family module, grouped by family (``# isort: split`` keeps the order).
+# isort: off
+# Each family module's __all__ is what it exports: a new loss is added there (and to its
+# cases file), a new family module here.
 from . import fused, multitask
+from . import (
+    _regression,
+    _robust,
+    _wing,
+    _barron,
+    _adaptive,
+    _relative,
+    _asymmetric,
+    _likelihood,
+    _scoring,
+    _classification,
+    _focal,
+    _imbalance,
+    _divergence,
+    _overlap,
+    _fenchel_young,
+    _lovasz,
+    _ctc,
+    _margin,
+    _contrastive,
+    _ranking,
+    _preference,
+    _policy_gradient,
+    _combinators,
+    _weighting,
+    _transforms,
+    _reduce,
+)  # isort: skip
 
-# isort: split
 # Regression
-from ._adaptive import adaptive_robust_init, adaptive_robust_nll, adaptive_robust_parameters
-from ._asymmetric import expectile_loss, linex_loss, pinball_loss, quantile_huber_loss
-from ._barron import barron, barron_nll
-from ._likelihood import (
-    gaussian_nll,
-    gaussian_nll_with_log_variance,
-    poisson_nll,
-    poisson_nll_with_rates,
-)
-from ._regression import absolute_error, huber, log_cosh, smooth_l1, squared_error
-from ._relative import (
-    absolute_percentage_error,
-    log_ratio_error,
-    squared_logarithmic_error,
-    symmetric_absolute_percentage_error,
-)
-from ._robust import cauchy, charbonnier, geman_mcclure, tukey_biweight, welsch
-from ._scoring import crps_ensemble, crps_gaussian, crps_quantile, energy_score
-from ._wing import adaptive_wing, wing
+from ._regression import *  # noqa: F403
+from ._robust import *  # noqa: F403
+from ._wing import *  # noqa: F403
+from ._barron import *  # noqa: F403
+from ._adaptive import *  # noqa: F403
+from ._relative import *  # noqa: F403
+from ._asymmetric import *  # noqa: F403
+from ._likelihood import *  # noqa: F403
+from ._scoring import *  # noqa: F403
 
-# isort: split
 # Classification
-from ._classification import (
-    binary_cross_entropy,
-    nll_loss,
-    sigmoid_binary_cross_entropy,
-    softmax_cross_entropy,
-    softmax_cross_entropy_with_integer_labels,
-)
-from ._ctc import ctc_loss
-from ._divergence import jensen_shannon_divergence, kl_divergence, kl_divergence_with_log_targets
-from ._fenchel_young import (
-    entmax,
-    entmax15,
-    entmax15_loss,
-    entmax_loss,
-    fenchel_young_loss,
-    multiclass_perceptron_loss,
-    multiclass_sparsemax_loss,
-    perceptron_loss,
-    sparsemax,
-    sparsemax_loss,
-)
-from ._focal import (
-    class_balanced_focal_loss,
-    poly1_cross_entropy,
-    sigmoid_focal_loss,
-    softmax_focal_loss,
-)
-from ._imbalance import (
-    asymmetric_multilabel_loss,
-    class_balanced_cross_entropy,
-    expected_cost,
-    generalized_cross_entropy,
-    ldam_loss,
-    logit_adjusted_cross_entropy,
-)
-from ._lovasz import lovasz_hinge_loss, lovasz_softmax_loss
-from ._overlap import (
-    dice_loss,
-    focal_tversky_loss,
-    generalized_dice_loss,
-    jaccard_loss,
-    tversky_loss,
-)
+from ._classification import *  # noqa: F403
+from ._focal import *  # noqa: F403
+from ._imbalance import *  # noqa: F403
+from ._divergence import *  # noqa: F403
+from ._overlap import *  # noqa: F403
+from ._fenchel_young import *  # noqa: F403
+from ._lovasz import *  # noqa: F403
+from ._ctc import *  # noqa: F403
 
-# isort: split
 # Margin, metric learning and ranking
-from ._contrastive import info_nce, siglip, supervised_contrastive
-from ._margin import (
-    contrastive,
-    cosine_embedding,
-    hinge,
-    margin_ranking,
-    multiclass_hinge,
-    squared_hinge,
-    triplet_margin,
-)
-from ._ranking import (
-    approx_mrr_loss,
-    approx_ndcg_loss,
-    listmle_loss,
-    mrr_metric,
-    ndcg_metric,
-    pairwise_hinge_loss,
-    pairwise_logistic_loss,
-    pairwise_soft_zero_one_loss,
-    pairwise_squared_loss,
-    pointwise_sigmoid_loss,
-    pointwise_squared_loss,
-    ranking_softmax_loss,
-)
+from ._margin import *  # noqa: F403
+from ._contrastive import *  # noqa: F403
+from ._ranking import *  # noqa: F403
 
-# isort: split
 # Post-training
-from ._policy_gradient import (
-    cispo_loss,
-    group_relative_advantages,
-    policy_gradient_loss,
-    sequence_log_probs,
-)
-from ._preference import DPO_LOSS_TYPES, cpo_loss, dpo_loss, kto_loss, orpo_loss, simpo_loss
+from ._preference import *  # noqa: F403
+from ._policy_gradient import *  # noqa: F403
 
-# isort: split
 # Combinators and reductions
-from ._combinators import detached, linear_combination, stop_gradient, sum_losses
-from ._reduce import WeightedMean, mean, mean_parts, sum
-from ._transforms import asymmetric, bounded, log_space, relative, rescaled
-from ._weighting import (
-    asymmetric_binary,
-    class_weighted,
-    class_weights_from_counts,
-    masked,
-    scaled,
-    weighted,
-)
+from ._combinators import *  # noqa: F403
+from ._weighting import *  # noqa: F403
+from ._transforms import *  # noqa: F403
+from ._reduce import *  # noqa: F403
 
-# isort: split
-# Fused losses, multi-task objective, the registry
+# Fused losses, the multi-task objective, the registry
 from ._core.registry import LossInfo, loss_info, registered
 from .fused import linear_cross_entropy
 from .multitask import multitask_loss
+# isort: on
 
 __version__ = "0.1.0"
 
@@ -160,133 +107,39 @@ COMBINATORS = (
     "weighted",
 )
 
-__all__ = [  # literal, so that static tools see the exports
+__all__ = [  # the package's own names; each family's follow (static tools read both)
     "COMBINATORS",
-    "DPO_LOSS_TYPES",
     "LOSSES",
     "LossInfo",
-    "WeightedMean",
-    "absolute_error",
-    "absolute_percentage_error",
-    "adaptive_robust_init",
-    "adaptive_robust_nll",
-    "adaptive_robust_parameters",
-    "adaptive_wing",
-    "approx_mrr_loss",
-    "approx_ndcg_loss",
-    "asymmetric",
-    "asymmetric_binary",
-    "asymmetric_multilabel_loss",
-    "barron",
-    "barron_nll",
-    "binary_cross_entropy",
-    "bounded",
-    "cauchy",
-    "charbonnier",
-    "cispo_loss",
-    "class_balanced_cross_entropy",
-    "class_balanced_focal_loss",
-    "class_weighted",
-    "class_weights_from_counts",
-    "contrastive",
-    "cosine_embedding",
-    "cpo_loss",
-    "crps_ensemble",
-    "crps_gaussian",
-    "crps_quantile",
-    "ctc_loss",
-    "detached",
-    "dice_loss",
-    "dpo_loss",
-    "energy_score",
-    "entmax",
-    "entmax15",
-    "entmax15_loss",
-    "entmax_loss",
-    "expected_cost",
-    "expectile_loss",
-    "fenchel_young_loss",
-    "focal_tversky_loss",
     "fused",
-    "gaussian_nll",
-    "gaussian_nll_with_log_variance",
-    "geman_mcclure",
-    "generalized_cross_entropy",
-    "generalized_dice_loss",
-    "group_relative_advantages",
-    "hinge",
-    "huber",
-    "info_nce",
-    "jaccard_loss",
-    "jensen_shannon_divergence",
-    "kl_divergence",
-    "kl_divergence_with_log_targets",
-    "kto_loss",
-    "ldam_loss",
-    "linear_combination",
     "linear_cross_entropy",
-    "linex_loss",
-    "listmle_loss",
-    "log_cosh",
-    "log_ratio_error",
-    "log_space",
-    "logit_adjusted_cross_entropy",
     "loss_info",
-    "lovasz_hinge_loss",
-    "lovasz_softmax_loss",
-    "margin_ranking",
-    "masked",
-    "mean",
-    "mean_parts",
-    "mrr_metric",
-    "multiclass_hinge",
-    "multiclass_perceptron_loss",
-    "multiclass_sparsemax_loss",
     "multitask",
     "multitask_loss",
-    "ndcg_metric",
-    "nll_loss",
-    "orpo_loss",
-    "pairwise_hinge_loss",
-    "pairwise_logistic_loss",
-    "pairwise_soft_zero_one_loss",
-    "pairwise_squared_loss",
-    "perceptron_loss",
-    "pinball_loss",
-    "pointwise_sigmoid_loss",
-    "pointwise_squared_loss",
-    "poisson_nll",
-    "poisson_nll_with_rates",
-    "policy_gradient_loss",
-    "poly1_cross_entropy",
-    "quantile_huber_loss",
-    "ranking_softmax_loss",
-    "relative",
-    "rescaled",
-    "scaled",
-    "sequence_log_probs",
-    "siglip",
-    "sigmoid_binary_cross_entropy",
-    "sigmoid_focal_loss",
-    "simpo_loss",
-    "smooth_l1",
-    "softmax_cross_entropy",
-    "softmax_cross_entropy_with_integer_labels",
-    "softmax_focal_loss",
-    "sparsemax",
-    "sparsemax_loss",
-    "squared_error",
-    "squared_hinge",
-    "squared_logarithmic_error",
-    "stop_gradient",
-    "sum",
-    "sum_losses",
-    "supervised_contrastive",
-    "symmetric_absolute_percentage_error",
-    "triplet_margin",
-    "tukey_biweight",
-    "tversky_loss",
-    "weighted",
-    "welsch",
-    "wing",
 ]
+__all__ += _regression.__all__
+__all__ += _robust.__all__
+__all__ += _wing.__all__
+__all__ += _barron.__all__
+__all__ += _adaptive.__all__
+__all__ += _relative.__all__
+__all__ += _asymmetric.__all__
+__all__ += _likelihood.__all__
+__all__ += _scoring.__all__
+__all__ += _classification.__all__
+__all__ += _focal.__all__
+__all__ += _imbalance.__all__
+__all__ += _divergence.__all__
+__all__ += _overlap.__all__
+__all__ += _fenchel_young.__all__
+__all__ += _lovasz.__all__
+__all__ += _ctc.__all__
+__all__ += _margin.__all__
+__all__ += _contrastive.__all__
+__all__ += _ranking.__all__
+__all__ += _preference.__all__
+__all__ += _policy_gradient.__all__
+__all__ += _combinators.__all__
+__all__ += _weighting.__all__
+__all__ += _transforms.__all__
+__all__ += _reduce.__all__
