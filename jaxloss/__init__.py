@@ -54,6 +54,7 @@ from ._likelihood import (
     poisson_nll,
     poisson_nll_with_rates,
 )
+from ._lm import distillation_loss, token_log_probs
 from ._metric import (
     contrastive,
     cosine_embedding,
@@ -95,7 +96,7 @@ from ._robust import (
     welsch,
     wing,
 )
-from .fused import linear_cross_entropy
+from .fused import linear_cross_entropy, linear_distillation, linear_log_probs
 
 __version__ = "0.1.0"
 
@@ -152,6 +153,7 @@ __all__ = [  # literal, so that static tools see the exports
     "cosine_embedding",
     "detached",
     "dice_loss",
+    "distillation_loss",
     "expected_cost",
     "expectile_loss",
     "focal_tversky_loss",
@@ -171,6 +173,8 @@ __all__ = [  # literal, so that static tools see the exports
     "ldam_loss",
     "linear_combination",
     "linear_cross_entropy",
+    "linear_distillation",
+    "linear_log_probs",
     "linex_loss",
     "log_cosh",
     "log_ratio_error",
@@ -208,6 +212,7 @@ __all__ = [  # literal, so that static tools see the exports
     "sum_losses",
     "supervised_contrastive",
     "symmetric_absolute_percentage_error",
+    "token_log_probs",
     "triplet_margin",
     "tukey_biweight",
     "tversky_loss",

@@ -5,13 +5,19 @@
 - :func:`vocab_parallel_linear_cross_entropy`: the same with the unembedding sharded over the
   vocabulary, inside ``jax.shard_map`` (Megatron's O(N)-communication combination).
 - :func:`vocab_parallel_cross_entropy`: the Megatron combination on local logits.
+- :func:`linear_log_probs`: per-token log-probabilities (and entropy) of the head, fused.
+- :func:`linear_distillation`: forward/reverse KL and JSD between two heads, fused.
 """
 
+from ._distillation import linear_distillation
 from ._linear_ce import linear_cross_entropy
+from ._log_probs import linear_log_probs
 from ._vocab_parallel import vocab_parallel_cross_entropy, vocab_parallel_linear_cross_entropy
 
 __all__ = [
     "linear_cross_entropy",
+    "linear_distillation",
+    "linear_log_probs",
     "vocab_parallel_cross_entropy",
     "vocab_parallel_linear_cross_entropy",
 ]

@@ -1,0 +1,336 @@
+"""Fused distillation: the divergence between a teacher's and a student's tempered softmax over a
+large vocabulary, from both models' hidden states and unembeddings, without either model's
+[tokens, vocabulary] logits.
+
+Kernel (``_distill_stats``), per token n, with zs = xs Ws / T and zt = xt Wt / T in blocks of
+``block`` vocabulary columns:
+
+  pass 1   online log-sum-exp of both: lse_s, lse_t                         (2 GEMMs per block)
+  pass 2   ls = zs − lse_s, lt = zt − lse_t;  D = Σ_c φ(ls_c, lt_c),
+           S_s = Σ_c ψ_s,c,  S_t = Σ_c ψ_t,c                                 (2 GEMMs per block)
+  backward ∂D/∂zs_c = (ψ_s,c − p_s,c S_s) (and the teacher's alike when asked), times g_n / T;
+           dxs += dzs Wsᵀ, dWs_block = xsᵀ dzs                          (1 + 2 GEMMs per block)
+
+with φ, ψ_s = ∂φ/∂ls, ψ_t = ∂φ/∂lt the per-class terms of ``jaxloss._lm.column_terms`` (shared
+with :func:`jaxloss.distillation_loss`). Residuals: the inputs and four [N] vectors. The JSD's
+log-mixture needs both normalisers before any class term, hence the two forward passes (the KLs
+could be accumulated in one, at the price of a separate code path; the backward dominates).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from .. import _lm, _reduce
+from .._core import checks as _checks
+from .._core.registry import register
+from ._kernel import KernelConfig, _run_blocks, _slice_w, linear_lse_stats
+from ._linear_ce import DEFAULT_BLOCK_SIZE, _static_positive_int
+
+__all__ = ["linear_distillation"]
+
+
+class DistillConfig(NamedTuple):
+    """Static configuration of the distillation kernel."""
+
+    layout: str  # "dv" or "vd" (both weights)
+    block: int
+    t: float  # temperature
+    kind: str  # "forward_kl" | "reverse_kl" | "jsd"
+    beta: float
+    teacher_grad: bool
+
+
+def _logits(x, w, v0, cfg: DistillConfig, acc):
+    wb = _slice_w(w, v0, cfg.block, cfg.layout).astype(x.dtype)
+    contract = ((1,), (0,)) if cfg.layout == "dv" else ((1,), (1,))
+    z = lax.dot_general(x, wb, (contract, ((), ())), preferred_element_type=acc)
+    return _lm.scale_by_temperature(z, cfg.t), wb
+
+
+def _fresh(v0, nominal, size):
+    if nominal is None:
+        return None
+    return v0 + lax.broadcasted_iota(jnp.int32, (1, size), 1) >= nominal
+
+
+def _log_probs(z, lse):
+    m, log_s = lse
+    return (z - m[:, None]) - log_s[:, None]
+
+
+def _acc_dtype(*arrays):
+    return jnp.promote_types(jnp.result_type(*arrays), jnp.float32)
+
+
+def _forward(xs, ws, xt, wt, cfg: DistillConfig):
+    acc = _acc_dtype(xs, ws, xt, wt)
+    n = xs.shape[0]
+    v = int(ws.shape[1] if cfg.layout == "dv" else ws.shape[0])
+    neg_inf = jnp.asarray(-jnp.inf, acc)
+
+    def online(m, s, z):
+        m_new = jnp.maximum(m, jnp.max(z, axis=1))
+        ref = jnp.where(m_new != neg_inf, m_new, 0)
+        return m_new, s * jnp.exp(m - ref) + jnp.sum(jnp.exp(z - ref[:, None]), axis=1)
+
+    def pass1(carry, v0, nominal):
+        ms, ss, mt, st = carry
+        zs, _ = _logits(xs, ws, v0, cfg, acc)
+        zt, _ = _logits(xt, wt, v0, cfg, acc)
+        fresh = _fresh(v0, nominal, cfg.block)
+        if fresh is not None:
+            zs, zt = jnp.where(fresh, zs, neg_inf), jnp.where(fresh, zt, neg_inf)
+        ms, ss = online(ms, ss, zs)
+        mt, st = online(mt, st, zt)
+        return ms, ss, mt, st
+
+    init = jnp.full((n,), -jnp.inf, acc)
+    zeros = jnp.zeros((n,), acc)
+    ms, ss, mt, st = _run_blocks(pass1, (init, zeros, init, zeros), v, cfg.block)
+    # Each log-sum-exp is kept as (max, log Σ exp(z − max)): log-probabilities are formed as
+    # (z − max) − log-sum, exact near the maximum (max + log-sum would round the log-sum to the
+    # ulp of the max: 1e-3 at logits of 1e4).
+    lse_s = (ms, jnp.log(ss))
+    lse_t = (mt, jnp.log(st))
+
+    def pass2(carry, v0, nominal):
+        d, s_s, s_t = carry
+        zs, _ = _logits(xs, ws, v0, cfg, acc)
+        zt, _ = _logits(xt, wt, v0, cfg, acc)
+        phi, psi_s, psi_t = _lm.column_terms(
+            _log_probs(zs, lse_s), _log_probs(zt, lse_t), cfg.kind, cfg.beta
+        )
+        fresh = _fresh(v0, nominal, cfg.block)
+        if fresh is not None:
+            phi, psi_s, psi_t = (jnp.where(fresh, a, 0) for a in (phi, psi_s, psi_t))
+        return d + jnp.sum(phi, 1), s_s + jnp.sum(psi_s, 1), s_t + jnp.sum(psi_t, 1)
+
+    d, s_s, s_t = _run_blocks(pass2, (zeros, zeros, zeros), v, cfg.block)
+    return d, (lse_s, lse_t, s_s, s_t)
+
+
+def _grad_block(x, w, dz, dx, dw, v0, nominal, wb, cfg: DistillConfig, acc):
+    size = cfg.block
+    dzg = dz.astype(x.dtype)
+    if cfg.layout == "dv":
+        dx = dx + lax.dot_general(dzg, wb, (((1,), (1,)), ((), ())), preferred_element_type=acc)
+        dwb = lax.dot_general(x, dzg, (((0,), (0,)), ((), ())), preferred_element_type=acc)
+        axis = 1
+    else:
+        dx = dx + lax.dot_general(dzg, wb, (((1,), (0,)), ((), ())), preferred_element_type=acc)
+        dwb = lax.dot_general(dzg, x, (((0,), (0,)), ((), ())), preferred_element_type=acc)
+        axis = 0
+    dwb = dwb.astype(dw.dtype)
+    if nominal is not None:  # the shifted last block keeps the columns written before
+        fresh = v0 + jnp.arange(size) >= nominal
+        old = lax.dynamic_slice_in_dim(dw, v0, size, axis=axis)
+        dwb = jnp.where(fresh[None, :] if axis == 1 else fresh[:, None], dwb, old)
+    return dx, lax.dynamic_update_slice_in_dim(dw, dwb, v0, axis=axis)
+
+
+def _backward(xs, ws, xt, wt, res, g, cfg: DistillConfig):
+    lse_s, lse_t, s_s, s_t = res
+    acc = s_s.dtype
+    v = int(ws.shape[1] if cfg.layout == "dv" else ws.shape[0])
+    scale = _lm.scale_by_temperature(g, cfg.t)
+
+    def step(carry, v0, nominal):
+        dxs, dws, dxt, dwt = carry
+        zs, wsb = _logits(xs, ws, v0, cfg, acc)
+        zt, wtb = _logits(xt, wt, v0, cfg, acc)
+        ls, lt = _log_probs(zs, lse_s), _log_probs(zt, lse_t)
+        _, psi_s, psi_t = _lm.column_terms(ls, lt, cfg.kind, cfg.beta)
+        fresh = _fresh(v0, nominal, cfg.block)
+        dzs = scale[:, None] * (psi_s - jnp.exp(ls) * s_s[:, None])
+        if fresh is not None:
+            dzs = jnp.where(fresh, dzs, 0)
+        dxs, dws = _grad_block(xs, ws, dzs, dxs, dws, v0, nominal, wsb, cfg, acc)
+        if cfg.teacher_grad:
+            dzt = scale[:, None] * (psi_t - jnp.exp(lt) * s_t[:, None])
+            if fresh is not None:
+                dzt = jnp.where(fresh, dzt, 0)
+            dxt, dwt = _grad_block(xt, wt, dzt, dxt, dwt, v0, nominal, wtb, cfg, acc)
+        return dxs, dws, dxt, dwt
+
+    carry = (
+        jnp.zeros(xs.shape, acc),
+        jnp.zeros(ws.shape, ws.dtype),
+        jnp.zeros(xt.shape, acc) if cfg.teacher_grad else None,
+        jnp.zeros(wt.shape, wt.dtype) if cfg.teacher_grad else None,
+    )
+    dxs, dws, dxt, dwt = _run_blocks(step, carry, v, cfg.block)
+    if not cfg.teacher_grad:
+        return dxs.astype(xs.dtype), dws, jnp.zeros_like(xt), jnp.zeros_like(wt)
+    return dxs.astype(xs.dtype), dws, dxt.astype(xt.dtype), dwt
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4,))
+def _distill_stats(xs, ws, xt, wt, cfg):
+    return _forward(xs, ws, xt, wt, cfg)[0]
+
+
+def _distill_fwd(xs, ws, xt, wt, cfg):
+    d, res = _forward(xs, ws, xt, wt, cfg)
+    return d, (xs, ws, xt, wt, res)
+
+
+def _distill_bwd(cfg, saved, g):
+    xs, ws, xt, wt, res = saved
+    return _backward(xs, ws, xt, wt, res, g, cfg)
+
+
+_distill_stats.defvjp(_distill_fwd, _distill_bwd)
+
+
+def _check_pair(fn: str, layout: Any, hidden: jax.Array, weight: jax.Array, who: str) -> int:
+    """The vocabulary size of ``{who}_weight`` (checked against ``{who}_hidden``)."""
+    if layout not in ("dv", "vd"):
+        raise ValueError(
+            f"jaxloss.{fn}: `weight_layout` must be 'dv' (weights [D, V]) or 'vd' ([V, D]); got "
+            f"{layout!r}."
+        )
+    if hidden.ndim < 1:
+        raise ValueError(f"jaxloss.{fn}: `{who}_hidden` must have a last (feature) axis.")
+    d_axis = 0 if layout == "dv" else 1
+    if weight.ndim != 2 or weight.shape[d_axis] != hidden.shape[-1]:
+        raise ValueError(
+            f"jaxloss.{fn}: `{who}_weight` must be 2-d with the hidden size "
+            f"D={hidden.shape[-1]} of `{who}_hidden` on axis {d_axis} for "
+            f"weight_layout={layout!r}; got {who}_weight.shape={tuple(weight.shape)}."
+        )
+    return int(weight.shape[1 - d_axis])
+
+
+@register(plot=None)
+def linear_distillation(
+    student_hidden: Any,
+    student_weight: Any,
+    teacher_hidden: Any,
+    teacher_weight: Any,
+    *,
+    divergence: str = "forward_kl",
+    beta: Any = 0.5,
+    temperature: Any = 1.0,
+    labels: Any = None,
+    hard_label_weight: Any = 0.0,
+    ignore_index: int | None = None,
+    teacher_gradient: bool = False,
+    weight_layout: str = "dv",
+    block_size: int = DEFAULT_BLOCK_SIZE,
+    weights: Any = None,
+    reduction: str = "none",
+) -> jax.Array:
+    """Per-token distillation divergence of two language-model heads, without their logits.
+
+    Math: :func:`jaxloss.distillation_loss` of ``student_logits = student_hidden @
+    student_weight`` and ``teacher_logits = teacher_hidden @ teacher_weight`` (same options):
+      l = (1 − α) D(p_t, p_s) + α CE(student_logits, labels),  p = softmax(logits / T),
+    D the forward KL(p_t ‖ p_s), the reverse KL(p_s ‖ p_t) or the generalized JSD
+    β KL(p_t ‖ m) + (1 − β) KL(p_s ‖ m), m = β p_t + (1 − β) p_s, whose ends follow TRL's
+    convention: β = 0 is the forward KL and β = 1 the reverse KL (limits of JSD_β/β and
+    JSD_β/(1 − β)). No T² factor. The two models may have different hidden sizes; they share
+    the vocabulary. Both are streamed in blocks of ``block_size`` vocabulary columns: neither
+    [N, V] array exists; XLA temporaries of value-and-grad are a few float32 [N, block] tiles
+    plus O(N·D).
+
+    Gradient (any cotangent g per token; ls, lt the log-probabilities, ψ = ∂D/∂ls per class):
+      ∂D/∂student_logits_c = (ψ_c − p_s,c Σ_j ψ_j)/T — (p_s − p_t)/T for the forward KL —
+    then ∂/∂student_hidden = Σ_c ∂/∂z_c W_c and ∂/∂student_weight_c = hidden ∂/∂z_c. The teacher
+    is held constant (zero gradient) unless ``teacher_gradient=True``. The hard-label term adds
+    α(softmax(z_s) − onehot(y)) (the fused cross-entropy kernel). Reverse mode only.
+
+    Args:
+      student_hidden: floating [..., Ds].
+      student_weight: [Ds, V] (``weight_layout="dv"``) or [V, Ds] (``"vd"``).
+      teacher_hidden: floating [..., Dt], the student's token shape.
+      teacher_weight: [Dt, V] or [V, Dt], the same layout and vocabulary as the student's.
+      divergence: ``"forward_kl"`` (default), ``"reverse_kl"`` or ``"jsd"``.
+      beta: concrete β in [0, 1] for ``"jsd"`` (default 0.5).
+      temperature: concrete T > 0 (default 1).
+      labels: optional integer hard labels of the token shape.
+      hard_label_weight: α in [0, 1] (default 0; > 0 needs ``labels``).
+      ignore_index: optional label value whose tokens give 0 and are not counted.
+      teacher_gradient: let gradients reach the teacher's inputs (default False).
+      weight_layout: ``"dv"`` (default) or ``"vd"`` for both weights.
+      block_size: vocabulary columns per block (static; clamped to V).
+      weights: optional per-token weights ≥ 0 broadcastable to the token shape.
+      reduction: ``"none"`` (default), ``"mean"`` (weighted mean over kept tokens; 0 with a
+        zero gradient when none is kept) or ``"sum"``.
+
+    Returns:
+      Per-token values of the token shape (or a scalar), float32 (float64 for float64 inputs).
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxloss.fused as F
+      >>> xs = jnp.ones((3, 4)); ws = jnp.zeros((4, 6)); xt = jnp.ones((3, 2))
+      >>> wt = jnp.zeros((2, 6)).at[:, 0].set(1.0)
+      >>> [round(v, 4) for v in F.linear_distillation(xs, ws, xt, wt, block_size=4).tolist()]
+      [0.4287, 0.4287, 0.4287]
+    """
+    fn = "linear_distillation"
+    _reduce.check_reduction(fn, reduction)
+    xs = _checks.check_floating(fn, "student_hidden", student_hidden)
+    ws = _checks.check_floating(fn, "student_weight", student_weight)
+    xt = _checks.check_floating(fn, "teacher_hidden", teacher_hidden)
+    wt = _checks.check_floating(fn, "teacher_weight", teacher_weight)
+    v = _check_pair(fn, weight_layout, xs, ws, "student")
+    vt = _check_pair(fn, weight_layout, xt, wt, "teacher")
+    if v != vt:
+        raise ValueError(
+            f"jaxloss.{fn}: `student_weight` and `teacher_weight` must share the vocabulary; got "
+            f"V={v} (student_weight.shape={tuple(ws.shape)}) and V={vt} "
+            f"(teacher_weight.shape={tuple(wt.shape)})."
+        )
+    if v == 0:
+        raise ValueError(f"jaxloss.{fn}: `student_weight` must have a vocabulary of V >= 1.")
+    batch_shape = tuple(xs.shape[:-1])
+    if tuple(xt.shape[:-1]) != batch_shape:
+        raise ValueError(
+            f"jaxloss.{fn}: `teacher_hidden` must have the token shape {batch_shape} of "
+            f"`student_hidden`; got teacher_hidden.shape={tuple(xt.shape)}."
+        )
+    kind, b = _lm.static_divergence(fn, divergence, beta)
+    t = _lm.static_temperature(fn, temperature)
+    block = min(_static_positive_int(fn, "block_size", block_size), v)
+    _checks.require(fn, "hard_label_weight", hard_label_weight, "in [0, 1]")
+    alpha = _checks.concrete_float(hard_label_weight)
+    y = _lm._distill_labels(fn, labels, batch_shape, v, ignore_index, alpha, "`student_hidden`")
+    acc = _checks.compute_dtype(xs, ws, xt, wt)
+    w = _lm.token_weights(fn, weights, batch_shape, acc)
+    cfg = DistillConfig(weight_layout, block, t, kind, b, bool(teacher_gradient))
+    xs2 = xs.astype(jnp.result_type(xs.dtype, ws.dtype)).reshape(-1, xs.shape[-1])
+    xt2 = xt.astype(jnp.result_type(xt.dtype, wt.dtype)).reshape(-1, xt.shape[-1])
+    with_hard = alpha is None or alpha != 0
+    yy = None if y is None else y.reshape(-1).astype(jnp.int32)
+    loss = _distill_jit(
+        xs2, ws, xt2, wt, yy, jnp.asarray(hard_label_weight, acc), (cfg, with_hard, ignore_index)
+    ).reshape(batch_shape)
+    kept = None if ignore_index is None else y != ignore_index
+    return _lm.reduce_tokens(loss, reduction, w, kept)
+
+
+def _distill_impl(xs, ws, xt, wt, y, alpha, statics):
+    cfg, with_hard, ignore_index = statics
+    if not cfg.teacher_grad:
+        xt, wt = lax.stop_gradient(xt), lax.stop_gradient(wt)
+    loss = _distill_stats(xs, ws, xt, wt, cfg)
+    acc = loss.dtype
+    if with_hard:
+        v = int(ws.shape[1] if cfg.layout == "dv" else ws.shape[0])
+        _, nll, _ = linear_lse_stats(
+            xs, ws, None, y, None, KernelConfig(cfg.layout, cfg.block, None, False)
+        )
+        ce = jnp.where((y >= 0) & (y < v), nll, jnp.nan)
+        loss = (1 - alpha.astype(acc)) * loss + alpha.astype(acc) * ce
+    if ignore_index is not None:
+        loss = jnp.where(y == ignore_index, 0, loss)
+    return loss
+
+
+_distill_jit = jax.jit(_distill_impl, static_argnums=6)
