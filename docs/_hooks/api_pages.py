@@ -31,6 +31,7 @@ TITLES: dict[str, str] = {  # in the order of the navigation
     "jaxloss._overlap": "Overlap (segmentation)",
     "jaxloss._divergence": "Divergences",
     "jaxloss._js": "Divergences",
+    "jaxloss._lm": "Language-model heads: log-probabilities and distillation",
     "jaxloss._metric": "Margin, ranking and metric learning",
     "jaxloss._combinators": "Combinators",
     "jaxloss._reduce": "Reductions",
