@@ -96,7 +96,12 @@ from ._robust import (
     welsch,
     wing,
 )
-from .fused import linear_cross_entropy, linear_distillation, linear_log_probs
+from .fused import (
+    linear_cross_entropy,
+    linear_distillation,
+    linear_distillation_topk,
+    linear_log_probs,
+)
 
 __version__ = "0.1.0"
 
@@ -174,6 +179,7 @@ __all__ = [  # literal, so that static tools see the exports
     "linear_combination",
     "linear_cross_entropy",
     "linear_distillation",
+    "linear_distillation_topk",
     "linear_log_probs",
     "linex_loss",
     "log_cosh",

@@ -140,3 +140,29 @@ def chain_hidden(dz, x, w, layout="dv", cap=None, bias=None):
         dz = dz * (1 - (zc / cap) ** 2)
     w = np.asarray(w, np.float64)
     return dz @ (w.T if layout == "dv" else w)
+
+
+def topk_kl(zs, ids, lt, temperature=1.0):
+    """KL on the k + 1 outcomes (the teacher's top-k ids, then the tail as one outcome):
+    Σ_k p_t,k (lt_k − ls_k) + r (log r − log q), r = 1 − Σ p_t,k, q = 1 − Σ p_s,k."""
+    ls = np.take_along_axis(log_softmax(np.asarray(zs, np.float64) / temperature),
+                            np.asarray(ids), -1)
+    lt = np.asarray(lt, np.float64)
+    r = np.maximum(1 - np.exp(lt).sum(-1), 0)
+    q = 1 - np.exp(ls).sum(-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tail = np.where(r > 0, r * (np.log(np.where(r > 0, r, 1)) - np.log(q)), 0.0)
+    return np.sum(np.exp(lt) * (lt - ls), -1) + tail
+
+
+def dtopk_kl(zs, ids, lt, temperature=1.0):
+    """∂/∂zs = (p_s − w)/T with w = p_t on the top-k ids and r·p_s/q elsewhere."""
+    p = np.exp(log_softmax(np.asarray(zs, np.float64) / temperature))
+    ids = np.asarray(ids)
+    lt = np.asarray(lt, np.float64)
+    pk = np.take_along_axis(p, ids, -1)
+    r = np.maximum(1 - np.exp(lt).sum(-1, keepdims=True), 0)
+    q = 1 - pk.sum(-1, keepdims=True)
+    w = r * p / q
+    np.put_along_axis(w, ids, np.exp(lt), -1)
+    return (p - w) / temperature

@@ -368,3 +368,53 @@ def test_distillation_memory_budget():
         (0, 1)), *args)
     assert naive >= 2 * MN * MV * 4
     assert fused <= 0.15 * naive, (fused / 2**20, naive / 2**20)
+
+
+# ---------------------------------------------------------------------------------------------
+# Top-k (offline) distillation
+
+
+def _topk_data(seed, k=4):
+    g = np.random.default_rng(seed)
+    x, w = g.normal(size=(N, D)), g.normal(scale=0.8, size=(D, V))
+    lt_full = R.log_softmax(g.normal(scale=2.0, size=(N, V)))
+    ids = np.argsort(-lt_full, axis=-1)[:, :k]  # the teacher's actual top-k
+    return x, w, ids, np.take_along_axis(lt_full, ids, -1), lt_full
+
+
+@pytest.mark.parametrize("layout", ["dv", "vd"])
+def test_topk_gradients_for_any_cotangent(layout):
+    x, w, ids, lt, _ = _topk_data(20)
+    c = np.random.default_rng(21).normal(size=N)
+    wl = w if layout == "dv" else w.T.copy()
+    gx, gw = jax.grad(lambda x, w: jnp.sum(c * jaxloss.linear_distillation_topk(
+        x, w, ids, lt, temperature=1.5, weight_layout=layout, block_size=4)), (0, 1))(x, wl)
+    dz = c[:, None] * R.dtopk_kl(x @ w, ids, lt, 1.5)
+    np.testing.assert_allclose(gx, dz @ w.T, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(gw, x.T @ dz if layout == "dv" else (x.T @ dz).T, rtol=1e-10,
+                               atol=1e-12)
+
+
+def test_topk_is_the_full_kl_when_the_teacher_mass_is_on_k_and_a_lower_bound_otherwise():
+    x, w, ids, lt, lt_full = _topk_data(22)
+    full = R.divergence(x @ w, lt_full)  # KL(teacher ‖ student) with the whole teacher
+    got = np.asarray(jaxloss.linear_distillation_topk(x, w, ids, lt, block_size=4))
+    assert np.all(got <= full + 1e-12) and np.all(got > 0)
+    # all k = V ids: the tail is empty and the value is the full KL
+    ids_all = np.argsort(-lt_full, axis=-1)
+    every = jaxloss.linear_distillation_topk(x, w, ids_all,
+                                             np.take_along_axis(lt_full, ids_all, -1),
+                                             block_size=4)
+    np.testing.assert_allclose(every, full, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize(("over", "pattern"), [
+    ({"ids": np.array([[0, 11]] * 2)}, r"`teacher_topk_ids` must be token ids in \[0, 11\)"),
+    ({"lt": np.array([[0.1, -1.0]] * 2)}, r"`teacher_topk_log_probs`"),
+    ({"ids": np.array([0, 1])}, r"`teacher_topk_ids` must have shape"),
+])
+def test_topk_errors(over, pattern):
+    args = {"ids": np.array([[0, 1]] * 2), "lt": np.log(np.array([[0.5, 0.25]] * 2)), **over}
+    with pytest.raises(ValueError, match=r"jaxloss\.linear_distillation_topk: " + pattern):
+        jaxloss.linear_distillation_topk(np.ones((2, 3)), np.ones((3, V)), args["ids"],
+                                         args["lt"])

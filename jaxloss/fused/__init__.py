@@ -10,7 +10,7 @@
 - :func:`linear_distillation`: forward/reverse KL and JSD between two heads, fused.
 """
 
-from ._distillation import linear_distillation
+from ._distillation import linear_distillation, linear_distillation_topk
 from ._linear_ce import linear_cross_entropy
 from ._log_probs import linear_log_probs
 from ._vocab_parallel import vocab_parallel_cross_entropy, vocab_parallel_linear_cross_entropy
@@ -19,6 +19,7 @@ from ._vocab_parallel_lm import vocab_parallel_linear_log_probs
 __all__ = [
     "linear_cross_entropy",
     "linear_distillation",
+    "linear_distillation_topk",
     "linear_log_probs",
     "vocab_parallel_cross_entropy",
     "vocab_parallel_linear_cross_entropy",

@@ -32,7 +32,7 @@ from .._core.registry import register
 from ._kernel import KernelConfig, _run_blocks, _slice_w, linear_lse_stats
 from ._linear_ce import DEFAULT_BLOCK_SIZE, _static_positive_int
 
-__all__ = ["linear_distillation"]
+__all__ = ["linear_distillation", "linear_distillation_topk"]
 
 
 class DistillConfig(NamedTuple):
@@ -334,3 +334,132 @@ def _distill_impl(xs, ws, xt, wt, y, alpha, statics):
 
 
 _distill_jit = jax.jit(_distill_impl, static_argnums=6)
+
+
+@register(plot=None)
+def linear_distillation_topk(
+    student_hidden: Any,
+    student_weight: Any,
+    teacher_topk_ids: Any,
+    teacher_topk_log_probs: Any,
+    *,
+    temperature: Any = 1.0,
+    weight_layout: str = "dv",
+    block_size: int = DEFAULT_BLOCK_SIZE,
+    ignore_index: int | None = None,
+    labels: Any = None,
+    weights: Any = None,
+    reduction: str = "none",
+) -> jax.Array:
+    """Forward KL from a teacher known only on its top-k tokens (offline distillation), fused.
+
+    Math (per token; K the teacher's k token ids, lt_k its log-probabilities on them as given,
+    p_s = softmax(student_hidden @ W / T), ls = log p_s). The tail — every token outside K — is
+    one outcome: the teacher's tail mass is r = 1 − Σ_k exp(lt_k) (clamped at 0), the student's
+    q = 1 − Σ_k p_s,k. The loss is the KL between the two distributions on these k + 1 outcomes:
+      l = Σ_k exp(lt_k)(lt_k − ls_k) + r (log r − log q)        (0·log 0 = 0).
+    It equals the full KL(p_t ‖ p_s) when the teacher's mass is all on K (r = 0, then the tail
+    term vanishes) and is a lower bound of it otherwise (coarsening never increases a KL): the
+    unknown tail is neither dropped (which would reward a student that puts its mass outside K
+    without limit) nor renormalised away (which would change the teacher's probabilities on K).
+    The teacher's log-probabilities are used as given (no temperature is applied to them; store
+    them at the temperature you distill at); k ids must be distinct. Precision: q is formed as
+    1 − Σ_k p_s,k, so its relative error is about the accumulation dtype's epsilon over q (1e-7/q
+    in float32): a student that already puts nearly all its mass on K while the teacher keeps a
+    tail gets a tail term accurate to that; float64 inputs compute it in float64.
+
+    Gradient (w.r.t. the student's logits z, any cotangent per token):
+      ∂l/∂z_c = (p_s,c − w_c)/T,   w_c = exp(lt_c) for c ∈ K,   w_c = r p_s,c / q off K
+    (the teacher's tail mass spread over the tail in the student's proportions). Autodiff of the
+    kernel's log-sum-exp (no [N, V] array) and of the k gathered logits. Reverse mode only.
+
+    Args:
+      student_hidden: floating [..., D].
+      student_weight: [D, V] (``weight_layout="dv"``) or [V, D] (``"vd"``).
+      teacher_topk_ids: integer [..., k] token ids in [0, V), distinct per token.
+      teacher_topk_log_probs: floating [..., k] teacher log-probabilities (≤ 0, Σ exp ≤ 1).
+      temperature: concrete T > 0 for the student (default 1).
+      weight_layout: ``"dv"`` (default) or ``"vd"``.
+      block_size: vocabulary columns per kernel block (static).
+      ignore_index: with ``labels``, the label value whose tokens give 0 and are not counted.
+      labels: optional integer token-shaped labels, used only for ``ignore_index``.
+      weights: optional per-token weights ≥ 0.
+      reduction: ``"none"`` (default), ``"mean"`` or ``"sum"`` over kept tokens.
+
+    Returns:
+      Per-token values of the token shape (or a scalar), float32 (float64 for float64 inputs).
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxloss.fused as F
+      >>> x = jnp.ones((1, 2)); w = jnp.zeros((2, 4))                 # student uniform on 4
+      >>> ids = jnp.array([[0, 1]]); lt = jnp.log(jnp.array([[0.5, 0.5]]))
+      >>> round(float(F.linear_distillation_topk(x, w, ids, lt, block_size=2)[0]), 4)  # log 2
+      0.6931
+    """
+    fn = "linear_distillation_topk"
+    _reduce.check_reduction(fn, reduction)
+    xs = _checks.check_floating(fn, "student_hidden", student_hidden)
+    ws = _checks.check_floating(fn, "student_weight", student_weight)
+    v = _check_pair(fn, weight_layout, xs, ws, "student")
+    batch_shape = tuple(xs.shape[:-1])
+    ids = _checks.check_integer(fn, "teacher_topk_ids", teacher_topk_ids)
+    lt = _checks.check_floating(fn, "teacher_topk_log_probs", teacher_topk_log_probs)
+    if ids.ndim != len(batch_shape) + 1 or tuple(ids.shape[:-1]) != batch_shape:
+        raise ValueError(
+            f"jaxloss.{fn}: `teacher_topk_ids` must have shape (*{batch_shape}, k) (the token "
+            f"shape of `student_hidden` plus k); got teacher_topk_ids.shape={tuple(ids.shape)}."
+        )
+    _checks.check_same_shape(fn, "teacher_topk_ids", ids, "teacher_topk_log_probs", lt)
+    concrete = _checks.concrete_array(teacher_topk_ids)
+    if concrete is not None and ((concrete < 0) | (concrete >= v)).any():
+        bad = concrete[(concrete < 0) | (concrete >= v)]
+        raise ValueError(
+            f"jaxloss.{fn}: `teacher_topk_ids` must be token ids in [0, {v}) (the vocabulary of "
+            f"`student_weight`, shape {tuple(ws.shape)}); got {bad.ravel()[:5].tolist()}."
+        )
+    _checks.check_values(
+        fn, "teacher_topk_log_probs", teacher_topk_log_probs, "<= 0", allow_nan=True
+    )
+    t = _lm.static_temperature(fn, temperature)
+    block = min(_static_positive_int(fn, "block_size", block_size), v)
+    y = _lm._distill_labels(fn, labels, batch_shape, v, ignore_index, 0.0, "`student_hidden`")
+    acc = _checks.compute_dtype(xs, ws, lt)
+    w = _lm.token_weights(fn, weights, batch_shape, acc)
+    k = ids.shape[-1]
+    x2 = xs.astype(jnp.result_type(xs.dtype, ws.dtype)).reshape(-1, xs.shape[-1])
+    loss = _topk_jit(
+        x2,
+        ws,
+        ids.reshape(-1, k).astype(jnp.int32),
+        lt.reshape(-1, k).astype(acc),
+        (KernelConfig(weight_layout, block, None, False), t),
+    ).reshape(batch_shape)
+    kept = None
+    if ignore_index is not None and y is not None:
+        kept = y != ignore_index
+        loss = jnp.where(kept, loss, 0)
+    return _lm.reduce_tokens(loss, reduction, w, kept)
+
+
+def _topk_impl(x, w, ids, lt, statics):
+    cfg, t = statics
+    acc = lt.dtype
+    xt = _lm.scale_by_temperature(x, t)
+    # The student's log-sum-exp over the whole vocabulary (the kernel; no [N, V] array).
+    lse, _, _ = linear_lse_stats(xt, w, None, jnp.zeros(x.shape[0], jnp.int32), None, cfg)
+    wk = jnp.take(w, ids, axis=1 if cfg.layout == "dv" else 0)  # [D, N, k] or [N, k, D]
+    if cfg.layout == "dv":
+        wk = jnp.moveaxis(wk, 0, -1)
+    zk = jnp.einsum("nd,nkd->nk", xt.astype(acc), wk.astype(acc))
+    ls = zk - lse[:, None]
+    pt = jnp.exp(lt)
+    r = jnp.maximum(1 - jnp.sum(pt, axis=1), 0)
+    q = 1 - jnp.sum(jnp.exp(ls), axis=1)
+    q = jnp.maximum(q, jnp.finfo(acc).tiny)
+    head = jnp.sum(pt * (lt - ls), axis=1)
+    pos = r > 0
+    tail = jnp.where(pos, r * (jnp.log(jnp.where(pos, r, 1)) - jnp.log(q)), 0)
+    return head + tail
+
+
+_topk_jit = jax.jit(_topk_impl, static_argnums=4)

@@ -124,3 +124,56 @@ CASES: list[Case] = [
         labels=True,
     ),
 ]
+
+
+K = 3
+
+
+def _make_topk(g):
+    x = g.normal(size=(N, DS))
+    w = g.normal(scale=0.7, size=(DS, V))
+    ids = np.stack([g.permutation(V)[:K] for _ in range(N)])
+    ids[0, 0] = V - 1  # an id at the top of the vocabulary (shape errors name `student_weight`)
+    p = np.exp(g.normal(scale=1.5, size=(N, V)))
+    p /= p.sum(-1, keepdims=True)
+    return {"student_hidden": x, "student_weight": w, "teacher_topk_ids": ids,
+            "teacher_topk_log_probs": np.log(np.take_along_axis(p, ids, -1))}
+
+
+def _extremes_topk():
+    xs = np.array([[1e3, -1e3, 0.0, 1.0], [-1e3, 0.0, 0.0, 0.0], [0.0] * 4, [3.0] * 4])
+    ws = (np.arange(DS * V).reshape(DS, V) % 5 - 2) * 0.5
+    ids = np.array([[0, 1, 2], [6, 5, 4], [1, 3, 5], [2, 0, 6]])
+    lt = np.log(np.array([[0.5, 0.3, 0.1], [0.9, 0.05, 0.04], [1 / 3, 1 / 3, 1 / 3],
+                          [0.2, 0.2, 0.2]]))
+    return [{"student_hidden": xs, "student_weight": ws, "teacher_topk_ids": ids,
+             "teacher_topk_log_probs": lt}]
+
+
+def _topk_value(d, h):
+    zs = R.logits(d["student_hidden"], d["student_weight"])
+    return R.topk_kl(zs, d["teacher_topk_ids"], d["teacher_topk_log_probs"],
+                     h.get("temperature", 1.0))
+
+
+def _topk_dhidden(d, h):
+    zs = R.logits(d["student_hidden"], d["student_weight"])
+    dz = R.dtopk_kl(zs, d["teacher_topk_ids"], d["teacher_topk_log_probs"],
+                    h.get("temperature", 1.0))
+    return R.chain_hidden(dz, d["student_hidden"], d["student_weight"])
+
+
+CASES.append(Case(
+    loss="linear_distillation_topk",
+    id="top3-T2",
+    positional=("student_hidden", "student_weight", "teacher_topk_ids",
+                "teacher_topk_log_probs"),
+    make=_make_topk,
+    reference=_topk_value,
+    grads={"student_hidden": _topk_dhidden},
+    hyper={"block_size": 3, "temperature": 2.0},
+    class_axis=-1,
+    vmap_axes={"student_weight": None},
+    extremes=_extremes_topk,
+    grad_modes=("rev",),
+))
