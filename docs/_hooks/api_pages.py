@@ -126,7 +126,8 @@ def _losses_on(names: list[str]) -> list[str]:
     import jaxloss
 
     short = [n.split(".", 1)[1] for n in names if n.count(".") == 1]
-    return [n for n in short if n in jaxloss.LOSSES]
+    # Losses registered with plot=None cannot be drawn against one scalar: listed, not drawn.
+    return [n for n in short if n in jaxloss.LOSSES and jaxloss.loss_info(n).plot is not None]
 
 
 def page_markdown(title: str, names: list[str], image: str | None) -> str:
