@@ -6,6 +6,8 @@ Kernel (``_distill_stats``), per token n, with zs = xs Ws / T and zt = xt Wt / T
 ``block`` vocabulary columns:
 
   pass 1   online log-sum-exp of both: lse_s, lse_t                         (2 GEMMs per block)
+           (the forward KL is finished here: it only needs the teacher-weighted sums of zt and
+           zs, accumulated online like the log-sum-exps, so it skips pass 2)
   pass 2   ls = zs − lse_s, lt = zt − lse_t;  D = Σ_c φ(ls_c, lt_c),
            S_s = Σ_c ψ_s,c,  S_t = Σ_c ψ_t,c                                 (2 GEMMs per block)
   backward ∂D/∂zs_c = (ψ_s,c − p_s,c S_s) (and the teacher's alike when asked), times g_n / T;
@@ -13,8 +15,8 @@ Kernel (``_distill_stats``), per token n, with zs = xs Ws / T and zt = xt Wt / T
 
 with φ, ψ_s = ∂φ/∂ls, ψ_t = ∂φ/∂lt the per-class terms of ``jaxloss._lm.column_terms`` (shared
 with :func:`jaxloss.distillation_loss`). Residuals: the inputs and four [N] vectors. The JSD's
-log-mixture needs both normalisers before any class term, hence the two forward passes (the KLs
-could be accumulated in one, at the price of a separate code path; the backward dominates).
+log-mixture needs both normalisers before any class term, hence the two forward passes; the
+forward KL needs one.
 """
 
 from __future__ import annotations
@@ -79,25 +81,45 @@ def _forward(xs, ws, xt, wt, cfg: DistillConfig):
         ref = jnp.where(m_new != neg_inf, m_new, 0)
         return m_new, s * jnp.exp(m - ref) + jnp.sum(jnp.exp(z - ref[:, None]), axis=1)
 
+    one_pass = cfg.kind == "forward_kl"
+
     def pass1(carry, v0, nominal):
-        ms, ss, mt, st = carry
+        ms, ss, mt, st, a, b = carry
         zs, _ = _logits(xs, ws, v0, cfg, acc)
         zt, _ = _logits(xt, wt, v0, cfg, acc)
         fresh = _fresh(v0, nominal, cfg.block)
         if fresh is not None:
             zs, zt = jnp.where(fresh, zs, neg_inf), jnp.where(fresh, zt, neg_inf)
-        ms, ss = online(ms, ss, zs)
-        mt, st = online(mt, st, zt)
-        return ms, ss, mt, st
+        ms_new, ss_new = online(ms, ss, zs)
+        mt_new, st_new = online(mt, st, zt)
+        if one_pass:
+            # The forward KL in the same pass: a = Σ e^{zt − rt}(zt − rt) and
+            # b = Σ e^{zt − rt}(zs − rs), rebased when the references rt, rs move.
+            rt_old, rt = (jnp.where(m != neg_inf, m, 0) for m in (mt, mt_new))
+            rs_old, rs = (jnp.where(m != neg_inf, m, 0) for m in (ms, ms_new))
+            f = jnp.exp(mt - rt)
+            e = jnp.exp(zt - rt[:, None])
+            dt, ds = zt - rt[:, None], zs - rs[:, None]
+            if fresh is not None:
+                dt, ds = jnp.where(fresh, dt, 0), jnp.where(fresh, ds, 0)
+            a = f * (a - (rt - rt_old) * st) + jnp.sum(e * dt, axis=1)
+            b = f * (b - (rs - rs_old) * st) + jnp.sum(e * ds, axis=1)
+        return ms_new, ss_new, mt_new, st_new, a, b
 
     init = jnp.full((n,), -jnp.inf, acc)
     zeros = jnp.zeros((n,), acc)
-    ms, ss, mt, st = _run_blocks(pass1, (init, zeros, init, zeros), v, cfg.block)
+    carry = (init, zeros, init, zeros, zeros, zeros)
+    ms, ss, mt, st, a, b = _run_blocks(pass1, carry, v, cfg.block)
     # Each log-sum-exp is kept as (max, log Σ exp(z − max)): log-probabilities are formed as
     # (z − max) − log-sum, exact near the maximum (max + log-sum would round the log-sum to the
     # ulp of the max: 1e-3 at logits of 1e4).
     lse_s = (ms, jnp.log(ss))
     lse_t = (mt, jnp.log(st))
+    if one_pass:
+        # KL(p_t ‖ p_s) = (E_t[zt] − lse_t) − (E_t[zs] − lse_s) = (a − b)/st − log st + log ss;
+        # ψ_s = −p_t sums to −1 and ψ_t = p_t(lt − ls + 1) to KL + 1.
+        d = (a - b) / st - lse_t[1] + lse_s[1]
+        return d, (lse_s, lse_t, -jnp.ones_like(d), d + 1)
 
     def pass2(carry, v0, nominal):
         d, s_s, s_t = carry
