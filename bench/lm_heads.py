@@ -11,6 +11,7 @@ Contenders (value-and-grad w.r.t. the student's hidden and weight, float32):
   distill naive    both heads' logits, then jaxloss.distillation_loss (JSD, β = 0.5)
   distill fused    jaxloss.fused.linear_distillation (JSD, β = 0.5); the teacher (hidden size 2D)
                    is held constant in both
+  distill_fkl      the same pair with the forward KL (one forward pass in the fused kernel)
 
 Reported, side by side in one run: XLA temporary bytes from ``compile().memory_analysis()``
 (deterministic) at the timed size and, compile only, at N=8192, D=1024, V=65536; interleaved
@@ -52,15 +53,19 @@ def logprobs(fused, block):
     return jax.jit(jax.value_and_grad(f, (0, 1)))
 
 
-def distill(fused, block):
+def distill(fused, block, divergence="jsd"):
     def f(xs, ws, xt, wt):
         if fused:
-            d = linear_distillation(xs, ws, xt, wt, divergence="jsd", block_size=block)
+            d = linear_distillation(xs, ws, xt, wt, divergence=divergence, block_size=block)
         else:
-            d = jaxloss.distillation_loss(xs @ ws, xt @ wt, divergence="jsd")
+            d = jaxloss.distillation_loss(xs @ ws, xt @ wt, divergence=divergence)
         return jnp.sum(d)
 
     return jax.jit(jax.value_and_grad(f, (0, 1)))
+
+
+def distill_fkl(fused, block):
+    return distill(fused, block, "forward_kl")
 
 
 def temp_mib(f, *shapes):
@@ -70,8 +75,13 @@ def temp_mib(f, *shapes):
 def shapes(kind, n, d, v):
     if kind == "logprobs":
         return (S((n, d), jnp.float32), S((d, v), jnp.float32), S((n,), jnp.int32))
-    return (S((n, d), jnp.float32), S((d, v), jnp.float32), S((n, 2 * d), jnp.float32),
-            S((2 * d, v), jnp.float32))
+    # both distillation contenders: student hidden d, teacher hidden 2d
+    return (
+        S((n, d), jnp.float32),
+        S((d, v), jnp.float32),
+        S((n, 2 * d), jnp.float32),
+        S((2 * d, v), jnp.float32),
+    )
 
 
 def inputs(kind, n, d, v, seed=0):
@@ -108,34 +118,62 @@ def main(argv=None):
     ap.add_argument("--no-big", action="store_true", help="skip the compile-only large case")
     ap.add_argument("--json", default=str(Path(__file__).with_name("results_lm_heads.json")))
     a = ap.parse_args(argv)
-    out = {"meta": {"jax": jax.__version__, "backend": jax.default_backend(),
-                    "device": str(jax.devices()[0]), "machine": platform.machine(),
-                    "cpus": os.cpu_count(), "n": a.n, "d": a.d, "v": a.v, "block": a.block,
-                    "reps": a.reps}}
-    for kind, make in (("logprobs", logprobs), ("distill", distill)):
+    out = {
+        "meta": {
+            "jax": jax.__version__,
+            "backend": jax.default_backend(),
+            "device": str(jax.devices()[0]),
+            "machine": platform.machine(),
+            "cpus": os.cpu_count(),
+            "n": a.n,
+            "d": a.d,
+            "v": a.v,
+            "block": a.block,
+            "reps": a.reps,
+        }
+    }
+    for kind, make in (("logprobs", logprobs), ("distill", distill), ("distill_fkl", distill_fkl)):
         naive, fused = make(False, a.block), make(True, a.block)
         args = inputs(kind, a.n, a.d, a.v)
         (vn, gn), (vf, gf) = naive(*args), fused(*args)
         np.testing.assert_allclose(float(vf), float(vn), rtol=1e-4)
         for p, q in zip(gf, gn, strict=True):
-            np.testing.assert_allclose(np.asarray(p), np.asarray(q), rtol=2e-3,
-                                       atol=2e-3 * float(jnp.max(jnp.abs(q))))
+            np.testing.assert_allclose(
+                np.asarray(p), np.asarray(q), rtol=2e-3, atol=2e-3 * float(jnp.max(jnp.abs(q)))
+            )
         mem = [temp_mib(f, *shapes(kind, a.n, a.d, a.v)) for f in (naive, fused)]
         tn, tf = timed([naive, fused], args, a.reps)
-        row = {"naive_temp_mib": mem[0], "fused_temp_mib": mem[1],
-               "memory_ratio": mem[1] / mem[0], "naive_s": tn, "fused_s": tf,
-               "time_ratio": tf / tn}
+        row = {
+            "naive_temp_mib": mem[0],
+            "fused_temp_mib": mem[1],
+            "memory_ratio": mem[1] / mem[0],
+            "naive_s": tn,
+            "fused_s": tf,
+            "time_ratio": tf / tn,
+        }
         if not a.no_big:
-            big = [temp_mib(make(f, a.block), *shapes(kind, 8192, 1024, 65536))
-                   for f in (False, True)]
-            row.update({"big_naive_temp_mib": big[0], "big_fused_temp_mib": big[1],
-                        "big_memory_ratio": big[1] / big[0]})
+            big = [
+                temp_mib(make(f, a.block), *shapes(kind, 8192, 1024, 65536)) for f in (False, True)
+            ]
+            row.update(
+                {
+                    "big_naive_temp_mib": big[0],
+                    "big_fused_temp_mib": big[1],
+                    "big_memory_ratio": big[1] / big[0],
+                }
+            )
         out[kind] = row
-        print(f"{kind:9s} temp MiB naive {mem[0]:9.1f} fused {mem[1]:8.1f} "
-              f"(x{mem[1] / mem[0]:.3f}); time naive {tn * 1e3:8.1f} ms fused "
-              f"{tf * 1e3:8.1f} ms (x{tf / tn:.2f})"
-              + ("" if a.no_big else f"; N=8192 D=1024 V=65536 temp MiB naive {big[0]:.0f} "
-                 f"fused {big[1]:.0f} (x{big[1] / big[0]:.3f})"))
+        print(
+            f"{kind:11s} temp MiB naive {mem[0]:9.1f} fused {mem[1]:8.1f} "
+            f"(x{mem[1] / mem[0]:.3f}); time naive {tn * 1e3:8.1f} ms fused "
+            f"{tf * 1e3:8.1f} ms (x{tf / tn:.2f})"
+            + (
+                ""
+                if a.no_big
+                else f"; N=8192 D=1024 V=65536 temp MiB naive {big[0]:.0f} "
+                f"fused {big[1]:.0f} (x{big[1] / big[0]:.3f})"
+            )
+        )
     Path(a.json).write_text(json.dumps(out, indent=2) + "\n")
     return out
 
