@@ -31,6 +31,7 @@ from . import (
     _margin,
     _contrastive,
     _ranking,
+    _lm,
     _preference,
     _policy_gradient,
     _combinators,
@@ -65,7 +66,8 @@ from ._margin import *  # noqa: F403
 from ._contrastive import *  # noqa: F403
 from ._ranking import *  # noqa: F403
 
-# Post-training
+# Language-model heads and post-training
+from ._lm import *  # noqa: F403
 from ._preference import *  # noqa: F403
 from ._policy_gradient import *  # noqa: F403
 
@@ -77,7 +79,12 @@ from ._reduce import *  # noqa: F403
 
 # Fused losses, the multi-task objective, the registry
 from ._core.registry import LossInfo, loss_info, registered
-from .fused import linear_cross_entropy
+from .fused import (
+    linear_cross_entropy,
+    linear_distillation,
+    linear_distillation_topk,
+    linear_log_probs,
+)
 from .multitask import multitask_loss
 # isort: on
 
@@ -113,6 +120,9 @@ __all__ = [  # the package's own names; each family's follow (static tools read 
     "LossInfo",
     "fused",
     "linear_cross_entropy",
+    "linear_distillation",
+    "linear_distillation_topk",
+    "linear_log_probs",
     "loss_info",
     "multitask",
     "multitask_loss",
@@ -137,6 +147,7 @@ __all__ += _ctc.__all__
 __all__ += _margin.__all__
 __all__ += _contrastive.__all__
 __all__ += _ranking.__all__
+__all__ += _lm.__all__
 __all__ += _preference.__all__
 __all__ += _policy_gradient.__all__
 __all__ += _combinators.__all__

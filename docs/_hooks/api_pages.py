@@ -44,6 +44,7 @@ TITLES: dict[str, str] = {  # in the order of the navigation
     "jaxloss._scoring": "Proper scoring rules (CRPS, energy score)",
     "jaxloss._preference": "Post-training: preference losses",
     "jaxloss._policy_gradient": "Post-training: policy gradients",
+    "jaxloss._lm": "Language-model heads: log-probabilities and distillation",
     "jaxloss._combinators": "Combinators",
     "jaxloss._weighting": "Combinators",
     "jaxloss._transforms": "Combinators",
@@ -139,6 +140,7 @@ def _losses_on(names: list[str]) -> list[str]:
     import jaxloss
 
     short = [n.split(".", 1)[1] for n in names if n.count(".") == 1]
+    # Losses registered with plot=None cannot be drawn against one scalar: listed, not drawn.
     return [n for n in short if n in jaxloss.LOSSES and jaxloss.loss_info(n).plot is not None]
 
 

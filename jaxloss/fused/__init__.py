@@ -5,13 +5,23 @@
 - :func:`vocab_parallel_linear_cross_entropy`: the same with the unembedding sharded over the
   vocabulary, inside ``jax.shard_map`` (Megatron's O(N)-communication combination).
 - :func:`vocab_parallel_cross_entropy`: the Megatron combination on local logits.
+- :func:`linear_log_probs`: per-token log-probabilities (and entropy) of the head, fused.
+- :func:`vocab_parallel_linear_log_probs`: the log-probabilities with a vocabulary-sharded head.
+- :func:`linear_distillation`: forward/reverse KL and JSD between two heads, fused.
 """
 
+from ._distillation import linear_distillation, linear_distillation_topk
 from ._linear_ce import linear_cross_entropy
+from ._log_probs import linear_log_probs
 from ._vocab_parallel import vocab_parallel_cross_entropy, vocab_parallel_linear_cross_entropy
+from ._vocab_parallel_lm import vocab_parallel_linear_log_probs
 
 __all__ = [
     "linear_cross_entropy",
+    "linear_distillation",
+    "linear_distillation_topk",
+    "linear_log_probs",
     "vocab_parallel_cross_entropy",
     "vocab_parallel_linear_cross_entropy",
+    "vocab_parallel_linear_log_probs",
 ]

@@ -41,7 +41,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-__all__ = ["KernelConfig", "linear_lse_stats"]
+__all__ = ["KernelConfig", "linear_lse_entropy_stats", "linear_lse_stats"]
 
 
 class KernelConfig(NamedTuple):
@@ -51,6 +51,7 @@ class KernelConfig(NamedTuple):
     block: int  # vocabulary block size (clamped to V by the caller)
     cap: float | None  # logit soft cap, or None
     with_smooth: bool  # compute smooth_n (label smoothing on)
+    with_entropy: bool = False  # also compute ent_n (linear_lse_entropy_stats only)
 
 
 def _vocab_size(w: jax.Array, layout: str) -> int:
@@ -157,7 +158,7 @@ def _forward(x, w, b, labels, mask, cfg: KernelConfig):
     neg_inf = jnp.asarray(-jnp.inf, acc)
 
     def step(carry, v0, nominal):
-        m, s, d, k = carry
+        m, s, d, k, t = carry
         z, _, valid = _tile(x, w, b, mask, v0, nominal, cfg, acc)
         zm = z if valid is None else jnp.where(valid, z, neg_inf)
         m_new = jnp.maximum(m, jnp.max(zm, axis=1))
@@ -165,6 +166,14 @@ def _forward(x, w, b, labels, mask, cfg: KernelConfig):
         # a NaN max (a NaN logit) stays NaN and reaches the sums.
         ref_new = jnp.where(m_new != neg_inf, m_new, 0)
         ref_old = jnp.where(m != neg_inf, m, 0)
+        if cfg.with_entropy:
+            # t = Σ_{counted so far} exp(z_c − ref)(z_c − ref), rebased to the new reference:
+            # exp(z − ref_new)(z − ref_new) = exp(ref_old − ref_new)·exp(z − ref_old)·
+            # ((z − ref_old) − (ref_new − ref_old)).
+            e = jnp.exp(zm - ref_new[:, None])
+            zr = z - ref_new[:, None]
+            part = jnp.sum(e * (zr if valid is None else jnp.where(valid, zr, 0)), axis=1)
+            t = jnp.exp(m - ref_new) * (t - (ref_new - ref_old) * s) + part
         s = s * jnp.exp(m - ref_new) + jnp.sum(jnp.exp(zm - ref_new[:, None]), axis=1)
         if cfg.with_smooth:
             # d = Σ_{counted so far} (ref − z_c), rebased to the new reference; the block's part
@@ -174,13 +183,13 @@ def _forward(x, w, b, labels, mask, cfg: KernelConfig):
             zs = jnp.sum(z if valid is None else jnp.where(valid, z, 0), axis=1)
             d = d + k * (ref_new - ref_old) + (kb * ref_new - zs)
             k = k + kb
-        return m_new, s, d, k
+        return m_new, s, d, k, t
 
     zeros = jnp.zeros((n,), acc)
     carry = _varying_like(
-        (jnp.full((n,), -jnp.inf, acc), zeros, zeros, zeros), x, w, b, labels, mask
+        (jnp.full((n,), -jnp.inf, acc), zeros, zeros, zeros, zeros), x, w, b, labels, mask
     )
-    m, s, d, k = _run_blocks(step, carry, v, cfg.block)
+    m, s, d, k, t = _run_blocks(step, carry, v, cfg.block)
     counted = m != neg_inf  # NaN counts (and stays NaN)
     ref = jnp.where(counted, m, 0)
     log_s = jnp.where(counted, jnp.log(jnp.where(counted, s, 1)), 0)
@@ -188,10 +197,17 @@ def _forward(x, w, b, labels, mask, cfg: KernelConfig):
     zlab = _label_logit(x, w, b, labels, mask, cfg, acc)
     nll = (ref - zlab) + log_s
     smooth = d + k * log_s if cfg.with_smooth else zeros
+    if cfg.with_entropy:
+        # E_p[z] − ref = t/s and entropy = lse − E_p[z] = log s − t/s (≥ 0, no cancellation
+        # against the size of the logits); 0 when nothing is counted.
+        ez = jnp.where(counted, t / jnp.where(counted, s, 1), 0)
+        return (lse, nll, smooth, log_s - ez), (ref, log_s, ez)
     return (lse, nll, smooth), (ref, log_s)
 
 
-def _backward(x, w, b, labels, mask, ref, log_s, g_lse, g_lab, g_sm, cfg: KernelConfig):
+def _backward(
+    x, w, b, labels, mask, ref, log_s, g_lse, g_lab, g_sm, cfg: KernelConfig, ez=None, g_ent=None
+):
     acc = log_s.dtype
     n, v = x.shape[0], _vocab_size(w, cfg.layout)
     coef = g_lse
@@ -210,6 +226,12 @@ def _backward(x, w, b, labels, mask, ref, log_s, g_lse, g_lab, g_sm, cfg: Kernel
         if valid is not None:
             hit = hit & valid
         dz = coef[:, None] * jnp.exp(arg) + jnp.where(hit, g_lab[:, None], 0)
+        if g_ent is not None:
+            # ∂entropy/∂z_c = −softmax_c (z_c − E_p[z]); 0 for masked c (exp(arg) = 0 there).
+            zr = (z - ref[:, None]) - ez[:, None]
+            if valid is not None:
+                zr = jnp.where(valid, zr, 0)
+            dz = dz - g_ent[:, None] * jnp.exp(arg) * zr
         if cfg.with_smooth:
             dz = dz - (g_sm[:, None] if valid is None else jnp.where(valid, g_sm[:, None], 0))
         if cfg.cap is not None:
@@ -252,6 +274,8 @@ def _backward(x, w, b, labels, mask, ref, log_s, g_lse, g_lab, g_sm, cfg: Kernel
         g_lse,
         g_lab,
         g_sm,
+        ez,
+        g_ent,
     )
     dx, dw, db = _run_blocks(step, carry, v, cfg.block)
     return dx.astype(x.dtype), dw, db
@@ -276,6 +300,28 @@ def _stats_bwd(cfg, res, cts):
 
 
 _stats.defvjp(_stats_fwd, _stats_bwd)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(5,))
+def _stats_ent(x, w, b, labels, mask, cfg):
+    return _forward(x, w, b, labels, mask, cfg)[0]
+
+
+def _stats_ent_fwd(x, w, b, labels, mask, cfg):
+    stats, (ref, log_s, ez) = _forward(x, w, b, labels, mask, cfg)
+    return stats, (x, w, b, labels, mask, ref, log_s, ez)
+
+
+def _stats_ent_bwd(cfg, res, cts):
+    x, w, b, labels, mask, ref, log_s, ez = res
+    g_lse, g_nll, g_sm, g_ent = cts
+    dx, dw, db = _backward(
+        x, w, b, labels, mask, ref, log_s, g_lse + g_nll, -g_nll, g_sm, cfg, ez, g_ent
+    )
+    return dx, dw, db, None, None
+
+
+_stats_ent.defvjp(_stats_ent_fwd, _stats_ent_bwd)
 
 
 def linear_lse_stats(
@@ -311,3 +357,34 @@ def linear_lse_stats(
         return lax.pcast(a, missing, to="varying") if missing else a
 
     return _stats(cast(x), cast(w), cast(b), cast(labels), cast(mask), cfg)
+
+
+def _cast_common(x, w, b, labels, mask):
+    vma: set = set()
+    for a in (x, w, b, labels, mask):
+        if a is not None:
+            vma |= _varying_axes(a)
+
+    def cast(a):
+        if a is None:
+            return None
+        missing = tuple(sorted(vma - _varying_axes(a), key=str))
+        return lax.pcast(a, missing, to="varying") if missing else a
+
+    return cast(x), cast(w), cast(b), cast(labels), cast(mask)
+
+
+def linear_lse_entropy_stats(
+    x: jax.Array,
+    w: jax.Array,
+    b: jax.Array | None,
+    labels: jax.Array,
+    mask: jax.Array | None,
+    cfg: KernelConfig,
+) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    """(lse, nll, smooth, entropy) per token: :func:`linear_lse_stats` plus the entropy
+    ``H_n = lse_n − Σ_c softmax_nc z_nc`` of the counted classes (0 when nothing is counted),
+    accumulated online in the same pass (no extra GEMM). Its cotangent adds
+    ``−g_H softmax_nc (z_nc − E_p[z]_n)`` to ∂/∂z_nc in the backward. Arguments as
+    :func:`linear_lse_stats`; ``cfg.with_entropy`` is set here."""
+    return _stats_ent(*_cast_common(x, w, b, labels, mask), cfg._replace(with_entropy=True))

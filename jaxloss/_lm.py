@@ -1,0 +1,359 @@
+"""Language-model head objectives on given logits: per-token log-probabilities, entropy, and
+distillation divergences between a teacher and a student distribution.
+
+The per-class terms of the divergences (:func:`column_terms`) are shared with the fused forms in
+``jaxloss.fused`` (``linear_log_probs``, ``linear_distillation``), which evaluate the same
+formulas block by block over the vocabulary; switching between fused and unfused changes the
+rounding only. Temperature T divides the logits: every distribution here is softmax(z / T).
+
+Divergences between the tempered teacher p_t and student p_s (per token, classes c):
+
+  forward_kl   KL(p_t ‖ p_s) = Σ_c p_t,c (log p_t,c − log p_s,c)
+  reverse_kl   KL(p_s ‖ p_t) = Σ_c p_s,c (log p_s,c − log p_t,c)
+  jsd (β)      β KL(p_t ‖ m) + (1 − β) KL(p_s ‖ m),   m = β p_t + (1 − β) p_s
+
+The generalized JSD's endpoints follow TRL's ``generalized_jsd_loss`` (GKD, Agarwal et al.):
+β = 0 is forward_kl and β = 1 is reverse_kl. They are limits of the *normalised* JSD — as β → 0,
+JSD_β / β → KL(p_t ‖ p_s), and as β → 1, JSD_β / (1 − β) → KL(p_s ‖ p_t) — not of JSD_β itself,
+which tends to 0 at both ends; so the value jumps at β = 0 and β = 1 by design.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _reduce
+from ._core import checks as _checks
+from ._core.numerics import logsumexp_parts
+from ._core.registry import register
+
+__all__ = ["distillation_loss", "token_log_probs"]
+
+DIVERGENCES = ("forward_kl", "reverse_kl", "jsd")
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared with jaxloss.fused
+
+
+def static_temperature(fn: str, temperature: Any) -> float:
+    """The temperature as a concrete float > 0 (it is compiled into the fused kernels)."""
+    t = _checks.concrete_float(temperature)
+    if t is None:
+        raise ValueError(
+            f"jaxloss.{fn}: `temperature` must be a concrete number (a hyperparameter compiled "
+            "into the computation); got a traced value."
+        )
+    if not np.isfinite(t) or t <= 0:
+        raise ValueError(f"jaxloss.{fn}: `temperature` must be finite and > 0; got {t!r}.")
+    return t
+
+
+def static_divergence(fn: str, divergence: Any, beta: Any) -> tuple[str, float]:
+    """(kind, beta) with the JSD endpoints mapped to the two KLs (see the module notes)."""
+    if divergence not in DIVERGENCES:
+        raise ValueError(
+            f"jaxloss.{fn}: `divergence` must be one of {DIVERGENCES}; got {divergence!r}."
+        )
+    b = _checks.concrete_float(beta)
+    if b is None:
+        raise ValueError(f"jaxloss.{fn}: `beta` must be a concrete number; got a traced value.")
+    if not 0.0 <= b <= 1.0:
+        raise ValueError(f"jaxloss.{fn}: `beta` must be in [0, 1]; got {b!r}.")
+    if divergence == "jsd" and b == 0.0:
+        return "forward_kl", b
+    if divergence == "jsd" and b == 1.0:
+        return "reverse_kl", b
+    return divergence, b
+
+
+def column_terms(
+    ls: jax.Array, lt: jax.Array, kind: str, beta: float
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Per-class terms of a divergence D = Σ_c φ(ls_c, lt_c) of log-probabilities ls (student)
+    and lt (teacher): (φ, ψ_s = ∂φ/∂ls, ψ_t = ∂φ/∂lt). With ls = z_s − lse(z_s), the gradient
+    w.r.t. the student's logits is ∂D/∂z_s,c = ψ_s,c − p_s,c Σ_j ψ_s,j (and likewise for the
+    teacher); the fused backward uses exactly that."""
+    if kind == "forward_kl":
+        pt = jnp.exp(lt)
+        return pt * (lt - ls), -pt, pt * (lt - ls + 1)
+    if kind == "reverse_kl":
+        ps = jnp.exp(ls)
+        return ps * (ls - lt), ps * (ls - lt + 1), -ps
+    ps, pt = jnp.exp(ls), jnp.exp(lt)
+    # log m = log(β p_t + (1 − β) p_s), relative to the larger of the two log-probabilities
+    # (the argument of the log is then in [min(β, 1 − β), 1]).
+    top = jnp.maximum(ls, lt)
+    lm = top + jnp.log(beta * jnp.exp(lt - top) + (1 - beta) * jnp.exp(ls - top))
+    a_s = (1 - beta) * ps * (ls - lm)
+    a_t = beta * pt * (lt - lm)
+    return a_s + a_t, a_s, a_t
+
+
+def token_weights(fn: str, weights: Any, batch_shape: tuple[int, ...], acc: Any) -> Any:
+    """Per-token weights broadcast to ``batch_shape`` (None stays None); concrete ones must be
+    finite and >= 0."""
+    if weights is None:
+        return None
+    w = _checks.check_real(fn, "weights", weights)
+    _checks.check_broadcastable(fn, "weights", w, batch_shape, "the per-token values'")
+    _checks.check_values(fn, "weights", weights, ">= 0")
+    return jnp.broadcast_to(w.astype(acc), batch_shape)
+
+
+def reduce_tokens(values: jax.Array, reduction: str, weights: Any, kept: Any) -> jax.Array:
+    """``reduction`` of per-token values: 'none' → w·v (0 for ignored tokens); 'sum' → Σ_kept w·v;
+    'mean' → Σ_kept w·v / Σ_kept w (PyTorch's weighted mean; 0 with a zero gradient when nothing
+    is kept or the weights sum to 0)."""
+    if weights is not None:
+        values = values * weights
+    if reduction == "none":
+        return values
+    return _reduce.reduce_loss(values, reduction, denominators=weights, where=kept)
+
+
+def check_token_labels(
+    fn: str, labels: Any, batch_shape: tuple[int, ...], v: int, ignore_index: Any, what: str
+) -> jax.Array:
+    """Integer labels of shape ``batch_shape``; concrete ones must be in [0, v) or ignore_index."""
+    y = _checks.check_integer(fn, "labels", labels)
+    if tuple(y.shape) != batch_shape:
+        raise ValueError(
+            f"jaxloss.{fn}: `labels` must have the shape of {what} without the class axis, "
+            f"{batch_shape}; got labels.shape={tuple(y.shape)}."
+        )
+    if ignore_index is not None and (
+        isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer))
+    ):
+        raise TypeError(
+            f"jaxloss.{fn}: `ignore_index` must be an int or None; got {ignore_index!r}."
+        )
+    concrete = _checks.concrete_array(labels)
+    if concrete is not None:
+        bad = (concrete < 0) | (concrete >= v)
+        if ignore_index is not None:
+            bad &= concrete != ignore_index
+        if bad.any():
+            raise ValueError(
+                f"jaxloss.{fn}: `labels` must be class indices in [0, {v})"
+                + (f" or ignore_index={ignore_index}" if ignore_index is not None else "")
+                + f"; got {concrete[bad].ravel()[:5].tolist()}."
+            )
+    return y
+
+
+def scale_by_temperature(z: jax.Array, t: float) -> jax.Array:
+    """z / T written as z · (1/T): one spelling, so that every copy XLA makes of it rounds the
+    same way (a division by a constant may be rewritten as a multiplication in one fusion and
+    not in another, and the stopped maximum would then differ from the logit by an ulp)."""
+    return z if t == 1.0 else z * jnp.asarray(1.0 / t, z.dtype)
+
+
+def _log_softmax_parts(z: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(z − shift, log Σ exp(z − shift), shift) over the last axis (shift the stopped max)."""
+    shift, log_s, _ = logsumexp_parts(z, axis=-1)
+    return z - shift, log_s, shift
+
+
+# ---------------------------------------------------------------------------------------------
+# Public losses
+
+
+@register(plot=None)
+def token_log_probs(
+    logits: Any,
+    labels: Any,
+    *,
+    temperature: Any = 1.0,
+    ignore_index: int | None = None,
+    return_entropy: bool = False,
+    weights: Any = None,
+    reduction: str = "none",
+) -> Any:
+    """Per-token log-probability of the label under softmax(logits / T), and optionally entropy.
+
+    Math (z = logits / T over the last axis, lse = log Σ_c exp z_c):
+      log p_y = z_y − lse,      H = lse − Σ_c softmax(z)_c z_c = −Σ_c p_c log p_c.
+    Ignored tokens (label == ``ignore_index``) give 0 for both. The same numbers as
+    :func:`jaxloss.fused.linear_log_probs` on ``logits = hidden @ weight``.
+
+    Gradient: ∂ log p_y / ∂logits_c = ([c = y] − p_c) / T;
+    ∂H/∂logits_c = −p_c (log p_c + H) / T. Ignored tokens: 0.
+
+    Args:
+      logits: floating [..., V].
+      labels: integer [...] (the logits' shape without the class axis), in [0, V) or
+        ``ignore_index``.
+      temperature: concrete T > 0 (default 1).
+      ignore_index: optional label value whose tokens give 0 and are not counted by
+        ``reduction`` (default None).
+      return_entropy: also return the entropy H of softmax(logits / T) (default False).
+      weights: optional per-token weights ≥ 0, broadcastable to ``labels``' shape: 'none' returns
+        w·log p, 'mean' is Σ w·log p / Σ w over kept tokens (default None: 1).
+      reduction: ``"none"`` (default), ``"mean"`` or ``"sum"`` over the tokens whose label is not
+        ``ignore_index``; all ignored: 'mean' is 0 with a zero gradient.
+
+    Returns:
+      log p_y with the shape of ``labels`` (or a scalar when reduced), float32 (float64 for
+      float64 logits); with ``return_entropy=True`` a pair ``(log_probs, entropy)``, both weighted
+      and reduced the same way. Concrete labels out of range raise a ValueError; traced ones
+      give NaN.
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> lp, h = jaxloss.token_log_probs(jnp.zeros((2, 4)), jnp.array([0, 3]),
+      ...                                 return_entropy=True)
+      >>> [round(v, 4) for v in lp.tolist()], [round(v, 4) for v in h.tolist()]
+      ([-1.3863, -1.3863], [1.3863, 1.3863])
+    """
+    fn = "token_log_probs"
+    _reduce.check_reduction(fn, reduction)
+    z = _checks.check_floating(fn, "logits", logits)
+    if z.ndim < 1:
+        raise ValueError(f"jaxloss.{fn}: `logits` must have a class axis; got a scalar.")
+    t = static_temperature(fn, temperature)
+    batch_shape, v = tuple(z.shape[:-1]), int(z.shape[-1])
+    y = check_token_labels(fn, labels, batch_shape, v, ignore_index, "`logits`")
+    acc = _checks.compute_dtype(z)
+    w = token_weights(fn, weights, batch_shape, acc)
+    zt = scale_by_temperature(z.astype(acc), t)
+    zr, log_s, _ = _log_softmax_parts(zt)
+    ok = (y >= 0) & (y < v)
+    ys = jnp.where(ok, y, 0)
+    zy = jnp.take_along_axis(zr, ys[..., None], axis=-1)[..., 0]
+    logp = jnp.where(ok, zy - log_s[..., 0], jnp.nan)
+    kept = None if ignore_index is None else y != ignore_index
+    if kept is not None:
+        logp = jnp.where(kept, logp, 0)
+    out = reduce_tokens(logp, reduction, w, kept)
+    if not return_entropy:
+        return out
+    p = jnp.exp(zr - log_s)
+    ent = log_s[..., 0] - jnp.sum(p * zr, axis=-1)
+    if kept is not None:
+        ent = jnp.where(kept, ent, 0)
+    return out, reduce_tokens(ent, reduction, w, kept)
+
+
+@register(plot=None)
+def distillation_loss(
+    student_logits: Any,
+    teacher_logits: Any,
+    *,
+    divergence: str = "forward_kl",
+    beta: Any = 0.5,
+    temperature: Any = 1.0,
+    labels: Any = None,
+    hard_label_weight: Any = 0.0,
+    ignore_index: int | None = None,
+    teacher_gradient: bool = False,
+    weights: Any = None,
+    reduction: str = "none",
+) -> jax.Array:
+    """Per-token distillation divergence between tempered teacher and student distributions.
+
+    Math (p_s = softmax(student_logits / T), p_t = softmax(teacher_logits / T), α the hard-label
+    weight, CE the student's cross-entropy at temperature 1):
+      l = (1 − α) D(p_t, p_s) + α CE(student_logits, labels),
+      D = KL(p_t ‖ p_s) ('forward_kl'), KL(p_s ‖ p_t) ('reverse_kl'), or
+          β KL(p_t ‖ m) + (1 − β) KL(p_s ‖ m), m = β p_t + (1 − β) p_s ('jsd'),
+    with TRL's convention at the ends: 'jsd' with β = 0 is 'forward_kl' and β = 1 is
+    'reverse_kl' — the limits of JSD_β/β and JSD_β/(1 − β) (JSD_β itself tends to 0 there).
+    No T² factor (Hinton et al. scale the soft term by T²: multiply it yourself). The same
+    numbers as :func:`jaxloss.fused.linear_distillation` on the two models' logits.
+
+    Gradient (w.r.t. the student's logits; the teacher is a constant unless
+    ``teacher_gradient=True``): with ls = log p_s, lt = log p_t, ∂D/∂z_s,c =
+    (ψ_c − p_s,c Σ_j ψ_j) / T where ψ = ∂D/∂ls: forward KL gives (p_s − p_t)/T; reverse KL
+    p_s,c (ls_c − lt_c − D)/T; JSD (1 − β) p_s,c (log(p_s,c/m_c) − KL(p_s ‖ m))/T. The
+    hard-label term adds α (softmax(z_s) − onehot(y)). Ignored tokens: 0.
+
+    Args:
+      student_logits: floating [..., V].
+      teacher_logits: floating [..., V], the student's shape.
+      divergence: ``"forward_kl"`` (default), ``"reverse_kl"`` or ``"jsd"``.
+      beta: concrete mixture weight β in [0, 1] of the JSD (default 0.5; unused by the KLs).
+      temperature: concrete T > 0 for both distributions (default 1).
+      labels: optional integer [...] hard labels (needed by ``hard_label_weight`` > 0 and by
+        ``ignore_index``).
+      hard_label_weight: α in [0, 1] (default 0).
+      ignore_index: optional label value whose tokens give 0 and are not counted by
+        ``reduction`` (default None).
+      teacher_gradient: let the gradient reach ``teacher_logits`` (default False: the teacher
+        is held constant by a stop-gradient).
+      weights: optional per-token weights ≥ 0 broadcastable to the token shape (default None).
+      reduction: ``"none"`` (default), ``"mean"`` (weighted mean over kept tokens; 0 with a
+        zero gradient when none is kept) or ``"sum"``.
+
+    Returns:
+      Per-token values of the token shape (or a scalar when reduced), float32 (float64 for
+      float64 inputs).
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> s = jnp.array([[0.0, 0.0]]); t = jnp.array([[0.0, jnp.log(3.0)]])
+      >>> round(float(jaxloss.distillation_loss(s, t)[0]), 4)      # KL([.25,.75] ‖ [.5,.5])
+      0.1308
+    """
+    fn = "distillation_loss"
+    _reduce.check_reduction(fn, reduction)
+    zs = _checks.check_floating(fn, "student_logits", student_logits)
+    zt = _checks.check_floating(fn, "teacher_logits", teacher_logits)
+    if zs.ndim < 1:
+        raise ValueError(f"jaxloss.{fn}: `student_logits` must have a class axis; got a scalar.")
+    _checks.check_same_shape(fn, "student_logits", zs, "teacher_logits", zt)
+    kind, b = static_divergence(fn, divergence, beta)
+    t = static_temperature(fn, temperature)
+    _checks.require(fn, "hard_label_weight", hard_label_weight, "in [0, 1]")
+    alpha = _checks.concrete_float(hard_label_weight)
+    batch_shape, v = tuple(zs.shape[:-1]), int(zs.shape[-1])
+    y = _distill_labels(fn, labels, batch_shape, v, ignore_index, alpha, "`student_logits`")
+    acc = _checks.compute_dtype(zs, zt)
+    w = token_weights(fn, weights, batch_shape, acc)
+    zs = zs.astype(acc)
+    zt = zt.astype(acc)
+    if not teacher_gradient:
+        zt = jax.lax.stop_gradient(zt)
+    rs, log_ss, _ = _log_softmax_parts(scale_by_temperature(zs, t))
+    rt, log_st, _ = _log_softmax_parts(scale_by_temperature(zt, t))
+    phi, _, _ = column_terms(rs - log_ss, rt - log_st, kind, b)
+    loss = jnp.sum(phi, axis=-1)
+    if alpha is None or alpha != 0:
+        a = jnp.asarray(hard_label_weight, acc)
+        r1, log_s1, _ = _log_softmax_parts(zs)
+        ok = (y >= 0) & (y < v)
+        zy = jnp.take_along_axis(r1, jnp.where(ok, y, 0)[..., None], axis=-1)[..., 0]
+        ce = jnp.where(ok, log_s1[..., 0] - zy, jnp.nan)
+        loss = (1 - a) * loss + a * ce
+    kept = None if ignore_index is None else y != ignore_index
+    if kept is not None:
+        loss = jnp.where(kept, loss, 0)
+    return reduce_tokens(loss, reduction, w, kept)
+
+
+def _distill_labels(
+    fn: str,
+    labels: Any,
+    batch_shape: tuple[int, ...],
+    v: int,
+    ignore_index: Any,
+    alpha: float | None,
+    what: str,
+) -> Any:
+    if labels is None:
+        if alpha is None or alpha != 0:
+            raise ValueError(
+                f"jaxloss.{fn}: `hard_label_weight` > 0 needs `labels` (the hard targets); "
+                "pass labels=... or hard_label_weight=0."
+            )
+        if ignore_index is not None:
+            raise ValueError(
+                f"jaxloss.{fn}: `ignore_index` applies to `labels`, which were not given; pass "
+                "labels=... or mask tokens with weights=."
+            )
+        return None
+    return check_token_labels(fn, labels, batch_shape, v, ignore_index, what)
