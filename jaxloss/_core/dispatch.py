@@ -2,8 +2,9 @@
 
 Called outside any JAX transformation, a loss would run op by op: each of its dozens of small
 operations dispatched on its own (hundreds of µs for a loss on 128 numbers; the same loss under
-``jax.jit`` costs a few µs). :func:`eager_jit` compiles the loss once per call signature (array
-shapes and dtypes, Python hyperparameter values) and reuses it.
+``jax.jit`` costs a few µs). :func:`eager_jit` compiles the loss for a call signature (array
+shapes and dtypes, Python hyperparameter values) the second time it sees it, and reuses it; the
+first call runs op by op, so a one-off call pays no compilation.
 
 A compiled loss sees its array inputs as tracers, so a check that looks at their *values*
 (probabilities in [0, 1], non-negative class weights, labels in range) would be skipped. Two rules
@@ -132,6 +133,11 @@ class _Entry:
     replays: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]]
 
 
+#: A signature seen once: compiling costs tens of milliseconds, so a one-off call (a new shape, a
+#: notebook cell) runs op by op and only a repeated signature is compiled.
+_SEEN_ONCE = _Entry(None, (), [])
+
+
 def eager_jit(fn: F) -> F:
     """``fn`` compiled once per call signature when called eagerly; see the module docstring."""
     cache: OrderedDict[Any, _Entry] = OrderedDict()
@@ -146,13 +152,14 @@ def eager_jit(fn: F) -> F:
             return fn(*args, **kwargs)
         key = (treedef, sig, bool(_CONFIG.jax_enable_x64))
         entry = cache.get(key)
-        if entry is None:
-            entry = _trace(fn, leaves, treedef)
-            cache[key] = entry
+        if entry is None:  # first call with this signature: run eagerly, compile on the second
+            cache[key] = _SEEN_ONCE
             if len(cache) > _MAX_ENTRIES:
                 cache.popitem(last=False)
-        else:
-            cache.move_to_end(key)
+            return fn(*args, **kwargs)
+        cache.move_to_end(key)
+        if entry is _SEEN_ONCE:
+            entry = cache[key] = _trace(fn, leaves, treedef)
         if entry.compiled is None:
             return fn(*args, **kwargs)
         for check, a, k in entry.replays:
