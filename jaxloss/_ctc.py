@@ -268,6 +268,8 @@ def ctc_loss(
     frames, and 0 for a sequence whose value is infinite. Computed by a reverse (backward) scan
     as a closed-form JVP; ``labels`` and the paddings/lengths are not differentiable. A NaN
     logit (in a padded frame too) makes its sequence's value and gradient NaN, and no other.
+    First derivatives only: differentiating the closed-form gradient again (a Hessian) is not
+    implemented and comes out NaN.
 
     Args:
       logits: floating [..., T, K] frame scores (unnormalised; log-probabilities work too).

@@ -294,3 +294,16 @@ def test_optax_returns_a_large_finite_number_where_no_alignment_exists():
     theirs = optax.ctc_loss(z, np.zeros((1, 2)), y, np.zeros((1, 3)))
     assert np.isfinite(theirs[0]) and 0.9e5 < theirs[0] < 1e6
     assert jaxloss.ctc_loss(z, y)[0] == np.inf
+
+
+def test_second_derivatives_are_not_implemented_and_say_so():
+    """The docstring says a Hessian comes out NaN (the closed-form gradient's scan is not
+    differentiated again); this pins that, so a change to it is noticed and documented."""
+    import jaxloss as jl
+
+    assert "First derivatives only" in jl.ctc_loss.__doc__
+    logits = jnp.zeros((1, 4, 3))
+    labels = jnp.array([[1, 2]])
+    hvp = jax.jvp(jax.grad(lambda z: jnp.sum(jl.ctc_loss(z, labels))), (logits,),
+                  (jnp.ones_like(logits),))[1]
+    assert np.isnan(np.asarray(hvp)).any()

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from jax.test_util import check_grads
 
 import jaxloss
 from jaxloss import (
@@ -593,3 +594,16 @@ def test_low_precision_in_float32_out():
         assert v.dtype == jnp.float32
     g = jax.jit(jax.grad(lambda e: jnp.sum(info_nce(e, y))))(e)
     assert g.dtype == jnp.bfloat16 and _finite_tree(g.astype(jnp.float32))
+
+
+@pytest.mark.parametrize("p", [2.0, 3.0])
+def test_triplet_second_derivative_against_finite_differences(p):
+    """The distances' closed-form JVP is itself differentiable: Hessian-vector products of the
+    triplet loss agree with finite differences of its gradient (p = 2 takes the one-pass norm)."""
+    rng = np.random.default_rng(11)
+    a, pos, neg = (jnp.asarray(rng.normal(size=(3, 4)), jnp.float64) for _ in range(3))
+
+    def f(x):
+        return jnp.sum(jaxloss.triplet_margin(x, pos, neg, margin=5.0, p=p))
+
+    check_grads(jax.jit(f), (a,), order=2, modes=("fwd", "rev"), atol=1e-5, rtol=1e-5)

@@ -183,7 +183,10 @@ def _distance_jvp(euclidean, primals, tangents):
         r = jnp.abs(scale_rows(a, b, s)) / m_safe[..., None]
         rlogr = jnp.sum(jnp.where(r == 0, 0, r**p * jnp.log(jnp.where(r == 0, 1, r))), axis=-1)
         out = out + n_s * (rlogr / (p * big_s) - jnp.log(big_s) / (p * p)) / s * dp
-    return (n_s, s, jnp.zeros_like(n_s)), (s * out, jnp.zeros_like(s), out)
+    # The third output is 0 with tangent ``out``; written as (n_s - sg(n_s))/s (n_s = s·d is
+    # finite) so that differentiating this rule again (second order) also sees d's derivative.
+    zero = (n_s - jax.lax.stop_gradient(n_s)) / s
+    return (n_s, s, zero), (s * out, jnp.zeros_like(s), out)
 
 
 distance.defjvp(_distance_jvp, symbolic_zeros=True)
