@@ -83,7 +83,12 @@ from .fused import (
     linear_cross_entropy,
     linear_distillation,
     linear_distillation_topk,
+    linear_dpo_loss,
+    linear_kto_loss,
     linear_log_probs,
+    linear_orpo_loss,
+    linear_policy_gradient_loss,
+    linear_simpo_loss,
 )
 from .multitask import multitask_loss
 # isort: on
@@ -122,7 +127,12 @@ __all__ = [  # the package's own names; each family's follow (static tools read 
     "linear_cross_entropy",
     "linear_distillation",
     "linear_distillation_topk",
+    "linear_dpo_loss",
+    "linear_kto_loss",
     "linear_log_probs",
+    "linear_orpo_loss",
+    "linear_policy_gradient_loss",
+    "linear_simpo_loss",
     "loss_info",
     "multitask",
     "multitask_loss",

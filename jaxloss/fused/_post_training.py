@@ -1,0 +1,638 @@
+"""The post-training objectives fused with the language-model head.
+
+Each function takes hidden states and the unembedding instead of log-probabilities: the token
+log-probabilities come from :func:`jaxloss.fused.linear_log_probs` (blocked over the vocabulary,
+no [tokens, vocabulary] logits in the forward or the backward), the sequence log-probabilities
+from :func:`jaxloss.sequence_log_probs`, and the objective is the unfused one
+(:func:`jaxloss.dpo_loss`, ...), so fused and unfused give the same numbers.
+
+Conventions, once for the module:
+
+- Sequences are ``hidden`` [..., T, D] with integer ``labels`` [..., T] (the next tokens) and a
+  bool ``mask`` [..., T] of the tokens that count (default: all). Masked tokens may hold any
+  label (``-100`` included): they are read as label 0 and never counted.
+- Chosen and rejected sequences of the same shape go through the head in one pass (stacked on
+  the leading axis).
+- A reference model is given either as sequence log-probabilities (``reference_chosen`` ...)
+  or as its hidden states and unembedding (``reference_*_hidden``, ``reference_weight``), which
+  are run through the same fused head under ``stop_gradient``: no logits for it either.
+- ``temperature``, ``bias``, ``weight_layout`` and ``block_size`` are those of
+  :func:`linear_log_probs`; the objective's own options pass through by name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from .._core import checks as _checks
+from .._core.labels import require_labels_in_range
+from .._core.registry import register
+from .._policy_gradient import policy_gradient_loss, sequence_log_probs
+from .._preference import dpo_loss, kto_loss, orpo_loss, simpo_loss
+from ._linear_ce import DEFAULT_BLOCK_SIZE
+from ._log_probs import linear_log_probs
+
+__all__ = [
+    "linear_dpo_loss",
+    "linear_kto_loss",
+    "linear_orpo_loss",
+    "linear_policy_gradient_loss",
+    "linear_simpo_loss",
+]
+
+
+def _mask(fn: str, name: str, mask: Any, labels: jax.Array) -> jax.Array:
+    if mask is None:
+        return jnp.ones(labels.shape, bool)
+    m = _checks.check_real(fn, name, mask)
+    if tuple(m.shape) != tuple(labels.shape):
+        raise ValueError(
+            f"jaxloss.{fn}: `{name}` must have the labels' shape {tuple(labels.shape)}; got "
+            f"{tuple(m.shape)}."
+        )
+    return m.astype(bool)
+
+
+def _labels(fn: str, name: str, labels: Any, hidden: jax.Array) -> jax.Array:
+    y = _checks.check_integer(fn, name, labels)
+    if hidden.ndim < 2 or tuple(y.shape) != tuple(hidden.shape[:-1]):
+        raise ValueError(
+            f"jaxloss.{fn}: `{name}` must have the hidden states' shape without their last axis, "
+            f"[..., T] for hidden [..., T, D]; got labels {tuple(y.shape)} for hidden "
+            f"{tuple(hidden.shape)}."
+        )
+    return y
+
+
+def _check_head(fn: str, name: str, hidden: jax.Array, weight: Any, layout: str) -> int:
+    """V; a ValueError naming the argument unless ``weight`` is a 2-D head matching ``hidden``'s
+    D."""
+    w = _checks.check_floating(fn, "weight", weight)
+    d_axis = 0 if layout == "dv" else 1
+    if w.ndim != 2 or w.shape[d_axis] != hidden.shape[-1]:
+        raise ValueError(
+            f"jaxloss.{fn}: `weight` must be [D, V] ('dv') or [V, D] ('vd') with D = "
+            f"`{name}`.shape[-1] = {hidden.shape[-1]}; got weight {tuple(w.shape)} "
+            f"(weight_layout={layout!r})."
+        )
+    return int(w.shape[1 - d_axis])
+
+
+def _check_labels_in(fn: str, name: str, labels: jax.Array, mask: jax.Array, v: int) -> None:
+    """Concrete labels of counted tokens must be in [0, V) of ``weight``."""
+    what = f" (the vocabulary of `weight`, V = {v})"
+    require_labels_in_range(fn, jnp.where(mask, labels, 0), v, None, what=what)
+
+
+def _token_log_probs(
+    hidden: jax.Array, weight: Any, labels: jax.Array, mask: jax.Array, head: dict[str, Any]
+) -> jax.Array:
+    return linear_log_probs(hidden, weight, jnp.where(mask, labels, 0), **head)
+
+
+def _pair_log_probs(
+    fn: str,
+    chosen_hidden: Any,
+    rejected_hidden: Any,
+    weight: Any,
+    chosen_labels: Any,
+    rejected_labels: Any,
+    chosen_mask: Any,
+    rejected_mask: Any,
+    head: dict[str, Any],
+    average: bool,
+) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    """Sequence log-probabilities of the chosen and rejected sequences (one head pass when
+    their shapes agree) and their token counts."""
+    hc = _checks.check_floating(fn, "chosen_hidden", chosen_hidden)
+    hr = _checks.check_floating(fn, "rejected_hidden", rejected_hidden)
+    if hr.shape[-1:] != hc.shape[-1:]:
+        raise ValueError(
+            f"jaxloss.{fn}: `rejected_hidden` must have the chosen hidden states' last axis "
+            f"(D = {hc.shape[-1:]}); got {tuple(hr.shape)} for {tuple(hc.shape)}."
+        )
+    v = _check_head(fn, "chosen_hidden", hc, weight, head["weight_layout"])
+    yc = _labels(fn, "chosen_labels", chosen_labels, hc)
+    yr = _labels(fn, "rejected_labels", rejected_labels, hr)
+    mc = _mask(fn, "chosen_mask", chosen_mask, yc)
+    mr = _mask(fn, "rejected_mask", rejected_mask, yr)
+    _check_labels_in(fn, "chosen_labels", yc, mc, v)
+    _check_labels_in(fn, "rejected_labels", yr, mr, v)
+    if hc.shape == hr.shape:
+        n = hc.shape[0] if hc.ndim > 2 else None
+        if n is None:  # one pair: [T, D] each
+            tok = _token_log_probs(
+                jnp.stack([hc, hr]), weight, jnp.stack([yc, yr]), jnp.stack([mc, mr]), head
+            )
+            tc, tr = tok[0], tok[1]
+        else:
+            tok = _token_log_probs(
+                jnp.concatenate([hc, hr]),
+                weight,
+                jnp.concatenate([yc, yr]),
+                jnp.concatenate([mc, mr]),
+                head,
+            )
+            tc, tr = tok[:n], tok[n:]
+    else:
+        tc = _token_log_probs(hc, weight, yc, mc, head)
+        tr = _token_log_probs(hr, weight, yr, mr, head)
+    return (
+        sequence_log_probs(tc, mc, average=average),
+        sequence_log_probs(tr, mr, average=average),
+        jnp.sum(mc, axis=-1),
+        jnp.sum(mr, axis=-1),
+    )
+
+
+def _head(temperature: Any, bias: Any, weight_layout: str, block_size: int) -> dict[str, Any]:
+    return {
+        "temperature": temperature,
+        "bias": bias,
+        "weight_layout": weight_layout,
+        "block_size": block_size,
+    }
+
+
+def _reference_pair(
+    fn: str,
+    reference_chosen: Any,
+    reference_rejected: Any,
+    reference_chosen_hidden: Any,
+    reference_rejected_hidden: Any,
+    reference_weight: Any,
+    chosen_labels: Any,
+    rejected_labels: Any,
+    chosen_mask: Any,
+    rejected_mask: Any,
+    head: dict[str, Any],
+) -> tuple[Any, Any]:
+    given = reference_chosen is not None or reference_rejected is not None
+    hidden = (reference_chosen_hidden, reference_rejected_hidden, reference_weight)
+    if given == any(h is not None for h in hidden):
+        raise ValueError(
+            f"jaxloss.{fn}: give the reference as sequence log-probabilities "
+            "(`reference_chosen`, `reference_rejected`) or as hidden states and head "
+            "(`reference_chosen_hidden`, `reference_rejected_hidden`, `reference_weight`): "
+            "exactly one of the two."
+        )
+    if given:
+        return reference_chosen, reference_rejected
+    if any(h is None for h in hidden):
+        raise ValueError(
+            f"jaxloss.{fn}: the reference's hidden states need all of `reference_chosen_hidden`, "
+            "`reference_rejected_hidden` and `reference_weight`."
+        )
+    rc, rr, _, _ = _pair_log_probs(
+        fn,
+        jax.lax.stop_gradient(reference_chosen_hidden),
+        jax.lax.stop_gradient(reference_rejected_hidden),
+        jax.lax.stop_gradient(reference_weight),
+        chosen_labels,
+        rejected_labels,
+        chosen_mask,
+        rejected_mask,
+        head,
+        False,
+    )
+    return rc, rr
+
+
+@register(plot=None)
+def linear_dpo_loss(
+    chosen_hidden: Any,
+    rejected_hidden: Any,
+    weight: Any,
+    chosen_labels: Any,
+    rejected_labels: Any,
+    *,
+    chosen_mask: Any = None,
+    rejected_mask: Any = None,
+    reference_chosen: Any = None,
+    reference_rejected: Any = None,
+    reference_chosen_hidden: Any = None,
+    reference_rejected_hidden: Any = None,
+    reference_weight: Any = None,
+    beta: Any = 0.1,
+    loss_type: str = "sigmoid",
+    label_smoothing: Any = 0.0,
+    temperature: Any = 1.0,
+    bias: Any = None,
+    weight_layout: str = "dv",
+    block_size: int = DEFAULT_BLOCK_SIZE,
+    reduction: str = "none",
+    return_aux: bool = False,
+) -> Any:
+    """:func:`jaxloss.dpo_loss` on hidden states, through the fused head (no logits).
+
+    The policy's (and the reference's) sequence log-probabilities come from the blocked head; no
+    [tokens, vocabulary] array exists.
+
+    Math: ``dpo_loss(Σ_t m·log π(y_t), ..., beta, loss_type, label_smoothing)`` with
+    ``log π(y_t)`` = :func:`linear_log_probs` of each sequence (summed over its mask); for
+    ``loss_type="ipo"`` the token counts are the masks' sums.
+
+    Gradient:
+      through the head: ``∂ℓ/∂hidden_t = ∂ℓ/∂log π(y_t)·(W_{y_t} − Σ_c p_c W_c)/T`` and
+      ``∂ℓ/∂W = Σ_t ∂ℓ/∂log π(y_t)·hidden_t ⊗ (onehot − p)/T``, with ``∂ℓ/∂log π(y_t)`` that of
+      :func:`jaxloss.dpo_loss` w.r.t. the sequence (e.g. −β·σ(−z) for a chosen token, sigmoid
+      type). The reference gets no gradient when given by hidden states.
+
+    Args:
+      chosen_hidden: policy hidden states of the chosen sequences, [..., T, D].
+      rejected_hidden: the same for the rejected sequences, [..., T', D].
+      weight: the unembedding, [D, V] (``"dv"``) or [V, D] (``"vd"``).
+      chosen_labels: integer [..., T] next tokens of the chosen sequences.
+      rejected_labels: integer [..., T'] for the rejected ones.
+      chosen_mask: bool [..., T], the completion tokens that count (default all).
+      rejected_mask: bool [..., T'].
+      reference_chosen: the reference's sequence log-probabilities of the chosen, [...].
+      reference_rejected: the same for the rejected.
+      reference_chosen_hidden: or the reference's hidden states of the chosen, [..., T, D].
+      reference_rejected_hidden: and of the rejected.
+      reference_weight: and its unembedding.
+      beta: as :func:`jaxloss.dpo_loss`.
+      loss_type: as :func:`jaxloss.dpo_loss`.
+      label_smoothing: as :func:`jaxloss.dpo_loss`.
+      temperature: the head's temperature (:func:`linear_log_probs`).
+      bias: optional [V] bias of the policy's head (the reference's, if by hidden, is none).
+      weight_layout: ``"dv"`` or ``"vd"``.
+      block_size: vocabulary columns per block.
+      reduction: ``"none"``, ``"mean"`` or ``"sum"`` over pairs.
+      return_aux: also return :func:`jaxloss.dpo_loss`'s aux dict.
+
+    Returns:
+      One value per pair, [...] (reduced as asked), and the aux dict when asked.
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxloss.fused as F
+      >>> h = jnp.ones((2, 3, 4)); w = jnp.zeros((4, 8)); y = jnp.zeros((2, 3), int)
+      >>> F.linear_dpo_loss(h, h, w, y, y, reference_chosen=jnp.zeros(2),
+      ...                   reference_rejected=jnp.zeros(2)).shape
+      (2,)
+    """
+    fn = "linear_dpo_loss"
+    head = _head(temperature, bias, weight_layout, block_size)
+    pc, pr, nc, nr = _pair_log_probs(
+        fn,
+        chosen_hidden,
+        rejected_hidden,
+        weight,
+        chosen_labels,
+        rejected_labels,
+        chosen_mask,
+        rejected_mask,
+        head,
+        False,
+    )
+    rc, rr = _reference_pair(
+        fn,
+        reference_chosen,
+        reference_rejected,
+        reference_chosen_hidden,
+        reference_rejected_hidden,
+        reference_weight,
+        chosen_labels,
+        rejected_labels,
+        chosen_mask,
+        rejected_mask,
+        {**head, "bias": None},
+    )
+    lengths = {"chosen_lengths": nc, "rejected_lengths": nr} if loss_type == "ipo" else {}
+    return dpo_loss(
+        pc,
+        pr,
+        rc,
+        rr,
+        beta=beta,
+        loss_type=loss_type,
+        label_smoothing=label_smoothing,
+        reduction=reduction,
+        return_aux=return_aux,
+        **lengths,
+    )
+
+
+@register(plot=None)
+def linear_simpo_loss(
+    chosen_hidden: Any,
+    rejected_hidden: Any,
+    weight: Any,
+    chosen_labels: Any,
+    rejected_labels: Any,
+    *,
+    chosen_mask: Any = None,
+    rejected_mask: Any = None,
+    beta: Any = 0.1,
+    gamma: Any = 0.5,
+    label_smoothing: Any = 0.0,
+    temperature: Any = 1.0,
+    bias: Any = None,
+    weight_layout: str = "dv",
+    block_size: int = DEFAULT_BLOCK_SIZE,
+    reduction: str = "none",
+    return_aux: bool = False,
+) -> Any:
+    """:func:`jaxloss.simpo_loss` on hidden states, through the fused head (no logits).
+
+    Length-normalised log-probabilities through the blocked head; no reference model.
+
+    Math: ``simpo_loss(ℓ̄_w, ℓ̄_l, beta, gamma, label_smoothing)`` with ``ℓ̄`` the masked mean of
+    :func:`linear_log_probs` over each sequence.
+
+    Gradient:
+      ``∂ℓ/∂log π(y_t) = −β·σ(−u)/n_w`` on a chosen token (+ on a rejected one, / n_l), then
+      through the head as in :func:`linear_dpo_loss`.
+
+    Args:
+      chosen_hidden: hidden states of the chosen sequences, [..., T, D].
+      rejected_hidden: of the rejected, [..., T', D].
+      weight: the unembedding, [D, V] or [V, D].
+      chosen_labels: integer [..., T].
+      rejected_labels: integer [..., T'].
+      chosen_mask: bool [..., T] (default all).
+      rejected_mask: bool [..., T'].
+      beta: as :func:`jaxloss.simpo_loss`.
+      gamma: as :func:`jaxloss.simpo_loss`.
+      label_smoothing: as :func:`jaxloss.simpo_loss`.
+      temperature: the head's temperature.
+      bias: optional [V] head bias.
+      weight_layout: ``"dv"`` or ``"vd"``.
+      block_size: vocabulary columns per block.
+      reduction: ``"none"``, ``"mean"`` or ``"sum"``.
+      return_aux: also return :func:`jaxloss.simpo_loss`'s aux dict.
+
+    Returns:
+      One value per pair (reduced as asked), and the aux dict when asked.
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxloss.fused as F
+      >>> h = jnp.ones((2, 3, 4)); w = jnp.zeros((4, 8)); y = jnp.zeros((2, 3), int)
+      >>> F.linear_simpo_loss(h, h, w, y, y).shape
+      (2,)
+    """
+    fn = "linear_simpo_loss"
+    head = _head(temperature, bias, weight_layout, block_size)
+    lw, ll, _, _ = _pair_log_probs(
+        fn,
+        chosen_hidden,
+        rejected_hidden,
+        weight,
+        chosen_labels,
+        rejected_labels,
+        chosen_mask,
+        rejected_mask,
+        head,
+        True,
+    )
+    return simpo_loss(
+        lw,
+        ll,
+        beta=beta,
+        gamma=gamma,
+        label_smoothing=label_smoothing,
+        reduction=reduction,
+        return_aux=return_aux,
+    )
+
+
+@register(plot=None)
+def linear_orpo_loss(
+    chosen_hidden: Any,
+    rejected_hidden: Any,
+    weight: Any,
+    chosen_labels: Any,
+    rejected_labels: Any,
+    *,
+    chosen_mask: Any = None,
+    rejected_mask: Any = None,
+    beta: Any = 0.1,
+    temperature: Any = 1.0,
+    bias: Any = None,
+    weight_layout: str = "dv",
+    block_size: int = DEFAULT_BLOCK_SIZE,
+    reduction: str = "none",
+    return_aux: bool = False,
+) -> Any:
+    """:func:`jaxloss.orpo_loss` on hidden states, through the fused head (no logits).
+
+    NLL of the chosen plus λ·(odds-ratio loss), with length-normalised log-probabilities through
+    the blocked head.
+
+    Math: ``orpo_loss(ℓ̄_w, ℓ̄_l, beta)`` with ``ℓ̄`` the masked mean of :func:`linear_log_probs`
+    (so the NLL term is the chosen mask's token-mean NLL: pass a mask covering prompt and
+    response for TRL's convention).
+
+    Gradient:
+      ``∂ℓ/∂ℓ̄_w = −1 − λσ(−L)/(1 − e^{ℓ̄_w})``, ``∂ℓ/∂ℓ̄_l = λσ(−L)/(1 − e^{ℓ̄_l})``, each divided
+      by its sequence's token count per token, then through the head.
+
+    Args:
+      chosen_hidden: hidden states of the chosen sequences, [..., T, D].
+      rejected_hidden: of the rejected, [..., T', D].
+      weight: the unembedding, [D, V] or [V, D].
+      chosen_labels: integer [..., T].
+      rejected_labels: integer [..., T'].
+      chosen_mask: bool [..., T] (default all).
+      rejected_mask: bool [..., T'].
+      beta: λ, as :func:`jaxloss.orpo_loss`.
+      temperature: the head's temperature.
+      bias: optional [V] head bias.
+      weight_layout: ``"dv"`` or ``"vd"``.
+      block_size: vocabulary columns per block.
+      reduction: ``"none"``, ``"mean"`` or ``"sum"``.
+      return_aux: also return :func:`jaxloss.orpo_loss`'s aux dict.
+
+    Returns:
+      One value per pair (reduced as asked), and the aux dict when asked.
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxloss.fused as F
+      >>> h = jnp.ones((2, 3, 4)); w = jnp.zeros((4, 8)); y = jnp.zeros((2, 3), int)
+      >>> F.linear_orpo_loss(h, h, w, y, y).shape
+      (2,)
+    """
+    fn = "linear_orpo_loss"
+    head = _head(temperature, bias, weight_layout, block_size)
+    lw, ll, _, _ = _pair_log_probs(
+        fn,
+        chosen_hidden,
+        rejected_hidden,
+        weight,
+        chosen_labels,
+        rejected_labels,
+        chosen_mask,
+        rejected_mask,
+        head,
+        True,
+    )
+    return orpo_loss(lw, ll, beta=beta, reduction=reduction, return_aux=return_aux)
+
+
+@register(plot=None)
+def linear_kto_loss(
+    hidden: Any,
+    weight: Any,
+    labels: Any,
+    desirable: Any,
+    *,
+    mask: Any = None,
+    reference_log_probs: Any = None,
+    reference_hidden: Any = None,
+    reference_weight: Any = None,
+    reference_point: Any = None,
+    kl_policy_log_probs: Any = None,
+    kl_reference_log_probs: Any = None,
+    beta: Any = 0.1,
+    desirable_weight: Any = 1.0,
+    undesirable_weight: Any = 1.0,
+    temperature: Any = 1.0,
+    bias: Any = None,
+    weight_layout: str = "dv",
+    block_size: int = DEFAULT_BLOCK_SIZE,
+    reduction: str = "none",
+    return_aux: bool = False,
+) -> Any:
+    """:func:`jaxloss.kto_loss` on hidden states, through the fused head (no logits).
+
+    Summed log-probabilities through the blocked head; the reference by log-probabilities or by
+    its hidden states.
+
+    Math: ``kto_loss(Σ_t m·log π(y_t), Σ_t m·log π_ref(y_t), desirable, ...)``.
+
+    Gradient:
+      ``∂ℓ/∂log π(y_t)`` is :func:`jaxloss.kto_loss`'s ``∂ℓ/∂ρ`` on every kept token of the
+      example, then through the head; none into the reference or ``z₀``.
+
+    Args:
+      hidden: policy hidden states, [..., T, D].
+      weight: the unembedding, [D, V] or [V, D].
+      labels: integer [..., T].
+      desirable: bool [...], True for a desirable example.
+      mask: bool [..., T] (default all).
+      reference_log_probs: the reference's sequence log-probabilities, [...].
+      reference_hidden: or the reference's hidden states, [..., T, D].
+      reference_weight: and its unembedding.
+      reference_point: as :func:`jaxloss.kto_loss`.
+      kl_policy_log_probs: as :func:`jaxloss.kto_loss`.
+      kl_reference_log_probs: as :func:`jaxloss.kto_loss`.
+      beta: as :func:`jaxloss.kto_loss`.
+      desirable_weight: λ_D.
+      undesirable_weight: λ_U.
+      temperature: the head's temperature.
+      bias: optional [V] head bias.
+      weight_layout: ``"dv"`` or ``"vd"``.
+      block_size: vocabulary columns per block.
+      reduction: ``"none"``, ``"mean"`` or ``"sum"``.
+      return_aux: also return :func:`jaxloss.kto_loss`'s aux dict.
+
+    Returns:
+      One value per example (reduced as asked), and the aux dict when asked.
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxloss.fused as F
+      >>> h = jnp.ones((2, 3, 4)); w = jnp.zeros((4, 8)); y = jnp.zeros((2, 3), int)
+      >>> F.linear_kto_loss(h, w, y, jnp.array([True, False]), reference_log_probs=jnp.zeros(2),
+      ...                   reference_point=0.0).shape
+      (2,)
+    """
+    fn = "linear_kto_loss"
+    head = _head(temperature, bias, weight_layout, block_size)
+    h = _checks.check_floating(fn, "hidden", hidden)
+    v = _check_head(fn, "hidden", h, weight, weight_layout)
+    y = _labels(fn, "labels", labels, h)
+    m = _mask(fn, "mask", mask, y)
+    _check_labels_in(fn, "labels", y, m, v)
+    pol = sequence_log_probs(_token_log_probs(h, weight, y, m, head), m)
+    if (reference_log_probs is None) == (reference_hidden is None or reference_weight is None):
+        raise ValueError(
+            f"jaxloss.{fn}: give the reference as `reference_log_probs` or as `reference_hidden` "
+            "and `reference_weight`: exactly one of the two."
+        )
+    if reference_log_probs is None:
+        rh = jax.lax.stop_gradient(_checks.check_floating(fn, "reference_hidden", reference_hidden))
+        rw = jax.lax.stop_gradient(reference_weight)
+        ref = sequence_log_probs(_token_log_probs(rh, rw, y, m, {**head, "bias": None}), m)
+    else:
+        ref = reference_log_probs
+    return kto_loss(
+        pol,
+        ref,
+        desirable,
+        beta=beta,
+        desirable_weight=desirable_weight,
+        undesirable_weight=undesirable_weight,
+        reference_point=reference_point,
+        kl_policy_log_probs=kl_policy_log_probs,
+        kl_reference_log_probs=kl_reference_log_probs,
+        reduction=reduction,
+        return_aux=return_aux,
+    )
+
+
+@register(plot=None)
+def linear_policy_gradient_loss(
+    hidden: Any,
+    weight: Any,
+    labels: Any,
+    mask: Any,
+    old_log_probs: Any,
+    advantages: Any,
+    *,
+    temperature: Any = 1.0,
+    bias: Any = None,
+    weight_layout: str = "dv",
+    block_size: int = DEFAULT_BLOCK_SIZE,
+    **objective: Any,
+) -> Any:
+    """:func:`jaxloss.policy_gradient_loss` on hidden states, through the fused head (no logits).
+
+    The policy's token log-probabilities come from the blocked head (PPO-clip, GRPO, DAPO,
+    Dr. GRPO, GSPO); no [tokens, vocabulary] array exists.
+
+    Math: ``policy_gradient_loss(linear_log_probs(hidden, weight, labels), old_log_probs,
+    advantages, mask, **objective)``; the sampling temperature belongs in ``temperature`` (TRL
+    divides the logits by it).
+
+    Gradient:
+      ``∂ℓ/∂log π(y_t)`` of :func:`jaxloss.policy_gradient_loss` (−r·Â/L unclipped, 0 clipped,
+      for ``"sequence_mean"``), then through the head as in :func:`linear_dpo_loss`.
+
+    Args:
+      hidden: hidden states, [..., T, D].
+      weight: the unembedding, [D, V] or [V, D].
+      labels: integer [..., T], the sampled tokens.
+      mask: bool [..., T], the completion tokens.
+      old_log_probs: log π_old of the sampled tokens, [..., T].
+      advantages: Â per sequence [...] or per token [..., T].
+      temperature: the sampling temperature the logits are divided by.
+      bias: optional [V] head bias.
+      weight_layout: ``"dv"`` or ``"vd"``.
+      block_size: vocabulary columns per block.
+      **objective: the keyword arguments of :func:`jaxloss.policy_gradient_loss` (``clip_low``,
+        ``clip_high``, ``reference_log_probs``, ``kl_coef``, ``kl_estimator``, ``importance``,
+        ``aggregation``, ``max_length``, ``reduction``, ``return_aux``).
+
+    Returns:
+      What :func:`jaxloss.policy_gradient_loss` returns: one value per sequence (reduced as
+      asked), and the aux dict when asked.
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxloss.fused as F
+      >>> h = jnp.ones((2, 3, 4)); w = jnp.zeros((4, 8)); y = jnp.zeros((2, 3), int)
+      >>> m = jnp.ones((2, 3), bool); old = jnp.full((2, 3), -jnp.log(8.0))
+      >>> F.linear_policy_gradient_loss(h, w, y, m, old, jnp.array([1.0, -1.0])).round(4).tolist()
+      [-1.0, 1.0]
+    """
+    fn = "linear_policy_gradient_loss"
+    head = _head(temperature, bias, weight_layout, block_size)
+    h = _checks.check_floating(fn, "hidden", hidden)
+    v = _check_head(fn, "hidden", h, weight, weight_layout)
+    y = _labels(fn, "labels", labels, h)
+    m = _mask(fn, "mask", mask, y)
+    _check_labels_in(fn, "labels", y, m, v)
+    lp = _token_log_probs(h, weight, y, m, head)
+    return policy_gradient_loss(lp, old_log_probs, advantages, m, **objective)
