@@ -31,6 +31,7 @@ from . import (
     _margin,
     _contrastive,
     _ranking,
+    _ranking_pairwise,
     _lm,
     _preference,
     _policy_gradient,
@@ -65,6 +66,7 @@ from ._ctc import *  # noqa: F403
 from ._margin import *  # noqa: F403
 from ._contrastive import *  # noqa: F403
 from ._ranking import *  # noqa: F403
+from ._ranking_pairwise import *  # noqa: F403
 
 # Language-model heads and post-training
 from ._lm import *  # noqa: F403
@@ -157,6 +159,7 @@ __all__ += _ctc.__all__
 __all__ += _margin.__all__
 __all__ += _contrastive.__all__
 __all__ += _ranking.__all__
+__all__ += _ranking_pairwise.__all__
 __all__ += _lm.__all__
 __all__ += _preference.__all__
 __all__ += _policy_gradient.__all__

@@ -41,6 +41,7 @@ TITLES: dict[str, str] = {  # in the order of the navigation
     "jaxloss._margin": "Margin and ranking",
     "jaxloss._contrastive": "Contrastive",
     "jaxloss._ranking": "Learning to rank",
+    "jaxloss._ranking_pairwise": "Learning to rank",
     "jaxloss._scoring": "Proper scoring rules (CRPS, energy score)",
     "jaxloss._preference": "Post-training: preference losses",
     "jaxloss._policy_gradient": "Post-training: policy gradients",
