@@ -25,6 +25,7 @@ from . import (
     _imbalance,
     _divergence,
     _overlap,
+    _entmax,
     _fenchel_young,
     _lovasz,
     _ctc,
@@ -58,6 +59,7 @@ from ._focal import *  # noqa: F403
 from ._imbalance import *  # noqa: F403
 from ._divergence import *  # noqa: F403
 from ._overlap import *  # noqa: F403
+from ._entmax import *  # noqa: F403
 from ._fenchel_young import *  # noqa: F403
 from ._lovasz import *  # noqa: F403
 from ._ctc import *  # noqa: F403
@@ -153,6 +155,7 @@ __all__ += _focal.__all__
 __all__ += _imbalance.__all__
 __all__ += _divergence.__all__
 __all__ += _overlap.__all__
+__all__ += _entmax.__all__
 __all__ += _fenchel_young.__all__
 __all__ += _lovasz.__all__
 __all__ += _ctc.__all__

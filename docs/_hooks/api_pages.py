@@ -38,6 +38,7 @@ TITLES: dict[str, str] = {  # in the order of the navigation
     "jaxloss._divergence": "Divergences",
     "jaxloss._ctc": "Sequence (CTC)",
     "jaxloss._fenchel_young": "Sparsemax, entmax and Fenchel–Young",
+    "jaxloss._entmax": "Sparsemax, entmax and Fenchel–Young",
     "jaxloss._margin": "Margin and ranking",
     "jaxloss._contrastive": "Contrastive",
     "jaxloss._ranking": "Learning to rank",
