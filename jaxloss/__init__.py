@@ -25,12 +25,14 @@ from . import (
     _imbalance,
     _divergence,
     _overlap,
+    _entmax,
     _fenchel_young,
     _lovasz,
     _ctc,
     _margin,
     _contrastive,
     _ranking,
+    _ranking_pairwise,
     _lm,
     _preference,
     _policy_gradient,
@@ -57,6 +59,7 @@ from ._focal import *  # noqa: F403
 from ._imbalance import *  # noqa: F403
 from ._divergence import *  # noqa: F403
 from ._overlap import *  # noqa: F403
+from ._entmax import *  # noqa: F403
 from ._fenchel_young import *  # noqa: F403
 from ._lovasz import *  # noqa: F403
 from ._ctc import *  # noqa: F403
@@ -65,6 +68,7 @@ from ._ctc import *  # noqa: F403
 from ._margin import *  # noqa: F403
 from ._contrastive import *  # noqa: F403
 from ._ranking import *  # noqa: F403
+from ._ranking_pairwise import *  # noqa: F403
 
 # Language-model heads and post-training
 from ._lm import *  # noqa: F403
@@ -151,12 +155,14 @@ __all__ += _focal.__all__
 __all__ += _imbalance.__all__
 __all__ += _divergence.__all__
 __all__ += _overlap.__all__
+__all__ += _entmax.__all__
 __all__ += _fenchel_young.__all__
 __all__ += _lovasz.__all__
 __all__ += _ctc.__all__
 __all__ += _margin.__all__
 __all__ += _contrastive.__all__
 __all__ += _ranking.__all__
+__all__ += _ranking_pairwise.__all__
 __all__ += _lm.__all__
 __all__ += _preference.__all__
 __all__ += _policy_gradient.__all__

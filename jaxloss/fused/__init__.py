@@ -16,13 +16,8 @@
 from ._distillation import linear_distillation, linear_distillation_topk
 from ._linear_ce import linear_cross_entropy
 from ._log_probs import linear_log_probs
-from ._post_training import (
-    linear_dpo_loss,
-    linear_kto_loss,
-    linear_orpo_loss,
-    linear_policy_gradient_loss,
-    linear_simpo_loss,
-)
+from ._policy_gradient_head import linear_policy_gradient_loss
+from ._post_training import linear_dpo_loss, linear_kto_loss, linear_orpo_loss, linear_simpo_loss
 from ._vocab_parallel import vocab_parallel_cross_entropy, vocab_parallel_linear_cross_entropy
 from ._vocab_parallel_lm import vocab_parallel_linear_log_probs
 

@@ -25,180 +25,29 @@ from __future__ import annotations
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 
 from .._core import checks as _checks
-from .._core.labels import require_labels_in_range
 from .._core.registry import register
-from .._policy_gradient import policy_gradient_loss, sequence_log_probs
+from .._policy_gradient import sequence_log_probs
 from .._preference import dpo_loss, kto_loss, orpo_loss, simpo_loss
+from ._heads import (
+    _check_head,
+    _check_labels_in,
+    _head,
+    _labels,
+    _mask,
+    _pair_log_probs,
+    _reference_pair,
+    _token_log_probs,
+)
 from ._linear_ce import DEFAULT_BLOCK_SIZE
-from ._log_probs import linear_log_probs
 
 __all__ = [
     "linear_dpo_loss",
     "linear_kto_loss",
     "linear_orpo_loss",
-    "linear_policy_gradient_loss",
     "linear_simpo_loss",
 ]
-
-
-def _mask(fn: str, name: str, mask: Any, labels: jax.Array) -> jax.Array:
-    if mask is None:
-        return jnp.ones(labels.shape, bool)
-    m = _checks.check_real(fn, name, mask)
-    if tuple(m.shape) != tuple(labels.shape):
-        raise ValueError(
-            f"jaxloss.{fn}: `{name}` must have the labels' shape {tuple(labels.shape)}; got "
-            f"{tuple(m.shape)}."
-        )
-    return m.astype(bool)
-
-
-def _labels(fn: str, name: str, labels: Any, hidden: jax.Array) -> jax.Array:
-    y = _checks.check_integer(fn, name, labels)
-    if hidden.ndim < 2 or tuple(y.shape) != tuple(hidden.shape[:-1]):
-        raise ValueError(
-            f"jaxloss.{fn}: `{name}` must have the hidden states' shape without their last axis, "
-            f"[..., T] for hidden [..., T, D]; got labels {tuple(y.shape)} for hidden "
-            f"{tuple(hidden.shape)}."
-        )
-    return y
-
-
-def _check_head(fn: str, name: str, hidden: jax.Array, weight: Any, layout: str) -> int:
-    """V; a ValueError naming the argument unless ``weight`` is a 2-D head matching ``hidden``'s
-    D."""
-    w = _checks.check_floating(fn, "weight", weight)
-    d_axis = 0 if layout == "dv" else 1
-    if w.ndim != 2 or w.shape[d_axis] != hidden.shape[-1]:
-        raise ValueError(
-            f"jaxloss.{fn}: `weight` must be [D, V] ('dv') or [V, D] ('vd') with D = "
-            f"`{name}`.shape[-1] = {hidden.shape[-1]}; got weight {tuple(w.shape)} "
-            f"(weight_layout={layout!r})."
-        )
-    return int(w.shape[1 - d_axis])
-
-
-def _check_labels_in(fn: str, name: str, labels: jax.Array, mask: jax.Array, v: int) -> None:
-    """Concrete labels of counted tokens must be in [0, V) of ``weight``."""
-    what = f" (the vocabulary of `weight`, V = {v})"
-    require_labels_in_range(fn, jnp.where(mask, labels, 0), v, None, what=what)
-
-
-def _token_log_probs(
-    hidden: jax.Array, weight: Any, labels: jax.Array, mask: jax.Array, head: dict[str, Any]
-) -> jax.Array:
-    return linear_log_probs(hidden, weight, jnp.where(mask, labels, 0), **head)
-
-
-def _pair_log_probs(
-    fn: str,
-    chosen_hidden: Any,
-    rejected_hidden: Any,
-    weight: Any,
-    chosen_labels: Any,
-    rejected_labels: Any,
-    chosen_mask: Any,
-    rejected_mask: Any,
-    head: dict[str, Any],
-    average: bool,
-) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
-    """Sequence log-probabilities of the chosen and rejected sequences (one head pass when
-    their shapes agree) and their token counts."""
-    hc = _checks.check_floating(fn, "chosen_hidden", chosen_hidden)
-    hr = _checks.check_floating(fn, "rejected_hidden", rejected_hidden)
-    if hr.shape[-1:] != hc.shape[-1:]:
-        raise ValueError(
-            f"jaxloss.{fn}: `rejected_hidden` must have the chosen hidden states' last axis "
-            f"(D = {hc.shape[-1:]}); got {tuple(hr.shape)} for {tuple(hc.shape)}."
-        )
-    v = _check_head(fn, "chosen_hidden", hc, weight, head["weight_layout"])
-    yc = _labels(fn, "chosen_labels", chosen_labels, hc)
-    yr = _labels(fn, "rejected_labels", rejected_labels, hr)
-    mc = _mask(fn, "chosen_mask", chosen_mask, yc)
-    mr = _mask(fn, "rejected_mask", rejected_mask, yr)
-    _check_labels_in(fn, "chosen_labels", yc, mc, v)
-    _check_labels_in(fn, "rejected_labels", yr, mr, v)
-    if hc.shape == hr.shape:
-        n = hc.shape[0] if hc.ndim > 2 else None
-        if n is None:  # one pair: [T, D] each
-            tok = _token_log_probs(
-                jnp.stack([hc, hr]), weight, jnp.stack([yc, yr]), jnp.stack([mc, mr]), head
-            )
-            tc, tr = tok[0], tok[1]
-        else:
-            tok = _token_log_probs(
-                jnp.concatenate([hc, hr]),
-                weight,
-                jnp.concatenate([yc, yr]),
-                jnp.concatenate([mc, mr]),
-                head,
-            )
-            tc, tr = tok[:n], tok[n:]
-    else:
-        tc = _token_log_probs(hc, weight, yc, mc, head)
-        tr = _token_log_probs(hr, weight, yr, mr, head)
-    return (
-        sequence_log_probs(tc, mc, average=average),
-        sequence_log_probs(tr, mr, average=average),
-        jnp.sum(mc, axis=-1),
-        jnp.sum(mr, axis=-1),
-    )
-
-
-def _head(temperature: Any, bias: Any, weight_layout: str, block_size: int) -> dict[str, Any]:
-    return {
-        "temperature": temperature,
-        "bias": bias,
-        "weight_layout": weight_layout,
-        "block_size": block_size,
-    }
-
-
-def _reference_pair(
-    fn: str,
-    reference_chosen: Any,
-    reference_rejected: Any,
-    reference_chosen_hidden: Any,
-    reference_rejected_hidden: Any,
-    reference_weight: Any,
-    chosen_labels: Any,
-    rejected_labels: Any,
-    chosen_mask: Any,
-    rejected_mask: Any,
-    head: dict[str, Any],
-) -> tuple[Any, Any]:
-    given = reference_chosen is not None or reference_rejected is not None
-    hidden = (reference_chosen_hidden, reference_rejected_hidden, reference_weight)
-    if given == any(h is not None for h in hidden):
-        raise ValueError(
-            f"jaxloss.{fn}: give the reference as sequence log-probabilities "
-            "(`reference_chosen`, `reference_rejected`) or as hidden states and head "
-            "(`reference_chosen_hidden`, `reference_rejected_hidden`, `reference_weight`): "
-            "exactly one of the two."
-        )
-    if given:
-        return reference_chosen, reference_rejected
-    if any(h is None for h in hidden):
-        raise ValueError(
-            f"jaxloss.{fn}: the reference's hidden states need all of `reference_chosen_hidden`, "
-            "`reference_rejected_hidden` and `reference_weight`."
-        )
-    rc, rr, _, _ = _pair_log_probs(
-        fn,
-        jax.lax.stop_gradient(reference_chosen_hidden),
-        jax.lax.stop_gradient(reference_rejected_hidden),
-        jax.lax.stop_gradient(reference_weight),
-        chosen_labels,
-        rejected_labels,
-        chosen_mask,
-        rejected_mask,
-        head,
-        False,
-    )
-    return rc, rr
 
 
 @register(plot=None)
@@ -571,68 +420,3 @@ def linear_kto_loss(
         reduction=reduction,
         return_aux=return_aux,
     )
-
-
-@register(plot=None)
-def linear_policy_gradient_loss(
-    hidden: Any,
-    weight: Any,
-    labels: Any,
-    mask: Any,
-    old_log_probs: Any,
-    advantages: Any,
-    *,
-    temperature: Any = 1.0,
-    bias: Any = None,
-    weight_layout: str = "dv",
-    block_size: int = DEFAULT_BLOCK_SIZE,
-    **objective: Any,
-) -> Any:
-    """:func:`jaxloss.policy_gradient_loss` on hidden states, through the fused head (no logits).
-
-    The policy's token log-probabilities come from the blocked head (PPO-clip, GRPO, DAPO,
-    Dr. GRPO, GSPO); no [tokens, vocabulary] array exists.
-
-    Math: ``policy_gradient_loss(linear_log_probs(hidden, weight, labels), old_log_probs,
-    advantages, mask, **objective)``; the sampling temperature belongs in ``temperature`` (TRL
-    divides the logits by it).
-
-    Gradient:
-      ``∂ℓ/∂log π(y_t)`` of :func:`jaxloss.policy_gradient_loss` (−r·Â/L unclipped, 0 clipped,
-      for ``"sequence_mean"``), then through the head as in :func:`linear_dpo_loss`.
-
-    Args:
-      hidden: hidden states, [..., T, D].
-      weight: the unembedding, [D, V] or [V, D].
-      labels: integer [..., T], the sampled tokens.
-      mask: bool [..., T], the completion tokens.
-      old_log_probs: log π_old of the sampled tokens, [..., T].
-      advantages: Â per sequence [...] or per token [..., T].
-      temperature: the sampling temperature the logits are divided by.
-      bias: optional [V] head bias.
-      weight_layout: ``"dv"`` or ``"vd"``.
-      block_size: vocabulary columns per block.
-      **objective: the keyword arguments of :func:`jaxloss.policy_gradient_loss` (``clip_low``,
-        ``clip_high``, ``reference_log_probs``, ``kl_coef``, ``kl_estimator``, ``importance``,
-        ``aggregation``, ``max_length``, ``reduction``, ``return_aux``).
-
-    Returns:
-      What :func:`jaxloss.policy_gradient_loss` returns: one value per sequence (reduced as
-      asked), and the aux dict when asked.
-
-    Examples:
-      >>> import jax.numpy as jnp, jaxloss.fused as F
-      >>> h = jnp.ones((2, 3, 4)); w = jnp.zeros((4, 8)); y = jnp.zeros((2, 3), int)
-      >>> m = jnp.ones((2, 3), bool); old = jnp.full((2, 3), -jnp.log(8.0))
-      >>> F.linear_policy_gradient_loss(h, w, y, m, old, jnp.array([1.0, -1.0])).round(4).tolist()
-      [-1.0, 1.0]
-    """
-    fn = "linear_policy_gradient_loss"
-    head = _head(temperature, bias, weight_layout, block_size)
-    h = _checks.check_floating(fn, "hidden", hidden)
-    v = _check_head(fn, "hidden", h, weight, weight_layout)
-    y = _labels(fn, "labels", labels, h)
-    m = _mask(fn, "mask", mask, y)
-    _check_labels_in(fn, "labels", y, m, v)
-    lp = _token_log_probs(h, weight, y, m, head)
-    return policy_gradient_loss(lp, old_log_probs, advantages, m, **objective)

@@ -216,7 +216,7 @@ def _pg_extremes():
 
 _PAIR = ("chosen_hidden", "rejected_hidden", "weight", "chosen_labels", "rejected_labels")
 
-CASES = [
+_ALL = [
     Case(
         loss="linear_dpo_loss",
         id="sigmoid-reference-log-probs",
@@ -291,3 +291,7 @@ CASES = [
         grad_modes=("rev",),
     ),
 ]
+
+#: DPO, SimPO, ORPO, KTO (jaxloss/fused/_post_training.py); the policy gradient's case is
+#: collected by tests/cases/fused_policy_gradient_head.py.
+CASES: list[Case] = [c for c in _ALL if c.loss != "linear_policy_gradient_loss"]

@@ -314,7 +314,7 @@ def _case(loss, id, ref, grad, hyper=None, where=False, weights=False, one_sided
     )
 
 
-CASES: list[Case] = [
+_ALL: list[Case] = [
     _case("ranking_softmax_loss", "plain", softmax_ref, softmax_grad),
     _case(
         "ranking_softmax_loss", "where_weights", softmax_ref, softmax_grad, where=True, weights=True
@@ -436,3 +436,7 @@ CASES: list[Case] = [
         where=True,
     ),
 ]
+
+#: The listwise, pointwise and approximate losses (jaxloss/_ranking.py); the pairwise ones are
+#: collected by tests/cases/ranking_pairwise.py (jaxloss/_ranking_pairwise.py).
+CASES: list[Case] = [c for c in _ALL if not c.loss.startswith("pairwise_")]
