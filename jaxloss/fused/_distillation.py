@@ -32,7 +32,7 @@ from .. import _lm, _reduce
 from .._core import checks as _checks
 from .._core.registry import register
 from ._kernel import KernelConfig, _run_blocks, _slice_w, linear_lse_stats
-from ._linear_ce import DEFAULT_BLOCK_SIZE, _static_positive_int
+from ._prepare import DEFAULT_BLOCK_SIZE, _static_positive_int
 
 __all__ = ["linear_distillation", "linear_distillation_topk"]
 

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 from .. import _lm, _reduce
 from .._core.registry import register
 from ._kernel import linear_lse_entropy_stats, linear_lse_stats
-from ._linear_ce import DEFAULT_BLOCK_SIZE, prepare
+from ._prepare import DEFAULT_BLOCK_SIZE, prepare
 
 __all__ = ["linear_log_probs"]
 

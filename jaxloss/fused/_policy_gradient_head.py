@@ -9,7 +9,7 @@ from .._core import checks as _checks
 from .._core.registry import register
 from .._policy_gradient import policy_gradient_loss
 from ._heads import _check_head, _check_labels_in, _head, _labels, _mask, _token_log_probs
-from ._linear_ce import DEFAULT_BLOCK_SIZE
+from ._prepare import DEFAULT_BLOCK_SIZE
 
 __all__ = ["linear_policy_gradient_loss"]
 

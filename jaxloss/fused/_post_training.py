@@ -40,7 +40,7 @@ from ._heads import (
     _reference_pair,
     _token_log_probs,
 )
-from ._linear_ce import DEFAULT_BLOCK_SIZE
+from ._prepare import DEFAULT_BLOCK_SIZE
 
 __all__ = [
     "linear_dpo_loss",

@@ -29,7 +29,7 @@ from jax import lax
 from .._core import checks as _checks
 from .._core.numerics import logsumexp_parts
 from ._kernel import KernelConfig, linear_lse_stats
-from ._linear_ce import (
+from ._prepare import (
     DEFAULT_BLOCK_SIZE,
     _class_mask,
     _Prepared,

@@ -21,8 +21,8 @@ from jax import lax
 
 from .. import _lm
 from ._kernel import linear_lse_entropy_stats, linear_lse_stats
-from ._linear_ce import DEFAULT_BLOCK_SIZE, prepare
 from ._log_probs import log_probs_from_stats, tempered
+from ._prepare import DEFAULT_BLOCK_SIZE, prepare
 from ._vocab_parallel import _axis, _global_stats, _local_label_ok
 
 __all__ = ["vocab_parallel_linear_log_probs"]
