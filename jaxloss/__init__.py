@@ -6,6 +6,11 @@ Every loss has the signature ``loss(predictions, targets, *, hyperparameters)`` 
 ``sum(w·v over counted) / sum(w over counted)``, 0 when nothing is counted.
 """
 
+import warnings
+from typing import TYPE_CHECKING, Any
+
+from ._core import renamed as _renamed
+
 # isort: off
 # Each family module's __all__ is what it exports: a new loss is added there (and to its
 # cases file), a new family module here.
@@ -103,6 +108,11 @@ __version__ = "0.1.0"
 #: defined (``jaxloss/_core/registry.py``). The conformance suite fails if one has no test case.
 LOSSES = registered()
 
+#: The loss names of 0.1 that the naming rule (a loss whose name is not a quantity ends in
+#: ``_loss``) changed in 0.2.0, old -> new. ``jaxloss.<old>`` still returns the new function with
+#: a ``DeprecationWarning``, and the command line accepts the old name, until 0.3.0.
+RENAMED = dict(_renamed.RENAMED)
+
 #: Higher-order functions that build losses from losses (and the class-weight helper).
 COMBINATORS = (
     "asymmetric",
@@ -126,6 +136,7 @@ COMBINATORS = (
 __all__ = [  # the package's own names; each family's follow (static tools read both)
     "COMBINATORS",
     "LOSSES",
+    "RENAMED",
     "LossInfo",
     "fused",
     "linear_cross_entropy",
@@ -170,3 +181,13 @@ __all__ += _combinators.__all__
 __all__ += _weighting.__all__
 __all__ += _transforms.__all__
 __all__ += _reduce.__all__
+
+if not TYPE_CHECKING:  # a type checker should flag the old names, not accept them as Any
+
+    def __getattr__(name: str) -> Any:
+        """The 0.1 names the naming rule changed: the new function, with a DeprecationWarning."""
+        new = _renamed.RENAMED.get(name)
+        if new is None:
+            raise AttributeError(f"module 'jaxloss' has no attribute {name!r}")
+        warnings.warn(_renamed.message(name), DeprecationWarning, stacklevel=2)
+        return globals()[new]

@@ -19,6 +19,7 @@ import dataclasses
 import difflib
 import importlib
 import inspect
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -102,17 +103,28 @@ def _import(spec: str, module: str, path: str) -> Callable[..., Any]:
 
 
 def parse(spec: str) -> Spec:
-    """``"huber:delta=0.5"`` -> Spec("huber", jaxloss.huber, {"delta": 0.5}, True); also
-    ``"module:function[:key=value,...]"``. Raises :class:`SpecError` naming what is wrong."""
+    """``"huber_loss:delta=0.5"`` -> Spec("huber_loss", jaxloss.huber_loss, {"delta": 0.5}, True);
+    also ``"module:function[:key=value,...]"``. Raises :class:`SpecError` naming what is wrong."""
     name, _, rest = spec.partition(":")
     name = name.strip()
+    if name in jaxloss.RENAMED:  # a 0.1 name: still drawn, with a warning that gives the new one
+        warnings.warn(
+            f"{spec!r}: the loss is named {jaxloss.RENAMED[name]!r} since 0.2.0; the old name goes "
+            "away in 0.3.0.",
+            FutureWarning,
+            stacklevel=2,
+        )
+        name = jaxloss.RENAMED[name]
     if name in jaxloss.LOSSES:
         function = getattr(jaxloss, name)
         registered = True
     else:
         path, _, after = rest.partition(":")
         if not (_is_path(name) and _is_path(path.strip())):
-            close = difflib.get_close_matches(name, jaxloss.LOSSES, n=3)
+            # An old name is matched too (a typo of `huber` suggests `huber_loss`).
+            known = [*jaxloss.LOSSES, *jaxloss.RENAMED]
+            close = difflib.get_close_matches(name, known, n=3)
+            close = list(dict.fromkeys(jaxloss.RENAMED.get(c, c) for c in close))
             hint = f" Did you mean {', '.join(close)}?" if close else ""
             raise SpecError(
                 f"unknown loss {name!r} in {spec!r}.{hint} `python -m jaxloss plot --list` lists "
@@ -142,7 +154,7 @@ def parse(spec: str) -> Spec:
         key = key.strip()
         if not eq or not key or not text.strip():
             raise SpecError(
-                f"{spec!r}: hyperparameters are written key=value (e.g. huber:delta=0.5); "
+                f"{spec!r}: hyperparameters are written key=value (e.g. huber_loss:delta=0.5); "
                 f"got {item!r}."
             )
         if allowed is not None and key not in allowed:
