@@ -72,19 +72,26 @@ def static_divergence(fn: str, divergence: Any, beta: Any) -> tuple[str, float]:
 
 
 def column_terms(
-    ls: jax.Array, lt: jax.Array, kind: str, beta: float
+    ls: jax.Array,
+    lt: jax.Array,
+    kind: str,
+    beta: float,
+    ps: jax.Array | None = None,
+    pt: jax.Array | None = None,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Per-class terms of a divergence D = Σ_c φ(ls_c, lt_c) of log-probabilities ls (student)
     and lt (teacher): (φ, ψ_s = ∂φ/∂ls, ψ_t = ∂φ/∂lt). With ls = z_s − lse(z_s), the gradient
     w.r.t. the student's logits is ∂D/∂z_s,c = ψ_s,c − p_s,c Σ_j ψ_s,j (and likewise for the
-    teacher); the fused backward uses exactly that."""
+    teacher); the fused backward uses exactly that. ``ps``, ``pt``: exp(ls), exp(lt) when the
+    caller has them (fewer exponentials)."""
     if kind == "forward_kl":
-        pt = jnp.exp(lt)
+        pt = jnp.exp(lt) if pt is None else pt
         return pt * (lt - ls), -pt, pt * (lt - ls + 1)
     if kind == "reverse_kl":
-        ps = jnp.exp(ls)
+        ps = jnp.exp(ls) if ps is None else ps
         return ps * (ls - lt), ps * (ls - lt + 1), -ps
-    ps, pt = jnp.exp(ls), jnp.exp(lt)
+    ps = jnp.exp(ls) if ps is None else ps
+    pt = jnp.exp(lt) if pt is None else pt
     # log m = log(β p_t + (1 − β) p_s), relative to the larger of the two log-probabilities
     # (the argument of the log is then in [min(β, 1 − β), 1]).
     top = jnp.maximum(ls, lt)
@@ -114,6 +121,20 @@ def reduce_tokens(values: jax.Array, reduction: str, weights: Any, kept: Any) ->
     if reduction == "none":
         return values
     return _reduce.reduce_loss(values, reduction, denominators=weights, where=kept)
+
+
+def reduction_coefficients(
+    reduction: str, weights: Any, kept: Any, batch_shape: tuple[int, ...], acc: Any
+) -> jax.Array:
+    """Per-token c with Σ c·v equal to :func:`reduce_tokens`'s 'sum' or 'mean' of values v
+    (0 for uncounted tokens; all 0 when the mean's denominator is 0)."""
+    c = jnp.ones(batch_shape, acc) if weights is None else jnp.asarray(weights, acc)
+    if kept is not None:
+        c = jnp.where(kept, c, 0)
+    if reduction == "sum":
+        return c
+    den = jnp.sum(c)
+    return jnp.where(den != 0, c / jnp.where(den != 0, den, 1), 0)
 
 
 def check_token_labels(
@@ -327,7 +348,10 @@ def distillation_loss(
         r1, log_s1, _ = _log_softmax_parts(zs)
         ok = (y >= 0) & (y < v)
         zy = jnp.take_along_axis(r1, jnp.where(ok, y, 0)[..., None], axis=-1)[..., 0]
-        ce = jnp.where(ok, log_s1[..., 0] - zy, jnp.nan)
+        kept = None if ignore_index is None else y != ignore_index
+        # Ignored tokens: CE 0, not NaN, so that ∂/∂α (0 cotangent there) stays finite.
+        bad = jnp.nan if kept is None else jnp.where(kept, jnp.nan, 0)
+        ce = jnp.where(ok, log_s1[..., 0] - zy, bad)
         loss = (1 - a) * loss + a * ce
     kept = None if ignore_index is None else y != ignore_index
     if kept is not None:

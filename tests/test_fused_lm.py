@@ -226,6 +226,65 @@ def test_distillation_hard_labels_weight_gradient():
     np.testing.assert_allclose(gw, xs.T @ dz, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize(("reduction", "layout", "block", "teacher"), [
+    ("sum", "dv", 4, False),
+    ("mean", "vd", 3, True),
+    ("mean", "dv", 11, False),
+])
+def test_reduced_distillation_gradients(reduction, layout, block, teacher):
+    """'sum'/'mean' form the gradient in the forward pass: equal to the NumPy closed form of
+    Σ c_n l_n (c = w/Σw over kept tokens for the mean), for a non-unit scalar cotangent, w.r.t.
+    both models' inputs; w.r.t. the weights and α equal to the logits form's autodiff."""
+    xs, ws, xt, wt = _dist_data(21, layout)
+    y = np.random.default_rng(22).integers(0, V, size=N)
+    y[[0, 7]] = IGNORE
+    tw = np.random.default_rng(23).uniform(0.2, 2.0, size=N)
+    h = {"divergence": "jsd", "beta": 0.3, "temperature": 1.4, "ignore_index": IGNORE}
+    kw = {**h, "labels": y, "reduction": reduction, "weight_layout": layout,
+          "block_size": block, "teacher_gradient": teacher}
+
+    def f(xs, ws, xt, wt, tw, a):
+        return linear_distillation(xs, ws, xt, wt, weights=tw, hard_label_weight=a, **kw)
+
+    a = 0.35
+    val, vjp = jax.vjp(f, xs, ws, xt, wt, tw, a)
+    got = vjp(2.5)
+    kept = y != IGNORE
+    c = np.where(kept, tw, 0.0)
+    if reduction == "mean":
+        c = c / c.sum()
+    wsd, wtd = (ws, wt) if layout == "dv" else (ws.T, wt.T)
+    zs, zt = xs @ wsd, xt @ wtd
+    per = R.distillation(zs, zt, {**h, "hard_label_weight": a}, y)
+    np.testing.assert_allclose(val, np.sum(c * per), rtol=1e-12)
+    dzs = 2.5 * c[:, None] * R.ddistillation(zs, zt, {**h, "hard_label_weight": a}, y)
+    want = [dzs @ wsd.T, (xs.T @ dzs) if layout == "dv" else (xs.T @ dzs).T]
+    if teacher:
+        dzt = 2.5 * (1 - a) * c[:, None] * _teacher_dz(zs, zt, "jsd", 0.3, 1.4)
+        want += [dzt @ wtd.T, (xt.T @ dzt) if layout == "dv" else (xt.T @ dzt).T]
+    else:
+        want += [np.zeros_like(xt), np.zeros_like(wt)]
+    for g, ref in zip(got[:4], want, strict=True):
+        np.testing.assert_allclose(g, ref, rtol=1e-10, atol=1e-12)
+
+    def naive(tw, a):
+        return jaxloss.distillation_loss(zs, zt, weights=tw, hard_label_weight=a, labels=y,
+                                         reduction=reduction, **h)
+
+    _, nvjp = jax.vjp(naive, tw, a)
+    for g, ref in zip(got[4:], nvjp(2.5), strict=True):
+        np.testing.assert_allclose(g, ref, rtol=1e-10, atol=1e-12)
+
+
+def test_reduced_distillation_all_ignored_mean_is_zero_with_zero_gradient():
+    xs, ws, xt, wt = _dist_data(24)
+    y = np.full(N, IGNORE)
+    val, g = jax.value_and_grad(lambda xs: linear_distillation(
+        xs, ws, xt, wt, labels=y, ignore_index=IGNORE, reduction="mean", block_size=4))(xs)
+    assert float(val) == 0.0
+    assert np.all(np.asarray(g) == 0)
+
+
 @pytest.mark.parametrize("kind", ["forward_kl", "reverse_kl", "jsd"])
 def test_fused_distillation_equals_the_logits_form(kind):
     xs, ws, xt, wt = _dist_data(15)

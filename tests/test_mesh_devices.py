@@ -338,3 +338,50 @@ def test_vocab_parallel_linear_ce_reduction_is_torch(mesh, reduction):
         val0, g0 = vg(x, w, jnp.full_like(y, IGNORE))
         assert float(val0) == 0.0
         assert all(np.all(np.asarray(g) == 0) for g in g0)
+
+
+@pytest.mark.parametrize(("layout", "kind", "reduction", "teacher"), [
+    ("dv", "jsd", "none", True),
+    ("vd", "forward_kl", "mean", False),
+    ("dv", "reverse_kl", "sum", False),
+])
+def test_vocab_parallel_distillation_matches_single_device(mesh, layout, kind, reduction,
+                                                            teacher):
+    """Both heads sharded over the vocabulary: values and gradients (student, and teacher when
+    asked; per-token weights and the hard-label weight) equal linear_distillation's."""
+    from jaxloss.fused import linear_distillation, vocab_parallel_linear_distillation
+
+    g = np.random.default_rng(10)
+    xs, xt = jnp.asarray(g.normal(size=(N, D))), jnp.asarray(g.normal(size=(N, D + 2)))
+    ws, wt = jnp.asarray(g.normal(size=(D, V))), jnp.asarray(g.normal(size=(D + 2, V)))
+    if layout == "vd":
+        ws, wt = ws.T, wt.T
+    tw = jnp.asarray(g.uniform(0.5, 2.0, size=N))
+    _, _, _, _, y = _data(11)
+    ct = jnp.asarray(g.normal(size=N)) if reduction == "none" else 1.0
+    opts = {"divergence": kind, "beta": 0.3, "temperature": 1.3, "labels": y,
+            "ignore_index": IGNORE, "weight_layout": layout, "block_size": 3,
+            "teacher_gradient": teacher, "reduction": reduction}
+    w_spec = P(None, "x") if layout == "dv" else P("x", None)
+
+    def single(xs, ws, xt, wt, tw, a):
+        return jnp.sum(ct * linear_distillation(xs, ws, xt, wt, weights=tw, hard_label_weight=a,
+                                                **opts))
+
+    sharded = jax.shard_map(
+        lambda xs, ws, xt, wt, tw, a: vocab_parallel_linear_distillation(
+            xs, ws, xt, wt, axis_name="x", weights=tw, hard_label_weight=a, **opts),
+        mesh=mesh, in_specs=(P(), w_spec, P(), w_spec, P(), P()), out_specs=P())
+
+    def parallel(xs, ws, xt, wt, tw, a):
+        return jnp.sum(ct * sharded(xs, ws, xt, wt, tw, a))
+
+    args = (xs, ws, xt, wt, tw, jnp.asarray(0.25))
+    v1, g1 = jax.jit(jax.value_and_grad(single, tuple(range(6))))(*args)
+    v2, g2 = jax.jit(jax.value_and_grad(parallel, tuple(range(6))))(*args)
+    _close(v2, v1)
+    for a, c in zip(g2, g1, strict=True):
+        _close(a, c)
+    if reduction == "none":
+        per = jax.jit(sharded)(*args)
+        assert per[2] == 0 and per[7] == 0  # ignored tokens
