@@ -477,3 +477,67 @@ def test_topk_errors(over, pattern):
     with pytest.raises(ValueError, match=r"jaxloss\.linear_distillation_topk: " + pattern):
         jaxloss.linear_distillation_topk(np.ones((2, 3)), np.ones((3, V)), args["ids"],
                                          args["lt"])
+
+
+@pytest.mark.parametrize("t", [1.0, 1.7])
+def test_topk_logits_form_equals_the_fused_form(t):
+    """topk_distillation_loss on logits = hidden @ weight gives linear_distillation_topk's values
+    and student gradients, tail term included (teacher mass off the top k)."""
+    g = np.random.default_rng(31)
+    x, w = g.normal(size=(N, D)), g.normal(scale=0.8, size=(D, V))
+    ids = np.stack([g.permutation(V)[:4] for _ in range(N)])
+    p = np.exp(g.normal(scale=1.5, size=(N, V)))
+    p /= p.sum(-1, keepdims=True)
+    lt = np.log(np.take_along_axis(p, ids, -1))
+    y = g.integers(0, V, size=N)
+    y[4] = IGNORE
+    tw = g.uniform(0.5, 2.0, size=N)
+    kw = {"temperature": t, "labels": y, "ignore_index": IGNORE, "weights": tw}
+    c = g.normal(size=N)
+
+    def fused(x, w):
+        return jnp.sum(c * jaxloss.linear_distillation_topk(x, w, ids, lt, block_size=4, **kw))
+
+    def logits(x, w):
+        return jnp.sum(c * jaxloss.topk_distillation_loss(x @ w, ids, lt, **kw))
+
+    np.testing.assert_allclose(jaxloss.topk_distillation_loss(x @ w, ids, lt, **kw),
+                               jaxloss.linear_distillation_topk(x, w, ids, lt, block_size=4,
+                                                                **kw), rtol=1e-12, atol=1e-14)
+    assert np.all(np.exp(lt).sum(-1) < 1)  # the tail term is exercised
+    for a, b in zip(jax.grad(fused, (0, 1))(x, w), jax.grad(logits, (0, 1))(x, w), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    mean = jaxloss.topk_distillation_loss(x @ w, ids, lt, reduction="mean", **kw)
+    kept = y != IGNORE
+    want = R.topk_kl(x @ w, ids, lt, t)
+    np.testing.assert_allclose(mean, np.sum((tw * want)[kept]) / tw[kept].sum(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean"])
+def test_distillation_over_several_row_chunks(reduction):
+    """600 tokens: chunks of 256 rows, the last shifted back to end at the last token (its first
+    rows already done). Values and student/teacher gradients against the NumPy closed forms."""
+    g = np.random.default_rng(41)
+    n = 600
+    xs, xt = g.normal(size=(n, D)), g.normal(size=(n, DT))
+    ws, wt = g.normal(scale=0.8, size=(D, V)), g.normal(scale=1.2, size=(DT, V))
+    y = g.integers(0, V, size=n)
+    y[::7] = IGNORE
+    h = {"divergence": "jsd", "beta": 0.4, "temperature": 1.2, "hard_label_weight": 0.3,
+         "ignore_index": IGNORE}
+    c = g.normal(size=n) if reduction == "none" else 1.0
+
+    def f(xs, ws, xt, wt):
+        out = linear_distillation(xs, ws, xt, wt, labels=y, block_size=4, teacher_gradient=True,
+                                  reduction=reduction, **h)
+        return jnp.sum(c * out)
+
+    val, grads = jax.jit(jax.value_and_grad(f, (0, 1, 2, 3)))(xs, ws, xt, wt)
+    zs, zt = xs @ ws, xt @ wt
+    kept = y != IGNORE
+    coef = c if reduction == "none" else kept / kept.sum()
+    np.testing.assert_allclose(val, np.sum(coef * R.distillation(zs, zt, h, y)), rtol=1e-12)
+    dzs = coef[:, None] * R.ddistillation(zs, zt, h, y)
+    dzt = np.where(kept, coef * 0.7, 0)[:, None] * _teacher_dz(zs, zt, "jsd", 0.4, 1.2)
+    for got, ref in zip(grads, [dzs @ ws.T, xs.T @ dzs, dzt @ wt.T, xt.T @ dzt], strict=True):
+        np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12)

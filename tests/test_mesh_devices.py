@@ -340,25 +340,26 @@ def test_vocab_parallel_linear_ce_reduction_is_torch(mesh, reduction):
         assert all(np.all(np.asarray(g) == 0) for g in g0)
 
 
-@pytest.mark.parametrize(("layout", "kind", "reduction", "teacher"), [
-    ("dv", "jsd", "none", True),
-    ("vd", "forward_kl", "mean", False),
-    ("dv", "reverse_kl", "sum", False),
+@pytest.mark.parametrize(("layout", "kind", "reduction", "teacher", "n"), [
+    ("dv", "jsd", "none", True, N),
+    ("vd", "forward_kl", "mean", False, N),
+    ("dv", "reverse_kl", "sum", False, N),
+    ("dv", "jsd", "mean", True, 300),  # two chunks of 256 rows, the last shifted back
 ])
 def test_vocab_parallel_distillation_matches_single_device(mesh, layout, kind, reduction,
-                                                            teacher):
+                                                            teacher, n):
     """Both heads sharded over the vocabulary: values and gradients (student, and teacher when
     asked; per-token weights and the hard-label weight) equal linear_distillation's."""
     from jaxloss.fused import linear_distillation, vocab_parallel_linear_distillation
 
     g = np.random.default_rng(10)
-    xs, xt = jnp.asarray(g.normal(size=(N, D))), jnp.asarray(g.normal(size=(N, D + 2)))
+    xs, xt = jnp.asarray(g.normal(size=(n, D))), jnp.asarray(g.normal(size=(n, D + 2)))
     ws, wt = jnp.asarray(g.normal(size=(D, V))), jnp.asarray(g.normal(size=(D + 2, V)))
     if layout == "vd":
         ws, wt = ws.T, wt.T
-    tw = jnp.asarray(g.uniform(0.5, 2.0, size=N))
-    _, _, _, _, y = _data(11)
-    ct = jnp.asarray(g.normal(size=N)) if reduction == "none" else 1.0
+    tw = jnp.asarray(g.uniform(0.5, 2.0, size=n))
+    y = np.resize(np.asarray(_data(11)[4]), n)
+    ct = jnp.asarray(g.normal(size=n)) if reduction == "none" else 1.0
     opts = {"divergence": kind, "beta": 0.3, "temperature": 1.3, "labels": y,
             "ignore_index": IGNORE, "weight_layout": layout, "block_size": 3,
             "teacher_gradient": teacher, "reduction": reduction}

@@ -79,9 +79,13 @@ class DistillConfig(NamedTuple):
     axis: str | tuple | None = None  # shard_map axis the vocabulary is split over, or None
 
 
+MIN_ROWS = 256  # fewer rows per GEMM leave the matrix units waiting on the weights
+
+
 def rows_for(n: int, v: int, block: int) -> int:
-    """Rows per chunk so that a chunk holds about ``n · block`` logits (``block`` ≤ v)."""
-    return max(1, min(n, -(-n * block // v)))
+    """Rows per chunk: enough for a chunk to hold about ``n · block`` logits (``block`` ≤ v),
+    and at least ``MIN_ROWS`` (or all ``n``)."""
+    return max(1, min(n, max(-(-n * block // v), MIN_ROWS)))
 
 
 def _vocab(w, layout: str) -> int:

@@ -54,15 +54,19 @@ def linear_distillation(
     β KL(p_t ‖ m) + (1 − β) KL(p_s ‖ m), m = β p_t + (1 − β) p_s, whose ends follow TRL's
     convention: β = 0 is the forward KL and β = 1 the reverse KL (limits of JSD_β/β and
     JSD_β/(1 − β)). No T² factor. The two models may have different hidden sizes; they share
-    the vocabulary. Both are streamed in blocks of ``block_size`` vocabulary columns: neither
-    [N, V] array exists; XLA temporaries of value-and-grad are a few float32 [N, block] tiles
-    plus O(N·D).
+    the vocabulary. Both are computed in chunks of tokens (rows) over the whole vocabulary, so
+    each token's normalisers are exact in one pass: neither [N, V] array exists; XLA
+    temporaries of value-and-grad are a few float32 [rows, V] chunks, the [Ds, V] gradient
+    accumulator and O(N·D), with rows = max(⌈N·block_size/V⌉, 256) (at most N). Time: with
+    ``reduction="sum"`` or ``"mean"`` the gradient is formed in the forward pass (each token's
+    cotangent is known there), so value-and-grad costs the unfused program's four GEMMs; with
+    per-token values (``"none"``) the backward recomputes both models' logits (two more).
 
     Gradient (any cotangent g per token; ls, lt the log-probabilities, ψ = ∂D/∂ls per class):
       ∂D/∂student_logits_c = (ψ_c − p_s,c Σ_j ψ_j)/T — (p_s − p_t)/T for the forward KL —
     then ∂/∂student_hidden = Σ_c ∂/∂z_c W_c and ∂/∂student_weight_c = hidden ∂/∂z_c. The teacher
     is held constant (zero gradient) unless ``teacher_gradient=True``. The hard-label term adds
-    α(softmax(z_s) − onehot(y)) (the fused cross-entropy kernel). Reverse mode only.
+    α(softmax(z_s) − onehot(y)) on the untempered logits. Reverse mode only.
 
     Args:
       student_hidden: floating [..., Ds].
@@ -77,10 +81,12 @@ def linear_distillation(
       ignore_index: optional label value whose tokens give 0 and are not counted.
       teacher_gradient: let gradients reach the teacher's inputs (default False).
       weight_layout: ``"dv"`` (default) or ``"vd"`` for both weights.
-      block_size: vocabulary columns per block (static; clamped to V).
+      block_size: sets the chunk: about N·block_size logits, at least 256 token rows (static;
+        clamped to V).
       weights: optional per-token weights ≥ 0 broadcastable to the token shape.
       reduction: ``"none"`` (default), ``"mean"`` (weighted mean over kept tokens; 0 with a
-        zero gradient when none is kept) or ``"sum"``.
+        zero gradient when none is kept) or ``"sum"``. Prefer them to summing per-token values
+        yourself: they are the faster path (see above).
 
     Returns:
       Per-token values of the token shape (or a scalar), float32 (float64 for float64 inputs).
@@ -184,23 +190,14 @@ def linear_distillation_topk(
     ws = _checks.check_floating(fn, "student_weight", student_weight)
     v = check_pair(fn, weight_layout, xs, ws, "student")
     batch_shape = tuple(xs.shape[:-1])
-    ids = _checks.check_integer(fn, "teacher_topk_ids", teacher_topk_ids)
-    lt = _checks.check_floating(fn, "teacher_topk_log_probs", teacher_topk_log_probs)
-    if ids.ndim != len(batch_shape) + 1 or tuple(ids.shape[:-1]) != batch_shape:
-        raise ValueError(
-            f"jaxloss.{fn}: `teacher_topk_ids` must have shape (*{batch_shape}, k) (the token "
-            f"shape of `student_hidden` plus k); got teacher_topk_ids.shape={tuple(ids.shape)}."
-        )
-    _checks.check_same_shape(fn, "teacher_topk_ids", ids, "teacher_topk_log_probs", lt)
-    concrete = _checks.concrete_array(teacher_topk_ids)
-    if concrete is not None and ((concrete < 0) | (concrete >= v)).any():
-        bad = concrete[(concrete < 0) | (concrete >= v)]
-        raise ValueError(
-            f"jaxloss.{fn}: `teacher_topk_ids` must be token ids in [0, {v}) (the vocabulary of "
-            f"`student_weight`, shape {tuple(ws.shape)}); got {bad.ravel()[:5].tolist()}."
-        )
-    _checks.check_values(
-        fn, "teacher_topk_log_probs", teacher_topk_log_probs, "<= 0", allow_nan=True
+    ids, lt = _lm.check_topk_teacher(
+        fn,
+        teacher_topk_ids,
+        teacher_topk_log_probs,
+        batch_shape,
+        v,
+        "`student_hidden`",
+        f"`student_weight`, shape {tuple(ws.shape)}",
     )
     t = _lm.static_temperature(fn, temperature)
     block = min(_static_positive_int(fn, "block_size", block_size), v)
@@ -233,15 +230,7 @@ def _topk_impl(x, w, ids, lt, statics):
     if cfg.layout == "dv":
         wk = jnp.moveaxis(wk, 0, -1)
     zk = jnp.einsum("nd,nkd->nk", xt.astype(acc), wk.astype(acc))
-    ls = zk - lse[:, None]
-    pt = jnp.exp(lt)
-    r = jnp.maximum(1 - jnp.sum(pt, axis=1), 0)
-    q = 1 - jnp.sum(jnp.exp(ls), axis=1)
-    q = jnp.maximum(q, jnp.finfo(acc).tiny)
-    head = jnp.sum(pt * (lt - ls), axis=1)
-    pos = r > 0
-    tail = jnp.where(pos, r * (jnp.log(jnp.where(pos, r, 1)) - jnp.log(q)), 0)
-    return head + tail
+    return _lm.topk_kl_terms(zk - lse[:, None], lt)
 
 
 _topk_jit = jax.jit(_topk_impl, static_argnums=4)

@@ -157,7 +157,7 @@ def vocab_parallel_linear_distillation(
     device forms its columns' logits of both models; the row maxima are combined with ``pmax``
     and the per-token sums (Σ exp, the divergence's terms, the label's log-probability) with
     ``psum`` (Megatron's combination, O(N) communication). Neither [N, V] nor [N, V_local]
-    logits are held: a chunk is about N·block_size local logits.
+    logits are held: a chunk is about N·block_size local logits (at least 256 token rows).
 
     Gradient: that of :func:`linear_distillation` for any cotangent; each device gets the
     gradient of its own weight shard(s), and the hidden states' are summed over ``axis_name``
@@ -181,7 +181,8 @@ def vocab_parallel_linear_distillation(
       ignore_index: optional label value whose tokens give 0 and are not counted.
       teacher_gradient: let gradients reach the teacher's inputs (default False).
       weight_layout: ``"dv"`` (default) or ``"vd"`` for both weights.
-      block_size: sets the chunk: ⌈N·block_size/V_local⌉ tokens per chunk (static).
+      block_size: sets the chunk: about N·block_size local logits, at least 256 token rows
+        (static; clamped to V_local).
       weights: optional per-token weights ≥ 0 broadcastable to the token shape.
       reduction: ``"none"`` (default), ``"mean"`` (weighted mean over the kept tokens of this
         call; 0 with a zero gradient when none is kept) or ``"sum"``.
