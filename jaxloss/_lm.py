@@ -28,6 +28,7 @@ import numpy as np
 
 from . import _reduce
 from ._core import checks as _checks
+from ._core import labels as _labels
 from ._core.numerics import logsumexp_parts
 from ._core.registry import register
 
@@ -147,23 +148,12 @@ def check_token_labels(
             f"jaxloss.{fn}: `labels` must have the shape of {what} without the class axis, "
             f"{batch_shape}; got labels.shape={tuple(y.shape)}."
         )
-    if ignore_index is not None and (
-        isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer))
-    ):
+    if isinstance(ignore_index, bool):
         raise TypeError(
             f"jaxloss.{fn}: `ignore_index` must be an int or None; got {ignore_index!r}."
         )
-    concrete = _checks.concrete_array(labels)
-    if concrete is not None:
-        bad = (concrete < 0) | (concrete >= v)
-        if ignore_index is not None:
-            bad &= concrete != ignore_index
-        if bad.any():
-            raise ValueError(
-                f"jaxloss.{fn}: `labels` must be class indices in [0, {v})"
-                + (f" or ignore_index={ignore_index}" if ignore_index is not None else "")
-                + f"; got {concrete[bad].ravel()[:5].tolist()}."
-            )
+    _labels.check_ignore_index(fn, ignore_index)
+    _labels.require_labels_in_range(fn, labels, v, ignore_index)
     return y
 
 
