@@ -8,14 +8,19 @@ Contenders (value-and-grad w.r.t. the student's hidden and weight, float32):
   logprobs naive   logits = x @ W, then jaxloss.token_log_probs(..., return_entropy=True);
                    objective Σ log p + Σ H ([N, V] logits and gradient in memory)
   logprobs fused   jaxloss.fused.linear_log_probs(..., return_entropy=True)
-  distill naive    both heads' logits, then jaxloss.distillation_loss (JSD, β = 0.5)
-  distill fused    jaxloss.fused.linear_distillation (JSD, β = 0.5); the teacher (hidden size 2D)
-                   is held constant in both
-  distill_fkl      the same pair with the forward KL (one forward pass in the fused kernel)
+  distill naive    both heads' logits, then jaxloss.distillation_loss (JSD, β = 0.5), summed
+  distill fused    jaxloss.fused.linear_distillation(..., reduction="sum") (JSD, β = 0.5): the
+                   gradient formed in the forward pass; the teacher (hidden size 2D) is held
+                   constant in both
+  distill fused_pt the same with per-token values summed by the caller (reduction="none": the
+                   backward recomputes both models' logits)
+  distill_fkl      the same three with the forward KL
 
 Reported, side by side in one run: XLA temporary bytes from ``compile().memory_analysis()``
-(deterministic) at the timed size and, compile only, at N=8192, D=1024, V=65536; interleaved
-wall-time medians of warm runs; fused / naive ratios. Each pair is checked for agreement first.
+(deterministic) at the timed size and, compile only, at N=8192, D=1024, V=65536; medians over
+interleaved warm runs (the order alternating every round) of the process CPU time
+(``time.process_time``: what the program costs, barely affected by other processes on a shared
+machine) and of the wall time; fused / naive ratios. Each pair is checked for agreement first.
 Writes bench/results_lm_heads.json.
 """
 
@@ -54,8 +59,14 @@ def logprobs(fused, block):
 
 
 def distill(fused, block, divergence="jsd"):
+    """fused: False (the logits), True (reduction="sum") or "per_token" (reduction="none")."""
+
     def f(xs, ws, xt, wt):
-        if fused:
+        if fused is True:
+            return linear_distillation(
+                xs, ws, xt, wt, divergence=divergence, block_size=block, reduction="sum"
+            )
+        if fused == "per_token":
             d = linear_distillation(xs, ws, xt, wt, divergence=divergence, block_size=block)
         else:
             d = jaxloss.distillation_loss(xs @ ws, xt @ wt, divergence=divergence)
@@ -96,16 +107,20 @@ def inputs(kind, n, d, v, seed=0):
 
 
 def timed(fns, args, reps):
-    """Interleaved warm runs; median seconds per contender."""
+    """Interleaved warm runs, the order alternating every round; per contender the medians of
+    (process CPU seconds, wall seconds)."""
     for f in fns:
         jax.block_until_ready(f(*args))
-    times = [[] for _ in fns]
-    for _ in range(reps):
-        for i, f in enumerate(fns):
-            t0 = time.perf_counter()
-            jax.block_until_ready(f(*args))
-            times[i].append(time.perf_counter() - t0)
-    return [float(np.median(t)) for t in times]
+    cpu = [[] for _ in fns]
+    wall = [[] for _ in fns]
+    for r in range(reps):
+        order = range(len(fns)) if r % 2 == 0 else reversed(range(len(fns)))
+        for i in order:
+            w0, c0 = time.perf_counter(), time.process_time()
+            jax.block_until_ready(fns[i](*args))
+            cpu[i].append(time.process_time() - c0)
+            wall[i].append(time.perf_counter() - w0)
+    return [(float(np.median(c)), float(np.median(w))) for c, w in zip(cpu, wall, strict=True)]
 
 
 def main(argv=None):
@@ -133,47 +148,46 @@ def main(argv=None):
         }
     }
     for kind, make in (("logprobs", logprobs), ("distill", distill), ("distill_fkl", distill_fkl)):
-        naive, fused = make(False, a.block), make(True, a.block)
+        variants = {"naive": False, "fused": True}
+        if kind != "logprobs":
+            variants["fused_pt"] = "per_token"
+        fns = {name: make(v, a.block) for name, v in variants.items()}
         args = inputs(kind, a.n, a.d, a.v)
-        (vn, gn), (vf, gf) = naive(*args), fused(*args)
-        np.testing.assert_allclose(float(vf), float(vn), rtol=1e-4)
-        for p, q in zip(gf, gn, strict=True):
-            np.testing.assert_allclose(
-                np.asarray(p), np.asarray(q), rtol=2e-3, atol=2e-3 * float(jnp.max(jnp.abs(q)))
-            )
-        mem = [temp_mib(f, *shapes(kind, a.n, a.d, a.v)) for f in (naive, fused)]
-        tn, tf = timed([naive, fused], args, a.reps)
-        row = {
-            "naive_temp_mib": mem[0],
-            "fused_temp_mib": mem[1],
-            "memory_ratio": mem[1] / mem[0],
-            "naive_s": tn,
-            "fused_s": tf,
-            "time_ratio": tf / tn,
-        }
-        if not a.no_big:
-            big = [
-                temp_mib(make(f, a.block), *shapes(kind, 8192, 1024, 65536)) for f in (False, True)
-            ]
-            row.update(
-                {
-                    "big_naive_temp_mib": big[0],
-                    "big_fused_temp_mib": big[1],
-                    "big_memory_ratio": big[1] / big[0],
-                }
-            )
+        vn, gn = fns["naive"](*args)
+        for name in list(variants)[1:]:
+            vf, gf = fns[name](*args)
+            np.testing.assert_allclose(float(vf), float(vn), rtol=1e-4)
+            for p, q in zip(gf, gn, strict=True):
+                np.testing.assert_allclose(
+                    np.asarray(p), np.asarray(q), rtol=2e-3, atol=2e-3 * float(jnp.max(jnp.abs(q)))
+                )
+        times = dict(zip(fns, timed(list(fns.values()), args, a.reps), strict=True))
+        row: dict = {}
+        line = [f"{kind:11s}"]
+        for name, f in fns.items():
+            mem = temp_mib(f, *shapes(kind, a.n, a.d, a.v))
+            cpu, wall = times[name]
+            row[f"{name}_temp_mib"] = mem
+            row[f"{name}_cpu_s"] = cpu
+            row[f"{name}_wall_s"] = wall
+            if name != "naive":
+                row[f"{name}_memory_ratio"] = mem / row["naive_temp_mib"]
+                row[f"{name}_cpu_ratio"] = cpu / row["naive_cpu_s"]
+                row[f"{name}_wall_ratio"] = wall / row["naive_wall_s"]
+                line.append(
+                    f"{name}: temp x{mem / row['naive_temp_mib']:.3f}, CPU time "
+                    f"x{cpu / row['naive_cpu_s']:.2f}, wall x{wall / row['naive_wall_s']:.2f}"
+                )
+            else:
+                line.append(f"naive: temp {mem:.0f} MiB, CPU {cpu * 1e3:.0f} ms")
+            if not a.no_big:
+                big = temp_mib(make(variants[name], a.block), *shapes(kind, 8192, 1024, 65536))
+                row[f"big_{name}_temp_mib"] = big
+                if name != "naive":
+                    row[f"big_{name}_memory_ratio"] = big / row["big_naive_temp_mib"]
+                    line.append(f"(N=8192 D=1024 V=65536: x{big / row['big_naive_temp_mib']:.3f})")
         out[kind] = row
-        print(
-            f"{kind:11s} temp MiB naive {mem[0]:9.1f} fused {mem[1]:8.1f} "
-            f"(x{mem[1] / mem[0]:.3f}); time naive {tn * 1e3:8.1f} ms fused "
-            f"{tf * 1e3:8.1f} ms (x{tf / tn:.2f})"
-            + (
-                ""
-                if a.no_big
-                else f"; N=8192 D=1024 V=65536 temp MiB naive {big[0]:.0f} "
-                f"fused {big[1]:.0f} (x{big[1] / big[0]:.3f})"
-            )
-        )
+        print("; ".join(line))
     Path(a.json).write_text(json.dumps(out, indent=2) + "\n")
     return out
 

@@ -28,10 +28,11 @@ import numpy as np
 
 from . import _reduce
 from ._core import checks as _checks
+from ._core import labels as _labels
 from ._core.numerics import logsumexp_parts
 from ._core.registry import register
 
-__all__ = ["distillation_loss", "token_log_probs"]
+__all__ = ["distillation_loss", "token_log_probs", "topk_distillation_loss"]
 
 DIVERGENCES = ("forward_kl", "reverse_kl", "jsd")
 
@@ -72,19 +73,26 @@ def static_divergence(fn: str, divergence: Any, beta: Any) -> tuple[str, float]:
 
 
 def column_terms(
-    ls: jax.Array, lt: jax.Array, kind: str, beta: float
+    ls: jax.Array,
+    lt: jax.Array,
+    kind: str,
+    beta: float,
+    ps: jax.Array | None = None,
+    pt: jax.Array | None = None,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Per-class terms of a divergence D = Σ_c φ(ls_c, lt_c) of log-probabilities ls (student)
     and lt (teacher): (φ, ψ_s = ∂φ/∂ls, ψ_t = ∂φ/∂lt). With ls = z_s − lse(z_s), the gradient
     w.r.t. the student's logits is ∂D/∂z_s,c = ψ_s,c − p_s,c Σ_j ψ_s,j (and likewise for the
-    teacher); the fused backward uses exactly that."""
+    teacher); the fused backward uses exactly that. ``ps``, ``pt``: exp(ls), exp(lt) when the
+    caller has them (fewer exponentials)."""
     if kind == "forward_kl":
-        pt = jnp.exp(lt)
+        pt = jnp.exp(lt) if pt is None else pt
         return pt * (lt - ls), -pt, pt * (lt - ls + 1)
     if kind == "reverse_kl":
-        ps = jnp.exp(ls)
+        ps = jnp.exp(ls) if ps is None else ps
         return ps * (ls - lt), ps * (ls - lt + 1), -ps
-    ps, pt = jnp.exp(ls), jnp.exp(lt)
+    ps = jnp.exp(ls) if ps is None else ps
+    pt = jnp.exp(lt) if pt is None else pt
     # log m = log(β p_t + (1 − β) p_s), relative to the larger of the two log-probabilities
     # (the argument of the log is then in [min(β, 1 − β), 1]).
     top = jnp.maximum(ls, lt)
@@ -116,6 +124,20 @@ def reduce_tokens(values: jax.Array, reduction: str, weights: Any, kept: Any) ->
     return _reduce.reduce_loss(values, reduction, denominators=weights, where=kept)
 
 
+def reduction_coefficients(
+    reduction: str, weights: Any, kept: Any, batch_shape: tuple[int, ...], acc: Any
+) -> jax.Array:
+    """Per-token c with Σ c·v equal to :func:`reduce_tokens`'s 'sum' or 'mean' of values v
+    (0 for uncounted tokens; all 0 when the mean's denominator is 0)."""
+    c = jnp.ones(batch_shape, acc) if weights is None else jnp.asarray(weights, acc)
+    if kept is not None:
+        c = jnp.where(kept, c, 0)
+    if reduction == "sum":
+        return c
+    den = jnp.sum(c)
+    return jnp.where(den != 0, c / jnp.where(den != 0, den, 1), 0)
+
+
 def check_token_labels(
     fn: str, labels: Any, batch_shape: tuple[int, ...], v: int, ignore_index: Any, what: str
 ) -> jax.Array:
@@ -126,23 +148,12 @@ def check_token_labels(
             f"jaxloss.{fn}: `labels` must have the shape of {what} without the class axis, "
             f"{batch_shape}; got labels.shape={tuple(y.shape)}."
         )
-    if ignore_index is not None and (
-        isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer))
-    ):
+    if isinstance(ignore_index, bool):
         raise TypeError(
             f"jaxloss.{fn}: `ignore_index` must be an int or None; got {ignore_index!r}."
         )
-    concrete = _checks.concrete_array(labels)
-    if concrete is not None:
-        bad = (concrete < 0) | (concrete >= v)
-        if ignore_index is not None:
-            bad &= concrete != ignore_index
-        if bad.any():
-            raise ValueError(
-                f"jaxloss.{fn}: `labels` must be class indices in [0, {v})"
-                + (f" or ignore_index={ignore_index}" if ignore_index is not None else "")
-                + f"; got {concrete[bad].ravel()[:5].tolist()}."
-            )
+    _labels.check_ignore_index(fn, ignore_index)
+    _labels.require_labels_in_range(fn, labels, v, ignore_index)
     return y
 
 
@@ -327,10 +338,150 @@ def distillation_loss(
         r1, log_s1, _ = _log_softmax_parts(zs)
         ok = (y >= 0) & (y < v)
         zy = jnp.take_along_axis(r1, jnp.where(ok, y, 0)[..., None], axis=-1)[..., 0]
-        ce = jnp.where(ok, log_s1[..., 0] - zy, jnp.nan)
+        kept = None if ignore_index is None else y != ignore_index
+        # Ignored tokens: CE 0, not NaN, so that ∂/∂α (0 cotangent there) stays finite.
+        bad = jnp.nan if kept is None else jnp.where(kept, jnp.nan, 0)
+        ce = jnp.where(ok, log_s1[..., 0] - zy, bad)
         loss = (1 - a) * loss + a * ce
     kept = None if ignore_index is None else y != ignore_index
     if kept is not None:
+        loss = jnp.where(kept, loss, 0)
+    return reduce_tokens(loss, reduction, w, kept)
+
+
+def check_topk_teacher(
+    fn: str,
+    ids: Any,
+    log_probs: Any,
+    batch_shape: tuple[int, ...],
+    v: int,
+    tokens_of: str,
+    vocab_of: str,
+) -> tuple[jax.Array, jax.Array]:
+    """Top-k teacher ids [..., k] (concrete ones in [0, v)) and log-probabilities (≤ 0)."""
+    ids_a = _checks.check_integer(fn, "teacher_topk_ids", ids)
+    lt = _checks.check_floating(fn, "teacher_topk_log_probs", log_probs)
+    if ids_a.ndim != len(batch_shape) + 1 or tuple(ids_a.shape[:-1]) != batch_shape:
+        raise ValueError(
+            f"jaxloss.{fn}: `teacher_topk_ids` must have shape (*{batch_shape}, k) (the token "
+            f"shape of {tokens_of} plus k); got teacher_topk_ids.shape={tuple(ids_a.shape)}."
+        )
+    _checks.check_same_shape(fn, "teacher_topk_ids", ids_a, "teacher_topk_log_probs", lt)
+    concrete = _checks.concrete_array(ids)
+    if concrete is not None and ((concrete < 0) | (concrete >= v)).any():
+        bad = concrete[(concrete < 0) | (concrete >= v)]
+        raise ValueError(
+            f"jaxloss.{fn}: `teacher_topk_ids` must be token ids in [0, {v}) (the vocabulary of "
+            f"{vocab_of}); got {bad.ravel()[:5].tolist()}."
+        )
+    _checks.check_values(fn, "teacher_topk_log_probs", log_probs, "<= 0", allow_nan=True)
+    return ids_a, lt
+
+
+def topk_kl_terms(ls_k: jax.Array, lt: jax.Array, log_q: jax.Array | None = None) -> jax.Array:
+    """KL on the k + 1 outcomes (the k ids, then the tail as one outcome) from the student's
+    log-probabilities ``ls_k`` and the teacher's ``lt`` on the ids [..., k]; the tail masses
+    r = max(1 − Σ exp lt, 0) and q, from ``log_q`` (the student's log tail mass) when given
+    (−inf, an empty tail, taken as the smallest normal number), else as 1 − Σ exp ls_k floored
+    at the smallest normal number."""
+    pt = jnp.exp(lt)
+    r = jnp.maximum(1 - jnp.sum(pt, axis=-1), 0)
+    floor = jnp.finfo(ls_k.dtype).tiny
+    if log_q is None:
+        log_q = jnp.log(jnp.maximum(1 - jnp.sum(jnp.exp(ls_k), axis=-1), floor))
+    else:
+        log_q = jnp.where(log_q == -jnp.inf, jnp.log(jnp.asarray(floor, ls_k.dtype)), log_q)
+    head = jnp.sum(pt * (lt - ls_k), axis=-1)
+    pos = r > 0
+    return head + jnp.where(pos, r * (jnp.log(jnp.where(pos, r, 1)) - log_q), 0)
+
+
+@register(plot=None)
+def topk_distillation_loss(
+    student_logits: Any,
+    teacher_topk_ids: Any,
+    teacher_topk_log_probs: Any,
+    *,
+    temperature: Any = 1.0,
+    ignore_index: int | None = None,
+    labels: Any = None,
+    weights: Any = None,
+    reduction: str = "none",
+) -> jax.Array:
+    """Forward KL from a teacher known only on its top-k tokens (offline distillation), on logits.
+
+    Math (per token; K the teacher's k ids, lt_k its log-probabilities there as given,
+    p_s = softmax(student_logits / T), ls = log p_s): the tail — every token outside K — is one
+    outcome, with the teacher's mass r = max(1 − Σ_k exp(lt_k), 0) and the student's
+    q = 1 − Σ_k p_s,k; the loss is the KL between the two distributions on these k + 1
+    outcomes:
+      l = Σ_k exp(lt_k)(lt_k − ls_k) + r (log r − log q)        (0·log 0 = 0).
+    The full KL(p_t ‖ p_s) when the teacher's mass is all on K (r = 0), a lower bound of it
+    otherwise; the tail is neither dropped nor renormalised away. The teacher's log-probabilities
+    are used as given (no temperature); ids must be distinct per token. The same numbers as
+    :func:`jaxloss.fused.linear_distillation_topk` on ``student_logits = hidden @ weight``,
+    except where the student puts nearly all its mass on K: here q is the student's mass on
+    the tokens outside K, summed directly (log q exact to rounding), while the fused form,
+    which never holds the logits, forms q as 1 − Σ_k p_s,k (relative error ≈ eps/q) floored at the
+    smallest normal number. An empty tail (q = 0: every token in K) counts as that number.
+
+    Gradient (w.r.t. the student's logits): ∂l/∂z_c = (p_s,c − w_c)/T with w_c = exp(lt_c) on K
+    and w_c = r p_s,c / q off K (the teacher's tail mass spread in the student's proportions).
+    Ignored tokens: 0.
+
+    Args:
+      student_logits: floating [..., V].
+      teacher_topk_ids: integer [..., k] token ids in [0, V), distinct per token.
+      teacher_topk_log_probs: floating [..., k] teacher log-probabilities (≤ 0, Σ exp ≤ 1).
+      temperature: concrete T > 0 for the student (default 1).
+      ignore_index: with ``labels``, the label value whose tokens give 0 and are not counted.
+      labels: optional integer token-shaped labels, used only for ``ignore_index``.
+      weights: optional per-token weights ≥ 0 broadcastable to the token shape.
+      reduction: ``"none"`` (default), ``"mean"`` (weighted mean over kept tokens; 0 with a
+        zero gradient when none is kept) or ``"sum"``.
+
+    Returns:
+      Per-token values of the token shape (or a scalar), float32 (float64 for float64 inputs).
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> z = jnp.zeros((1, 4))                                      # student uniform on 4
+      >>> ids = jnp.array([[0, 1]]); lt = jnp.log(jnp.array([[0.5, 0.5]]))
+      >>> round(float(jaxloss.topk_distillation_loss(z, ids, lt)[0]), 4)  # log 2
+      0.6931
+    """
+    fn = "topk_distillation_loss"
+    _reduce.check_reduction(fn, reduction)
+    zs = _checks.check_floating(fn, "student_logits", student_logits)
+    if zs.ndim < 1:
+        raise ValueError(f"jaxloss.{fn}: `student_logits` must have a class axis; got a scalar.")
+    batch_shape, v = tuple(zs.shape[:-1]), int(zs.shape[-1])
+    ids, lt = check_topk_teacher(
+        fn,
+        teacher_topk_ids,
+        teacher_topk_log_probs,
+        batch_shape,
+        v,
+        "`student_logits`",
+        "`student_logits`",
+    )
+    t = static_temperature(fn, temperature)
+    y = _distill_labels(fn, labels, batch_shape, v, ignore_index, 0.0, "`student_logits`")
+    acc = _checks.compute_dtype(zs, lt)
+    w = token_weights(fn, weights, batch_shape, acc)
+    r, log_s, _ = _log_softmax_parts(scale_by_temperature(zs.astype(acc), t))
+    ids32 = ids.astype(jnp.int32)
+    ls_k = jnp.take_along_axis(r, ids32, axis=-1) - log_s
+    # The tail's log-mass over the tokens outside K directly (no 1 − Σ cancellation).
+    n, k = int(np.prod(batch_shape, dtype=np.int64)), ids.shape[-1]
+    rows = jnp.arange(n, dtype=jnp.int32)[:, None]
+    in_k = jnp.zeros((n, v), bool).at[rows, ids32.reshape(n, k)].set(True).reshape(zs.shape)
+    shift, log_tail, any_tail = logsumexp_parts(r, axis=-1, where=~in_k)
+    log_q = jnp.where(any_tail, shift + log_tail - log_s, -jnp.inf)[..., 0]
+    loss = topk_kl_terms(ls_k, lt.astype(acc), log_q)
+    kept = None
+    if ignore_index is not None and y is not None:
+        kept = y != ignore_index
         loss = jnp.where(kept, loss, 0)
     return reduce_tokens(loss, reduction, w, kept)
 

@@ -226,6 +226,65 @@ def test_distillation_hard_labels_weight_gradient():
     np.testing.assert_allclose(gw, xs.T @ dz, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize(("reduction", "layout", "block", "teacher"), [
+    ("sum", "dv", 4, False),
+    ("mean", "vd", 3, True),
+    ("mean", "dv", 11, False),
+])
+def test_reduced_distillation_gradients(reduction, layout, block, teacher):
+    """'sum'/'mean' form the gradient in the forward pass: equal to the NumPy closed form of
+    Σ c_n l_n (c = w/Σw over kept tokens for the mean), for a non-unit scalar cotangent, w.r.t.
+    both models' inputs; w.r.t. the weights and α equal to the logits form's autodiff."""
+    xs, ws, xt, wt = _dist_data(21, layout)
+    y = np.random.default_rng(22).integers(0, V, size=N)
+    y[[0, 7]] = IGNORE
+    tw = np.random.default_rng(23).uniform(0.2, 2.0, size=N)
+    h = {"divergence": "jsd", "beta": 0.3, "temperature": 1.4, "ignore_index": IGNORE}
+    kw = {**h, "labels": y, "reduction": reduction, "weight_layout": layout,
+          "block_size": block, "teacher_gradient": teacher}
+
+    def f(xs, ws, xt, wt, tw, a):
+        return linear_distillation(xs, ws, xt, wt, weights=tw, hard_label_weight=a, **kw)
+
+    a = 0.35
+    val, vjp = jax.vjp(f, xs, ws, xt, wt, tw, a)
+    got = vjp(2.5)
+    kept = y != IGNORE
+    c = np.where(kept, tw, 0.0)
+    if reduction == "mean":
+        c = c / c.sum()
+    wsd, wtd = (ws, wt) if layout == "dv" else (ws.T, wt.T)
+    zs, zt = xs @ wsd, xt @ wtd
+    per = R.distillation(zs, zt, {**h, "hard_label_weight": a}, y)
+    np.testing.assert_allclose(val, np.sum(c * per), rtol=1e-12)
+    dzs = 2.5 * c[:, None] * R.ddistillation(zs, zt, {**h, "hard_label_weight": a}, y)
+    want = [dzs @ wsd.T, (xs.T @ dzs) if layout == "dv" else (xs.T @ dzs).T]
+    if teacher:
+        dzt = 2.5 * (1 - a) * c[:, None] * _teacher_dz(zs, zt, "jsd", 0.3, 1.4)
+        want += [dzt @ wtd.T, (xt.T @ dzt) if layout == "dv" else (xt.T @ dzt).T]
+    else:
+        want += [np.zeros_like(xt), np.zeros_like(wt)]
+    for g, ref in zip(got[:4], want, strict=True):
+        np.testing.assert_allclose(g, ref, rtol=1e-10, atol=1e-12)
+
+    def naive(tw, a):
+        return jaxloss.distillation_loss(zs, zt, weights=tw, hard_label_weight=a, labels=y,
+                                         reduction=reduction, **h)
+
+    _, nvjp = jax.vjp(naive, tw, a)
+    for g, ref in zip(got[4:], nvjp(2.5), strict=True):
+        np.testing.assert_allclose(g, ref, rtol=1e-10, atol=1e-12)
+
+
+def test_reduced_distillation_all_ignored_mean_is_zero_with_zero_gradient():
+    xs, ws, xt, wt = _dist_data(24)
+    y = np.full(N, IGNORE)
+    val, g = jax.value_and_grad(lambda xs: linear_distillation(
+        xs, ws, xt, wt, labels=y, ignore_index=IGNORE, reduction="mean", block_size=4))(xs)
+    assert float(val) == 0.0
+    assert np.all(np.asarray(g) == 0)
+
+
 @pytest.mark.parametrize("kind", ["forward_kl", "reverse_kl", "jsd"])
 def test_fused_distillation_equals_the_logits_form(kind):
     xs, ws, xt, wt = _dist_data(15)
@@ -418,3 +477,67 @@ def test_topk_errors(over, pattern):
     with pytest.raises(ValueError, match=r"jaxloss\.linear_distillation_topk: " + pattern):
         jaxloss.linear_distillation_topk(np.ones((2, 3)), np.ones((3, V)), args["ids"],
                                          args["lt"])
+
+
+@pytest.mark.parametrize("t", [1.0, 1.7])
+def test_topk_logits_form_equals_the_fused_form(t):
+    """topk_distillation_loss on logits = hidden @ weight gives linear_distillation_topk's values
+    and student gradients, tail term included (teacher mass off the top k)."""
+    g = np.random.default_rng(31)
+    x, w = g.normal(size=(N, D)), g.normal(scale=0.8, size=(D, V))
+    ids = np.stack([g.permutation(V)[:4] for _ in range(N)])
+    p = np.exp(g.normal(scale=1.5, size=(N, V)))
+    p /= p.sum(-1, keepdims=True)
+    lt = np.log(np.take_along_axis(p, ids, -1))
+    y = g.integers(0, V, size=N)
+    y[4] = IGNORE
+    tw = g.uniform(0.5, 2.0, size=N)
+    kw = {"temperature": t, "labels": y, "ignore_index": IGNORE, "weights": tw}
+    c = g.normal(size=N)
+
+    def fused(x, w):
+        return jnp.sum(c * jaxloss.linear_distillation_topk(x, w, ids, lt, block_size=4, **kw))
+
+    def logits(x, w):
+        return jnp.sum(c * jaxloss.topk_distillation_loss(x @ w, ids, lt, **kw))
+
+    np.testing.assert_allclose(jaxloss.topk_distillation_loss(x @ w, ids, lt, **kw),
+                               jaxloss.linear_distillation_topk(x, w, ids, lt, block_size=4,
+                                                                **kw), rtol=1e-12, atol=1e-14)
+    assert np.all(np.exp(lt).sum(-1) < 1)  # the tail term is exercised
+    for a, b in zip(jax.grad(fused, (0, 1))(x, w), jax.grad(logits, (0, 1))(x, w), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    mean = jaxloss.topk_distillation_loss(x @ w, ids, lt, reduction="mean", **kw)
+    kept = y != IGNORE
+    want = R.topk_kl(x @ w, ids, lt, t)
+    np.testing.assert_allclose(mean, np.sum((tw * want)[kept]) / tw[kept].sum(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean"])
+def test_distillation_over_several_row_chunks(reduction):
+    """600 tokens: chunks of 256 rows, the last shifted back to end at the last token (its first
+    rows already done). Values and student/teacher gradients against the NumPy closed forms."""
+    g = np.random.default_rng(41)
+    n = 600
+    xs, xt = g.normal(size=(n, D)), g.normal(size=(n, DT))
+    ws, wt = g.normal(scale=0.8, size=(D, V)), g.normal(scale=1.2, size=(DT, V))
+    y = g.integers(0, V, size=n)
+    y[::7] = IGNORE
+    h = {"divergence": "jsd", "beta": 0.4, "temperature": 1.2, "hard_label_weight": 0.3,
+         "ignore_index": IGNORE}
+    c = g.normal(size=n) if reduction == "none" else 1.0
+
+    def f(xs, ws, xt, wt):
+        out = linear_distillation(xs, ws, xt, wt, labels=y, block_size=4, teacher_gradient=True,
+                                  reduction=reduction, **h)
+        return jnp.sum(c * out)
+
+    val, grads = jax.jit(jax.value_and_grad(f, (0, 1, 2, 3)))(xs, ws, xt, wt)
+    zs, zt = xs @ ws, xt @ wt
+    kept = y != IGNORE
+    coef = c if reduction == "none" else kept / kept.sum()
+    np.testing.assert_allclose(val, np.sum(coef * R.distillation(zs, zt, h, y)), rtol=1e-12)
+    dzs = coef[:, None] * R.ddistillation(zs, zt, h, y)
+    dzt = np.where(kept, coef * 0.7, 0)[:, None] * _teacher_dz(zs, zt, "jsd", 0.4, 1.2)
+    for got, ref in zip(grads, [dzs @ ws.T, xs.T @ dzs, dzt @ wt.T, xt.T @ dzt], strict=True):
+        np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12)

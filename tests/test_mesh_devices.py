@@ -307,3 +307,82 @@ def test_data_parallel_linear_distillation(mesh):
     _close(v8, v1)
     for a, c in zip(g8, g1, strict=True):
         _close(a, c)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_vocab_parallel_linear_ce_reduction_is_torch(mesh, reduction):
+    """reduction= on the vocab-parallel head: NumPy float64 of torch's CrossEntropyLoss
+    (label_smoothing=ε, ignore_index, 'mean' over the kept tokens); gradients equal the
+    single-device fused head's; every token ignored gives 0 with a zero gradient."""
+    x, w, _, _, y = _data(9)
+    eps = 0.1
+    opts = {"label_smoothing": eps, "ignore_index": IGNORE, "block_size": 2,
+            "reduction": reduction}
+    sharded = jax.shard_map(
+        lambda x, w, y: vocab_parallel_linear_cross_entropy(x, w, y, axis_name="x", **opts),
+        mesh=mesh, in_specs=(P(), P(None, "x"), P()), out_specs=P())
+    z = np.asarray(x) @ np.asarray(w)
+    logp = z - z.max(1, keepdims=True)
+    logp = logp - np.log(np.exp(logp).sum(1, keepdims=True))
+    yy = np.asarray(y)
+    kept = yy != IGNORE
+    per = -(1 - eps) * logp[np.arange(N), np.where(kept, yy, 0)] - eps * logp.mean(1)
+    want = per[kept].sum() / (kept.sum() if reduction == "mean" else 1)
+    vg = jax.jit(jax.value_and_grad(lambda x, w, y: sharded(x, w, y), (0, 1)))
+    val, grads = vg(x, w, y)
+    np.testing.assert_allclose(float(val), want, rtol=1e-12)
+    ref = jax.grad(lambda x, w: linear_cross_entropy(x, w, y, **opts), (0, 1))(x, w)
+    for a, c in zip(grads, ref, strict=True):
+        _close(a, c)
+    if reduction == "mean":
+        val0, g0 = vg(x, w, jnp.full_like(y, IGNORE))
+        assert float(val0) == 0.0
+        assert all(np.all(np.asarray(g) == 0) for g in g0)
+
+
+@pytest.mark.parametrize(("layout", "kind", "reduction", "teacher", "n"), [
+    ("dv", "jsd", "none", True, N),
+    ("vd", "forward_kl", "mean", False, N),
+    ("dv", "reverse_kl", "sum", False, N),
+    ("dv", "jsd", "mean", True, 300),  # two chunks of 256 rows, the last shifted back
+])
+def test_vocab_parallel_distillation_matches_single_device(mesh, layout, kind, reduction,
+                                                            teacher, n):
+    """Both heads sharded over the vocabulary: values and gradients (student, and teacher when
+    asked; per-token weights and the hard-label weight) equal linear_distillation's."""
+    from jaxloss.fused import linear_distillation, vocab_parallel_linear_distillation
+
+    g = np.random.default_rng(10)
+    xs, xt = jnp.asarray(g.normal(size=(n, D))), jnp.asarray(g.normal(size=(n, D + 2)))
+    ws, wt = jnp.asarray(g.normal(size=(D, V))), jnp.asarray(g.normal(size=(D + 2, V)))
+    if layout == "vd":
+        ws, wt = ws.T, wt.T
+    tw = jnp.asarray(g.uniform(0.5, 2.0, size=n))
+    y = np.resize(np.asarray(_data(11)[4]), n)
+    ct = jnp.asarray(g.normal(size=n)) if reduction == "none" else 1.0
+    opts = {"divergence": kind, "beta": 0.3, "temperature": 1.3, "labels": y,
+            "ignore_index": IGNORE, "weight_layout": layout, "block_size": 3,
+            "teacher_gradient": teacher, "reduction": reduction}
+    w_spec = P(None, "x") if layout == "dv" else P("x", None)
+
+    def single(xs, ws, xt, wt, tw, a):
+        return jnp.sum(ct * linear_distillation(xs, ws, xt, wt, weights=tw, hard_label_weight=a,
+                                                **opts))
+
+    sharded = jax.shard_map(
+        lambda xs, ws, xt, wt, tw, a: vocab_parallel_linear_distillation(
+            xs, ws, xt, wt, axis_name="x", weights=tw, hard_label_weight=a, **opts),
+        mesh=mesh, in_specs=(P(), w_spec, P(), w_spec, P(), P()), out_specs=P())
+
+    def parallel(xs, ws, xt, wt, tw, a):
+        return jnp.sum(ct * sharded(xs, ws, xt, wt, tw, a))
+
+    args = (xs, ws, xt, wt, tw, jnp.asarray(0.25))
+    v1, g1 = jax.jit(jax.value_and_grad(single, tuple(range(6))))(*args)
+    v2, g2 = jax.jit(jax.value_and_grad(parallel, tuple(range(6))))(*args)
+    _close(v2, v1)
+    for a, c in zip(g2, g1, strict=True):
+        _close(a, c)
+    if reduction == "none":
+        per = jax.jit(sharded)(*args)
+        assert per[2] == 0 and per[7] == 0  # ignored tokens

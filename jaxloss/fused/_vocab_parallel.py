@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from .. import _reduce
 from .._core import checks as _checks
 from .._core.numerics import logsumexp_parts
 from ._kernel import KernelConfig, linear_lse_stats
@@ -110,6 +111,14 @@ def _finish(
     return combine(p, lse, nll, zeros if smooth is None else smooth, jnp.maximum(k, 1), label_ok)
 
 
+def _reduced(p: _Prepared, values: jax.Array, reduction: str) -> jax.Array:
+    """``reduction`` of the per-token values over the tokens whose label is not ignored."""
+    if reduction == "none":
+        return values
+    kept = None if p.ignore_index is None else p.y.reshape(values.shape) != p.ignore_index
+    return _reduce.reduce_loss(values, reduction, where=kept)
+
+
 def vocab_parallel_linear_cross_entropy(
     hidden: Any,
     weight: Any,
@@ -124,6 +133,7 @@ def vocab_parallel_linear_cross_entropy(
     logit_soft_cap: float | None = None,
     ignore_index: int | None = None,
     where: Any = None,
+    reduction: str = "none",
 ) -> jax.Array:
     """:func:`linear_cross_entropy` with the unembedding sharded over vocabulary (inside shard_map).
 
@@ -153,12 +163,18 @@ def vocab_parallel_linear_cross_entropy(
       z_loss: coefficient ≥ 0 of the ``lse²`` term, lse over the global vocabulary (default 0).
       logit_soft_cap: optional static cap > 0: logits ← cap·tanh(logits/cap) (default None).
       ignore_index: optional label value whose tokens give 0 (default None).
+      reduction: ``"none"`` (default: per-token values), ``"mean"`` or ``"sum"`` over the
+        tokens of this call whose label is not ``ignore_index``, as in
+        :func:`linear_cross_entropy` (PyTorch's ``CrossEntropyLoss`` meaning; every token
+        ignored: 'mean' is 0 with a zero gradient). The tokens are those this device sees: with
+        tokens also sharded over a data-parallel axis, combine the shards' means with
+        :func:`jaxloss.mean_parts` (or reduce 'sum' with ``psum``).
 
     Returns:
-      Array of the shape of ``labels``: per-token losses, float32 (float64 for float64 inputs),
-      replicated over ``axis_name``. Labels are not range-checked here (each device sees only its
-      slice): a label outside [0, V_local · axis_size) (other than ``ignore_index``) or on a
-      masked class gives NaN.
+      Array of the shape of ``labels``: per-token losses (or a scalar when reduced), float32
+      (float64 for float64 inputs), replicated over ``axis_name``. Labels are not
+      range-checked here (each device sees only its slice): a label outside
+      [0, V_local · axis_size) (other than ``ignore_index``) or on a masked class gives NaN.
 
     Examples:
       On a one-device mesh the result is that of :func:`linear_cross_entropy`; with P devices
@@ -175,6 +191,7 @@ def vocab_parallel_linear_cross_entropy(
       [2.3026, 2.3026]
     """
     fn = "vocab_parallel_linear_cross_entropy"
+    _reduce.check_reduction(fn, reduction)
     size, index = _axis(fn, axis_name)
     p = prepare(
         fn,
@@ -193,7 +210,7 @@ def vocab_parallel_linear_cross_entropy(
     )
     offset = index * p.v
     lse_i, nll_i, smooth_i = linear_lse_stats(p.x, p.w, p.b, p.y - offset, p.mask, p.cfg)
-    return _finish(fn, p, axis_name, size, offset, lse_i, nll_i, smooth_i)
+    return _reduced(p, _finish(fn, p, axis_name, size, offset, lse_i, nll_i, smooth_i), reduction)
 
 
 def vocab_parallel_cross_entropy(
@@ -205,6 +222,7 @@ def vocab_parallel_cross_entropy(
     z_loss: Any = 0.0,
     ignore_index: int | None = None,
     where: Any = None,
+    reduction: str = "none",
 ) -> jax.Array:
     """Integer-label softmax cross-entropy of vocabulary-sharded logits (inside shard_map).
 
@@ -228,12 +246,18 @@ def vocab_parallel_cross_entropy(
       ignore_index: optional label value whose tokens give 0 (default None).
       where: optional boolean class mask shard with the logits' ndim, broadcastable to them
         (this device's columns of the global mask).
+      reduction: ``"none"`` (default: per-token values), ``"mean"`` or ``"sum"`` over the
+        tokens of this call whose label is not ``ignore_index``, as in
+        :func:`linear_cross_entropy` (PyTorch's ``CrossEntropyLoss`` meaning; every token
+        ignored: 'mean' is 0 with a zero gradient). The tokens are those this device sees: with
+        tokens also sharded over a data-parallel axis, combine the shards' means with
+        :func:`jaxloss.mean_parts` (or reduce 'sum' with ``psum``).
 
     Returns:
-      Array of the shape of ``labels``: per-token losses, float32 (float64 for float64 logits),
-      replicated over ``axis_name``. Labels are not range-checked (each device sees only its
-      slice): a label outside [0, V_local · axis_size) (other than ``ignore_index``) or on a
-      masked class gives NaN.
+      Array of the shape of ``labels``: per-token losses (or a scalar when reduced), float32
+      (float64 for float64 logits), replicated over ``axis_name``. Labels are not
+      range-checked (each device sees only its slice): a label outside
+      [0, V_local · axis_size) (other than ``ignore_index``) or on a masked class gives NaN.
 
     Examples:
       On a one-device mesh the result is the plain cross-entropy of the logits; with P devices
@@ -250,6 +274,7 @@ def vocab_parallel_cross_entropy(
       [0.4402, 1.3863]
     """
     fn = "vocab_parallel_cross_entropy"
+    _reduce.check_reduction(fn, reduction)
     size, index = _axis(fn, axis_name)
     z = _checks.check_floating(fn, "logits", logits)
     if z.ndim < 1:
@@ -294,4 +319,4 @@ def vocab_parallel_cross_entropy(
     if p.cfg.with_smooth:
         diff = lse_i[:, None] - zz
         smooth_i = jnp.sum(diff if p.mask is None else jnp.where(p.mask, diff, 0), axis=1)
-    return _finish(fn, p, axis_name, size, offset, lse_i, nll_i, smooth_i)
+    return _reduced(p, _finish(fn, p, axis_name, size, offset, lse_i, nll_i, smooth_i), reduction)

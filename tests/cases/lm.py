@@ -143,3 +143,55 @@ CASES: list[Case] = [
     ),
     _dist_case("jsd-beta-1", {"divergence": "jsd", "beta": 1.0}),
 ]
+
+
+K = 3
+
+
+def _make_topk(g):
+    ids = np.stack([g.permutation(V)[:K] for _ in range(N)])
+    ids[0, 0] = V - 1  # an id at the top of the vocabulary
+    p = np.exp(g.normal(scale=1.5, size=(N, V)))
+    p /= p.sum(-1, keepdims=True)
+    return {
+        "student_logits": g.normal(scale=1.5, size=(N, V)),
+        "teacher_topk_ids": ids,
+        "teacher_topk_log_probs": np.log(np.take_along_axis(p, ids, -1)),
+    }
+
+
+def _extremes_topk():
+    zs = np.array(
+        [
+            [1e4, -1e4, 0.0, 1.0, 2.0, 3.0, 4.0],
+            [-1e4, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+            [0.0] * V,
+            [3e3, 3e3, -3e3, 0.0, 1.0, 2.0, 3.0],
+        ]
+    )
+    ids = np.array([[0, 1, 2], [6, 5, 4], [1, 3, 5], [2, 0, 6]])
+    lt = np.log(np.array([[0.5, 0.3, 0.1], [0.9, 0.05, 0.04], [1 / 3] * 3, [0.2, 0.2, 0.2]]))
+    return [{"student_logits": zs, "teacher_topk_ids": ids, "teacher_topk_log_probs": lt}]
+
+
+CASES.append(
+    Case(
+        loss="topk_distillation_loss",
+        id="top3-T2",
+        positional=("student_logits", "teacher_topk_ids", "teacher_topk_log_probs"),
+        make=_make_topk,
+        reference=lambda d, h: R.topk_kl(
+            d["student_logits"], d["teacher_topk_ids"], d["teacher_topk_log_probs"],
+            h.get("temperature", 1.0),
+        ),
+        grads={
+            "student_logits": lambda d, h: R.dtopk_kl(
+                d["student_logits"], d["teacher_topk_ids"], d["teacher_topk_log_probs"],
+                h.get("temperature", 1.0),
+            )
+        },
+        hyper={"temperature": 2.0},
+        class_axis=-1,
+        extremes=_extremes_topk,
+    )
+)
