@@ -20,7 +20,7 @@ import jax.numpy as jnp
 from ._core import checks as _checks
 from ._core.ad import is_zero
 from ._core.labels import class_mask, normalise_axis
-from ._core.numerics import nan_gradient, xlogx
+from ._core.numerics import nan_gradient, nan_of, xlogx
 from ._core.registry import register
 
 __all__ = ["jensen_shannon_divergence", "kl_divergence", "kl_divergence_with_log_targets"]
@@ -172,7 +172,9 @@ def _kl_terms(lp: jax.Array, t: jax.Array) -> jax.Array:
     """t (log t - lp) with 0 log 0 = 0 and 0·(-inf) = 0; +inf where lp = -inf and t > 0."""
     fi = jnp.finfo(t.dtype)
     bound = fi.min * (1 + jnp.sign(t))
-    return t * jnp.log(jnp.maximum(t, fi.tiny)) - t * jnp.maximum(lp, bound)
+    # nan_of: a NaN lp must not be dropped by a fused max (see _core.numerics.nan_of); a NaN t
+    # reaches the value through the products.
+    return t * jnp.log(jnp.maximum(t, fi.tiny)) - t * (jnp.maximum(lp, bound) + nan_of(lp))
 
 
 def _kl_terms_jvp(primals, tangents):
@@ -200,7 +202,8 @@ def _kl_log_terms(lp: jax.Array, lt: jax.Array) -> jax.Array:
     fi = jnp.finfo(lt.dtype)
     lt_c = jnp.maximum(lt, fi.min)
     e = jnp.exp(lt_c)
-    return e * (lt_c - jnp.maximum(lp, fi.min * (1 + jnp.sign(e))))
+    # nan_of: NaN where lp or lt is (the fused maxima may drop it; see _core.numerics.nan_of).
+    return e * (lt_c - jnp.maximum(lp, fi.min * (1 + jnp.sign(e)))) + nan_of(lp, lt)
 
 
 def _kl_log_terms_jvp(primals, tangents):

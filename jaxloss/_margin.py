@@ -53,7 +53,7 @@ from ._core.embeddings import (
     unit_direction,
 )
 from ._core.labels import binary_targets, finish_integer_loss, prepare_integer
-from ._core.numerics import nan_gradient
+from ._core.numerics import nan_gradient, nan_of
 from ._core.registry import register
 
 __all__ = [
@@ -257,10 +257,13 @@ def multiclass_hinge(
     v = jnp.asarray(margin, dtype) + z - z_y
     if kind == "crammer_singer":
         worst = jnp.max(jnp.where(is_label, -jnp.inf, v), axis=axis)
+        # A fused max-reduction may drop a NaN (_core.numerics.nan_of): the row's NaN is added
+        # back through 0·sum(sign(z)) (a sum of at most C signs: finite unless a NaN is in it).
+        worst = worst + nan_of(jnp.sum(jnp.sign(z), axis=axis))
         loss = _active(worst)  # -inf (a single class) gives 0 with a zero gradient
     else:
         loss = jnp.sum(jnp.where(is_label, 0, _active(v)), axis=axis)
-    # A NaN score makes its example's value NaN (max and sum keep it); nan_gradient makes the
+    # A NaN score makes its example's value NaN (the sum keeps it); nan_gradient makes the
     # whole example's gradient NaN too (the max's backward and Weston–Watkins' inactive
     # classes route a zero to some entries).
     return finish_integer_loss(nan_gradient(loss, z, axis), y, num_classes, ignore_index, True)
