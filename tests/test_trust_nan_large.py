@@ -136,3 +136,33 @@ def test_nan_of_is_zero_on_numbers_and_nan_on_nan():
     both = np.asarray(nan_of(x, x[::-1]))
     assert np.isnan(both[0]) and np.isnan(both[-1]) and (both[1:-1] == 0).all()
     assert float(jax.grad(lambda x: jnp.sum(nan_of(x)[:-1]))(x)[0]) == 0.0
+
+
+def test_hinge_select_free_form_matches_the_select_form():
+    """hinge switches to a select-free form from 2^22 elements (a speed choice, bench/): the
+    same values and gradients as the select form, chunk by chunk, on specials and bad targets."""
+    from jaxloss._margin import _SELECT_FREE_MIN
+
+    n = _SELECT_FREE_MIN
+    chunk = n // 4
+    g = np.random.default_rng(3)
+    x = (g.standard_normal(n) * 2).astype(np.float32)
+    y = np.where(g.random(n) < 0.5, -1.0, 1.0).astype(np.float32)
+    special_x = [np.nan, np.inf, -np.inf, 3e38, -3e38, 0.0, -0.0, 1.0, -1.0, 1e-30]
+    special_y = [np.nan, np.inf, -np.inf, 0.0, 0.5, -1.0000001, 2.0, 1.0, -1.0, -0.0]
+    for i, (a, b) in enumerate(zip(special_x, special_y, strict=True)):
+        x[7 * i], y[7 * i + 3], x[n - 1 - 5 * i], y[n - 1 - 5 * i] = a, b, a, b
+    values = jax.jit(jaxloss.hinge)
+    grad = jax.jit(jax.grad(lambda x, y: jnp.sum(jaxloss.hinge(x, y))))
+    big, big_g = np.asarray(values(x, y)), np.asarray(grad(x, y))
+    for s in range(0, n, chunk):
+        xs, ys = x[s : s + chunk], y[s : s + chunk]
+        np.testing.assert_array_equal(big[s : s + chunk], np.asarray(values(xs, ys)))
+        np.testing.assert_array_equal(big_g[s : s + chunk], np.asarray(grad(xs, ys)))
+    bad = ~np.isin(y, [-1.0, 1.0])
+    assert np.isnan(big[bad]).all() and np.isnan(big_g[bad]).all()
+    assert np.isnan(big[np.isnan(x)]).all()
+    ok = ~bad & ~np.isnan(x)
+    want = np.maximum(0.0, 1.0 - y[ok].astype(np.float64) * x[ok])
+    np.testing.assert_allclose(big[ok], want, rtol=1e-6)
+    assert np.isnan(float(jax.jit(lambda x, y: jaxloss.mean(jaxloss.hinge(x, y)))(x, y)))
