@@ -54,14 +54,14 @@ CASES = [
     ("kl_divergence", {}, (_log_probs, _probs), (0, 1), True),
     ("kl_divergence_with_log_targets", {}, (_log_probs, _log_probs), (0, 1), True),
     (
-        "multiclass_hinge",
+        "multiclass_hinge_loss",
         {},
         (lambda: rng.standard_normal((N, C)).astype(np.float32), _labels),
         (0,),
         True,
     ),
     (
-        "multiclass_hinge",
+        "multiclass_hinge_loss",
         {"kind": "weston_watkins"},
         (lambda: rng.standard_normal((N, C)).astype(np.float32), _labels),
         (0,),
@@ -81,10 +81,10 @@ CASES = [
         (0,),
         True,
     ),
-    ("hinge", {}, (_flat, _pm1), (0, 1), False),
-    ("squared_hinge", {}, (_flat, _pm1), (0, 1), False),
+    ("hinge_loss", {}, (_flat, _pm1), (0, 1), False),
+    ("squared_hinge_loss", {}, (_flat, _pm1), (0, 1), False),
     ("squared_error", {}, (_flat, _flat), (0, 1), False),
-    ("huber", {}, (_flat, _flat), (0, 1), False),
+    ("huber_loss", {}, (_flat, _flat), (0, 1), False),
     (
         "sigmoid_binary_cross_entropy",
         {},
@@ -152,8 +152,8 @@ def test_hinge_select_free_form_matches_the_select_form():
     special_y = [np.nan, np.inf, -np.inf, 0.0, 0.5, -1.0000001, 2.0, 1.0, -1.0, -0.0]
     for i, (a, b) in enumerate(zip(special_x, special_y, strict=True)):
         x[7 * i], y[7 * i + 3], x[n - 1 - 5 * i], y[n - 1 - 5 * i] = a, b, a, b
-    values = jax.jit(jaxloss.hinge)
-    grad = jax.jit(jax.grad(lambda x, y: jnp.sum(jaxloss.hinge(x, y))))
+    values = jax.jit(jaxloss.hinge_loss)
+    grad = jax.jit(jax.grad(lambda x, y: jnp.sum(jaxloss.hinge_loss(x, y))))
     big, big_g = np.asarray(values(x, y)), np.asarray(grad(x, y))
     for s in range(0, n, chunk):
         xs, ys = x[s : s + chunk], y[s : s + chunk]
@@ -165,4 +165,4 @@ def test_hinge_select_free_form_matches_the_select_form():
     ok = ~bad & ~np.isnan(x)
     want = np.maximum(0.0, 1.0 - y[ok].astype(np.float64) * x[ok])
     np.testing.assert_allclose(big[ok], want, rtol=1e-6)
-    assert np.isnan(float(jax.jit(lambda x, y: jaxloss.mean(jaxloss.hinge(x, y)))(x, y)))
+    assert np.isnan(float(jax.jit(lambda x, y: jaxloss.mean(jaxloss.hinge_loss(x, y)))(x, y)))
