@@ -9,7 +9,8 @@ For every loss that jaxloss shares with ``optax.losses`` (0.2.8), on the same in
 the forward value and the value-and-gradient (w.r.t. the first argument) of the scalar objective
 ``mean(loss)``, each contender written the way its users call it (jaxloss: ``jaxloss.mean(...)``;
 optax: ``jnp.mean(...)``; torch: ``reduction='mean'``), jitted (torch eager), timed interleaved
-(the order rotates every round), median of warm runs after compilation; compile time apart; XLA
+(the order rotates every round), median of warm runs after compilation (wall time, and the process
+CPU time of the same calls: robust on a shared machine); compile time apart; XLA
 temporaries from ``compile().memory_analysis()``. Before a pair is timed its values and gradients
 are compared on the bench inputs (a mismatch aborts: we never time two different functions).
 
@@ -285,15 +286,27 @@ def _timed(call) -> float:
     return time.perf_counter() - t0
 
 
-def interleaved(calls: dict[str, Callable[[], Any]], reps: int, warm: int = 0) -> dict:
+def _timed2(call) -> tuple[float, float]:
+    """(wall seconds, process CPU seconds) of one call."""
+    w0, c0 = time.perf_counter(), time.process_time()
+    call()
+    return time.perf_counter() - w0, time.process_time() - c0
+
+
+def interleaved(calls: dict[str, Callable[[], Any]], reps: int, warm: int = 0,
+                cpu: dict[str, list[float]] | None = None) -> dict:
+    """Wall times per contender, the order rotating every round; the process CPU times of the
+    same calls go to ``cpu`` when given."""
     names = list(calls)
     times: dict[str, list[float]] = {n: [] for n in names}
     for r in range(warm + reps):
         order = names[r % len(names):] + names[: r % len(names)]
         for n in order:
-            t = _timed(calls[n])
+            t, c = _timed2(calls[n])
             if r >= warm:
                 times[n].append(t)
+                if cpu is not None:
+                    cpu.setdefault(n, []).append(c)
     return times
 
 
@@ -390,8 +403,10 @@ def run_case(spec: Spec, shape: tuple, mode: str, reps: int, use_torch: bool) ->
                 agree["torch_grad"] = _agree(spec.loss, out[1].numpy(), grads["jaxloss"],
                                              "torch gradients", 2e-3)
             calls["torch"] = tcall
-        times = interleaved(calls, reps)  # every contender was called once above (warm)
+        cpu: dict[str, list[float]] = {}
+        times = interleaved(calls, reps, cpu=cpu)  # every contender was called once above (warm)
         med = {w: statistics.median(ts) for w, ts in times.items()}
+        med_cpu = {w: statistics.median(ts) for w, ts in cpu.items()}
         nbytes, transc = _floor_work(spec, arrays, kind)
         rf = ROOF
         floor_bw = nbytes / (rf["read_bandwidth_GBps"] * 1e9)
@@ -403,6 +418,8 @@ def run_case(spec: Spec, shape: tuple, mode: str, reps: int, use_torch: bool) ->
             "mode": kind, "note": spec.note,
             "times_s": times, "median_s": med,
             "ratio": med["jaxloss"] / med["optax"],
+            "cpu_median_s": med_cpu,
+            "ratio_cpu": med_cpu["jaxloss"] / med_cpu["optax"],
             "ratio_torch": (med["jaxloss"] / med["torch"]) if "torch" in med else None,
             "compile_s": compile_s, "temp_bytes": temp,
             "floor_s": floor, "floor_bound": "bandwidth" if floor_bw >= floor_exp else "exp",
@@ -551,6 +568,10 @@ def _ms(x):
     return f"{1e3 * x:.2f}" if x < 1 else f"{1e3 * x:.0f}"
 
 
+def _cpu_ratio(r: dict) -> str:
+    return f"{r['ratio_cpu']:.2f}" if "ratio_cpu" in r else "—"
+
+
 def table(res: dict) -> str:
     rf = res["roofline"]
     meta = res["meta"]
@@ -563,21 +584,23 @@ def table(res: dict) -> str:
         f"Roofline (same run): read bandwidth **{rf['read_bandwidth_GBps']:.1f} GB/s**, "
         f"exp **{rf['exp_rate_Gps']:.2f} G/s**, float32 GEMM **{rf['gemm_GFLOPs']:.0f} GFLOP/s**.",
         "",
-        "Times in ms (median). `ratio` = jaxloss / optax (< 1: jaxloss faster). `eff` = floor ÷ "
+        "Times in ms (median). `ratio` = jaxloss / optax (< 1: jaxloss faster); `cpu ratio` the "
+        "same on the medians of the process CPU time of the same calls (what each program costs, "
+        "barely moved by other jobs on a shared machine). `eff` = floor ÷ "
         "time, floor = max(bytes ÷ bandwidth, transcendentals ÷ exp rate). `temp` = XLA "
         "temporaries (MiB) jaxloss / optax. torch: eager CPU, `reduction='mean'`, timed up to "
         "16M elements.",
         "",
-        "| loss | size | pass | jaxloss | optax | ratio | torch | eff jaxloss | eff optax "
-        "| temp MiB | compile s (jaxloss/optax) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| loss | size | pass | jaxloss | optax | ratio | cpu ratio | torch | eff jaxloss "
+        "| eff optax | temp MiB | compile s (jaxloss/optax) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in res["results"]:
         med = r["median_s"]
         torch_s = _ms(med["torch"]) if "torch" in med else "—"
         lines.append(
             f"| `{r['loss']}` | {_fmt_size(r)} | {r['mode']} | {_ms(med['jaxloss'])} | "
-            f"{_ms(med['optax'])} | **{r['ratio']:.2f}** | {torch_s} | "
+            f"{_ms(med['optax'])} | **{r['ratio']:.2f}** | {_cpu_ratio(r)} | {torch_s} | "
             f"{r['efficiency']['jaxloss']:.0%} | {r['efficiency']['optax']:.0%} | "
             f"{r['temp_bytes']['jaxloss'] / M:.0f} / {r['temp_bytes']['optax'] / M:.0f} | "
             f"{r['compile_s']['jaxloss']:.2f} / {r['compile_s']['optax']:.2f} |"
@@ -692,7 +715,8 @@ def main(argv=None) -> dict:
         rows += new
         msg = "  ".join(
             f"{r['mode']} {1e3 * r['median_s']['jaxloss']:.1f}/{1e3 * r['median_s']['optax']:.1f}"
-            f" ms ({r['ratio']:.2f}x, eff {r['efficiency']['jaxloss']:.0%})" for r in new)
+            f" ms ({r['ratio']:.2f}x, cpu {r['ratio_cpu']:.2f}x, eff "
+            f"{r['efficiency']['jaxloss']:.0%})" for r in new)
         say(f"[{i}/{len(cases)} {time.perf_counter() - t_start:5.0f}s] {spec.loss} "
             f"{'x'.join(map(str, shape))}: {msg}  ({time.perf_counter() - t0:.1f}s)")
     res: dict = {

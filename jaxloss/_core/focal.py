@@ -54,15 +54,37 @@ def _sigmoid_focal_term(x, t, gamma):
     return _focal_value(x, t, gamma)
 
 
-def _focal_value(x, t, gamma):
+@jax.custom_jvp
+def _sigmoid_one(x, one):
+    """σ(x) = one/(one + e^-x) with ``one`` = 1 (see :func:`_focal_value`); the derivative is
+    jax.nn.sigmoid's, σ(x)σ(-x) (finite where e^-x overflows)."""
+    return one / (one + jnp.exp(-x))
+
+
+@_sigmoid_one.defjvp
+def _sigmoid_one_jvp(primals, tangents):
+    (x, one), (dx, _) = primals, tangents
+    return _sigmoid_one(x, one), jax.nn.sigmoid(x) * jax.nn.sigmoid(-x) * dx
+
+
+def _focal_value(x, t, gamma, one=None):
     """The value, select-free so that XLA:CPU fuses it into the reduction that follows.
 
     1 - p_t = t σ(-x) + (1 - t) σ(x) is a sum of non-negative terms (no cancellation); where it
     underflows, its log is
     clamped at log(tiny), and the factor q^γ is then below tiny^γ against a BCE that is itself
     tiny there. γ = 0 gives exactly 1·BCE.
+
+    ``one``: the constant 1 as a scalar array, for the JVP's copy of the value: there XLA:CPU
+    merges the literal 1 of σ = 1/(1 + e^-x) and of 1 - t with the gradient's and materialises
+    it as a full-size array (measured: a 64 MiB temporary in value-and-grad at 2^24 elements);
+    an opaque scalar stays a broadcast inside the fused reduction. σ is then written as XLA:CPU
+    expands it, 1/(1 + e^-x): the same number.
     """
-    q = t * jax.nn.sigmoid(-x) + (1 - t) * jax.nn.sigmoid(x)
+    if one is None:
+        q = t * jax.nn.sigmoid(-x) + (1 - t) * jax.nn.sigmoid(x)
+    else:
+        q = t * _sigmoid_one(-x, one) + (one - t) * _sigmoid_one(x, one)
     log_q = jnp.log(jnp.maximum(q, jnp.finfo(q.dtype).tiny))
     ce = softplus(x) - t * x  # exactly jaxloss.sigmoid_binary_cross_entropy
     return jnp.exp(gamma * log_q) * ce
@@ -71,7 +93,7 @@ def _focal_value(x, t, gamma):
 def _sigmoid_focal_term_jvp(primals, tangents):
     x, t, gamma = primals
     dx, dt, dgamma = tangents
-    value = _focal_value(x, t, gamma)
+    value = _focal_value(x, t, gamma, jax.lax.optimization_barrier(jnp.asarray(1, x.dtype)))
     # Symbolic zeros: the label and γ tangents (several exps per element) are only built when
     # something is differentiated through them; under jax.grad w.r.t. the logits they are skipped.
     out = jnp.zeros_like(value)
