@@ -16,12 +16,13 @@ which is >= 0, convex in θ, 0 iff ŷ_Ω(θ) = y, and has the gradient ∇_θ L 
 builds the loss of probability targets for any of the four regularisers.
 
 Mappings. :func:`sparsemax` (α = 2) and :func:`entmax15` (α = 1.5) are exact: the threshold τ
-with Σ_j [(α - 1)z_j - τ]_+^{1/(α-1)} = 1 comes from one sort of the row. :func:`entmax` takes
-any α > 1 by bisection on τ (to the dtype's precision: 30 halvings in float32, 60 in float64).
-Their outputs have exact zeros outside the support; their Jacobian is
-diag(s) - s sᵀ / Σ s with s_j = p_j^{2-α} on the support and 0 off it (a closed-form JVP; the
-sort and the bisection are never differentiated). Every row is shifted by its maximum first, so
-logits of ±1e4 (or ±3e38) lose nothing.
+with Σ_j [(α - 1)z_j - τ]_+^{1/(α-1)} = 1 comes from the exact support, found by Michelot's
+finite algorithm (sparsemax: a few passes over the row, no sort) or from one sort of the row
+(entmax15). :func:`entmax` takes any α > 1 by bisection on τ (to the dtype's precision: 30
+halvings in float32, 60 in float64). Their outputs have exact zeros outside the support; their
+Jacobian is diag(s) - s sᵀ / Σ s with s_j = p_j^{2-α} on the support and 0 off it (a
+closed-form JVP; the support search, the sort and the bisection are never differentiated).
+Every row is shifted by its maximum first, so logits of ±1e4 (or ±3e38) lose nothing.
 
 Classes are on ``axis`` (last by default); labels have the logits' shape without it. Concrete
 (eager) labels are range-checked; under ``jit`` an out-of-range label gives NaN. A NaN logit
