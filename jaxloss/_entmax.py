@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._core import checks as _checks
+from ._core import labels as _core_labels
 
 __all__ = ["entmax", "entmax15", "sparsemax"]
 
@@ -36,23 +37,8 @@ def _logits(fn: str, logits: Any, axis: Any) -> tuple[jax.Array, int]:
 
 def _labels(fn: str, labels: Any, logits: Any, z: jax.Array, axis: int) -> jax.Array:
     """Integer labels of the logits' shape without the class axis, range-checked if concrete."""
-    y = _checks.check_integer(fn, "labels", labels)
-    if y.shape != z.shape[:-1]:
-        raise ValueError(
-            f"jaxloss.{fn}: `labels` must have the logits' shape without the class axis, "
-            f"{tuple(z.shape[:-1])}; got labels.shape={tuple(y.shape)} for logits.shape="
-            f"{tuple(np.shape(logits))} and axis={axis}."
-        )
-    concrete = _checks.concrete_array(labels)
-    num_classes = z.shape[-1]
-    if concrete is not None and concrete.size:
-        bad = (concrete < 0) | (concrete >= num_classes)
-        if bad.any():
-            raise ValueError(
-                f"jaxloss.{fn}: `labels` must be class indices in [0, {num_classes}); got "
-                f"{concrete[bad].ravel()[:5].tolist()}."
-            )
-    return y
+    shaped = jax.ShapeDtypeStruct(np.shape(logits), z.dtype)  # the logits as passed
+    return _core_labels.check_labels(fn, labels, shaped, axis, z.shape[-1], None)
 
 
 def _label_logit(z: jax.Array, y: jax.Array) -> jax.Array:

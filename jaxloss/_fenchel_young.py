@@ -45,6 +45,7 @@ import numpy as np
 
 from ._core import ad as _ad
 from ._core import checks as _checks
+from ._core import labels as _core_labels
 from ._core.numerics import logsumexp_parts, nan_gradient, xlogx
 from ._core.registry import register
 from ._entmax import (
@@ -335,16 +336,14 @@ def perceptron_loss(predictions: Any, targets: Any) -> jax.Array:
     x = _checks.check_floating(fn, "predictions", predictions)
     t = _checks.check_real(fn, "targets", targets)
     _checks.check_same_shape(fn, "predictions", x, "targets", t)
-    concrete = _checks.concrete_array(targets)
-    if concrete is not None and concrete.size:
-        with np.errstate(invalid="ignore"):
-            bad = ~np.isin(concrete, (-1, 1)) & ~np.isnan(concrete.astype(np.float64))
-        if bad.any():
-            raise ValueError(
-                f"jaxloss.{fn}: `targets` must be -1 or +1; got "
-                f"{concrete[bad].ravel()[:5].tolist()}. Convert {{0, 1}} labels with "
-                "`2 * labels - 1`."
-            )
+    _core_labels.require_label_values(
+        fn,
+        "targets",
+        targets,
+        (-1, 1),
+        spelled="-1 or +1",
+        hint=" Convert {0, 1} labels with `2 * labels - 1`.",
+    )
     dtype = _checks.compute_dtype(x, t)
     x, t = x.astype(dtype), t.astype(dtype)
     # A target other than ±1 (traced) becomes NaN, so the value and the derivative are NaN
