@@ -38,6 +38,8 @@ them; λ = 1 by default):
                the |ΔNDCG| of swapping i and j in LambdaRank (Burges 2010), times n.
   n is the list axis' length (padding included): rax scales its DCG lambda weights by it "to
   avoid too small values"; divide by n to remove the factor.
+  ``topn=k`` (with "dcg" or "ndcg"): D(r) = 0 for r > k and the ideal DCG is DCG@k, as rax's
+  ``topn``: pairs of two items both ranked beyond k get λ = 0.
 
 Ranks, gains, discounts. Ranks are 1-based, by descending score; ties keep the order of
 appearance (the earlier item ranks first) and masked items come last. The gain of a label is
@@ -60,8 +62,7 @@ likelihood of the label order, ties in order of appearance). These lists count i
 lists; drop them with ``where=(labels > 0).any(-1)`` in the reduction if they should not.
 
 Not here (rax has them): ``segments=``, random tie-breaking with a PRNG ``key``, a ``topn``
-cutoff in the lambda weights and the approximate losses, and ``gain_fn``/``discount_fn``
-arguments.
+cutoff in the approximate losses, and ``gain_fn``/``discount_fn`` arguments.
 
 NaN. A NaN in a valid item's score, label or weight makes its list's value NaN and that
 list's gradient w.r.t. the scores NaN on every valid item; other lists are bit-for-bit

@@ -233,6 +233,29 @@ def test_ndcg_lambdaweight_is_n_times_delta_ndcg():
         )
 
 
+def test_lambdaweight_topn():
+    """rax's ``topn`` on the DCG lambda weights: k >= n is no cutoff; a smaller k changes the
+    loss (discounts beyond rank k are 0, the ideal DCG is DCG@k: the NumPy reference of
+    tests/cases/ranking.py); only with "dcg" or "ndcg"."""
+    s, y, where, w = _data(21)
+    for kind in ("dcg", "ndcg"):
+        full = J.pairwise_logistic_loss(s, y, where=where, weights=w, lambdaweight=kind)
+        same = J.pairwise_logistic_loss(
+            s, y, where=where, weights=w, lambdaweight=kind, topn=s.shape[-1]
+        )
+        np.testing.assert_array_equal(same, full)
+        top2 = J.pairwise_logistic_loss(s, y, where=where, weights=w, lambdaweight=kind, topn=2)
+        d = {"scores": s, "labels": y, "where": where, "weights": w}
+        want = ref.pairwise_ref("logistic")(d, {"lambdaweight": kind, "topn": 2})
+        np.testing.assert_allclose(top2, want, rtol=1e-12)
+        assert not np.allclose(top2[:-1], full[:-1])
+    for kind in (None, "labeldiff"):
+        with pytest.raises(ValueError, match=r"pairwise_hinge_loss: `topn` is the cutoff of the"):
+            jaxloss.pairwise_hinge_loss(s, y, lambdaweight=kind, topn=2)
+    with pytest.raises(ValueError, match=r"`topn` must be None or an int >= 1"):
+        jaxloss.pairwise_squared_loss(s, y, lambdaweight="dcg", topn=0)
+
+
 def test_labeldiff_lambdaweight():
     s, y, where, _ = _data(4)
     want = np.zeros(s.shape[0])

@@ -126,7 +126,8 @@ def listmle_grad(d, h):
     return g
 
 
-def lambdaweights(d, kind):
+def lambdaweights(d, kind, topn=None):
+    """λ_ij [..., n, n]; ``topn``: discounts beyond rank k are 0, the ideal DCG is DCG@k."""
     s, y, v = d["scores"], d["labels"], _valid(d)
     n = s.shape[-1]
     if kind is None:
@@ -135,9 +136,10 @@ def lambdaweights(d, kind):
         return np.abs(pairwise(y))
     g = gains(d)
     if kind == "ndcg":
-        ideal = ideal_dcg(g, v)
+        ideal = ideal_dcg(g, v, topn)
         g = g / np.where(ideal == 0, 1, ideal)[..., None]
-    disc = 1 / np.log2(ranks(s, v) + 1)
+    r = ranks(s, v)
+    disc = np.where(r <= (topn or n), 1 / np.log2(r + 1), 0.0)
     return n * np.abs(pairwise(g)) * np.abs(pairwise(disc))
 
 
@@ -155,7 +157,7 @@ def _pair_coefficients(d, h, kind):
     pairs = pairwise(v, np.logical_and)
     if kind != "squared":
         pairs &= pairwise(y, np.greater)
-    c = pairs * _weights(d)[..., :, None] * lambdaweights(d, h.get("lambdaweight"))
+    c = pairs * _weights(d)[..., :, None] * lambdaweights(d, h.get("lambdaweight"), h.get("topn"))
     return c, pairwise(s), pairwise(y)
 
 
@@ -364,6 +366,23 @@ _ALL: list[Case] = [
         hyper={"lambdaweight": "dcg"},
         where=True,
         weights=True,
+    ),
+    _case(
+        "pairwise_logistic_loss",
+        "ndcg_top2",
+        pairwise_ref("logistic"),
+        pairwise_grad("logistic"),
+        hyper={"lambdaweight": "ndcg", "topn": 2},
+        where=True,
+        weights=True,
+    ),
+    _case(
+        "pairwise_hinge_loss",
+        "dcg_top3",
+        pairwise_ref("hinge"),
+        pairwise_grad("hinge"),
+        hyper={"lambdaweight": "dcg", "topn": 3},
+        avoid_hinge=True,
     ),
     _case(
         "pairwise_logistic_loss",
