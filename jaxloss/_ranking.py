@@ -154,50 +154,61 @@ def ranking_softmax_loss(
     s, y, mask, w = _prepare("ranking_softmax_loss", scores, labels, where, weights)
     yh = y if w is None else y * w
     if mask is None:
-        return _softmax_ce(s, yh)
-    # A masked item becomes a score of −inf with label 0: out of the normaliser, adding 0, and
-    # (through the selects' derivatives) a zero gradient; a NaN or inf there goes nowhere. A
-    # list with every item masked gives NaN inside (its maximum is −inf) and 0 here.
-    value = _softmax_ce(jnp.where(mask, s, -jnp.inf), jnp.where(mask, yh, 0))
+        return _softmax_ce(s, yh, None)
+    value = _softmax_ce(s, jnp.where(mask, yh, 0), mask)
+    # A list with every item masked is NaN inside (its maximum is −inf), with a zero gradient.
     return jnp.where(jnp.any(mask, axis=-1), value, 0)
 
 
-def _softmax_ce_parts(s: jax.Array, yh: jax.Array):
-    """Unmasked Σ_i ŷ_i (lse(s) − s_i) per list, and (m, e = exp(s − m), Σe, log Σe)."""
+def _softmax_ce_parts(s: jax.Array, yh: jax.Array, mask: jax.Array | None):
+    """Σ_i ŷ_i (lse(s) − s_i) per list over the valid items (ŷ already 0 on masked ones), and
+    (m, e = exp(s − m) (0 on masked items), Σe, log Σe, Σŷ)."""
+    if mask is not None:
+        s = jnp.where(mask, s, -jnp.inf)
     m = jnp.max(s, axis=-1, keepdims=True)
     half_gap = s * 0.5 - m * 0.5  # (s − m)/2: exact, and finite for scores of ±3e38
     e = jnp.exp(half_gap + half_gap)
+    label_sum = jnp.sum(yh, axis=-1, keepdims=True)
+    if mask is not None:
+        # Masked items get exactly 0, NaN or not; a NaN (or inf) label sum of the list rides
+        # on its valid items (0·Σŷ), so that the gradient's row factor can stay finite.
+        e = jnp.where(mask, e + 0 * label_sum, 0)
     total = jnp.sum(e, axis=-1, keepdims=True)
     log_sum = jnp.log(total)
     terms = jnp.where(yh == 0, 0, yh * (0.5 * log_sum - half_gap))
     # 0·log Σ: NaN where a score is NaN (or +inf) even if every label of the list is 0.
     value = 2 * jnp.sum(terms, axis=-1) + 0 * jnp.squeeze(log_sum, -1)
-    return value, m, e, total, log_sum
+    return value, m, s, e, total, log_sum, label_sum
 
 
 @jax.custom_jvp
-def _softmax_ce(s: jax.Array, yh: jax.Array) -> jax.Array:
-    """The ranking softmax loss without a mask (masked items come in as −inf with label 0),
-    written for XLA:CPU's fusions (bench/ranking.py): the row maximum and the shift in one
-    reduction, the exponential elementwise, the gradient from the stored exponentials in closed
-    form (no autodiff of the halves and selects, no separate NaN-poisoning pass).
+def _softmax_ce(s: jax.Array, yh: jax.Array, mask: jax.Array | None) -> jax.Array:
+    """The ranking softmax loss, written for XLA:CPU's fusions (bench/ranking.py): the row
+    maximum and the shift in one reduction, the exponential elementwise, the gradient from the
+    stored exponentials in closed form (no autodiff of the halves and selects, no separate
+    NaN-poisoning or masking pass).
 
     Values: see ``ranking_softmax_loss``; an item with ŷ = 0 adds 0 (also at a score of −inf), a
-    NaN or +inf score makes its list NaN, as does a list whose scores are all −inf (nothing is
-    ranked: mask such a list with ``where`` to get 0). The gradient is NaN on the whole list
-    wherever a score or a label is NaN (through m and Σŷ).
+    NaN or +inf valid score makes its list NaN, as does a list whose valid scores are all −inf
+    (nothing ranks) or that has no valid item (the caller gives 0 there). The gradient is NaN
+    on every valid item of a list with a NaN score or label (through m, or Σŷ in e), and
+    exactly 0 on masked items.
     """
-    return _softmax_ce_parts(s, yh)[0]
+    return _softmax_ce_parts(s, yh, mask)[0]
 
 
 def _softmax_ce_jvp(primals, tangents):
     """dL/ds_i = (Σ_j ŷ_j) · e_i / Σe − ŷ_i;  dL/dŷ_i = (m − s_i) + log Σe."""
-    s, yh = primals
-    ds, dyh = tangents
-    value, m, e, total, log_sum = _softmax_ce_parts(s, yh)
+    s, yh, mask = primals
+    ds, dyh, _ = tangents
+    value, m, s, e, total, log_sum, label_sum = _softmax_ce_parts(s, yh, mask)
     out = jnp.zeros_like(value)
     if not is_zero(ds):
-        scale = jnp.sum(yh, axis=-1, keepdims=True) / total
+        if mask is None:
+            scale = label_sum / total
+        else:  # finite: a NaN of the list is in e, and masked items must get 0·scale = 0
+            finite = jnp.isfinite(label_sum) & (total > 0)
+            scale = jnp.where(finite, label_sum, 0) / jnp.where(finite, total, 1)
         out = out + jnp.sum((scale * e - yh) * ds, axis=-1)
     if not is_zero(dyh):  # +inf at a score of −inf: 0 where the label does not move
         out = out + jnp.sum(jnp.where(dyh == 0, 0, ((m - s) + log_sum) * dyh), axis=-1)
