@@ -188,3 +188,4 @@ def sum_losses(*losses: Loss) -> Loss:
       [6.0]
     """
     return linear_combination(losses, [1.0] * len(losses))
+
