@@ -155,8 +155,8 @@ SPECS = [
          lambda p, t: jnp.mean(optax.losses.squared_error(p, t)),
          (lambda p, t: F.mse_loss(p, t)) if F else None,
          "optax l2_loss is r²/2; squared_error is r² in both"),
-    Spec("huber", "huber_loss", "elementwise", pair_normal(1.0),
-         lambda p, t: _m(jaxloss.huber(p, t, delta=1.0)),
+    Spec("huber_loss", "huber_loss", "elementwise", pair_normal(1.0),
+         lambda p, t: _m(jaxloss.huber_loss(p, t, delta=1.0)),
          lambda p, t: jnp.mean(optax.losses.huber_loss(p, t, delta=1.0)),
          (lambda p, t: F.huber_loss(p, t, delta=1.0)) if F else None,
          "same convention (r²/2 inside δ); residuals ~N(0, 2), both pieces hit"),
@@ -174,8 +174,8 @@ SPECS = [
          lambda x, t: _m(jaxloss.sigmoid_focal_loss(x, t, gamma=2.0)),
          lambda x, t: jnp.mean(optax.losses.sigmoid_focal_loss(x, t, gamma=2.0)),
          None, "γ = 2, alpha None (optax's default; torchvision's is 0.25)", (2, 2)),
-    Spec("hinge", "hinge_loss", "elementwise", scores_pm1,
-         lambda x, y: _m(jaxloss.hinge(x, y)),
+    Spec("hinge_loss", "hinge_loss", "elementwise", scores_pm1,
+         lambda x, y: _m(jaxloss.hinge_loss(x, y)),
          lambda x, y: jnp.mean(optax.losses.hinge_loss(x, y)),
          None, "targets ±1 in both"),
     Spec("softmax_cross_entropy_with_integer_labels",
@@ -204,17 +204,17 @@ SPECS = [
          lambda z, oh: jnp.mean(optax.losses.poly_loss_cross_entropy(z, oh, epsilon=2.0)),
          None, "optax takes one-hot labels (an extra [N, C] input); jaxloss integer labels",
          (1, 1), ours_args=lambda a: (a[0], a[2]), theirs_args=lambda a: (a[0], a[1])),
-    Spec("multiclass_hinge", "multiclass_hinge_loss", "class", logits_int,
-         lambda z, y: _m(jaxloss.multiclass_hinge(z, y)),
+    Spec("multiclass_hinge_loss", "multiclass_hinge_loss", "class", logits_int,
+         lambda z, y: _m(jaxloss.multiclass_hinge_loss(z, y)),
          lambda z, y: jnp.mean(optax.losses.multiclass_hinge_loss(z, y)),
          None, "Crammer–Singer in both"),
-    Spec("triplet_margin", "triplet_margin_loss", "metric", triplets,
-         lambda a, p, n: _m(jaxloss.triplet_margin(a, p, n)),
+    Spec("triplet_margin_loss", "triplet_margin_loss", "metric", triplets,
+         lambda a, p, n: _m(jaxloss.triplet_margin_loss(a, p, n)),
          lambda a, p, n: jnp.mean(optax.losses.triplet_margin_loss(a, p, n)),
          (lambda a, p, n: F.triplet_margin_loss(a, p, n)) if F else None,
          "p = 2, margin 1; optax/torch add eps=1e-6 inside the norm", (2, 2)),
-    Spec("info_nce", "ntxent", "metric", ntxent_inputs,
-         lambda e, y: _m(jaxloss.info_nce(e, y)),
+    Spec("info_nce_loss", "ntxent", "metric", ntxent_inputs,
+         lambda e, y: _m(jaxloss.info_nce_loss(e, y)),
          lambda e, y: optax.losses.ntxent(e, y),
          None, "optax returns the scalar mean; jaxloss per anchor, then jaxloss.mean", (1, 1)),
 ]
@@ -225,7 +225,7 @@ SPEC_BY_NAME = {s.loss: s for s in SPECS}
 # focal value-and-grad alone takes seconds per call there), [4096, 32768] logits for the two
 # cross-entropies and [4096, 8192] for the other class-axis losses; optax's ntxent builds
 # N x N x D temporaries, so its N stays small.
-BIG = ("squared_error", "huber", "sigmoid_binary_cross_entropy")
+BIG = ("squared_error", "huber_loss", "sigmoid_binary_cross_entropy")
 SIZES = {
     "full": {"elementwise": [(1 * M,), (16 * M,)], "elementwise_big": [(64 * M,)],
              "class": [(4096, 8192)], "ce": [(4096, 32768)],
@@ -248,7 +248,7 @@ def _sizes_for(spec: Spec, mode: str) -> list[tuple[int, ...]]:
         return s["elementwise"] + (s["elementwise_big"] if spec.loss in BIG else [])
     if spec.family == "class":
         return s["ce"] if spec.loss.startswith("softmax_cross_entropy") else s["class"]
-    return s["ntxent"] if spec.loss == "info_nce" else s["triplet"]
+    return s["ntxent"] if spec.loss == "info_nce_loss" else s["triplet"]
 
 
 def _floor_work(spec: Spec, arrays: tuple, mode: str) -> tuple[int, int]:
@@ -256,7 +256,7 @@ def _floor_work(spec: Spec, arrays: tuple, mode: str) -> tuple[int, int]:
     args = spec.ours_args(arrays)
     nbytes = sum(int(a.nbytes) for a in args)
     elems = int(args[0].size)
-    if spec.loss == "info_nce":
+    if spec.loss == "info_nce_loss":
         elems = int(args[0].shape[0]) ** 2  # one exp per similarity
     if mode == "vg":
         nbytes += int(args[0].nbytes)  # the gradient is written
@@ -467,7 +467,7 @@ def composite() -> dict:
     losses = {
         "cls": jaxloss.softmax_cross_entropy_with_integer_labels,
         "attr": jaxloss.sigmoid_binary_cross_entropy,
-        "depth": jaxloss.huber,
+        "depth": jaxloss.huber_loss,
         "det": lambda x, t: jaxloss.sigmoid_focal_loss(x, t, gamma=2.0),
     }
     obj = jaxloss.multitask_loss(losses, weights={"cls": 1.0, "attr": 0.5, "depth": 2.0,
@@ -517,7 +517,7 @@ def targets(rows: list[dict]) -> list[dict]:
             out.append({"target": f"{r['loss']} value_and_grad <= 1.0x optax",
                         "size": r["size"], "value": r["ratio"], "met": r["ratio"] <= 1.0})
     for loss, k in (("sigmoid_binary_cross_entropy", 3.0), ("sigmoid_focal_loss", 3.0),
-                    ("huber", 2.0)):
+                    ("huber_loss", 2.0)):
         r = row(loss, "vg")
         if r:
             out.append({"target": f"{loss} value_and_grad >= {k}x faster than optax",

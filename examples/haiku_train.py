@@ -42,7 +42,7 @@ def make_data(seed: int, n: int = 256, d: int = 8):
 
 def task_losses(params, x, targets):
     pred = model.apply(params, x)
-    return {t: jaxloss.mean(jaxloss.huber(pred[t], targets[t])) for t in sorted(targets)}
+    return {t: jaxloss.mean(jaxloss.huber_loss(pred[t], targets[t])) for t in sorted(targets)}
 
 
 def group(params):  # "trunk" gets the Jacobian and UPGrad; every head its own gradient

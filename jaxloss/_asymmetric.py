@@ -190,8 +190,8 @@ def _quantile_huber_jvp(primals, tangents):
             out = out + g * dt
     q = jnp.minimum(jnp.abs(u), d)
     if not is_zero(dtau):
-        huber = q * (q / (2 * d)) + (jnp.abs(u) - q)
-        out = out + jnp.where(negative, -huber, huber) * dtau
+        huber_loss = q * (q / (2 * d)) + (jnp.abs(u) - q)
+        out = out + jnp.where(negative, -huber_loss, huber_loss) * dtau
     if not is_zero(dd):
         out = out - (w * (q / d) * (q / d) / 2) * dd
     return value, out

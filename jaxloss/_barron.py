@@ -7,11 +7,12 @@ float64 stays float64. The shape α and the scale c may be scalars or arrays bro
 predictions' shape (one per output dimension), and may be traced (learned): they are cast to the
 compute dtype and get their gradients back in their own dtype.
 
-:func:`barron` is one family of shapes indexed by α that contains the robust losses of
-:mod:`jaxloss` as exact special cases: α = 2 is r²/(2c²), α = 1 :func:`jaxloss.charbonnier`
-(with δ = c, divided by c²), α = 0 :func:`jaxloss.cauchy`, α = -2 :func:`jaxloss.geman_mcclure`,
-α = -∞ :func:`jaxloss.welsch`. Its adaptive form :func:`barron_nll` is a negative
-log-likelihood with the log-partition log Z(α), so that α and c can be *learned*
+:func:`barron_loss` is one family of shapes indexed by α that contains the robust losses of
+:mod:`jaxloss` as exact special cases: α = 2 is r²/(2c²), α = 1 :func:`jaxloss.charbonnier_loss`
+(with δ = c, divided by c²), α = 0 :func:`jaxloss.cauchy_loss`, α = -2
+:func:`jaxloss.geman_mcclure_loss`, α = -∞ :func:`jaxloss.welsch_loss`. Its adaptive form
+:func:`barron_nll` is a negative log-likelihood with the log-partition log Z(α), so that α and c can
+be *learned*
 (:func:`jaxloss.adaptive_robust_nll` wraps it with a pytree of unconstrained parameters).
 
 log Z(α) = log ∫ exp(-ρ(x, α, 1)) dx has no closed form; it is computed in the loss, in pure
@@ -33,11 +34,11 @@ from ._core.barron import log_partition, rho
 from ._core.checks import NONNEGATIVE, NOT_NAN, POSITIVE
 from ._core.registry import register
 
-__all__ = ["barron", "barron_nll"]
+__all__ = ["barron_loss", "barron_nll"]
 
 
 @register(plot="residual", plot_defaults={"alpha": 1.0})
-def barron(predictions: Any, targets: Any, *, alpha: Any, scale: Any = 1.0) -> jax.Array:
+def barron_loss(predictions: Any, targets: Any, *, alpha: Any, scale: Any = 1.0) -> jax.Array:
     """Barron's general robust loss ρ(r, α, c), elementwise: one family of shapes indexed by α.
 
     Math (z = r/c, c = scale):
@@ -80,14 +81,14 @@ def barron(predictions: Any, targets: Any, *, alpha: Any, scale: Any = 1.0) -> j
     Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> r = jnp.array([0.5, 3.0])
-      >>> [round(v, 5) for v in jaxloss.barron(r, jnp.zeros(2), alpha=1.0).tolist()]
+      >>> [round(v, 5) for v in jaxloss.barron_loss(r, jnp.zeros(2), alpha=1.0).tolist()]
       [0.11803, 2.16228]
-      >>> [round(v, 5) for v in jaxloss.barron(r, jnp.zeros(2), alpha=-jnp.inf).tolist()]
+      >>> [round(v, 5) for v in jaxloss.barron_loss(r, jnp.zeros(2), alpha=-jnp.inf).tolist()]
       [0.1175, 0.98889]
 
     Reference: Barron, "A General and Adaptive Robust Loss Function", CVPR 2019 (arXiv:1701.03077).
     """
-    fn = "barron"
+    fn = "barron_loss"
     p, t = _checks.prepare_pair(fn, predictions, targets)
     a = _checks.hyperparameter_array(fn, "alpha", alpha, NOT_NAN, p.shape, p.dtype)
     c = _checks.hyperparameter_array(fn, "scale", scale, POSITIVE, p.shape, p.dtype)
@@ -98,7 +99,7 @@ def barron(predictions: Any, targets: Any, *, alpha: Any, scale: Any = 1.0) -> j
 def barron_nll(predictions: Any, targets: Any, *, alpha: Any, scale: Any = 1.0) -> jax.Array:
     """Barron's adaptive loss: the negative log-likelihood of his general distribution.
 
-    Math (ρ = :func:`barron`, c = scale, α >= 0):
+    Math (ρ = :func:`barron_loss`, c = scale, α >= 0):
       l = ρ(r, α, c) + log c + log Z(α),   Z(α) = ∫ exp(-ρ(x, α, 1)) dx,
     the negative log-density of p(r | α, c) = exp(-ρ(r, α, c)) / (c Z(α)). The log c and log Z(α)
     terms are what let α and c be *learned* by minimising this loss: without them the optimizer
@@ -111,12 +112,12 @@ def barron_nll(predictions: Any, targets: Any, *, alpha: Any, scale: Any = 1.0) 
     and is differentiable in α.
 
     Gradient:
-      dl/dpredictions = dρ/dr = (r/c²) P^(α/2 - 1) (see :func:`barron`);  dl/dtargets = -that;
+      dl/dpredictions = dρ/dr = (r/c²) P^(α/2 - 1) (see :func:`barron_loss`);  dl/dtargets = -that;
       dl/dc = dρ/dc + 1/c;
       dl/dα = dρ/dα + d log Z/dα,  d log Z/dα = -E_{x ~ p(·|α,1)}[∂ρ(x, α, 1)/∂α],
     the last computed by differentiating the quadrature (the quadrature of ∂ρ/∂α). Both terms are
     finite for α in [0, 2), including exactly at 0; at α = 2 they diverge logarithmically with
-    opposite signs (the convention at exactly 2 is that of :func:`barron`: dρ/dα = 0, and the
+    opposite signs (the convention at exactly 2 is that of :func:`barron_loss`: dρ/dα = 0, and the
     quadrature then gives d log Z/dα = 0). Keep a learned α inside (0, 2), e.g. [0.001, 1.999]
     as :func:`adaptive_robust_init` does.
 

@@ -4,7 +4,7 @@ A *loss* here is any callable ``loss(predictions, targets, **hyperparameters)`` 
 per-element or per-example values, as every jaxloss loss does. Each combinator returns a new loss
 with the same signature (extra keyword arguments are passed through to the wrapped loss), so they
 nest: ``bounded(asymmetric(huber, over=2.0), 10.0)`` is a loss, named
-``bounded(asymmetric(huber))`` (a ``functools.partial`` is named by its function). Combinators
+``bounded(asymmetric(huber_loss))`` (a ``functools.partial`` is named by its function). Combinators
 never reduce over the batch (``jaxloss.multitask.multitask_loss``, which weighs whole tasks, is
 the one place that does).
 
@@ -113,9 +113,9 @@ def detached(loss: Loss) -> Loss:
 def linear_combination(losses: Sequence[Loss], coefficients: Sequence[Any]) -> Loss:
     """A linear combination of losses on the same inputs: l' = sum_k c_k l_k(p, t).
 
-    Bind each loss's hyperparameters first (``functools.partial(jaxloss.huber, delta=0.5)``); the
-    combined loss takes no hyperparameters of its own. All losses must give outputs of the same
-    shape.
+    Bind each loss's hyperparameters first
+    (``functools.partial(jaxloss.huber_loss, delta=0.5)``); the combined loss takes no
+    hyperparameters of its own. All losses must give outputs of the same shape.
 
     Gradient: sum_k c_k dl_k.
 

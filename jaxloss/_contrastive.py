@@ -6,8 +6,8 @@ Conventions shared by every loss here.
 Sets. An array ``[..., M, D]`` is a set of M embeddings of dimension D; every member of a set is
 compared with every other member of *the same set*, and the loss returns one value per anchor,
 shape ``[..., M]``. Leading axes are independent sets (``jax.vmap`` over them gives per-set
-results). :func:`info_nce` also takes two views ``[..., N, D]`` directly (``positives=``), which
-is the stacked set of 2N with the (i, i + N) pairing.
+results). :func:`info_nce_loss` also takes two views ``[..., N, D]`` directly (``positives=``),
+which is the stacked set of 2N with the (i, i + N) pairing.
 
 NaN. A set is one example: a NaN in one member's embedding makes every value of its set NaN,
 value and gradient, and leaves the other sets bit-for-bit unchanged.
@@ -34,7 +34,7 @@ from ._core.embeddings import check_embeddings, check_per_row, nan_grad, normali
 from ._core.numerics import logsumexp, softplus
 from ._core.registry import register
 
-__all__ = ["info_nce", "siglip", "supervised_contrastive"]
+__all__ = ["info_nce_loss", "siglip_loss", "supervised_contrastive_loss"]
 
 
 def _set_similarities(
@@ -73,7 +73,7 @@ def _require_one_positive(fn: str, y: Any) -> None:
             f"jaxloss.{fn}: `labels` must give every anchor exactly one positive (each label "
             f"exactly twice per set); got anchors with {sorted(set(counts.ravel().tolist()))} "
             "positives. For several positives per anchor use "
-            "jaxloss.supervised_contrastive."
+            "jaxloss.supervised_contrastive_loss."
         )
 
 
@@ -87,7 +87,7 @@ def _check_one_positive(fn: str, y: jax.Array) -> bool:
 def _two_views(view_1: Any, labels: Any, view_2: Any) -> tuple[jax.Array, np.ndarray]:
     """The set [view_1; view_2] of 2N and its labels tile(arange(N), 2) (concrete, so that the
     one-positive check passes at trace time)."""
-    fn = "info_nce"
+    fn = "info_nce_loss"
     if labels is not None:
         raise ValueError(
             f"jaxloss.{fn}: pass either `labels` (one set of embeddings) or `positives` (a second "
@@ -104,7 +104,7 @@ def _two_views(view_1: Any, labels: Any, view_2: Any) -> tuple[jax.Array, np.nda
 
 
 @register(plot="nce")
-def info_nce(
+def info_nce_loss(
     embeddings: Any,
     labels: Any = None,
     *,
@@ -117,9 +117,9 @@ def info_nce(
     Each embedding is an anchor; its positive is the one other member of the set with the same
     label; every other member is a negative. Two calling forms, never mixed:
 
-    * ``info_nce(embeddings, labels)``: a set of M embeddings and the labels that pair them;
-    * ``info_nce(view_1, positives=view_2)``: SimCLR's two views of N examples, row i of one the
-      positive of row i of the other. This is the set ``[view_1; view_2]`` of 2N with the labels
+    * ``info_nce_loss(embeddings, labels)``: a set of M embeddings and the labels that pair them;
+    * ``info_nce_loss(view_1, positives=view_2)``: SimCLR's two views of N examples, row i of one
+      the positive of row i of the other. This is the set ``[view_1; view_2]`` of 2N with the labels
       ``jnp.tile(jnp.arange(N), 2)`` (the (i, i + N) pairing); values come in that order, the
       anchors of ``view_1`` first.
 
@@ -133,7 +133,7 @@ def info_nce(
 
     Every anchor must have exactly one positive (each label exactly twice per set): concrete
     labels are checked (ValueError); under ``jit``/``vmap`` an anchor with zero or several
-    positives gives NaN. For several positives use :func:`supervised_contrastive`.
+    positives gives NaN. For several positives use :func:`supervised_contrastive_loss`.
 
     Args:
       embeddings: floating array [..., M, D]: sets of M embeddings (e.g. M = 2N views) of
@@ -155,10 +155,10 @@ def info_nce(
       >>> import jax.numpy as jnp, jaxloss
       >>> z1 = jnp.array([[1.0, 0.0], [0.0, 1.0]])
       >>> z = jnp.concatenate([z1, 3.0 * z1])  # [z1; z2], N = 2: the (i, i + N) pairing
-      >>> v = jaxloss.info_nce(z, jnp.tile(jnp.arange(2), 2), temperature=0.5)
+      >>> v = jaxloss.info_nce_loss(z, jnp.tile(jnp.arange(2), 2), temperature=0.5)
       >>> [round(x, 4) for x in v.tolist()]  # log(e² + 2) - 2
       [0.2395, 0.2395, 0.2395, 0.2395]
-      >>> w = jaxloss.info_nce(z1, positives=3.0 * z1, temperature=0.5)  # the same two views
+      >>> w = jaxloss.info_nce_loss(z1, positives=3.0 * z1, temperature=0.5)  # the same two views
       >>> bool(jnp.allclose(v, w))
       True
 
@@ -170,11 +170,11 @@ def info_nce(
         embeddings, labels = _two_views(embeddings, labels, positives)
     elif labels is None:
         raise TypeError(
-            "jaxloss.info_nce: pass `labels` (a set of embeddings and the identities that pair "
-            "them) or `positives` (the second view, row i pairing with row i of `embeddings`)."
+            "jaxloss.info_nce_loss: pass `labels` (a set of embeddings and the identities that "
+            "pair them) or `positives` (the second view, row i pairing with row i of `embeddings`)."
         )
     checked, lse, positive_logits, num_positive = _set_similarities(
-        "info_nce", embeddings, labels, temperature, eps, one_positive=True
+        "info_nce_loss", embeddings, labels, temperature, eps, one_positive=True
     )
     loss = lse - positive_logits
     # A NaN in one member makes every logsumexp of its set NaN: every value of the set, and
@@ -183,7 +183,7 @@ def info_nce(
 
 
 @register(plot="nce")
-def supervised_contrastive(
+def supervised_contrastive_loss(
     embeddings: Any, labels: Any, *, temperature: Any = 0.07, eps: Any = 1e-8
 ) -> jax.Array:
     """Supervised contrastive loss (SupCon, L_out), one value per anchor.
@@ -196,10 +196,10 @@ def supervised_contrastive(
           = logsumexp_{k≠i} s_ik - mean_{p∈P(i)} s_ip;
       l_i = 0 (with a zero gradient) for an anchor with no positive.
 
-    Gradient: as :func:`info_nce` with G_ik = P_ik - [k ∈ P(i)]/|P(i)| (0 for anchors without a
+    Gradient: as :func:`info_nce_loss` with G_ik = P_ik - [k ∈ P(i)]/|P(i)| (0 for anchors without a
     positive). dl_i/dτ = -(1/τ)·sum_k G_ik·s_ik.
 
-    With exactly one positive per anchor this *is* :func:`info_nce` (identical values and
+    With exactly one positive per anchor this *is* :func:`info_nce_loss` (identical values and
     gradients).
 
     Anchors without a positive give 0 and should usually not count in the mean:
@@ -219,14 +219,14 @@ def supervised_contrastive(
     Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> z = jnp.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
-      >>> v = jaxloss.supervised_contrastive(z, jnp.array([0, 0, 0, 1]), temperature=1.0)
+      >>> v = jaxloss.supervised_contrastive_loss(z, jnp.array([0, 0, 0, 1]), temperature=1.0)
       >>> [round(x, 4) for x in v.tolist()]
       [0.862, 0.862, 0.862, 0.0]
 
     Reference: Khosla et al., "Supervised Contrastive Learning", NeurIPS 2020 (eq. 2, L_out).
     """
     _, lse, positive_logits, num_positive = _set_similarities(
-        "supervised_contrastive", embeddings, labels, temperature, eps
+        "supervised_contrastive_loss", embeddings, labels, temperature, eps
     )
     has_positive = num_positive > 0
     dtype = lse.dtype
@@ -237,8 +237,8 @@ def supervised_contrastive(
     return nan_grad(jnp.where(has_positive, lse - mean_positive, no_positive))
 
 
-@register(plot="siglip")
-def siglip(
+@register(plot="siglip_loss")
+def siglip_loss(
     image_embeddings: Any,
     text_embeddings: Any,
     *,
@@ -258,7 +258,7 @@ def siglip(
 
     Gradient: with g_ij = -z_ij·σ(-z_ij·s_ij) (= σ(s_ij) - [i = j]) and a cotangent w on l:
     dL/dx̂_i = t·w_i sum_j g_ij ŷ_j, dL/dŷ_j = t·sum_i w_i g_ij x̂_i, then through the
-    normalisation as in :func:`info_nce`. dl_i/dt = sum_j g_ij x̂_i·ŷ_j, dl_i/db = sum_j g_ij.
+    normalisation as in :func:`info_nce_loss`. dl_i/dt = sum_j g_ij x̂_i·ŷ_j, dl_i/db = sum_j g_ij.
 
     Args:
       image_embeddings: floating array [..., N, D]; leading axes are independent sets
@@ -270,19 +270,20 @@ def siglip(
       eps: floor of the norms in the normalisation, > 0.
 
     Returns:
-      Array [..., N], per image. The per-text values are ``siglip(text, image, ...)``; both
+      Array [..., N], per image. The per-text values are ``siglip_loss(text, image, ...)``; both
       sum to the same total. open_clip's ``SigLipLoss`` returns the paper's scalar.
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> x = jnp.array([[1.0, 0.0], [0.0, 1.0]])
-      >>> [round(v, 4) for v in jaxloss.siglip(x, x, logit_scale=10.0, logit_bias=-5.0).tolist()]
+      >>> v = jaxloss.siglip_loss(x, x, logit_scale=10.0, logit_bias=-5.0)
+      >>> [round(u, 4) for u in v.tolist()]
       [0.0134, 0.0134]
 
     Reference: Zhai, Mustafa, Kolesnikov & Beyer, "Sigmoid Loss for Language Image
     Pre-Training", ICCV 2023.
     """
-    fn = "siglip"
+    fn = "siglip_loss"
     _checks.require(fn, "logit_scale", logit_scale, _checks.POSITIVE)
     _checks.require_finite(fn, "logit_bias", logit_bias)
     _checks.require(fn, "eps", eps, _checks.POSITIVE)

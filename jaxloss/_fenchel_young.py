@@ -315,7 +315,7 @@ def perceptron_loss(predictions: Any, targets: Any) -> jax.Array:
     Math (x = score, y = target):  l = max(0, -y·x), the hinge loss with margin 0.
 
     Gradient: dl/dx = -y where y·x <= 0 (the kink x = 0 counts as active, as in
-    :func:`hinge`; optax's ``jnp.maximum`` gives -y/2 there), else 0.
+    :func:`hinge_loss`; optax's ``jnp.maximum`` gives -y/2 there), else 0.
 
     Args:
       predictions: floating array of scores, any shape.

@@ -5,12 +5,12 @@ Conventions shared by every loss here.
 
 Two kinds of input, one convention each:
 
-* **Scores** (``hinge``, ``squared_hinge``, ``margin_ranking``): elementwise, one value per score.
-  Sign targets are in {-1, +1}. ``multiclass_hinge`` takes integer labels with the conventions of
-  :func:`jaxloss.softmax_cross_entropy_with_integer_labels`.
-* **Pairs and triplets of embeddings** (``cosine_embedding``, ``triplet_margin``,
-  ``contrastive``): the feature axis is the last axis and is reduced; one value per pair/triplet,
-  of the shape ``embeddings.shape[:-1]``.
+* **Scores** (``hinge_loss``, ``squared_hinge_loss``, ``margin_ranking_loss``): elementwise, one
+  value per score. Sign targets are in {-1, +1}. ``multiclass_hinge_loss`` takes integer labels
+  with the conventions of :func:`jaxloss.softmax_cross_entropy_with_integer_labels`.
+* **Pairs and triplets of embeddings** (``cosine_embedding_loss``, ``triplet_margin_loss``,
+  ``contrastive_loss``): the feature axis is the last axis and is reduced; one value per
+  pair/triplet, of the shape ``embeddings.shape[:-1]``.
 
 Targets of the binary kinds are validated: concrete (eager) targets outside the documented set
 raise a ValueError; under ``jit``/``vmap`` such targets give a NaN value and gradient (loud
@@ -57,13 +57,13 @@ from ._core.numerics import nan_gradient
 from ._core.registry import register
 
 __all__ = [
-    "contrastive",
-    "cosine_embedding",
-    "hinge",
-    "margin_ranking",
-    "multiclass_hinge",
-    "squared_hinge",
-    "triplet_margin",
+    "contrastive_loss",
+    "cosine_embedding_loss",
+    "hinge_loss",
+    "margin_ranking_loss",
+    "multiclass_hinge_loss",
+    "squared_hinge_loss",
+    "triplet_margin_loss",
 ]
 
 #: The cosine embedding loss's margin: a cosine.
@@ -125,7 +125,7 @@ def _sign_scores(fn: str, predictions: Any, targets: Any, margin: Any):
 
 
 @register(plot="signed")
-def hinge(predictions: Any, targets: Any, *, margin: Any = 1.0) -> jax.Array:
+def hinge_loss(predictions: Any, targets: Any, *, margin: Any = 1.0) -> jax.Array:
     """Hinge loss for binary classification with {-1, +1} targets, elementwise.
 
     Math (x = score, y = target in {-1, +1}, m = margin):  l = max(0, m - y·x).
@@ -147,16 +147,16 @@ def hinge(predictions: Any, targets: Any, *, margin: Any = 1.0) -> jax.Array:
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss
-      >>> jaxloss.hinge(jnp.array([2.0, 0.5, -1.0]), jnp.array([1.0, 1.0, 1.0])).tolist()
+      >>> jaxloss.hinge_loss(jnp.array([2.0, 0.5, -1.0]), jnp.array([1.0, 1.0, 1.0])).tolist()
       [0.0, 0.5, 2.0]
 
     Reference: Cortes & Vapnik, "Support-Vector Networks", Machine Learning 1995.
     """
-    return _active(_sign_scores("hinge", predictions, targets, margin))
+    return _active(_sign_scores("hinge_loss", predictions, targets, margin))
 
 
 @register(plot="signed")
-def squared_hinge(predictions: Any, targets: Any, *, margin: Any = 1.0) -> jax.Array:
+def squared_hinge_loss(predictions: Any, targets: Any, *, margin: Any = 1.0) -> jax.Array:
     """Squared hinge loss with {-1, +1} targets, elementwise (differentiable everywhere).
 
     Math (x = score, y in {-1, +1}, m = margin):  l = max(0, m - y·x)².
@@ -166,7 +166,7 @@ def squared_hinge(predictions: Any, targets: Any, *, margin: Any = 1.0) -> jax.A
 
     Args:
       predictions: floating array of scores, any shape.
-      targets: real array of the same shape, values -1 or +1 (validated as in :func:`hinge`).
+      targets: real array of the same shape, values -1 or +1 (validated as in :func:`hinge_loss`).
       margin: m >= 0 (may be traced).
 
     Returns:
@@ -175,13 +175,13 @@ def squared_hinge(predictions: Any, targets: Any, *, margin: Any = 1.0) -> jax.A
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss
-      >>> jaxloss.squared_hinge(jnp.array([2.0, 0.5, -1.0]), jnp.ones(3)).tolist()
+      >>> jaxloss.squared_hinge_loss(jnp.array([2.0, 0.5, -1.0]), jnp.ones(3)).tolist()
       [0.0, 0.25, 4.0]
 
     Reference: Rennie & Srebro, "Loss Functions for Preference Levels", IJCAI 2005 workshop;
     Lee & Lin, "A Study on L2-Loss (Squared Hinge-Loss) Multiclass SVM", Neural Comput. 2013.
     """
-    z = _sign_scores("squared_hinge", predictions, targets, margin)
+    z = _sign_scores("squared_hinge_loss", predictions, targets, margin)
     h = _active(z)  # the derivative 2·max(0, z) is 0 at the kink whichever side
     return h * h
 
@@ -190,7 +190,7 @@ _KINDS = ("crammer_singer", "weston_watkins")
 
 
 @register(plot="softmax")
-def multiclass_hinge(
+def multiclass_hinge_loss(
     logits: Any,
     labels: Any,
     *,
@@ -233,16 +233,16 @@ def multiclass_hinge(
     Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> z = jnp.array([[2.0, 1.5, 0.0]])
-      >>> jaxloss.multiclass_hinge(z, jnp.array([0])).tolist()
+      >>> jaxloss.multiclass_hinge_loss(z, jnp.array([0])).tolist()
       [0.5]
-      >>> jaxloss.multiclass_hinge(z, jnp.array([2]), kind="weston_watkins").tolist()
+      >>> jaxloss.multiclass_hinge_loss(z, jnp.array([2]), kind="weston_watkins").tolist()
       [5.5]
 
     References: Crammer & Singer, "On the Algorithmic Implementation of Multiclass Kernel-based
     Vector Machines", JMLR 2001; Weston & Watkins, "Support Vector Machines for Multi-Class
     Pattern Recognition", ESANN 1999.
     """
-    fn = "multiclass_hinge"
+    fn = "multiclass_hinge_loss"
     _checks.require(fn, "margin", margin, _checks.NONNEGATIVE)
     if kind not in _KINDS:
         raise ValueError(f"jaxloss.{fn}: `kind` must be one of {_KINDS}; got {kind!r}.")
@@ -267,12 +267,14 @@ def multiclass_hinge(
 
 
 @register(plot="ranking")
-def margin_ranking(scores_1: Any, scores_2: Any, targets: Any, *, margin: Any = 0.0) -> jax.Array:
+def margin_ranking_loss(
+    scores_1: Any, scores_2: Any, targets: Any, *, margin: Any = 0.0
+) -> jax.Array:
     """Pairwise margin ranking loss, elementwise: which of two scores should be larger.
 
     Math (x1, x2 = scores, y = +1 if x1 should rank higher, -1 if x2 should, m = margin):
       l = max(0, m - y·(x1 - x2)).
-    Equal to :func:`hinge` on the score difference: ``hinge(x1 - x2, y, margin=m)``.
+    Equal to :func:`hinge_loss` on the score difference: ``hinge_loss(x1 - x2, y, margin=m)``.
 
     Gradient: dl/dx1 = -y, dl/dx2 = +y where y·(x1 - x2) <= m (active at the kink, so tied
     scores with the default m = 0 still get a gradient, as in torch), else 0.
@@ -282,7 +284,7 @@ def margin_ranking(scores_1: Any, scores_2: Any, targets: Any, *, margin: Any = 
       scores_1: floating array, any shape (data first: the two score arrays, then the targets,
         torch's ``(input1, input2, target)`` order).
       scores_2: floating array of the same shape.
-      targets: real array of the same shape, values -1 or +1 (validated as in :func:`hinge`).
+      targets: real array of the same shape, values -1 or +1 (validated as in :func:`hinge_loss`).
       margin: m >= 0 (may be traced).
 
     Returns:
@@ -291,14 +293,14 @@ def margin_ranking(scores_1: Any, scores_2: Any, targets: Any, *, margin: Any = 
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss
-      >>> jaxloss.margin_ranking(jnp.array([3.0, 1.0]), jnp.array([1.0, 1.5]),
+      >>> jaxloss.margin_ranking_loss(jnp.array([3.0, 1.0]), jnp.array([1.0, 1.5]),
       ...                        jnp.array([1.0, 1.0]), margin=0.5).tolist()
       [0.0, 1.0]
 
     Reference: Herbrich, Graepel & Obermayer, "Large Margin Rank Boundaries for Ordinal
     Regression", Advances in Large Margin Classifiers, MIT Press 2000.
     """
-    fn = "margin_ranking"
+    fn = "margin_ranking_loss"
     _checks.require(fn, "margin", margin, _checks.NONNEGATIVE)
     x1 = _checks.check_floating(fn, "scores_1", scores_1)
     x2 = _checks.check_floating(fn, "scores_2", scores_2)
@@ -323,7 +325,7 @@ def _pair(fn: str, e1: Any, e2: Any, names: tuple[str, str] = ("embeddings_1", "
 
 
 @register(plot="cosine")
-def cosine_embedding(
+def cosine_embedding_loss(
     embeddings_1: Any, embeddings_2: Any, targets: Any, *, margin: Any = 0.0, eps: Any = 1e-8
 ) -> jax.Array:
     """Cosine embedding loss for pairs marked similar (+1) or dissimilar (-1), one value per pair.
@@ -342,7 +344,7 @@ def cosine_embedding(
       embeddings_1: floating array [..., D], feature axis last.
       embeddings_2: floating array of the same shape.
       targets: real array [...] (the embeddings' shape without D), values -1 or +1 (validated as
-        in :func:`hinge`).
+        in :func:`hinge_loss`).
       margin: m in [-1, 1] (torch suggests [0, 0.5]; may be traced).
       eps: floor of the norms, > 0 (``torch.nn.functional.cosine_similarity``'s default).
 
@@ -356,11 +358,11 @@ def cosine_embedding(
       >>> import jax.numpy as jnp, jaxloss
       >>> a = jnp.array([[1.0, 0.0], [1.0, 0.0], [0.0, 0.0]])
       >>> b = jnp.array([[0.0, 2.0], [1.0, 1.0], [1.0, 0.0]])
-      >>> v = jaxloss.cosine_embedding(a, b, jnp.array([1.0, -1.0, 1.0]), margin=0.5)
+      >>> v = jaxloss.cosine_embedding_loss(a, b, jnp.array([1.0, -1.0, 1.0]), margin=0.5)
       >>> [round(x, 4) for x in v.tolist()]
       [1.0, 0.2071, 1.0]
     """
-    fn = "cosine_embedding"
+    fn = "cosine_embedding_loss"
     _checks.require(fn, "margin", margin, _COSINE_MARGIN)
     _checks.require(fn, "eps", eps, _checks.POSITIVE)
     x1, x2 = _pair(fn, embeddings_1, embeddings_2)
@@ -375,7 +377,7 @@ def cosine_embedding(
 
 
 @register(plot="triplet")
-def triplet_margin(
+def triplet_margin_loss(
     anchors: Any,
     positives: Any,
     negatives: Any,
@@ -417,15 +419,15 @@ def triplet_margin(
     Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> a, pos, neg = jnp.array([[0.0, 0.0]]), jnp.array([[1.0, -1.0]]), jnp.array([[2.0, 2.0]])
-      >>> jaxloss.triplet_margin(a, pos, neg, p=1).tolist(), jaxloss.triplet_margin(a, pos, neg,
-      ...                                                        p=1, margin=3.0).tolist()
+      >>> (jaxloss.triplet_margin_loss(a, pos, neg, p=1).tolist(),
+      ...  jaxloss.triplet_margin_loss(a, pos, neg, p=1, margin=3.0).tolist())
       ([0.0], [1.0])
 
     References: Schroff, Kalenichenko & Philbin, "FaceNet", CVPR 2015; Balntas, Riba, Ponsa &
     Mikolajczyk, "Learning local feature descriptors with triplets and shallow convolutional
     neural networks", BMVC 2016 (swap).
     """
-    fn = "triplet_margin"
+    fn = "triplet_margin_loss"
     _checks.require(fn, "margin", margin, _checks.NONNEGATIVE)
     if not isinstance(swap, (bool, np.bool_)):
         raise ValueError(f"jaxloss.{fn}: `swap` must be a Python bool; got {swap!r}.")
@@ -493,8 +495,8 @@ def _contrastive_terms_jvp(primals, tangents):
 _contrastive_terms.defjvp(_contrastive_terms_jvp, symbolic_zeros=True)
 
 
-@register(plot="contrastive")
-def contrastive(
+@register(plot="contrastive_loss")
+def contrastive_loss(
     embeddings_1: Any, embeddings_2: Any, targets: Any, *, margin: Any = 1.0
 ) -> jax.Array:
     """Contrastive loss of Hadsell et al. for similar (1) / dissimilar (0) pairs, one per pair.
@@ -521,13 +523,13 @@ def contrastive(
     Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> a, b = jnp.array([[0.0, 0.0], [0.0, 0.0]]), jnp.array([[3.0, 4.0], [0.3, 0.4]])
-      >>> [round(x, 4) for x in jaxloss.contrastive(a, b, jnp.array([1, 0])).tolist()]
+      >>> [round(x, 4) for x in jaxloss.contrastive_loss(a, b, jnp.array([1, 0])).tolist()]
       [12.5, 0.125]
 
     Reference: Hadsell, Chopra & LeCun, "Dimensionality Reduction by Learning an Invariant
     Mapping", CVPR 2006.
     """
-    fn = "contrastive"
+    fn = "contrastive_loss"
     _checks.require(fn, "margin", margin, _checks.POSITIVE)
     x1, x2 = _pair(fn, embeddings_1, embeddings_2)
     t = _checks.check_real(fn, "targets", targets)

@@ -19,7 +19,7 @@ from ._core.checks import NONNEGATIVE, POSITIVE
 from ._core.numerics import abs0
 from ._core.registry import register
 
-__all__ = ["absolute_error", "huber", "log_cosh", "smooth_l1", "squared_error"]
+__all__ = ["absolute_error", "huber_loss", "log_cosh", "smooth_l1_loss", "squared_error"]
 
 
 @register(plot="residual")
@@ -115,7 +115,7 @@ def _huber_core(r: jax.Array, delta: Any) -> jax.Array:
 
 
 @register(plot="residual")
-def huber(predictions: Any, targets: Any, *, delta: Any = 1.0) -> jax.Array:
+def huber_loss(predictions: Any, targets: Any, *, delta: Any = 1.0) -> jax.Array:
     """Huber loss, elementwise: quadratic for small residuals, linear for large ones.
 
     Math:  l = r²/2 if |r| <= δ, else δ(|r| - δ/2).
@@ -134,13 +134,13 @@ def huber(predictions: Any, targets: Any, *, delta: Any = 1.0) -> jax.Array:
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss
-      >>> jaxloss.huber(jnp.array([0.5, 3.0]), jnp.zeros(2)).tolist()
+      >>> jaxloss.huber_loss(jnp.array([0.5, 3.0]), jnp.zeros(2)).tolist()
       [0.125, 2.5]
 
     Reference: Huber, "Robust Estimation of a Location Parameter", Ann. Math. Statist. 1964.
     """
-    _checks.require("huber", "delta", delta, POSITIVE)
-    p, t = _checks.prepare_pair("huber", predictions, targets)
+    _checks.require("huber_loss", "delta", delta, POSITIVE)
+    p, t = _checks.prepare_pair("huber_loss", predictions, targets)
     return _huber(p, t, jnp.asarray(delta, p.dtype))
 
 
@@ -179,7 +179,7 @@ _huber.defjvp(_huber_jvp, symbolic_zeros=True)
 
 
 @register(plot="residual")
-def smooth_l1(predictions: Any, targets: Any, *, beta: Any = 1.0) -> jax.Array:
+def smooth_l1_loss(predictions: Any, targets: Any, *, beta: Any = 1.0) -> jax.Array:
     """Smooth L1 loss, elementwise: Huber divided by its threshold, so the linear part has slope 1.
 
     Math:  l = r²/(2β) if |r| < β, else |r| - β/2;  β = 0 gives |r| exactly.
@@ -196,13 +196,13 @@ def smooth_l1(predictions: Any, targets: Any, *, beta: Any = 1.0) -> jax.Array:
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss
-      >>> jaxloss.smooth_l1(jnp.array([0.5, 3.0]), jnp.zeros(2), beta=1.0).tolist()
+      >>> jaxloss.smooth_l1_loss(jnp.array([0.5, 3.0]), jnp.zeros(2), beta=1.0).tolist()
       [0.125, 2.5]
 
     Reference: Girshick, "Fast R-CNN", ICCV 2015.
     """
-    _checks.require("smooth_l1", "beta", beta, NONNEGATIVE)
-    p, t = _checks.prepare_pair("smooth_l1", predictions, targets)
+    _checks.require("smooth_l1_loss", "beta", beta, NONNEGATIVE)
+    p, t = _checks.prepare_pair("smooth_l1_loss", predictions, targets)
     b = jnp.asarray(beta, p.dtype)
     a = abs0(p - t)
     q = jnp.minimum(a, b)

@@ -3,14 +3,15 @@
 Every loss is elementwise and returns the shape of ``predictions``; reduce with
 :func:`jaxloss.mean`. float16/bfloat16 inputs are computed in float32 and the result is float32;
 float64 stays float64. Hyperparameters are cast to that compute dtype, so a learnable (traced)
-hyperparameter gets its gradient back in its own dtype. The ``scale`` c of :func:`cauchy`,
-:func:`geman_mcclure`, :func:`welsch` and :func:`tukey_biweight` may be a scalar or an array
-broadcasting to the predictions' shape (one scale per output dimension).
+hyperparameter gets its gradient back in its own dtype. The ``scale`` c of
+:func:`cauchy_loss`, :func:`geman_mcclure_loss`, :func:`welsch_loss` and :func:`tukey_biweight_loss`
+may be a scalar or an array broadcasting to the predictions' shape (one scale per output dimension).
 
-:func:`charbonnier` (pseudo-Huber), :func:`cauchy`, :func:`geman_mcclure`, :func:`welsch` and
-:func:`tukey_biweight` grow more slowly than r² for large residuals, so outliers pull less; the
-last three are redescending (gross outliers get almost no gradient). The first four are members
-of Barron's general loss :func:`jaxloss.barron`: the shapes α = 1 (Charbonnier with δ = c,
+:func:`charbonnier_loss` (pseudo-Huber), :func:`cauchy_loss`, :func:`geman_mcclure_loss`,
+:func:`welsch_loss` and :func:`tukey_biweight_loss` grow more slowly than r² for large residuals, so
+outliers pull less; the last three are redescending (gross outliers get almost no gradient). The
+first four are members
+of Barron's general loss :func:`jaxloss.barron_loss`: the shapes α = 1 (Charbonnier with δ = c,
 divided by c²), 0, -2 and -∞.
 
 Each loss is finite wherever its value is in range, also where p - t itself overflows (it is
@@ -30,11 +31,17 @@ from ._core.checks import POSITIVE
 from ._core.registry import register
 from ._core.residual import half, log1p_z2_over, tangent
 
-__all__ = ["cauchy", "charbonnier", "geman_mcclure", "tukey_biweight", "welsch"]
+__all__ = [
+    "cauchy_loss",
+    "charbonnier_loss",
+    "geman_mcclure_loss",
+    "tukey_biweight_loss",
+    "welsch_loss",
+]
 
 
 @register(plot="residual")
-def charbonnier(predictions: Any, targets: Any, *, delta: Any = 1.0) -> jax.Array:
+def charbonnier_loss(predictions: Any, targets: Any, *, delta: Any = 1.0) -> jax.Array:
     """Charbonnier (pseudo-Huber) loss, elementwise: a smooth Huber, r²/2 near 0, δ|r| far out.
 
     Math:  l = δ² (√(1 + (r/δ)²) - 1), evaluated as δ|r| · (|r|/δ)/(√(1 + (r/δ)²) + 1), which has
@@ -56,11 +63,12 @@ def charbonnier(predictions: Any, targets: Any, *, delta: Any = 1.0) -> jax.Arra
 
     Returns:
       Array of the shape of ``predictions``. kornia ``charbonnier_loss(reduction='none')`` for
-      δ = 1; no optax, torch.nn or Keras equivalent (Keras/optax ``huber`` is the non-smooth one).
+      δ = 1; no optax, torch.nn or Keras equivalent (Keras/optax ``huber_loss`` is the non-smooth
+      one).
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss
-      >>> [round(v, 6) for v in jaxloss.charbonnier(jnp.array([0.0, 1.0, 3.0]), jnp.zeros(3))
+      >>> [round(v, 6) for v in jaxloss.charbonnier_loss(jnp.array([0.0, 1.0, 3.0]), jnp.zeros(3))
       ...  .tolist()]
       [0.0, 0.414214, 2.162278]
 
@@ -68,7 +76,7 @@ def charbonnier(predictions: Any, targets: Any, *, delta: Any = 1.0) -> jax.Arra
     for computed imaging", ICIP 1994; Hartley and Zisserman, "Multiple View Geometry", 2nd ed.,
     appendix 6.8 (pseudo-Huber).
     """
-    fn = "charbonnier"
+    fn = "charbonnier_loss"
     p, t = _checks.prepare_pair(fn, predictions, targets)
     d = _checks.hyperparameter(fn, "delta", delta, POSITIVE, p.dtype)
     return _charbonnier(p, t, d)
@@ -118,7 +126,7 @@ _charbonnier.defjvp(_charbonnier_jvp, symbolic_zeros=True)
 
 
 @register(plot="residual")
-def cauchy(predictions: Any, targets: Any, *, scale: Any = 1.0) -> jax.Array:
+def cauchy_loss(predictions: Any, targets: Any, *, scale: Any = 1.0) -> jax.Array:
     """Cauchy (Lorentzian) loss, elementwise: logarithmic growth, the α = 0 member of Barron's.
 
     Math (z = r/c, c = scale):  l = log(1 + z²/2), evaluated without forming z² for large z.
@@ -133,18 +141,18 @@ def cauchy(predictions: Any, targets: Any, *, scale: Any = 1.0) -> jax.Array:
 
     Returns:
       Array of the shape of ``predictions``. kornia ``cauchy_loss(reduction='none')`` is c = 1.
-      The M-estimator form (c²/2) log(1 + (r/c)²) (scipy's ``loss='cauchy'``, ψ(r) ≈ r near 0)
-      is (c²/2) · cauchy(p, t, scale=c/√2). No optax, torch.nn or Keras equivalent.
+      The M-estimator form (c²/2) log(1 + (r/c)²) (scipy's ``loss='cauchy_loss'``, ψ(r) ≈ r near 0)
+      is (c²/2) · cauchy_loss(p, t, scale=c/√2). No optax, torch.nn or Keras equivalent.
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss
-      >>> [round(v, 6) for v in jaxloss.cauchy(jnp.array([0.0, 2.0]), jnp.zeros(2)).tolist()]
+      >>> [round(v, 6) for v in jaxloss.cauchy_loss(jnp.array([0.0, 2.0]), jnp.zeros(2)).tolist()]
       [0.0, 1.098612]
 
     Reference: Black and Anandan, "The robust estimation of multiple motions", CVIU 1996; the
     normalisation of Barron, "A General and Adaptive Robust Loss Function", CVPR 2019.
     """
-    fn = "cauchy"
+    fn = "cauchy_loss"
     p, t = _checks.prepare_pair(fn, predictions, targets)
     c = _checks.hyperparameter_array(fn, "scale", scale, POSITIVE, p.shape, p.dtype)
     return _cauchy(p, t, c)
@@ -179,7 +187,7 @@ _cauchy.defjvp(_cauchy_jvp, symbolic_zeros=True)
 
 
 @register(plot="residual")
-def geman_mcclure(predictions: Any, targets: Any, *, scale: Any = 1.0) -> jax.Array:
+def geman_mcclure_loss(predictions: Any, targets: Any, *, scale: Any = 1.0) -> jax.Array:
     """Geman–McClure loss, elementwise: redescending, bounded by 2; Barron's α = -2 member.
 
     Math (u = (r/c)², c = scale):  l = 2u/(u + 4), evaluated as 2 - 8/(u + 4) for u > 4 (no
@@ -199,13 +207,13 @@ def geman_mcclure(predictions: Any, targets: Any, *, scale: Any = 1.0) -> jax.Ar
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss
-      >>> jaxloss.geman_mcclure(jnp.array([0.0, 2.0]), jnp.zeros(2)).tolist()
+      >>> jaxloss.geman_mcclure_loss(jnp.array([0.0, 2.0]), jnp.zeros(2)).tolist()
       [0.0, 1.0]
 
     Reference: Geman and McClure, "Statistical methods for tomographic image reconstruction",
     Bull. Int. Statist. Inst. 1987; Barron, CVPR 2019.
     """
-    fn = "geman_mcclure"
+    fn = "geman_mcclure_loss"
     p, t = _checks.prepare_pair(fn, predictions, targets)
     c = _checks.hyperparameter_array(fn, "scale", scale, POSITIVE, p.shape, p.dtype)
     return _geman_mcclure(p, t, c)
@@ -251,7 +259,7 @@ _geman_mcclure.defjvp(_geman_mcclure_jvp, symbolic_zeros=True)
 
 
 @register(plot="residual")
-def welsch(predictions: Any, targets: Any, *, scale: Any = 1.0) -> jax.Array:
+def welsch_loss(predictions: Any, targets: Any, *, scale: Any = 1.0) -> jax.Array:
     """Welsch (Leclerc) loss, elementwise: redescending, bounded by 1; Barron's α = -∞ member.
 
     Math (z = r/c, c = scale):  l = 1 - exp(-z²/2)  (= -expm1(-z²/2)).
@@ -269,13 +277,13 @@ def welsch(predictions: Any, targets: Any, *, scale: Any = 1.0) -> jax.Array:
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss
-      >>> [round(v, 6) for v in jaxloss.welsch(jnp.array([0.0, 2.0]), jnp.zeros(2)).tolist()]
+      >>> [round(v, 6) for v in jaxloss.welsch_loss(jnp.array([0.0, 2.0]), jnp.zeros(2)).tolist()]
       [0.0, 0.864665]
 
     Reference: Dennis and Welsch, "Techniques for nonlinear least squares and robust regression",
     Commun. Statist. Simul. Comput. 1978; Leclerc, IJCV 1989; Barron, CVPR 2019.
     """
-    fn = "welsch"
+    fn = "welsch_loss"
     p, t = _checks.prepare_pair(fn, predictions, targets)
     c = _checks.hyperparameter_array(fn, "scale", scale, POSITIVE, p.shape, p.dtype)
     return _welsch(p, t, c)
@@ -306,7 +314,7 @@ _welsch.defjvp(_welsch_jvp, symbolic_zeros=True)
 
 
 @register(plot="residual")
-def tukey_biweight(predictions: Any, targets: Any, *, scale: Any = 4.685) -> jax.Array:
+def tukey_biweight_loss(predictions: Any, targets: Any, *, scale: Any = 4.685) -> jax.Array:
     """Tukey's biweight (bisquare) loss, elementwise: redescending, constant beyond |r| = c.
 
     Math (u = min((r/c)², 1), c = scale):  l = (c²/6) [1 - (1 - u)³], evaluated as
@@ -327,14 +335,14 @@ def tukey_biweight(predictions: Any, targets: Any, *, scale: Any = 4.685) -> jax
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss
-      >>> l = jaxloss.tukey_biweight(jnp.array([0.0, 1.0, 3.0]), jnp.zeros(3), scale=2.0)
+      >>> l = jaxloss.tukey_biweight_loss(jnp.array([0.0, 1.0, 3.0]), jnp.zeros(3), scale=2.0)
       >>> [round(v, 6) for v in l.tolist()]
       [0.0, 0.385417, 0.666667]
 
     Reference: Beaton and Tukey, "The fitting of power series, meaning polynomials, illustrated
     on band-spectroscopic data", Technometrics 1974.
     """
-    fn = "tukey_biweight"
+    fn = "tukey_biweight_loss"
     p, t = _checks.prepare_pair(fn, predictions, targets)
     c = _checks.hyperparameter_array(fn, "scale", scale, POSITIVE, p.shape, p.dtype)
     return _tukey(p, t, c)

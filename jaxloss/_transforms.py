@@ -188,7 +188,7 @@ def rescaled(loss: Loss, scale: Any) -> Loss:
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss
-      >>> h = jaxloss.rescaled(jaxloss.huber, 0.1)
+      >>> h = jaxloss.rescaled(jaxloss.huber_loss, 0.1)
       >>> h(jnp.array([0.05, 1.0]), jnp.zeros(2)).tolist()
       [0.125, 9.5]
     """

@@ -6,8 +6,9 @@ Every loss is elementwise and returns the shape of ``predictions``; reduce with
 float64 stays float64. Hyperparameters are scalars, cast to that compute dtype, so a learnable
 (traced) hyperparameter gets its gradient back in its own dtype.
 
-:func:`wing` is logarithmic for small |r| and linear beyond ω (landmarks); :func:`adaptive_wing`
-also lets the target shape the loss (heatmaps: L2-like on the background, Wing-like on the
+:func:`wing_loss` is logarithmic for small |r| and linear beyond ω (landmarks);
+:func:`adaptive_wing_loss` also lets the target shape the loss (heatmaps: L2-like on the background,
+Wing-like on the
 foreground). At r = 0 the gradient is 0 (the subgradient, as for |r|).
 """
 
@@ -24,11 +25,13 @@ from ._core.checks import POSITIVE
 from ._core.numerics import abs0, softplus
 from ._core.registry import register
 
-__all__ = ["adaptive_wing", "wing"]
+__all__ = ["adaptive_wing_loss", "wing_loss"]
 
 
 @register(plot="residual")
-def wing(predictions: Any, targets: Any, *, omega: Any = 10.0, epsilon: Any = 2.0) -> jax.Array:
+def wing_loss(
+    predictions: Any, targets: Any, *, omega: Any = 10.0, epsilon: Any = 2.0
+) -> jax.Array:
     """Wing loss, elementwise: logarithmic for small residuals, linear for large ones.
 
     Math (a = |r|, ω = omega, ε = epsilon):
@@ -50,17 +53,17 @@ def wing(predictions: Any, targets: Any, *, omega: Any = 10.0, epsilon: Any = 2.
     Returns:
       Array of the shape of ``predictions``. mmpose ``WingLoss(omega, epsilon)`` on [N, K, D]
       landmarks sums over keypoints and coordinates and averages over the batch:
-      ``jaxloss.mean(wing(p, t).sum((1, 2)))``. No optax, torch.nn or Keras equivalent.
+      ``jaxloss.mean(wing_loss(p, t).sum((1, 2)))``. No optax, torch.nn or Keras equivalent.
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss
-      >>> [round(v, 5) for v in jaxloss.wing(jnp.array([1.0, 12.0]), jnp.zeros(2)).tolist()]
+      >>> [round(v, 5) for v in jaxloss.wing_loss(jnp.array([1.0, 12.0]), jnp.zeros(2)).tolist()]
       [4.05465, 19.91759]
 
     Reference: Feng et al., "Wing Loss for Robust Facial Landmark Localisation with Convolutional
     Neural Networks", CVPR 2018 (arXiv:1711.06753).
     """
-    fn = "wing"
+    fn = "wing_loss"
     p, t = _checks.prepare_pair(fn, predictions, targets)
     w = _checks.hyperparameter(fn, "omega", omega, POSITIVE, p.dtype)
     e = _checks.hyperparameter(fn, "epsilon", epsilon, POSITIVE, p.dtype)
@@ -73,8 +76,8 @@ def wing(predictions: Any, targets: Any, *, omega: Any = 10.0, epsilon: Any = 2.
     return jnp.where(inside, w * jnp.log1p(a_in / e), a * nan_hyper - c)
 
 
-@register(plot="adaptive_wing")
-def adaptive_wing(
+@register(plot="adaptive_wing_loss")
+def adaptive_wing_loss(
     predictions: Any,
     targets: Any,
     *,
@@ -119,14 +122,14 @@ def adaptive_wing(
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss
-      >>> l = jaxloss.adaptive_wing(jnp.array([0.2, 0.2, 1.0]), jnp.array([0.0, 1.0, 0.0]))
+      >>> l = jaxloss.adaptive_wing_loss(jnp.array([0.2, 0.2, 1.0]), jnp.array([0.0, 1.0, 0.0]))
       >>> [round(v, 4) for v in l.tolist()]
       [0.4688, 8.2998, 8.4959]
 
     Reference: Wang, Bo and Fuxin, "Adaptive Wing Loss for Robust Face Alignment via Heatmap
     Regression", ICCV 2019 (arXiv:1904.07399).
     """
-    fn = "adaptive_wing"
+    fn = "adaptive_wing_loss"
     p, t = _checks.prepare_pair(fn, predictions, targets)
     w = _checks.hyperparameter(fn, "omega", omega, POSITIVE, p.dtype)
     th = _checks.hyperparameter(fn, "theta", theta, POSITIVE, p.dtype)

@@ -65,11 +65,11 @@ def test_harness_tiny_run_schema(bench, tmp_path):
 
 
 def test_harness_rejects_different_functions(bench):
-    spec = bench.Spec("huber", "squared_error", "elementwise", bench.pair_normal(1.0),
-                      lambda p, t: jaxloss.mean(jaxloss.huber(p, t)),
+    spec = bench.Spec("huber_loss", "squared_error", "elementwise", bench.pair_normal(1.0),
+                      lambda p, t: jaxloss.mean(jaxloss.huber_loss(p, t)),
                       lambda p, t: jnp.mean(optax.losses.squared_error(p, t)))
     bench.ROOF.update({"read_bandwidth_GBps": 1.0, "exp_rate_Gps": 1.0})
-    with pytest.raises(AssertionError, match="huber: values differ"):
+    with pytest.raises(AssertionError, match="huber_loss: values differ"):
         bench.run_case(spec, (256,), "tiny", 1, use_torch=False)
 
 
@@ -90,7 +90,7 @@ def test_sigmoid_bce_value_and_grad_has_no_temporaries():
     assert theirs >= 4 * _N  # at least one full-size float32 temporary
 
 
-@pytest.mark.parametrize("name", ["squared_error", "huber", "log_cosh"])
+@pytest.mark.parametrize("name", ["squared_error", "huber_loss", "log_cosh"])
 def test_regression_value_and_grad_has_no_temporaries(name):
     loss = getattr(jaxloss, name)
     assert _temp(lambda p, t: jaxloss.mean(loss(p, t))) == 0

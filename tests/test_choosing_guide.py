@@ -29,10 +29,10 @@ def test_guide_code_blocks_run_and_print_what_the_page_quotes():
     np.testing.assert_allclose(demand.get_ydata(), w * r**2, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(fig.axes[1].lines[0].get_ydata(), 2 * w * r, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(squared.get_ydata(), r**2, rtol=1e-5, atol=1e-6)
-    huber = fig.axes[2].lines[0]
-    r, d = huber.get_xdata(), 0.05
+    huber_loss = fig.axes[2].lines[0]
+    r, d = huber_loss.get_xdata(), 0.05
     value = np.where(np.abs(r) <= d, 0.5 * r**2, d * (np.abs(r) - 0.5 * d))
-    np.testing.assert_allclose(huber.get_ydata(), value, rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(huber_loss.get_ydata(), value, rtol=1e-5, atol=1e-9)
     np.testing.assert_allclose(fig.axes[3].lines[0].get_ydata(), np.clip(r, -d, d), atol=1e-7)
     # Focal loss, label 1, γ = 2 (its default): -(1 - p)² log p with p = σ(z).
     focal = fig.axes[4].lines[0]

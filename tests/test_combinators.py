@@ -128,7 +128,8 @@ def test_log_space_matches_chain_rule():
 
 def test_linear_combination_is_the_combination_of_closed_forms():
     by_name = {f"{c.loss}[{c.id}]": c for c in STATIC_REGRESSION}
-    parts = [by_name["squared_error[plain]"], by_name["huber[delta=1]"], by_name["log_cosh[plain]"]]
+    parts = [by_name["squared_error[plain]"], by_name["huber_loss[delta=1]"],
+             by_name["log_cosh[plain]"]]
     coef = [1.0, 0.5, 2.0]
     loss = jaxloss.linear_combination([_bound(c) for c in parts], coef)
     p, t = _data(parts[1])
@@ -149,7 +150,7 @@ def test_masked_ignores_nan_targets_in_value_and_gradient():
     t[0, 1] = np.nan
     t[2, 2] = np.inf
     finite = np.isfinite(t)
-    loss = jaxloss.masked(jaxloss.huber)
+    loss = jaxloss.masked(jaxloss.huber_loss)
     values = loss(p, t)
     r = p - np.where(finite, t, 0)
     np.testing.assert_allclose(values, np.where(finite, np.where(np.abs(r) <= 1, r**2 / 2,
@@ -277,32 +278,33 @@ def test_multitask_errors_name_the_tasks():
 
 def test_combinator_argument_errors():
     with pytest.raises(ValueError, match=r"jaxloss\.bounded: `bound` must be finite and > 0"):
-        jaxloss.bounded(jaxloss.huber, -1.0)
+        jaxloss.bounded(jaxloss.huber_loss, -1.0)
     with pytest.raises(ValueError, match=r"jaxloss\.scaled: `factor`"):
-        jaxloss.scaled(jaxloss.huber, float("nan"))
+        jaxloss.scaled(jaxloss.huber_loss, float("nan"))
     with pytest.raises(TypeError, match=r"jaxloss\.asymmetric: `loss` must be a loss function"):
-        jaxloss.asymmetric("huber")
+        jaxloss.asymmetric("huber_loss")
     with pytest.raises(ValueError, match=r"jaxloss\.stop_gradient: `argnames`"):
-        jaxloss.stop_gradient(jaxloss.huber, argnames="targets")
+        jaxloss.stop_gradient(jaxloss.huber_loss, argnames="targets")
     with pytest.raises(ValueError, match=r"jaxloss\.linear_combination: .*same length"):
-        jaxloss.linear_combination([jaxloss.huber], [1.0, 2.0])
+        jaxloss.linear_combination([jaxloss.huber_loss], [1.0, 2.0])
     with pytest.raises(ValueError, match=r"jaxloss\.weighted: `weights` must broadcast"):
-        jaxloss.weighted(jaxloss.huber, np.ones(5))(np.ones(3), np.zeros(3))
+        jaxloss.weighted(jaxloss.huber_loss, np.ones(5))(np.ones(3), np.zeros(3))
 
 
 def test_combinators_name_a_partial_by_its_function():
     """A loss with hyperparameters bound by functools.partial keeps its function's name, nested
     partials included, in every combinator that names its result."""
-    huber2 = functools.partial(jaxloss.huber, delta=2.0)
-    assert jaxloss.asymmetric(huber2).__name__ == "asymmetric(huber)"
-    assert jaxloss.asymmetric(functools.partial(huber2)).__name__ == "asymmetric(huber)"
-    assert jaxloss.bounded(jaxloss.asymmetric(huber2), 1.0).__name__ == "bounded(asymmetric(huber))"
-    assert jaxloss.scaled(huber2, 2.0).__name__ == "scaled(huber)"
-    assert jaxloss.weighted(huber2, 1.0).__qualname__ == "weighted(huber)"
-    assert jaxloss.stop_gradient(huber2).__name__ == "stop_gradient(huber)"
+    huber2 = functools.partial(jaxloss.huber_loss, delta=2.0)
+    assert jaxloss.asymmetric(huber2).__name__ == "asymmetric(huber_loss)"
+    assert jaxloss.asymmetric(functools.partial(huber2)).__name__ == "asymmetric(huber_loss)"
+    bounded = jaxloss.bounded(jaxloss.asymmetric(huber2), 1.0)
+    assert bounded.__name__ == "bounded(asymmetric(huber_loss))"
+    assert jaxloss.scaled(huber2, 2.0).__name__ == "scaled(huber_loss)"
+    assert jaxloss.weighted(huber2, 1.0).__qualname__ == "weighted(huber_loss)"
+    assert jaxloss.stop_gradient(huber2).__name__ == "stop_gradient(huber_loss)"
     assert (jaxloss.linear_combination([huber2, jaxloss.absolute_error], [1.0, 0.5]).__name__
-            == "linear_combination(1.0*huber + 0.5*absolute_error)")
-    assert jaxloss.sum_losses(huber2).__name__ == "linear_combination(1.0*huber)"
+            == "linear_combination(1.0*huber_loss + 0.5*absolute_error)")
+    assert jaxloss.sum_losses(huber2).__name__ == "linear_combination(1.0*huber_loss)"
     # A callable object without __name__ is named by its type, as before.
 
     class Half:
@@ -313,12 +315,12 @@ def test_combinators_name_a_partial_by_its_function():
 
 
 COMPOSED = {
-    "bounded(asymmetric(huber))": jaxloss.bounded(
-        jaxloss.asymmetric(functools.partial(jaxloss.huber, delta=0.5), over=3.0), 50.0,
+    "bounded(asymmetric(huber_loss))": jaxloss.bounded(
+        jaxloss.asymmetric(functools.partial(jaxloss.huber_loss, delta=0.5), over=3.0), 50.0,
         smooth=True),
     "masked(relative(log_cosh))": jaxloss.masked(jaxloss.relative(jaxloss.log_cosh)),
-    "sum(rescaled(smooth_l1), scaled(abs))": jaxloss.sum_losses(
-        jaxloss.rescaled(jaxloss.smooth_l1, 0.1), jaxloss.scaled(jaxloss.absolute_error, 0.1)),
+    "sum(rescaled(smooth_l1_loss), scaled(abs))": jaxloss.sum_losses(
+        jaxloss.rescaled(jaxloss.smooth_l1_loss, 0.1), jaxloss.scaled(jaxloss.absolute_error, 0.1)),
 }
 
 
@@ -361,8 +363,8 @@ def test_multiplying_a_loss_by_a_constant_does_not_change_its_minimiser():
     def objective(loss):
         return lambda theta: jaxloss.mean(loss(jnp.full_like(y, theta), y))
 
-    base = _train(objective(jaxloss.huber), jnp.asarray(0.0), steps=600)
-    big = _train(objective(jaxloss.scaled(jaxloss.huber, 50.0)), jnp.asarray(0.0), steps=600)
+    base = _train(objective(jaxloss.huber_loss), jnp.asarray(0.0), steps=600)
+    big = _train(objective(jaxloss.scaled(jaxloss.huber_loss, 50.0)), jnp.asarray(0.0), steps=600)
     # Huber's minimiser satisfies sum(clip(theta - y, -1, 1)) = 0: check both against it.
     for theta in (base, big):
         assert abs(float(jnp.sum(jnp.clip(theta - y, -1, 1)))) < 0.5

@@ -132,7 +132,7 @@ def _huber_m_estimate(y, delta):
 
 
 def test_huber_gives_the_huber_m_estimate():
-    acts = _acts(jaxloss.huber, delta=[0.3, 1.345])
+    acts = _acts(jaxloss.huber_loss, delta=[0.3, 1.345])
     for h, delta in enumerate([0.3, 1.345]):
         for i in range(3):
             np.testing.assert_allclose(
@@ -145,7 +145,8 @@ def test_non_convex_loss_finds_the_global_minimum_and_shapes_batch():
     # local minimum near the outliers; the global one (near 0) is found.
     y = np.concatenate([RNG.normal(size=90), 8.0 + 0.1 * RNG.normal(size=10)])
     batch = np.stack([y, y[::-1], np.where(np.arange(100) == 3, np.nan, y)]).reshape(3, 1, 100)
-    acts = np.asarray(jax.jit(lambda s: bayes_act(jaxloss.tukey_biweight, s, scale=2.0))(batch))
+    tukey = jaxloss.tukey_biweight_loss
+    acts = np.asarray(jax.jit(lambda s: bayes_act(tukey, s, scale=2.0))(batch))
     assert acts.shape == (3, 1)
     def best_on(grid):
         u = np.minimum(((grid[:, None] - y[None, :]) / 2.0) ** 2, 1.0)
@@ -187,7 +188,7 @@ def _asymmetric_act(base):
 
 @settings(max_examples=30, deadline=None)
 @given(
-    base=st.sampled_from(["squared_error", "huber", "absolute_error"]),
+    base=st.sampled_from(["squared_error", "huber_loss", "absolute_error"]),
     y=st.lists(st.floats(-50, 50), min_size=12, max_size=12),
     over=st.floats(0.05, 20.0),
     under=st.floats(0.05, 20.0),
@@ -236,8 +237,8 @@ def _tukey_efficiency(c):
 def robust():
     r = jnp.linspace(-6.0, 6.0, 25)
     return r, {
-        "huber": jax.jit(lambda r: influence(jaxloss.huber, r, delta=1.345))(r),
-        "tukey": jax.jit(lambda r: influence(jaxloss.tukey_biweight, r, scale=4.685))(r),
+        "huber_loss": jax.jit(lambda r: influence(jaxloss.huber_loss, r, delta=1.345))(r),
+        "tukey": jax.jit(lambda r: influence(jaxloss.tukey_biweight_loss, r, scale=4.685))(r),
         "absolute": jax.jit(lambda r: influence(jaxloss.absolute_error, r))(r),
         "squared": jax.jit(lambda r: influence(jaxloss.squared_error, r))(r),
     }
@@ -248,30 +249,30 @@ def test_efficiency_at_the_normal(robust):
     assert round(_huber_efficiency(1.345), 3) == 0.95
     assert round(_tukey_efficiency(4.685), 3) == 0.95
     # Quadrature error (kinks of Huber's ψ, the jump of sign) below 1e-6.
-    assert abs(float(out["huber"].efficiency) - _huber_efficiency(1.345)) < 1e-6
+    assert abs(float(out["huber_loss"].efficiency) - _huber_efficiency(1.345)) < 1e-6
     assert abs(float(out["tukey"].efficiency) - _tukey_efficiency(4.685)) < 1e-6
     assert abs(float(out["absolute"].efficiency) - 2 / math.pi) < 1e-6
     assert abs(float(out["squared"].efficiency) - 1.0) < 1e-9
-    assert round(float(out["huber"].efficiency), 3) == round(float(out["tukey"].efficiency), 3)
+    assert round(float(out["huber_loss"].efficiency), 3) == round(float(out["tukey"].efficiency), 3)
     assert round(float(out["tukey"].efficiency), 3) == 0.95
 
 
 def test_psi_sensitivity_and_rejection_point(robust):
     r, out = robust
     r = np.asarray(r)
-    np.testing.assert_allclose(out["huber"].psi, np.clip(r, -1.345, 1.345), atol=1e-15)
+    np.testing.assert_allclose(out["huber_loss"].psi, np.clip(r, -1.345, 1.345), atol=1e-15)
     np.testing.assert_allclose(
         out["tukey"].psi, np.where(np.abs(r) < 4.685, r * (1 - (r / 4.685) ** 2) ** 2, 0),
         atol=1e-13)
     np.testing.assert_allclose(out["squared"].psi, 2 * r, atol=1e-15)
-    assert float(out["huber"].gross_error_sensitivity) == pytest.approx(1.345, abs=1e-12)
+    assert float(out["huber_loss"].gross_error_sensitivity) == pytest.approx(1.345, abs=1e-12)
     assert float(out["absolute"].gross_error_sensitivity) == 1.0
     # Tukey: max of r(1 - r²/c²)² at r = c/√5.
     assert float(out["tukey"].gross_error_sensitivity) == pytest.approx(
         4.685 / math.sqrt(5) * 0.64, rel=1e-5)
     assert math.isinf(float(out["squared"].gross_error_sensitivity))
     assert float(out["tukey"].rejection_point) == pytest.approx(4.685, rel=1e-7)
-    for name in ("huber", "absolute", "squared"):
+    for name in ("huber_loss", "absolute", "squared"):
         assert math.isinf(float(out[name].rejection_point))
 
 

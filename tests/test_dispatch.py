@@ -60,7 +60,7 @@ def test_inside_transformations_and_disable_jit_the_function_is_called_directly(
 def test_registered_losses_take_the_fast_path_with_the_same_values():
     rng = np.random.default_rng(0)
     p, t = (jnp.asarray(rng.normal(size=(32,)), jnp.float32) for _ in range(2))
-    for loss, kwargs in [(jaxloss.huber, {"delta": 0.7}), (jaxloss.log_cosh, {})]:
+    for loss, kwargs in [(jaxloss.huber_loss, {"delta": 0.7}), (jaxloss.log_cosh, {})]:
         eager = loss(p, t, **kwargs)
         np.testing.assert_array_equal(
             eager, jax.jit(lambda a, b, f=loss, k=kwargs: f(a, b, **k))(p, t)
@@ -107,9 +107,9 @@ def test_static_hyperparameters_are_checked_on_every_bad_call():
     p = jnp.zeros(3)
     for _ in range(2):
         with pytest.raises(ValueError, match="`delta` must be finite and > 0"):
-            jaxloss.huber(p, p, delta=-1.0)
+            jaxloss.huber_loss(p, p, delta=-1.0)
     # and a traced hyperparameter still works (no check, as under jit)
-    np.testing.assert_allclose(jaxloss.huber(p + 1.0, p, delta=jnp.asarray(2.0)), 0.5)
+    np.testing.assert_allclose(jaxloss.huber_loss(p + 1.0, p, delta=jnp.asarray(2.0)), 0.5)
 
 
 def test_values_are_read_only_through_checks():

@@ -167,7 +167,7 @@ def test_perceptron_losses_equal_optax():
 
 
 def test_perceptron_kink_is_active():
-    """At x = 0 the slope -y (as jaxloss.hinge at its kink); optax's jnp.maximum gives -y/2."""
+    """At x = 0 the slope -y (as jaxloss.hinge_loss at its kink); optax's jnp.maximum gives -y/2."""
     g = jax.grad(lambda x: jaxloss.perceptron_loss(x, jnp.array([1.0, -1.0])).sum())(jnp.zeros(2))
     _close(g, [-1.0, 1.0])
     _close(jaxloss.perceptron_loss(jnp.zeros(2), jnp.array([1.0, -1.0])), [0.0, 0.0])

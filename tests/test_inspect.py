@@ -21,7 +21,7 @@ demand = jaxloss.asymmetric(jaxloss.squared_error, over=1.0, under=4.0)
 
 
 def scaled_huber(predictions, targets, *, delta=1.0, factor=2.0):
-    return factor * jaxloss.huber(predictions, targets, delta=delta)
+    return factor * jaxloss.huber_loss(predictions, targets, delta=delta)
 """
 
 
@@ -61,7 +61,7 @@ def test_inspect_prints_the_table_and_writes_the_png(
 def test_rejection_point_in_the_table() -> None:
     from jaxloss.app import _inspect
 
-    table = _inspect.describe_spec("tukey_biweight:scale=3").table()
+    table = _inspect.describe_spec("tukey_biweight_loss:scale=3").table()
     assert "rejection point                   3\n" in table
     # Tukey ignores the gross errors at +10 entirely; the mean moves to 1.
     row = next(line for line in table.splitlines() if "10% at +10" in line).split()
@@ -82,7 +82,7 @@ def test_module_function_specs_are_shared_with_plot(my_losses: str) -> None:
 @pytest.mark.parametrize(
     ("spec", "expected"),
     [
-        ("hubr", ["unknown loss 'hubr'", "huber", "MODULE:FUNCTION"]),
+        ("hubr", ["unknown loss 'hubr'", "huber_loss", "MODULE:FUNCTION"]),
         ("no_such_module_xyz:f", ["cannot import module 'no_such_module_xyz'"]),
         ("jaxloss:no_such_loss", ["has no attribute 'no_such_loss'"]),
         ("jaxloss:__version__", ["not callable"]),
@@ -99,9 +99,9 @@ def test_bad_specs_are_named(my_losses: str, spec: str, expected: list[str]) -> 
 
 def test_command_line_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     out = str(tmp_path / "x.png")
-    assert _cli.main(["inspect", "contrastive", "--out", out]) == 2
+    assert _cli.main(["inspect", "contrastive_loss", "--out", out]) == 2
     assert "covers regression and classification losses" in capsys.readouterr().err
-    assert _cli.main(["inspect", "huber:delta=-1", "--out", out]) == 2
+    assert _cli.main(["inspect", "huber_loss:delta=-1", "--out", out]) == 2
     assert "delta" in capsys.readouterr().err
     assert _cli.main(["inspect", "--out", out]) == 2
     assert "name at least one loss" in capsys.readouterr().err
@@ -113,7 +113,7 @@ def test_missing_matplotlib_gives_the_pip_command(
 ) -> None:
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
-    assert _cli.main(["inspect", "huber", "--out", "unused.png"]) == 2
+    assert _cli.main(["inspect", "huber_loss", "--out", "unused.png"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert "matplotlib" in err and "pip install 'jaxloss[plot]'" in err

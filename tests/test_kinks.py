@@ -22,13 +22,14 @@ def _grad_p(loss, p, t, **kw):
     "loss, kw",
     [
         (jaxloss.absolute_error, {}),
-        (jaxloss.huber, {"delta": 0.7}),
-        (jaxloss.smooth_l1, {"beta": 0.5}),
-        (jaxloss.smooth_l1, {"beta": 0.0}),
+        (jaxloss.huber_loss, {"delta": 0.7}),
+        (jaxloss.smooth_l1_loss, {"beta": 0.5}),
+        (jaxloss.smooth_l1_loss, {"beta": 0.0}),
         (jaxloss.squared_error, {}),
         (jaxloss.log_cosh, {}),
     ],
-    ids=["absolute_error", "huber", "smooth_l1", "smooth_l1-beta0", "squared_error", "log_cosh"],
+    ids=["absolute_error", "huber_loss", "smooth_l1_loss", "smooth_l1_loss-beta0", "squared_error",
+         "log_cosh"],
 )
 def test_zero_residual_has_zero_value_and_zero_gradient(loss, kw):
     t = np.array([-3.0, 0.0, 2.5])
@@ -42,21 +43,21 @@ def test_zero_residual_has_zero_value_and_zero_gradient(loss, kw):
 def test_huber_at_the_threshold():
     delta = 0.7
     r = np.array([-delta, delta])
-    np.testing.assert_allclose(jaxloss.huber(r, np.zeros(2), delta=delta), 0.5 * delta**2,
+    np.testing.assert_allclose(jaxloss.huber_loss(r, np.zeros(2), delta=delta), 0.5 * delta**2,
                                rtol=1e-15)
-    np.testing.assert_allclose(_grad_p(jaxloss.huber, r, np.zeros(2), delta=delta),
+    np.testing.assert_allclose(_grad_p(jaxloss.huber_loss, r, np.zeros(2), delta=delta),
                                [-delta, delta], rtol=1e-15)
-    g_delta = jax.grad(lambda d: jnp.sum(jaxloss.huber(jnp.asarray(r), jnp.zeros(2), delta=d)))(
-        delta)
+    g_delta = jax.grad(
+        lambda d: jnp.sum(jaxloss.huber_loss(jnp.asarray(r), jnp.zeros(2), delta=d)))(delta)
     assert float(g_delta) == 0.0  # d/dδ of δ(|r| - δ/2) at |r| = δ is |r| - δ = 0
 
 
 def test_smooth_l1_at_the_threshold():
     beta = 0.5
     r = np.array([-beta, beta])
-    np.testing.assert_allclose(jaxloss.smooth_l1(r, np.zeros(2), beta=beta), beta / 2,
+    np.testing.assert_allclose(jaxloss.smooth_l1_loss(r, np.zeros(2), beta=beta), beta / 2,
                                rtol=1e-15)
-    np.testing.assert_allclose(_grad_p(jaxloss.smooth_l1, r, np.zeros(2), beta=beta), [-1, 1],
+    np.testing.assert_allclose(_grad_p(jaxloss.smooth_l1_loss, r, np.zeros(2), beta=beta), [-1, 1],
                                rtol=1e-15)
 
 

@@ -74,7 +74,7 @@ def test_single_pixel_is_the_hinge_and_no_foreground_is_the_largest_error():
     for y in (np.zeros(4, int), np.ones(4, int)):
         one = jaxloss.lovasz_hinge_loss(s, y, num_spatial_dims=0)
         _close(one, np.maximum(0, 1 - (2 * y - 1) * s))
-        _close(jaxloss.hinge(s, 2.0 * y - 1), one)
+        _close(jaxloss.hinge_loss(s, 2.0 * y - 1), one)
     _close(
         jaxloss.lovasz_hinge_loss(s, np.zeros(4, int), num_spatial_dims=1), max(0.0, 1 + s.max())
     )
@@ -91,17 +91,17 @@ def test_absent_class_under_all_adds_its_largest_probability():
 
 @jax.jit
 def _ignored(s, y, s2, z, ym):
-    hinge = jaxloss.lovasz_hinge_loss
+    hinge_loss = jaxloss.lovasz_hinge_loss
 
     def total_hinge(s):
-        return hinge(s, jnp.full(s.shape, 255), num_spatial_dims=2, ignore_index=255).sum()
+        return hinge_loss(s, jnp.full(s.shape, 255), num_spatial_dims=2, ignore_index=255).sum()
 
     def total_softmax(z):
         return jaxloss.lovasz_softmax_loss(z, ym, num_spatial_dims=2, ignore_index=-1).sum()
 
     return (
-        hinge(s, y, num_spatial_dims=2, ignore_index=255),
-        hinge(s2, y, num_spatial_dims=2, ignore_index=255),
+        hinge_loss(s, y, num_spatial_dims=2, ignore_index=255),
+        hinge_loss(s2, y, num_spatial_dims=2, ignore_index=255),
         jax.value_and_grad(total_hinge)(s),
         jax.value_and_grad(total_softmax)(z),
     )

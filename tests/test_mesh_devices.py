@@ -168,7 +168,7 @@ def _losses(b):
     return {
         "mean": jaxloss.mean(b["p"]),
         "weighted": jaxloss.mean(jaxloss.squared_error(b["p"], b["t"]), weights=b["w"]),
-        "masked": jaxloss.mean(jaxloss.huber(b["p"], b["t"]), where=b["m"]),
+        "masked": jaxloss.mean(jaxloss.huber_loss(b["p"], b["t"]), where=b["m"]),
         "weighted_masked": jaxloss.mean(jaxloss.absolute_error(b["p"], b["t"]),
                                         weights=b["w"], where=b["m"]),
         "bce": jaxloss.mean(jaxloss.sigmoid_binary_cross_entropy(b["p"], b["x01"])),

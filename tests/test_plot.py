@@ -46,7 +46,8 @@ def test_every_registered_loss_has_finite_curves(every_loss: dict, tmp_path: Pat
             assert np.ptp(c.value) > 0, f"{name}: flat curve"
     # One row of the figure per x-axis kind (drawing is checked on a few curves: a figure of
     # all 68 is slow to lay out and adds nothing).
-    few = [every_loss[n][0] for n in ("huber", "hinge", "dice_loss", "contrastive", "siglip")]
+    names = ("huber_loss", "hinge_loss", "dice_loss", "contrastive_loss", "siglip_loss")
+    few = [every_loss[n][0] for n in names]
     few.append(every_loss["poisson_nll"][0])
     fig = _plot.figure(few)
     assert len(fig.axes) == 6 * 2  # six rows: loss and derivative
@@ -67,7 +68,7 @@ def _curve(every_loss: dict, name: str, suffix: str = "") -> _plot.Curve:
 
 def test_curves_match_closed_forms(every_loss: dict) -> None:
     # Residual family: target 0, x = r.
-    c = _curve(every_loss, "huber")
+    c = _curve(every_loss, "huber_loss")
     r = c.x
     np.testing.assert_allclose(
         c.value, np.where(np.abs(r) <= 1, 0.5 * r**2, np.abs(r) - 0.5), rtol=1e-5, atol=1e-6
@@ -84,12 +85,12 @@ def test_curves_match_closed_forms(every_loss: dict) -> None:
         np.testing.assert_allclose(c.value, np.log1p(np.exp(-z)), rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(c.derivative, 1 / (1 + np.exp(-z)) - 1, rtol=1e-5, atol=1e-6)
     # hinge, y = +1: max(0, 1 - x), derivative -1 where x < 1 (grid avoids the kink).
-    c = _curve(every_loss, "hinge")
+    c = _curve(every_loss, "hinge_loss")
     assert not np.any(c.x == 1.0)
     np.testing.assert_allclose(c.value, np.maximum(0, 1 - c.x), atol=1e-6)
     np.testing.assert_allclose(c.derivative, np.where(c.x < 1, -1.0, 0.0), atol=1e-6)
     # Distance family: contrastive, similar pair: d²/2 and d.
-    c = _curve(every_loss, "contrastive", "similar pair")
+    c = _curve(every_loss, "contrastive_loss", "similar pair")
     np.testing.assert_allclose(c.value, 0.5 * c.x**2, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(c.derivative[1:], c.x[1:], rtol=1e-5, atol=1e-6)
     # Probability family: BCE on probabilities, label 1: -log p, derivative -1/p.
@@ -99,24 +100,24 @@ def test_curves_match_closed_forms(every_loss: dict) -> None:
 
 
 def test_hyperparameters_from_the_command_line(tmp_path: Path) -> None:
-    (c,) = jaxloss.app.curves("huber:delta=0.5", np.array([-2.0, 0.25, 3.0]))
+    (c,) = jaxloss.app.curves("huber_loss:delta=0.5", np.array([-2.0, 0.25, 3.0]))
     np.testing.assert_allclose(c.value, [0.5 * (2 - 0.25), 0.5 * 0.25**2, 0.5 * (3 - 0.25)])
     np.testing.assert_allclose(c.derivative, [-0.5, 0.25, 0.5])
-    assert c.label == "huber(delta=0.5)"
+    assert c.label == "huber_loss(delta=0.5)"
     spec = _spec.parse("ldam_loss:samples_per_class=(50, 5),max_margin=0.3")
     assert spec.name == "ldam_loss" and spec.hyperparameters["max_margin"] == 0.3
     np.testing.assert_array_equal(spec.hyperparameters["samples_per_class"], [50.0, 5.0])
-    kind = _spec.parse("multiclass_hinge:kind=weston_watkins").hyperparameters
+    kind = _spec.parse("multiclass_hinge_loss:kind=weston_watkins").hyperparameters
     assert kind == {"kind": "weston_watkins"}
 
 
 @pytest.mark.parametrize(
     ("spec", "expected"),
     [
-        ("hubr", ["unknown loss 'hubr'", "huber", "--list"]),
-        ("huber:gamma=1", ["huber has no hyperparameter 'gamma'", "delta"]),
-        ("huber:delta", ["key=value", "'delta'"]),
-        ("huber:delta=-1", ["huber:delta=-1", "delta"]),
+        ("hubr", ["unknown loss 'hubr'", "huber_loss", "--list"]),
+        ("huber_loss:gamma=1", ["huber_loss has no hyperparameter 'gamma'", "delta"]),
+        ("huber_loss:delta", ["key=value", "'delta'"]),
+        ("huber_loss:delta=-1", ["huber_loss:delta=-1", "delta"]),
         ("pinball_loss:tau=2", ["pinball_loss:tau=2", "tau"]),
     ],
 )
@@ -129,10 +130,10 @@ def test_bad_specs_are_named(spec: str, expected: list[str]) -> None:
 
 def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "shapes.png"
-    assert _cli.main(["plot", "huber", "wing", "--points", "5", "--out", str(out)]) == 0
+    assert _cli.main(["plot", "huber_loss", "wing_loss", "--points", "5", "--out", str(out)]) == 0
     assert out.read_bytes().startswith(PNG_MAGIC)
     assert f"wrote {out}" in capsys.readouterr().out
-    assert _cli.main(["plot", "huber:nope=1", "--out", str(out)]) == 2
+    assert _cli.main(["plot", "huber_loss:nope=1", "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "nope" in err and "delta" in err
     assert _cli.main(["plot", "--out", str(out)]) == 2
@@ -144,7 +145,7 @@ def test_missing_matplotlib_gives_the_pip_command(
 ) -> None:
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
-    assert _cli.main(["plot", "huber", "--out", "unused.png"]) == 2
+    assert _cli.main(["plot", "huber_loss", "--out", "unused.png"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert "matplotlib" in err and "pip install 'jaxloss[plot]'" in err
@@ -160,13 +161,14 @@ def _huber(r: np.ndarray, delta: float) -> np.ndarray:
 
 def test_combinator_built_and_own_losses_are_drawn_against_the_residual() -> None:
     r = np.array([-3.0, -0.5, 0.25, 2.0])
-    # Under-prediction (r < 0) costs 4 times as much: 4·huber(r) there, huber(r) elsewhere.
-    demand = jaxloss.asymmetric(jaxloss.huber, under=4.0)
+    # Under-prediction (r < 0) costs 4 times as much: 4·huber_loss(r) there, huber_loss(r)
+    # elsewhere.
+    demand = jaxloss.asymmetric(jaxloss.huber_loss, under=4.0)
     (c,) = jaxloss.app.curves(demand, r)
     w = np.where(r < 0, 4.0, 1.0)
     np.testing.assert_allclose(c.value, w * _huber(r, 1.0), rtol=1e-6)
     np.testing.assert_allclose(c.derivative, w * np.clip(r, -1, 1), rtol=1e-6)
-    assert (c.label, c.axis) == ("asymmetric(huber)", "residual")
+    assert (c.label, c.axis) == ("asymmetric(huber_loss)", "residual")
 
     def quartic(predictions, targets):  # a loss of one's own, not registered
         return (predictions - targets) ** 4
@@ -179,11 +181,12 @@ def test_combinator_built_and_own_losses_are_drawn_against_the_residual() -> Non
 
 def test_a_registered_loss_keeps_its_declared_axis_and_a_partial_its_hyperparameters() -> None:
     z = np.array([-2.0, 0.5, 3.0])
-    (c,) = jaxloss.app.curves(jaxloss.hinge, z)  # the function itself: its declared margin axis
+    # The function itself: its declared margin axis.
+    (c,) = jaxloss.app.curves(jaxloss.hinge_loss, z)
     assert c.axis == "margin"
     np.testing.assert_allclose(c.value, np.maximum(0.0, 1.0 - z))
-    (c,) = jaxloss.app.curves(functools.partial(jaxloss.huber, delta=0.01))
-    assert c.label == "huber(delta=0.01)"
+    (c,) = jaxloss.app.curves(functools.partial(jaxloss.huber_loss, delta=0.01))
+    assert c.label == "huber_loss(delta=0.01)"
     assert (c.x[0], c.x[-1]) == pytest.approx((-0.05, 0.05))  # the range follows delta
     np.testing.assert_allclose(c.value, _huber(c.x, 0.01), rtol=1e-5, atol=1e-9)
     # A registered loss named as MODULE:FUNCTION is the registered loss.
@@ -208,17 +211,17 @@ def test_kind_calls_a_loss_of_ones_own_like_another_family() -> None:
 @pytest.mark.parametrize(
     ("spec", "xlim", "expected"),
     [
-        ("huber", None, (-5.0, 5.0)),  # the axis default
-        ("huber:delta=0.01", None, (-0.05, 0.05)),  # ±5 δ
-        ("huber:delta=100", None, (-500.0, 500.0)),
-        ("wing:omega=0.1,epsilon=0.02", None, (-0.5, 0.5)),  # the largest length given
-        ("cauchy:scale=0.2", None, (-1.0, 1.0)),
+        ("huber_loss", None, (-5.0, 5.0)),  # the axis default
+        ("huber_loss:delta=0.01", None, (-0.05, 0.05)),  # ±5 δ
+        ("huber_loss:delta=100", None, (-500.0, 500.0)),
+        ("wing_loss:omega=0.1,epsilon=0.02", None, (-0.5, 0.5)),  # the largest length given
+        ("cauchy_loss:scale=0.2", None, (-1.0, 1.0)),
         ("pinball_loss:tau=0.9", None, (-5.0, 5.0)),  # tau is not a length
-        ("barron:alpha=0", None, (-5.0, 5.0)),
-        ("hinge", None, (-6.0, 6.0)),  # the margin axis does not adapt
-        ("huber:delta=0.01@-1,2", None, (-1.0, 2.0)),  # its own range
-        ("huber:delta=0.01", (-3.0, 3.0), (-3.0, 3.0)),  # one range for all beats the adaptive
-        ("huber:delta=0.01@-1,2", (-3.0, 3.0), (-1.0, 2.0)),  # its own beats one for all
+        ("barron_loss:alpha=0", None, (-5.0, 5.0)),
+        ("hinge_loss", None, (-6.0, 6.0)),  # the margin axis does not adapt
+        ("huber_loss:delta=0.01@-1,2", None, (-1.0, 2.0)),  # its own range
+        ("huber_loss:delta=0.01", (-3.0, 3.0), (-3.0, 3.0)),  # one range for all beats the adaptive
+        ("huber_loss:delta=0.01@-1,2", (-3.0, 3.0), (-1.0, 2.0)),  # its own beats one for all
     ],
 )
 def test_x_range_of_each_curve(spec: str, xlim, expected: tuple[float, float]) -> None:
@@ -227,15 +230,16 @@ def test_x_range_of_each_curve(spec: str, xlim, expected: tuple[float, float]) -
 
 
 def test_plot_loss_returns_the_figure_one_row_per_axis_and_range(tmp_path: Path) -> None:
-    demand = jaxloss.asymmetric(jaxloss.huber, under=4.0)
+    demand = jaxloss.asymmetric(jaxloss.huber_loss, under=4.0)
     out = tmp_path / "huber.png"
     fig = jaxloss.app.plot_loss(
-        jaxloss.huber, "huber:delta=0.01", demand, jaxloss.hinge, points=9, out=out
+        jaxloss.huber_loss, "huber_loss:delta=0.01", demand, jaxloss.hinge_loss, points=9, out=out
     )
     assert out.read_bytes().startswith(PNG_MAGIC)
     assert len(fig.axes) == 3 * 2  # residual ±5, residual ±0.05, margin
     labels = [ax.get_legend_handles_labels()[1] for ax in fig.axes[::2]]
-    assert labels == [["huber", "asymmetric(huber)"], ["huber(delta=0.01)"], ["hinge [y = +1]"]]
+    assert labels == [["huber_loss", "asymmetric(huber_loss)"], ["huber_loss(delta=0.01)"],
+                      ["hinge_loss [y = +1]"]]
     # The curves drawn are the curves computed (the small-δ row is visible: its own x-range).
     line = fig.axes[2].lines[0]
     np.testing.assert_allclose(line.get_xdata(), np.linspace(-0.05, 0.05, 9))
@@ -243,21 +247,22 @@ def test_plot_loss_returns_the_figure_one_row_per_axis_and_range(tmp_path: Path)
         line.get_ydata(), _huber(np.linspace(-0.05, 0.05, 9), 0.01), atol=1e-9
     )
     # Per-loss ranges from Python: one (LO, HI) or None per loss.
-    fig = jaxloss.app.plot_loss(jaxloss.huber, demand, xlim=[(-1, 1), None], points=5)
+    fig = jaxloss.app.plot_loss(jaxloss.huber_loss, demand, xlim=[(-1, 1), None], points=5)
     assert [ax.lines[0].get_xdata()[0] for ax in fig.axes[::2]] == [-1.0, -5.0]
 
 
 @pytest.mark.parametrize(
     ("losses", "kwargs", "expected"),
     [
-        (["huber@1"], {}, "SPEC@LO,HI with two numbers"),
-        (["huber@a,b"], {}, "SPEC@LO,HI with two numbers"),
-        (["huber@2,1"], {}, "finite LO < HI; got 2, 1"),
-        (["huber", "wing"], {"xlim": [(0, 1)]}, "one range (or None) per loss; got 1 entries"),
-        (["huber"], {"xlim": [(0, "x")]}, "two numbers"),
+        (["huber_loss@1"], {}, "SPEC@LO,HI with two numbers"),
+        (["huber_loss@a,b"], {}, "SPEC@LO,HI with two numbers"),
+        (["huber_loss@2,1"], {}, "finite LO < HI; got 2, 1"),
+        (["huber_loss", "wing_loss"], {"xlim": [(0, 1)]},
+         "one range (or None) per loss; got 1 entries"),
+        (["huber_loss"], {"xlim": [(0, "x")]}, "two numbers"),
         ([3.0], {}, "a callable or a spec string; got 3.0"),
         ([], {}, "name at least one loss"),
-        (["huber"], {"points": 1}, "points must be >= 2"),
+        (["huber_loss"], {"points": 1}, "points must be >= 2"),
     ],
 )
 def test_bad_plot_loss_arguments_are_named(losses: list, kwargs: dict, expected: str) -> None:
@@ -284,14 +289,14 @@ def test_command_line_module_function_kind_and_ranges(
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     out = tmp_path / "cli.png"
-    argv = ["plot", "my_plot_losses:my_bce", "huber:delta=0.01@-0.1,0.1", "--kind", "binary"]
+    argv = ["plot", "my_plot_losses:my_bce", "huber_loss:delta=0.01@-0.1,0.1", "--kind", "binary"]
     assert _cli.main([*argv, "--points", "5", "--out", str(out)]) == 0
     assert out.read_bytes().startswith(PNG_MAGIC)
     assert f"wrote {out}" in capsys.readouterr().out
-    assert _cli.main(["plot", "huber@5,-5", "--out", str(out)]) == 2
+    assert _cli.main(["plot", "huber_loss@5,-5", "--out", str(out)]) == 2
     assert "LO < HI" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        _cli.main(["plot", "huber", "--kind", "nonsense"])
+        _cli.main(["plot", "huber_loss", "--kind", "nonsense"])
     assert "invalid choice" in capsys.readouterr().err
 
 

@@ -65,10 +65,10 @@ def barron_vg(x, a, c):
     """Barron's ρ and its gradients w.r.t. x (elementwise), α and c (of the sum)."""
 
     def total(x, a, c):
-        return jnp.sum(jaxloss.barron(x, jnp.zeros_like(x), alpha=a, scale=c))
+        return jnp.sum(jaxloss.barron_loss(x, jnp.zeros_like(x), alpha=a, scale=c))
 
     gx, ga, gc = jax.grad(total, (0, 1, 2))(x, a, c)
-    return jaxloss.barron(x, jnp.zeros_like(x), alpha=a, scale=c), gx, ga, gc
+    return jaxloss.barron_loss(x, jnp.zeros_like(x), alpha=a, scale=c), gx, ga, gc
 
 
 # ----------------------------------------------------------------------------------------------
@@ -79,16 +79,16 @@ def test_wing_kinks():
     w, e = 10.0, 2.0
     c = w - w * math.log1p(w / e)
     p = np.array([0.0, w, -w, w * (1 - 1e-12), 12.0])
-    val = np.asarray(jaxloss.wing(a64(p), a64(np.zeros(5))))
+    val = np.asarray(jaxloss.wing_loss(a64(p), a64(np.zeros(5))))
     np.testing.assert_allclose(val, [0.0, w - c, w - c, w * math.log1p(w / e), 12.0 - c],
                                rtol=1e-10)
     # Continuous at |r| = ω: ω log(1 + ω/ε) = ω - C.
     assert math.isclose(w * math.log1p(w / e), w - c, rel_tol=1e-14)
-    g = grad_p(jaxloss.wing, p, np.zeros(5))
+    g = grad_p(jaxloss.wing_loss, p, np.zeros(5))
     # 0 at r = 0 (subgradient), the linear side at |r| = ω, ω/(ε + |r|) just inside.
     np.testing.assert_allclose(g, [0.0, 1.0, -1.0, w / (e + w), 1.0], rtol=1e-9)
     # Small errors get larger gradients than L1 (slope ω/ε = 5 near 0).
-    assert grad_p(jaxloss.wing, [1e-6], [0.0])[0] == pytest.approx(w / e, rel=1e-6)
+    assert grad_p(jaxloss.wing_loss, [1e-6], [0.0])[0] == pytest.approx(w / e, rel=1e-6)
 
 
 def test_adaptive_wing_at_zero_and_tiny_residuals():
@@ -97,8 +97,8 @@ def test_adaptive_wing_at_zero_and_tiny_residuals():
     t = np.array([0.0, 0.3, 1.0, 0.5])
     for d in (0.0, 1e-300, 1e-30):
         p = t + d
-        v = np.asarray(jaxloss.adaptive_wing(a64(p), a64(t)))
-        gp, gt = grad_p(jaxloss.adaptive_wing, p, t), grad_t(jaxloss.adaptive_wing, p, t)
+        v = np.asarray(jaxloss.adaptive_wing_loss(a64(p), a64(t)))
+        gp, gt = grad_p(jaxloss.adaptive_wing_loss, p, t), grad_t(jaxloss.adaptive_wing_loss, p, t)
         assert np.all(np.isfinite(v)) and np.all(np.isfinite(gp)) and np.all(np.isfinite(gt))
         assert np.all(np.abs(gp) < 1e-20) and np.all(np.abs(gt) < 1e-20)
         if d == 0.0:
@@ -112,11 +112,11 @@ def test_adaptive_wing_is_c1_at_theta():
         lo = t + sgn * theta * (1 - 1e-9)
         hi = t + sgn * theta * (1 + 1e-9)
         at = t + sgn * theta
-        v = [np.asarray(jaxloss.adaptive_wing(a64(x), a64(t))) for x in (lo, at, hi)]
+        v = [np.asarray(jaxloss.adaptive_wing_loss(a64(x), a64(t))) for x in (lo, at, hi)]
         np.testing.assert_allclose(v[0], v[1], rtol=1e-7)
         np.testing.assert_allclose(v[2], v[1], rtol=1e-7)
         for g in (grad_p, grad_t):
-            gl, gh = g(jaxloss.adaptive_wing, lo, t), g(jaxloss.adaptive_wing, hi, t)
+            gl, gh = g(jaxloss.adaptive_wing_loss, lo, t), g(jaxloss.adaptive_wing_loss, hi, t)
             np.testing.assert_allclose(gl, gh, rtol=1e-6)
 
 
@@ -124,7 +124,7 @@ def test_adaptive_wing_shape_follows_the_target():
     """Background (y = 0, exponent 2.1): flat at 0 like L2. Foreground (y = 1, exponent 1.1):
     steep for small errors, like Wing. Slope inside: ω e δ^(e-1)/ε^e / (1 + (δ/ε)^e), ε = 1."""
     d = 1e-3
-    g = grad_p(jaxloss.adaptive_wing, [d, 1 + d], [0.0, 1.0])
+    g = grad_p(jaxloss.adaptive_wing_loss, [d, 1 + d], [0.0, 1.0])
     for gi, e in zip(g, (2.1, 1.1), strict=True):
         assert gi == pytest.approx(14 * e * d ** (e - 1) / (1 + d**e), rel=1e-9)
     assert g[1] > 100 * g[0]
@@ -132,21 +132,21 @@ def test_adaptive_wing_shape_follows_the_target():
 
 def test_charbonnier_at_zero_and_far_out():
     p = np.array([0.0, 1e-8, 1e8])
-    v = np.asarray(jaxloss.charbonnier(a64(p), a64(np.zeros(3)), delta=0.5))
+    v = np.asarray(jaxloss.charbonnier_loss(a64(p), a64(np.zeros(3)), delta=0.5))
     assert v[0] == 0.0
     assert v[1] == pytest.approx(0.5e-16, rel=1e-12)  # r²/2, no cancellation
     assert v[2] == pytest.approx(0.5 * 1e8 - 0.25, rel=1e-12)  # δ|r| - δ²
-    g = grad_p(jaxloss.charbonnier, p, np.zeros(3), delta=0.5)
+    g = grad_p(jaxloss.charbonnier_loss, p, np.zeros(3), delta=0.5)
     np.testing.assert_allclose(g, [0.0, 1e-8, 0.5], rtol=1e-12)
 
 
 def test_tukey_is_constant_beyond_c_and_c1_at_c():
     c = 2.0
     p = np.array([c, -c, c * (1 - 1e-3), 3 * c, 1e30])
-    v = np.asarray(jaxloss.tukey_biweight(a64(p), a64(np.zeros(5)), scale=c))
+    v = np.asarray(jaxloss.tukey_biweight_loss(a64(p), a64(np.zeros(5)), scale=c))
     np.testing.assert_allclose(v[[0, 1, 3, 4]], c**2 / 6, rtol=1e-15)
     assert v[2] < c**2 / 6
-    g = grad_p(jaxloss.tukey_biweight, p, np.zeros(5), scale=c)
+    g = grad_p(jaxloss.tukey_biweight_loss, p, np.zeros(5), scale=c)
     r = p[2]
     np.testing.assert_allclose(g, [0.0, 0.0, r * (1 - (r / c) ** 2) ** 2, 0.0, 0.0],
                                rtol=1e-9, atol=1e-15)
@@ -156,9 +156,9 @@ def test_geman_mcclure_branches_meet():
     """The value switches from 2u/(u+4) to 2 - 8/(u+4) at u = 4 (|r| = 2c)."""
     c = 1.3
     p = 2 * c * np.array([1 - 1e-12, 1.0, 1 + 1e-12])
-    v = np.asarray(jaxloss.geman_mcclure(a64(p), a64(np.zeros(3)), scale=c))
+    v = np.asarray(jaxloss.geman_mcclure_loss(a64(p), a64(np.zeros(3)), scale=c))
     np.testing.assert_allclose(v, 1.0, rtol=1e-11)
-    g = grad_p(jaxloss.geman_mcclure, p, np.zeros(3), scale=c)
+    g = grad_p(jaxloss.geman_mcclure_loss, p, np.zeros(3), scale=c)
     np.testing.assert_allclose(g, 16 * 2 * c / (c**2 * 64), rtol=1e-10)
 
 
@@ -209,16 +209,18 @@ def test_barron_series_and_expm1_branches_meet():
 GRID = np.concatenate([[0.0], np.geomspace(1e-4, 1e3, 60)])
 
 LOSSES = {
-    "wing": (jaxloss.wing, {"omega": st.floats(0.5, 20), "epsilon": st.floats(0.1, 5)}),
-    "adaptive_wing": (jaxloss.adaptive_wing, {"omega": st.floats(1, 20), "theta": st.floats(0.1, 2),
+    "wing_loss": (jaxloss.wing_loss, {"omega": st.floats(0.5, 20), "epsilon": st.floats(0.1, 5)}),
+    "adaptive_wing_loss": (jaxloss.adaptive_wing_loss, {"omega": st.floats(1, 20),
+                                        "theta": st.floats(0.1, 2),
                                         "epsilon": st.floats(0.2, 3),
                                         "alpha": st.floats(1.5, 3)}),
-    "charbonnier": (jaxloss.charbonnier, {"delta": st.floats(0.05, 20)}),
-    "cauchy": (jaxloss.cauchy, {"scale": st.floats(0.05, 20)}),
-    "geman_mcclure": (jaxloss.geman_mcclure, {"scale": st.floats(0.05, 20)}),
-    "welsch": (jaxloss.welsch, {"scale": st.floats(0.05, 20)}),
-    "tukey_biweight": (jaxloss.tukey_biweight, {"scale": st.floats(0.05, 20)}),
-    "barron": (jaxloss.barron, {"alpha": st.floats(-10, 6) | st.sampled_from([0.0, 2.0, -np.inf]),
+    "charbonnier_loss": (jaxloss.charbonnier_loss, {"delta": st.floats(0.05, 20)}),
+    "cauchy_loss": (jaxloss.cauchy_loss, {"scale": st.floats(0.05, 20)}),
+    "geman_mcclure_loss": (jaxloss.geman_mcclure_loss, {"scale": st.floats(0.05, 20)}),
+    "welsch_loss": (jaxloss.welsch_loss, {"scale": st.floats(0.05, 20)}),
+    "tukey_biweight_loss": (jaxloss.tukey_biweight_loss, {"scale": st.floats(0.05, 20)}),
+    "barron_loss": (jaxloss.barron_loss,
+                    {"alpha": st.floats(-10, 6) | st.sampled_from([0.0, 2.0, -np.inf]),
                           "scale": st.floats(0.05, 20)}),
 }
 
@@ -238,7 +240,7 @@ def jitted():
 def test_properties(jitted, name, data):
     _, strategies = LOSSES[name]
     kw = {k: a64(data.draw(s, label=k)) for k, s in strategies.items()}
-    y = data.draw(st.floats(0.0, 1.0) if name == "adaptive_wing" else st.floats(-100, 100),
+    y = data.draw(st.floats(0.0, 1.0) if name == "adaptive_wing_loss" else st.floats(-100, 100),
                   label="target")
     t = a64(np.full(GRID.shape, y))
     up = np.asarray(jitted[name](t + a64(GRID), t, kw))
@@ -266,7 +268,8 @@ _BJ = {}
 
 def _barron_jit():
     if "f" not in _BJ:
-        _BJ["f"] = jax.jit(lambda x, a, c: jaxloss.barron(x, jnp.zeros_like(x), alpha=a, scale=c))
+        _BJ["f"] = jax.jit(
+            lambda x, a, c: jaxloss.barron_loss(x, jnp.zeros_like(x), alpha=a, scale=c))
     return _BJ["f"]
 
 
@@ -282,7 +285,7 @@ def test_barron_special_cases(c):
     z = X / c
 
     def b(a):
-        return np.asarray(jaxloss.barron(x, zero, alpha=a, scale=c))
+        return np.asarray(jaxloss.barron_loss(x, zero, alpha=a, scale=c))
 
     np.testing.assert_allclose(b(2.0), z**2 / 2, rtol=4e-15, atol=0)
     np.testing.assert_allclose(b(1.0), np.sqrt(z**2 + 1) - 1, rtol=1e-13, atol=1e-16)
@@ -291,10 +294,11 @@ def test_barron_special_cases(c):
     np.testing.assert_allclose(b(-np.inf), -np.expm1(-(z**2) / 2), rtol=4e-15, atol=0)
     np.testing.assert_allclose(b(np.inf), np.expm1(z**2 / 2), rtol=1e-13, atol=0)
     # The named members of the family are the same functions.
-    np.testing.assert_allclose(b(0.0), jaxloss.cauchy(x, zero, scale=c), rtol=1e-14)
-    np.testing.assert_allclose(b(-2.0), jaxloss.geman_mcclure(x, zero, scale=c), rtol=1e-14)
-    np.testing.assert_allclose(b(-np.inf), jaxloss.welsch(x, zero, scale=c), rtol=1e-15)
-    np.testing.assert_allclose(b(1.0), np.asarray(jaxloss.charbonnier(x, zero, delta=c)) / c**2,
+    np.testing.assert_allclose(b(0.0), jaxloss.cauchy_loss(x, zero, scale=c), rtol=1e-14)
+    np.testing.assert_allclose(b(-2.0), jaxloss.geman_mcclure_loss(x, zero, scale=c), rtol=1e-14)
+    np.testing.assert_allclose(b(-np.inf), jaxloss.welsch_loss(x, zero, scale=c), rtol=1e-15)
+    np.testing.assert_allclose(b(1.0),
+                               np.asarray(jaxloss.charbonnier_loss(x, zero, delta=c)) / c**2,
                                rtol=1e-13)
     # Limits: α → -∞ is Welsch, large α approaches exp(z²/2) - 1 from below.
     np.testing.assert_allclose(b(-1e9), b(-np.inf), rtol=1e-7, atol=1e-16)
@@ -305,34 +309,36 @@ def test_charbonnier_and_cauchy_conventions():
     x, zero = a64(X), a64(np.zeros_like(X))
     eps = 0.3
     # The image-restoration Charbonnier √(r² + ε²) = l(δ=ε)/ε + ε.
-    np.testing.assert_allclose(np.asarray(jaxloss.charbonnier(x, zero, delta=eps)) / eps + eps,
+    np.testing.assert_allclose(np.asarray(jaxloss.charbonnier_loss(x, zero, delta=eps)) / eps + eps,
                                np.sqrt(X**2 + eps**2), rtol=1e-14)
-    # The M-estimator Cauchy (c²/2) log(1 + (r/c)²) = (c²/2) cauchy(scale=c/√2).
+    # The M-estimator Cauchy (c²/2) log(1 + (r/c)²) = (c²/2) cauchy_loss(scale=c/√2).
     c = 1.7
-    m_cauchy = np.asarray(jaxloss.cauchy(x, zero, scale=c / math.sqrt(2)))
+    m_cauchy = np.asarray(jaxloss.cauchy_loss(x, zero, scale=c / math.sqrt(2)))
     np.testing.assert_allclose(c**2 / 2 * m_cauchy, c**2 / 2 * np.log1p((X / c) ** 2), rtol=1e-13)
     # Pseudo-Huber tends to r²/2 for large δ and to δ|r| - δ² far out.
-    np.testing.assert_allclose(jaxloss.charbonnier(x, zero, delta=1e6), X**2 / 2, rtol=1e-10)
+    np.testing.assert_allclose(jaxloss.charbonnier_loss(x, zero, delta=1e6), X**2 / 2, rtol=1e-10)
 
 
 def test_small_residual_limit_is_half_square():
     """Every robust member behaves as r²/2 (in units of its scale) near 0."""
     r = a64([1e-5])
     zero = a64([0.0])
-    for v in (jaxloss.charbonnier(r, zero), jaxloss.cauchy(r, zero), jaxloss.geman_mcclure(r, zero),
-              jaxloss.welsch(r, zero), jaxloss.tukey_biweight(r, zero),
-              *(jaxloss.barron(r, zero, alpha=a) for a in (-7.0, -2.0, 0.0, 0.5, 1.0, 3.0))):
+    for v in (jaxloss.charbonnier_loss(r, zero), jaxloss.cauchy_loss(r, zero),
+              jaxloss.geman_mcclure_loss(r, zero),
+              jaxloss.welsch_loss(r, zero), jaxloss.tukey_biweight_loss(r, zero),
+              *(jaxloss.barron_loss(r, zero, alpha=a) for a in (-7.0, -2.0, 0.0, 0.5, 1.0, 3.0))):
         assert float(v[0]) == pytest.approx(0.5e-10, rel=1e-9)
 
 
 def test_outliers_are_bounded_or_linear():
     big = a64([1e12])
     zero = a64([0.0])
-    assert float(jaxloss.geman_mcclure(big, zero)[0]) == 2.0
-    assert float(jaxloss.welsch(big, zero)[0]) == 1.0
-    assert float(jaxloss.barron(big, zero, alpha=-4.0)[0]) == pytest.approx(6 / 4, rel=1e-12)
-    assert float(grad_p(jaxloss.wing, [1e12], [0.0])[0]) == 1.0
-    assert float(grad_p(jaxloss.charbonnier, [1e12], [0.0], delta=3.0)[0]) == pytest.approx(3.0)
+    assert float(jaxloss.geman_mcclure_loss(big, zero)[0]) == 2.0
+    assert float(jaxloss.welsch_loss(big, zero)[0]) == 1.0
+    assert float(jaxloss.barron_loss(big, zero, alpha=-4.0)[0]) == pytest.approx(6 / 4, rel=1e-12)
+    assert float(grad_p(jaxloss.wing_loss, [1e12], [0.0])[0]) == 1.0
+    g = grad_p(jaxloss.charbonnier_loss, [1e12], [0.0], delta=3.0)
+    assert float(g[0]) == pytest.approx(3.0)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -420,15 +426,15 @@ def test_barron_alpha_is_traceable_and_per_dimension():
     x = a64(np.linspace(-3, 3, 12).reshape(3, 4))
     zero = jnp.zeros_like(x)
     alphas = a64([-np.inf, 0.0, 1.0, 2.0])
-    per_dim = np.asarray(jaxloss.barron(x, zero, alpha=alphas, scale=0.7))
+    per_dim = np.asarray(jaxloss.barron_loss(x, zero, alpha=alphas, scale=0.7))
     for j, a in enumerate(np.asarray(alphas)):
-        col = np.asarray(jaxloss.barron(x[:, j], zero[:, j], alpha=float(a), scale=0.7))
+        col = np.asarray(jaxloss.barron_loss(x[:, j], zero[:, j], alpha=float(a), scale=0.7))
         np.testing.assert_allclose(per_dim[:, j], col, rtol=1e-15)
     # Learnable α under jit and vmap: no Python branching on its value.
-    g = jax.jit(jax.grad(lambda a: jnp.sum(jaxloss.barron(x, zero, alpha=a))))
+    g = jax.jit(jax.grad(lambda a: jnp.sum(jaxloss.barron_loss(x, zero, alpha=a))))
     for a in (0.0, 0.5, 2.0, -np.inf, 7.0):
         assert np.isfinite(float(g(a64(a))))
-    v = jax.vmap(lambda a: jaxloss.barron(x, zero, alpha=a))(alphas)
+    v = jax.vmap(lambda a: jaxloss.barron_loss(x, zero, alpha=a))(alphas)
     assert v.shape == (4, 3, 4)
 
 
@@ -438,16 +444,16 @@ def test_barron_alpha_is_traceable_and_per_dimension():
 
 def test_hyperparameter_errors():
     p, t = jnp.zeros(4), jnp.zeros(4)
-    with pytest.raises(ValueError, match=r"jaxloss\.wing: `omega` must be finite and > 0"):
-        jaxloss.wing(p, t, omega=0.0)
-    with pytest.raises(ValueError, match=r"jaxloss\.adaptive_wing: `theta`"):
-        jaxloss.adaptive_wing(p, t, theta=-1.0)
-    with pytest.raises(ValueError, match=r"jaxloss\.cauchy: `scale` must be finite and > 0"):
-        jaxloss.cauchy(p, t, scale=jnp.array([1.0, 0.0, 1.0, 1.0]))
-    with pytest.raises(ValueError, match=r"jaxloss\.barron: `alpha` must be a number"):
-        jaxloss.barron(p, t, alpha=float("nan"))
-    with pytest.raises(ValueError, match=r"jaxloss\.barron: `alpha` must broadcast"):
-        jaxloss.barron(p, t, alpha=jnp.ones(3))
+    with pytest.raises(ValueError, match=r"jaxloss\.wing_loss: `omega` must be finite and > 0"):
+        jaxloss.wing_loss(p, t, omega=0.0)
+    with pytest.raises(ValueError, match=r"jaxloss\.adaptive_wing_loss: `theta`"):
+        jaxloss.adaptive_wing_loss(p, t, theta=-1.0)
+    with pytest.raises(ValueError, match=r"jaxloss\.cauchy_loss: `scale` must be finite and > 0"):
+        jaxloss.cauchy_loss(p, t, scale=jnp.array([1.0, 0.0, 1.0, 1.0]))
+    with pytest.raises(ValueError, match=r"jaxloss\.barron_loss: `alpha` must be a number"):
+        jaxloss.barron_loss(p, t, alpha=float("nan"))
+    with pytest.raises(ValueError, match=r"jaxloss\.barron_loss: `alpha` must broadcast"):
+        jaxloss.barron_loss(p, t, alpha=jnp.ones(3))
     with pytest.raises(ValueError, match=r"jaxloss\.barron_nll: `alpha` must be finite and >= 0"):
         jaxloss.barron_nll(p, t, alpha=-0.5)
     with pytest.raises(ValueError, match=r"jaxloss\.barron_nll: `alpha` must be finite"):

@@ -108,14 +108,14 @@ def _overflow_program(p, t):
         "symmetric_absolute_percentage_error":
             lambda p, t: jaxloss.symmetric_absolute_percentage_error(p, t),
         "absolute_percentage_error": lambda p, t: jaxloss.absolute_percentage_error(p, t),
-        "cauchy": lambda p, t: jaxloss.cauchy(p, t),
-        "barron[alpha=0.5]": lambda p, t: jaxloss.barron(p, t, alpha=0.5),
-        "barron[alpha=0]": lambda p, t: jaxloss.barron(p, t, alpha=0.0),
-        "barron[alpha=-2]": lambda p, t: jaxloss.barron(p, t, alpha=-2.0),
-        "charbonnier": lambda p, t: jaxloss.charbonnier(p, t),
-        "welsch": lambda p, t: jaxloss.welsch(p, t),
-        "tukey_biweight": lambda p, t: jaxloss.tukey_biweight(p, t),
-        "geman_mcclure": lambda p, t: jaxloss.geman_mcclure(p, t),
+        "cauchy_loss": lambda p, t: jaxloss.cauchy_loss(p, t),
+        "barron[alpha=0.5]": lambda p, t: jaxloss.barron_loss(p, t, alpha=0.5),
+        "barron[alpha=0]": lambda p, t: jaxloss.barron_loss(p, t, alpha=0.0),
+        "barron[alpha=-2]": lambda p, t: jaxloss.barron_loss(p, t, alpha=-2.0),
+        "charbonnier_loss": lambda p, t: jaxloss.charbonnier_loss(p, t),
+        "welsch_loss": lambda p, t: jaxloss.welsch_loss(p, t),
+        "tukey_biweight_loss": lambda p, t: jaxloss.tukey_biweight_loss(p, t),
+        "geman_mcclure_loss": lambda p, t: jaxloss.geman_mcclure_loss(p, t),
     }
     return {name: (loss(p, t), _grad_p(loss)(p, t)) for name, loss in losses.items()}
 
@@ -136,20 +136,20 @@ def _overflow_expected():
         # |r|/|t|; d/dp = 1/|t|.
         "absolute_percentage_error": (r / abs(t), 1 / abs(t)),
         # log(1 + r²/2); d/dp = 2r/(r² + 2).
-        "cauchy": (math.log1p(r * r / 2), 2 * r / (r * r + 2)),
+        "cauchy_loss": (math.log1p(r * r / 2), 2 * r / (r * r + 2)),
         # |α-2|/α ((r²/|α-2| + 1)^(α/2) - 1); d/dp = r (r²/|α-2| + 1)^(α/2 - 1).
         "barron[alpha=0.5]": (b05 / 0.5 * ((r * r / b05 + 1) ** 0.25 - 1),
                               r * (r * r / b05 + 1) ** (0.25 - 1)),
         "barron[alpha=0]": (math.log1p(r * r / 2), 2 * r / (r * r + 2)),
         "barron[alpha=-2]": (2 * r * r / (r * r + 4), 16 * r / (r * r + 4) ** 2),
         # √(1 + r²) - 1; d/dp = r/√(1 + r²) (computed as 1/√(1/r² + 1), r² overflows nowhere).
-        "charbonnier": (r * (r / (math.sqrt(1 + r * r) + 1)), 1 / math.sqrt(1 / (r * r) + 1)),
+        "charbonnier_loss": (r * (r / (math.sqrt(1 + r * r) + 1)), 1 / math.sqrt(1 / (r * r) + 1)),
         # 1 - e^(-r²/2); d/dp = r e^(-r²/2) = 0.
-        "welsch": (-math.expm1(-r * r / 2), r * math.exp(-r * r / 2)),
+        "welsch_loss": (-math.expm1(-r * r / 2), r * math.exp(-r * r / 2)),
         # c²/6 beyond c; ψ = 0.
-        "tukey_biweight": (4.685**2 / 6, 0.0),
+        "tukey_biweight_loss": (4.685**2 / 6, 0.0),
         # 2r²/(r² + 4); d/dp = 16r/(r² + 4)².
-        "geman_mcclure": (2 * r * r / (r * r + 4), 16 * r / (r * r + 4) ** 2),
+        "geman_mcclure_loss": (2 * r * r / (r * r + 4), 16 * r / (r * r + 4) ** 2),
     }
 
 
@@ -165,7 +165,7 @@ def test_residual_beyond_float32_range_gives_the_float64_answer():
         else:
             assert v == pytest.approx(value, rel=1e-5, abs=1e-30), name
     # The figures: Cauchy ~178, MAPE 2, sMAPE 2.
-    assert float(got["cauchy"][0][0]) == pytest.approx(177.9, abs=0.1)
+    assert float(got["cauchy_loss"][0][0]) == pytest.approx(177.9, abs=0.1)
     assert float(got["absolute_percentage_error"][0][0]) == pytest.approx(2.0, rel=1e-6)
     assert float(got["symmetric_absolute_percentage_error"][0][0]) == pytest.approx(2.0, rel=1e-6)
 
@@ -206,7 +206,7 @@ def test_tukey_gradient_near_the_cut_off_is_exact():
 
     @jax.jit
     def grads(p):
-        return jax.grad(lambda x: jnp.sum(jaxloss.tukey_biweight(x, jnp.zeros_like(x),
+        return jax.grad(lambda x: jnp.sum(jaxloss.tukey_biweight_loss(x, jnp.zeros_like(x),
                                                                  scale=c)))(p)
 
     got = np.asarray(grads(jnp.asarray(r, jnp.float64)))

@@ -1,6 +1,6 @@
 """Barron's ρ(r, α, c) with closed-form tangents, and his log-partition log Z(α) by quadrature:
-the numerics that ``barron``, ``barron_nll`` (``jaxloss/_barron.py``) and ``adaptive_robust_nll``
-(``jaxloss/_adaptive.py``) share.
+the numerics that ``barron_loss``, ``barron_nll`` (``jaxloss/_barron.py``) and
+``adaptive_robust_nll`` (``jaxloss/_adaptive.py``) share.
 
 ρ(z, α) = |α-2|/α [(z²/|α-2| + 1)^(α/2) - 1] with z = r/c, and its limits at α = 2, 0, ±∞, is
 evaluated in h = r/2 (``jaxloss/_core/residual.py``) so that it is finite wherever its value is
@@ -112,7 +112,7 @@ def _alpha_branches(alpha: jax.Array, dtype: Any) -> tuple[jax.Array, ...]:
 
 @jax.custom_jvp
 def rho(p: jax.Array, t: jax.Array, c: jax.Array, alpha: jax.Array) -> jax.Array:
-    """ρ(r, α, c) of ``jaxloss.barron``, r = p - t, finite for every finite input whose value
+    """ρ(r, α, c) of ``jaxloss.barron_loss``, r = p - t, finite for every finite input whose value
     is in range (p - t may overflow); closed-form tangents in r and c (see the JVP)."""
     return _barron_value(half(p, t), c, alpha)
 

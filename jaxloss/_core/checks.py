@@ -3,7 +3,7 @@
 Every check runs on shapes, dtypes and *concrete* hyperparameters while JAX traces, so it costs
 nothing inside a compiled step. Messages follow one pattern::
 
-    jaxloss.huber: `delta` must be > 0; got -1.0.
+    jaxloss.huber_loss: `delta` must be > 0; got -1.0.
 
 naming the function, the argument, what was expected and what was received. Hyperparameters that
 are traced (a learnable ``delta``, say) cannot be checked at trace time and are used as given.

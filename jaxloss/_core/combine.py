@@ -1,5 +1,5 @@
 """What every combinator shares: the type of a loss, the check that an argument is one, and the
-name of the loss a combinator returns (``asymmetric(huber)``, shown by ``repr`` and in traces).
+name of the loss a combinator returns (``asymmetric(huber_loss)``, shown by ``repr`` and in traces).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ Loss = Callable[..., jax.Array]
 def loss_name(loss: Any) -> str:
     """The name of a loss: its ``__name__``; for a ``functools.partial`` (hyperparameters bound
     in advance), the name of the function it wraps, so ``asymmetric(partial(huber, delta=2.0))``
-    is named ``asymmetric(huber)``; else the name of its type."""
+    is named ``asymmetric(huber_loss)``; else the name of its type."""
     while isinstance(loss, functools.partial):
         loss = loss.func
     return getattr(loss, "__name__", type(loss).__name__)

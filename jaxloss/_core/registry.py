@@ -83,7 +83,7 @@ def loss_info(name: str | Callable[..., Any]) -> LossInfo:
 
     Examples:
       >>> import jaxloss
-      >>> jaxloss.loss_info("huber").plot
+      >>> jaxloss.loss_info("huber_loss").plot
       'residual'
     """
     key = name if isinstance(name, str) else getattr(name, "__name__", repr(name))

@@ -12,7 +12,7 @@ a function of one scalar, chosen per family and written on the figure:
   hinge and ranking losses; divergences compare softmax([m, 0]) with the target (0.7, 0.3).
 - ``probability``: the probability given to the true class (binary cross-entropy on
   probabilities; overlap losses on 4 pixels, 2 classes, every pixel predicted with p).
-- ``distance``: the distance between a pair (contrastive), or anchor to negative with the
+- ``distance``: the distance between a pair (contrastive_loss), or anchor to negative with the
   positive at distance 1 (triplet).
 - ``angle``: the angle between an embedding and its positive partner (cosine, InfoNCE, SupCon,
   SigLIP; the negatives point the opposite way).
@@ -259,7 +259,7 @@ def _siglip(loss: Callable[..., Any], hp: dict[str, Any]) -> list[tuple[str, Sca
 #: builder of its curves. Which key a loss uses is declared with the loss (``@register(plot=...)``).
 BUILDERS: dict[str, tuple[str, Builder]] = {
     "residual": ("residual", _residual),
-    "adaptive_wing": ("residual", _adaptive_wing),
+    "adaptive_wing_loss": ("residual", _adaptive_wing),
     "relative": ("relative", _relative),
     "log_rate": ("relative", _log_rate),
     "binary": ("margin", _binary),
@@ -276,9 +276,9 @@ BUILDERS: dict[str, tuple[str, Builder]] = {
     "js": ("margin", _js),
     "probability": ("probability", _probability),
     "overlap": ("probability", _overlap),
-    "contrastive": ("distance", _contrastive),
+    "contrastive_loss": ("distance", _contrastive),
     "triplet": ("distance", _triplet),
     "cosine": ("angle", _cosine),
     "nce": ("angle", _nce),
-    "siglip": ("angle", _siglip),
+    "siglip_loss": ("angle", _siglip),
 }

@@ -104,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     Examples:
       >>> import os, tempfile, jaxloss.app
       >>> out = os.path.join(tempfile.mkdtemp(), "huber.png")
-      >>> jaxloss.app.main(["plot", "huber:delta=0.01", "--out", out])  # doctest: +ELLIPSIS
+      >>> jaxloss.app.main(["plot", "huber_loss:delta=0.01", "--out", out])  # doctest: +ELLIPSIS
       wrote .../huber.png
       0
     """
@@ -131,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.print_help()
     print(
         "\nStart with:  python -m jaxloss demo      (or: python -m jaxloss plot huber wing "
-        "barron:alpha=0 --out shapes.png;\n             python -m jaxloss inspect "
-        "huber:delta=1.345 tukey_biweight)"
+        "barron_loss:alpha=0 --out shapes.png;\n             python -m jaxloss inspect "
+        "huber_loss:delta=1.345 tukey_biweight)"
     )
     return 0

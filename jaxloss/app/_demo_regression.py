@@ -53,9 +53,9 @@ OUTLIER_LOSSES = (
     ExperimentLoss("MSE", "squared_error", "mean", lambda p, t, _: jaxloss.squared_error(p, t)),
     ExperimentLoss(
         f"Huber (delta={HUBER_DELTA:g})",
-        f"huber(delta={HUBER_DELTA:g})",
+        f"huber_loss(delta={HUBER_DELTA:g})",
         f"Huber M-estimate (δ = {HUBER_DELTA:g})",
-        lambda p, t, _: jaxloss.huber(p, t, delta=HUBER_DELTA),
+        lambda p, t, _: jaxloss.huber_loss(p, t, delta=HUBER_DELTA),
     ),
     ExperimentLoss(
         "adaptive Barron",
@@ -190,9 +190,9 @@ SMALL_ERROR_LOSSES = (
     ExperimentLoss("MSE", "squared_error", "mean", lambda p, t, _: jaxloss.squared_error(p, t)),
     ExperimentLoss(
         f"Wing (omega={WING_OMEGA:g}, epsilon={WING_EPSILON:g})",
-        f"wing(omega={WING_OMEGA:g}, epsilon={WING_EPSILON:g})",
+        f"wing_loss(omega={WING_OMEGA:g}, epsilon={WING_EPSILON:g})",
         f"Wing M-estimate (ω = {WING_OMEGA:g}, ε = {WING_EPSILON:g})",
-        lambda p, t, _: jaxloss.wing(p, t, omega=WING_OMEGA, epsilon=WING_EPSILON),
+        lambda p, t, _: jaxloss.wing_loss(p, t, omega=WING_OMEGA, epsilon=WING_EPSILON),
     ),
     ExperimentLoss(
         f"log-cosh (scale {LOG_COSH_SCALE:g})",

@@ -35,13 +35,13 @@ classification loss, its calibration map and whether it is proper. Prints one ta
 writes a PNG. Needs the 'plot' extra: pip install -e '.[plot]'."""
 EPILOG = """\
 losses:
-  NAME[:key=value,...] as for `python -m jaxloss plot` (e.g. huber:delta=1.345,
+  NAME[:key=value,...] as for `python -m jaxloss plot` (e.g. huber_loss:delta=1.345,
   pinball_loss:tau=0.9, sigmoid_focal_loss:gamma=2), or MODULE:FUNCTION[:key=value,...] for a
   loss of your own, e.g. one built with the combinators (give --inputs for a classification loss
   of your own).
 
 examples:
-  python -m jaxloss inspect huber:delta=1.345 tukey_biweight squared_error --out robust.png
+  python -m jaxloss inspect huber_loss:delta=1.345 tukey_biweight squared_error --out robust.png
   python -m jaxloss inspect sigmoid_focal_loss:gamma=2 sigmoid_binary_cross_entropy
   python -m jaxloss inspect mylosses:demand_loss
 """
@@ -164,7 +164,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         if not args.losses:
             raise _spec.SpecError(
-                "name at least one loss, e.g. `python -m jaxloss inspect huber:delta=1.345`."
+                "name at least one loss, e.g. `python -m jaxloss inspect huber_loss:delta=1.345`."
             )
         if args.classes < 2:
             raise _spec.SpecError(f"--classes must be >= 2; got {args.classes}")

@@ -2,24 +2,25 @@
 
 What is drawn for each loss:
 
-- a registered loss (``jaxloss.huber``, its name ``"huber"``, a spec ``"huber:delta=0.5"``, or
-  ``functools.partial(jaxloss.huber, delta=0.5)``): against the axis declared with it
+- a registered loss (``jaxloss.huber_loss``, its name ``"huber_loss"``, a spec
+  ``"huber_loss:delta=0.5"``, or
+  ``functools.partial(jaxloss.huber_loss, delta=0.5)``): against the axis declared with it
   (``@register(plot=KEY)``, read through ``jaxloss.loss_info``), with its ``plot_defaults`` for
   required hyperparameters; ``_axes.BUILDERS`` says how each KEY reduces the loss to one scalar;
-- any other callable (a combinator-built loss such as ``jaxloss.asymmetric(jaxloss.huber,
+- any other callable (a combinator-built loss such as ``jaxloss.asymmetric(jaxloss.huber_loss,
   under=4.0)``, a loss of one's own, ``MODULE:FUNCTION`` on the command line): against the
   residual, called as ``loss(r, 0)``, unless ``kind=KEY`` says to call it like another family
   (``kind="binary"``: ``loss(z, 1)`` against the logit).
 
 The x-range of each curve, first that applies:
 
-1. its own range: ``SPEC@LO,HI`` (``"huber:delta=0.01@-0.1,0.1"``) or a per-loss entry of
+1. its own range: ``SPEC@LO,HI`` (``"huber_loss:delta=0.01@-0.1,0.1"``) or a per-loss entry of
    ``xlim``;
 2. one range for every curve: ``xlim=(LO, HI)`` (``--xlim LO HI``);
 3. on the residual axis, when the loss is given a length on the residual's scale (a
    hyperparameter named in :data:`SCALE_HYPERPARAMETERS`: ``delta``, ``scale``, ``beta``,
-   ``omega``, ``epsilon``), ±5 times the largest one given, so that ``huber:delta=0.01`` shows its
-   quadratic core (±0.05) and ``huber:delta=100`` its linear arms (±500);
+   ``omega``, ``epsilon``), ±5 times the largest one given, so that ``huber_loss:delta=0.01``
+   shows its quadratic core (±0.05) and ``huber_loss:delta=100`` its linear arms (±500);
 4. the axis's default (residual: -5..5).
 
 Curves with different x-ranges go on different rows of the figure: one row per x-axis kind and
@@ -150,7 +151,7 @@ def _name_of(function: Callable[..., Any]) -> str:
 def _from_callable(fn: Callable[..., Any], kind: str | None, xlim: Range | None) -> _Target:
     if not callable(fn):
         raise PlotError(f"plot_loss: a loss is a callable or a spec string; got {fn!r}.")
-    # functools.partial(jaxloss.huber, delta=0.5) is huber with delta=0.5 (keywords only).
+    # functools.partial(jaxloss.huber_loss, delta=0.5) is huber with delta=0.5 (keywords only).
     function: Callable[..., Any] = fn
     given: dict[str, Any] = {}
     while isinstance(function, functools.partial) and not function.args:
@@ -170,7 +171,7 @@ def _from_spec(spec: str, kind: str | None, xlim: Range | None) -> _Target:
             lo, hi = (float(v) for v in after.split(","))
         except ValueError:
             raise PlotError(
-                f"{spec!r}: a range is written SPEC@LO,HI with two numbers (e.g. huber@-2,2)."
+                f"{spec!r}: a range is written SPEC@LO,HI with two numbers (e.g. huber_loss@-2,2)."
             ) from None
         xlim = _check_range(lo, hi, repr(spec))
     parsed = _spec.parse(text)
@@ -292,11 +293,11 @@ def curves(
 
     What :func:`plot_loss` draws for ``loss`` (see there for what is drawn against what), without
     matplotlib. A loss with several curves (class-count losses: the true class frequent and rare;
-    contrastive: similar and dissimilar pairs) gives one :class:`Curve` each.
+    contrastive_loss: similar and dissimilar pairs) gives one :class:`Curve` each.
 
     Args:
       loss: a loss function (registered, a ``functools.partial`` of one, combinator-built or your
-        own) or a command-line spec (``"huber:delta=0.5"``, ``"MODULE:FUNCTION"``, with an
+        own) or a command-line spec (``"huber_loss:delta=0.5"``, ``"MODULE:FUNCTION"``, with an
         optional ``@LO,HI`` range).
       x: the grid to evaluate on; default ``points`` points over the loss's x-range.
       kind: how to call a loss that is not registered, as a registered loss of that plot key is
@@ -310,10 +311,10 @@ def curves(
 
     Examples:
       >>> import functools, numpy as np, jaxloss, jaxloss.app
-      >>> loss = functools.partial(jaxloss.huber, delta=0.5)
+      >>> loss = functools.partial(jaxloss.huber_loss, delta=0.5)
       >>> (c,) = jaxloss.app.curves(loss, np.array([0.2, 2.0]))
       >>> c.label, c.axis
-      ('huber(delta=0.5)', 'residual')
+      ('huber_loss(delta=0.5)', 'residual')
       >>> [round(float(v), 6) for v in c.value], [round(float(d), 6) for d in c.derivative]
       ([0.02, 0.875], [0.2, 0.5])
     """
@@ -342,8 +343,8 @@ def plot_loss(
 ) -> Figure:
     """Draws losses and their derivatives against one scalar each; returns the matplotlib figure.
 
-    A registered loss (``jaxloss.huber``, ``"huber:delta=0.5"``,
-    ``functools.partial(jaxloss.huber, delta=0.5)``) is drawn against the axis declared with it
+    A registered loss (``jaxloss.huber_loss``, ``"huber_loss:delta=0.5"``,
+    ``functools.partial(jaxloss.huber_loss, delta=0.5)``) is drawn against the axis declared with it
     (residual, margin, probability, distance, angle; ``python -m jaxloss plot --list``). Any other
     callable (a combinator-built loss, your own function) is drawn against the residual, called
     as ``loss(r, 0)``, unless ``kind`` names another family's call. The derivative is
@@ -351,9 +352,9 @@ def plot_loss(
 
     x-range of each curve, first that applies: its own (``"SPEC@LO,HI"`` or its entry in
     ``xlim``); one ``xlim=(LO, HI)`` for all; on the residual axis, ±5 times the largest length
-    hyperparameter given (``delta``, ``scale``, ``beta``, ``omega``, ``epsilon``: ``huber`` with
-    ``delta=0.01`` is drawn on ±0.05); the axis's default (residual ±5). One row per x-axis kind
-    and range.
+    hyperparameter given (``delta``, ``scale``, ``beta``, ``omega``, ``epsilon``:
+    ``huber_loss`` with ``delta=0.01`` is drawn on ±0.05); the axis's default (residual ±5). One row
+    per x-axis kind and range.
 
     Args:
       *losses: loss functions or command-line specs (``"NAME[:key=value,...][@LO,HI]"``,
@@ -373,12 +374,13 @@ def plot_loss(
 
     Examples:
       >>> import jaxloss, jaxloss.app
-      >>> demand = jaxloss.asymmetric(jaxloss.huber, under=4.0)
-      >>> fig = jaxloss.app.plot_loss(jaxloss.huber, demand, "huber:delta=0.01", points=41)
+      >>> demand = jaxloss.asymmetric(jaxloss.huber_loss, under=4.0)
+      >>> spec = "huber_loss:delta=0.01"
+      >>> fig = jaxloss.app.plot_loss(jaxloss.huber_loss, demand, spec, points=41)
       >>> [ax.get_xlim() == (-5.5, 5.5) for ax in fig.axes]  # two rows: ±5 and ±0.05
       [True, True, False, False]
       >>> fig.axes[0].get_legend_handles_labels()[1]
-      ['huber', 'asymmetric(huber)']
+      ['huber_loss', 'asymmetric(huber_loss)']
     """
     require("matplotlib", extra="plot", purpose="jaxloss plot")
     fig = figure(_curves_of(losses, kind, xlim, points))
@@ -433,8 +435,8 @@ jaxloss.app.plot_loss(loss, ...) draws any loss callable (combinator-built ones 
 EPILOG = """\
 losses:
   NAME or NAME:key=value,key=value with any hyperparameter of the loss, e.g.
-    huber:delta=0.5   barron:alpha=0   pinball_loss:tau=0.9   multiclass_hinge:kind=weston_watkins
-    ldam_loss:samples_per_class=(50,5)
+    huber_loss:delta=0.5   barron_loss:alpha=0   pinball_loss:tau=0.9
+    multiclass_hinge_loss:kind=weston_watkins   ldam_loss:samples_per_class=(50,5)
   Values are Python literals (numbers, tuples, True/False) or bare words. Name a loss several
   times to compare settings. Required hyperparameters have plot defaults: barron/barron_nll
   alpha=1, gaussian_nll variance=1, gaussian_nll_with_log_variance log_variance=0, expected_cost
@@ -444,16 +446,16 @@ losses:
   against the residual, or as --kind says.
 
 x-range of each curve (first that applies):
-  SPEC@LO,HI            its own range, e.g. huber:delta=0.01@-0.2,0.2
+  SPEC@LO,HI            its own range, e.g. huber_loss:delta=0.01@-0.2,0.2
   --xlim LO HI          one range for every curve
   a length given        on the residual axis, ±5 x the largest of delta, scale, beta, omega,
-                        epsilon given (huber:delta=0.01 is drawn on ±0.05)
+                        epsilon given (huber_loss:delta=0.01 is drawn on ±0.05)
   the axis's default    e.g. residual -5..5
   Curves with different ranges go on different rows.
 
 examples:
-  python -m jaxloss plot huber wing barron:alpha=0 barron:alpha=2 --out shapes.png
-  python -m jaxloss plot huber huber:delta=0.01 mylosses:demand_loss --out huber.png
+  python -m jaxloss plot huber wing barron_loss:alpha=0 barron_loss:alpha=2 --out shapes.png
+  python -m jaxloss plot huber huber_loss:delta=0.01 mylosses:demand_loss --out huber.png
 """
 
 

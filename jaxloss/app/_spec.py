@@ -102,8 +102,8 @@ def _import(spec: str, module: str, path: str) -> Callable[..., Any]:
 
 
 def parse(spec: str) -> Spec:
-    """``"huber:delta=0.5"`` -> Spec("huber", jaxloss.huber, {"delta": 0.5}, True); also
-    ``"module:function[:key=value,...]"``. Raises :class:`SpecError` naming what is wrong."""
+    """``"huber_loss:delta=0.5"`` -> Spec("huber_loss", jaxloss.huber_loss, {"delta": 0.5}, True);
+    also ``"module:function[:key=value,...]"``. Raises :class:`SpecError` naming what is wrong."""
     name, _, rest = spec.partition(":")
     name = name.strip()
     if name in jaxloss.LOSSES:
@@ -142,7 +142,7 @@ def parse(spec: str) -> Spec:
         key = key.strip()
         if not eq or not key or not text.strip():
             raise SpecError(
-                f"{spec!r}: hyperparameters are written key=value (e.g. huber:delta=0.5); "
+                f"{spec!r}: hyperparameters are written key=value (e.g. huber_loss:delta=0.5); "
                 f"got {item!r}."
             )
         if allowed is not None and key not in allowed:

@@ -113,7 +113,7 @@ def bayes_act(loss: Any, samples: Any, *, weights: Any = None, **hyperparameters
 
     Args:
       loss: an elementwise regression loss ``loss(predictions, targets, **hyperparameters)``,
-        e.g. ``jaxloss.huber`` or one built with the combinators; each l(·, y) must decrease
+        e.g. ``jaxloss.huber_loss`` or one built with the combinators; each l(·, y) must decrease
         towards y and increase beyond it (then a minimiser lies in [min y, max y]).
       samples: real array [..., N]: one set of N target samples per leading index.
       weights: optional non-negative weights of the samples' shape [..., N]; samples of weight 0

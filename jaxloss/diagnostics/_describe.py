@@ -208,7 +208,7 @@ def describe(
     proper (:func:`properness`).
 
     Args:
-      loss: a loss with jaxloss's signature, e.g. ``jaxloss.huber`` or one built with the
+      loss: a loss with jaxloss's signature, e.g. ``jaxloss.huber_loss`` or one built with the
         combinators.
       inputs: ``"predictions"`` (an elementwise regression loss) or how to call a
         classification loss (see :func:`properness`).

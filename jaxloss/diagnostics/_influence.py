@@ -106,12 +106,12 @@ def influence(loss: Any, residuals: Any, **hyperparameters: Any) -> Influence:
     Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> from jaxloss.diagnostics import influence
-      >>> out = influence(jaxloss.huber, jnp.array([-3.0, 0.5, 3.0]), delta=1.345)
+      >>> out = influence(jaxloss.huber_loss, jnp.array([-3.0, 0.5, 3.0]), delta=1.345)
       >>> [round(v, 3) for v in out.psi.tolist()], round(float(out.gross_error_sensitivity), 3)
       ([-1.345, 0.5, 1.345], 1.345)
       >>> float(out.rejection_point), round(float(out.efficiency), 3)
       (inf, 0.95)
-      >>> round(float(influence(jaxloss.tukey_biweight, jnp.zeros(1)).rejection_point), 3)
+      >>> round(float(influence(jaxloss.tukey_biweight_loss, jnp.zeros(1)).rejection_point), 3)
       4.685
 
     Reference: F. Hampel, E. Ronchetti, P. Rousseeuw, W. Stahel, "Robust Statistics: The

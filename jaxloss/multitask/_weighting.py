@@ -138,7 +138,7 @@ def uncertainty_weighting(
     regression σ_i² = L_i, classification σ_i² = 2 L_i. At that optimum a regression task
     contributes ½ + ½ log L_i, so the model is in effect trained on Σ ½ log L_i (gradient
     ∇L_i / (2 L_i)): every task is weighted by the inverse of its current loss. If a loss can reach
-    0 (hinge) or go negative (a likelihood of a continuous variable), there is no optimum and
+    0 (hinge_loss) or go negative (a likelihood of a continuous variable), there is no optimum and
     s → −∞: use positive losses.
 
     Args:

@@ -68,8 +68,8 @@ def _delta(d, h):
 def _qh_value(d, h):
     u, dl = _u(d, h), _delta(d, h)
     a = np.abs(u)
-    huber = np.where(a <= dl, 0.5 * u**2, dl * (a - 0.5 * dl))
-    return _w(d, h) * huber / dl
+    huber_loss = np.where(a <= dl, 0.5 * u**2, dl * (a - 0.5 * dl))
+    return _w(d, h) * huber_loss / dl
 
 
 def _qh_dp(d, h):

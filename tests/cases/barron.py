@@ -89,7 +89,7 @@ def _barron_grad(i, sign=1.0):
 def _barron_learnable(alpha, scale, rscale=3.0, extremes=None):
     data = {"alpha": np.float64(alpha), "scale": np.float64(scale)}
     return Case(
-        loss="barron",
+        loss="barron_loss",
         id=f"alpha={alpha},scale={scale}-learnable",
         positional=("predictions", "targets"),
         make=lambda g: {**_residuals(g, scale=rscale), **data},
@@ -130,7 +130,7 @@ def _special_extremes():
 BARRON = [
     _barron_learnable(1.5, 0.8),
     Case(
-        loss="barron",
+        loss="barron_loss",
         id="special-alphas-per-dim[-inf,-2,0,1,2,inf]",
         positional=("predictions", "targets"),
         make=lambda g: _residuals(g, shape=(2, 6), scale=3.0),

@@ -3,11 +3,12 @@
 References and closed-form derivatives are NumPy float64, written from the formulas in the
 docstrings (never by calling jaxloss).
 
-Set losses (``info_nce``, ``supervised_contrastive``, ``siglip``) couple every anchor of a set to
-every embedding of the set, so d l_i / d embeddings is not a per-example ("local") quantity that
-the suite could contract with its cotangent. Their closed forms are written as vector-Jacobian
-products ``vjp(data, cotangent)`` (``_contrastive_vjp``, ``_siglip_vjp``); the ``grads`` entry
-that the suite calls returns ``vjp(data, ct) / ct`` for the suite's own seeded cotangent ``ct``
+Set losses (``info_nce_loss``, ``supervised_contrastive_loss``, ``siglip_loss``) couple every
+anchor of a set to every embedding of the set, so d l_i / d embeddings is not a per-example
+("local") quantity that the suite could contract with its cotangent. Their closed forms are written
+as vector-Jacobian products ``vjp(data, cotangent)`` (``_contrastive_vjp``, ``_siglip_vjp``); the
+``grads`` entry that the suite calls returns ``vjp(data, ct) / ct`` for the suite's own seeded
+cotangent ``ct``
 (``suite_cotangent`` in tests/reference.py mirrors tests/test_conformance.py), so that the suite's
 ``expand(ct) * local`` is exactly the VJP. If the suite's cotangent ever changes, those cases fail
 loudly rather than pass silently; tests/test_metric.py checks the same VJPs against ``jax.grad``
@@ -182,7 +183,7 @@ def _siglip_case(id, hyper, learn=None):
 
     def grad(which):
         def f(d, h):
-            ct = _suite_cotangent("siglip", id, (S, n))
+            ct = _suite_cotangent("siglip_loss", id, (S, n))
             return _siglip_vjp(d, h, ct)[which] / ct[..., None]
         return f
 
@@ -204,7 +205,7 @@ def _siglip_case(id, hyper, learn=None):
         return [{**o, **learn} for o in out]
 
     return Case(
-        loss="siglip", id=id, positional=("image_embeddings", "text_embeddings"),
+        loss="siglip_loss", id=id, positional=("image_embeddings", "text_embeddings"),
         make=make, reference=_siglip_value, grads=grads, hyper=hyper, class_axis=-1,
         vmap_axes={k: None for k in learn}, extremes=extremes,
         nan_scope="example",  # every text of a set is a candidate of every image
@@ -212,11 +213,12 @@ def _siglip_case(id, hyper, learn=None):
 
 
 SETS = [
-    _set_case("info_nce", "tau=0.5", PAIRED, _simclr_value, {"temperature": 0.5}),
-    _set_case("info_nce", "learnable-tau", PAIRED, _simclr_value, {}, learn_temperature=0.2),
-    _set_case("supervised_contrastive", "tau=0.5", GROUPED, _supcon_value, {"temperature": 0.5},
+    _set_case("info_nce_loss", "tau=0.5", PAIRED, _simclr_value, {"temperature": 0.5}),
+    _set_case("info_nce_loss", "learnable-tau", PAIRED, _simclr_value, {}, learn_temperature=0.2),
+    _set_case("supervised_contrastive_loss", "tau=0.5", GROUPED, _supcon_value,
+              {"temperature": 0.5},
               extreme_labels=np.stack([GROUPED, UNIQUE])),
-    _set_case("supervised_contrastive", "learnable-tau", GROUPED, _supcon_value, {},
+    _set_case("supervised_contrastive_loss", "learnable-tau", GROUPED, _supcon_value, {},
               learn_temperature=0.3),
     _siglip_case("defaults", {}),
     _siglip_case("learnable", {}, learn={"logit_scale": np.float64(5.0),

@@ -78,7 +78,7 @@ def _ranking_case(id, margin):
         return margin - d["targets"] * (d["scores_1"] - d["scores_2"])
 
     return Case(
-        loss="margin_ranking", id=id, positional=("scores_1", "scores_2", "targets"),
+        loss="margin_ranking_loss", id=id, positional=("scores_1", "scores_2", "targets"),
         make=lambda g: _ranking_data(g, margin),
         reference=lambda d, h: np.maximum(z(d), 0),
         grads={"scores_1": lambda d, h: -d["targets"] * (z(d) >= 0),
@@ -97,10 +97,10 @@ def _ranking_case(id, margin):
 
 
 SCORES = [
-    _hinge_case("hinge", "margin=1", 1.0, square=False),
-    _hinge_case("hinge", "margin=0.5", 0.5, square=False),
-    _hinge_case("squared_hinge", "margin=1", 1.0, square=True),
-    _hinge_case("squared_hinge", "margin=2", 2.0, square=True),
+    _hinge_case("hinge_loss", "margin=1", 1.0, square=False),
+    _hinge_case("hinge_loss", "margin=0.5", 0.5, square=False),
+    _hinge_case("squared_hinge_loss", "margin=1", 1.0, square=True),
+    _hinge_case("squared_hinge_loss", "margin=2", 2.0, square=True),
     _ranking_case("margin=0", 0.0),
     _ranking_case("margin=0.5", 0.5),
 ]
@@ -174,7 +174,7 @@ def _mc_case(id, margin=1.0, kind="crammer_singer", ignore=None):
     z = np.array([[1e4, -1e4, 0, 0, 0], [-1e4] * 5, [0.0] * 5, [1e4, 1e4, -1e4, 0, 1],
                   [3e38, -3e38, 1e20, -1e20, 1e-30], [2e38, 2e38, -2e38, 1e-30, 0.0]])
     return Case(
-        loss="multiclass_hinge", id=id, positional=("logits", "labels"),
+        loss="multiclass_hinge_loss", id=id, positional=("logits", "labels"),
         make=lambda g: _mc_make(g, margin, kind, ignore),
         reference=lambda d, h: _mc_value(d, h, margin, kind, ignore),
         grads={"logits": lambda d, h: _mc_grad(d, h, margin, kind, ignore)},
@@ -246,7 +246,7 @@ def _cosine_case(id, margin):
         return np.where(d["targets"] > 0, -1.0, (c >= margin).astype(float))[:, None]
 
     return Case(
-        loss="cosine_embedding", id=id, positional=("embeddings_1", "embeddings_2", "targets"),
+        loss="cosine_embedding_loss", id=id, positional=("embeddings_1", "embeddings_2", "targets"),
         make=lambda g: _cosine_make(g, margin), reference=value,
         grads={
             "embeddings_1": lambda d, h: factor(d) * _dcos(d["embeddings_1"], d["embeddings_2"]),
@@ -349,7 +349,7 @@ def _triplet_case(id, hyper, learn_margin=False):
         return out
 
     return Case(
-        loss="triplet_margin", id=id, positional=("anchors", "positives", "negatives"),
+        loss="triplet_margin_loss", id=id, positional=("anchors", "positives", "negatives"),
         make=lambda g: _triplet_make(g, hyper, learn_margin),
         reference=lambda d, h: np.maximum(_triplet_parts(d, h)[0], 0),
         grads=grads, hyper=hyper, class_axis=-1,
@@ -379,13 +379,13 @@ def _contrastive_parts(d, h):
 
 
 def _contrastive_value(d, h):
-    _, dist, hinge, y = _contrastive_parts(d, h)
-    return 0.5 * y * dist**2 + 0.5 * (1 - y) * hinge**2
+    _, dist, hinge_loss, y = _contrastive_parts(d, h)
+    return 0.5 * y * dist**2 + 0.5 * (1 - y) * hinge_loss**2
 
 
 def _contrastive_dx1(d, h):
-    diff, dist, hinge, y = _contrastive_parts(d, h)
-    return y[:, None] * diff - ((1 - y) * hinge / dist)[:, None] * diff
+    diff, dist, hinge_loss, y = _contrastive_parts(d, h)
+    return y[:, None] * diff - ((1 - y) * hinge_loss / dist)[:, None] * diff
 
 
 def _contrastive_case(id, learn_margin):
@@ -399,7 +399,7 @@ def _contrastive_case(id, learn_margin):
         return [{**o, "margin": np.float64(2.0)} for o in out] if learn_margin else out
 
     return Case(
-        loss="contrastive", id=id, positional=("embeddings_1", "embeddings_2", "targets"),
+        loss="contrastive_loss", id=id, positional=("embeddings_1", "embeddings_2", "targets"),
         make=lambda g: _contrastive_make(g, learn_margin), reference=_contrastive_value,
         grads=grads, hyper={} if learn_margin else {"margin": 2.0}, class_axis=-1,
         vmap_axes={"margin": None} if learn_margin else {}, extremes=extremes,

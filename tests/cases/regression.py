@@ -53,11 +53,11 @@ REGRESSION = [
         lambda r, h: np.abs(r), lambda r, h: np.sign(r),
     ),
     _regression(
-        "huber", "delta=1", lambda g: _residuals(g, avoid=(1.0,)),
+        "huber_loss", "delta=1", lambda g: _residuals(g, avoid=(1.0,)),
         lambda r, h: _huber_value(r, 1.0), lambda r, h: np.clip(r, -1.0, 1.0),
     ),
     Case(
-        loss="huber",
+        loss="huber_loss",
         id="delta=0.7-learnable",
         positional=("predictions", "targets"),
         make=lambda g: {**_residuals(g, avoid=(0.7,)), "delta": np.float64(0.7)},
@@ -72,12 +72,12 @@ REGRESSION = [
         extremes=lambda: [{**e, "delta": np.float64(0.7)} for e in _regression_extremes()],
     ),
     _regression(
-        "smooth_l1", "beta=0.5", lambda g: _residuals(g, avoid=(0.5,)),
+        "smooth_l1_loss", "beta=0.5", lambda g: _residuals(g, avoid=(0.5,)),
         lambda r, h: np.where(np.abs(r) < 0.5, r**2 / (2 * 0.5), np.abs(r) - 0.25),
         lambda r, h: np.clip(r / 0.5, -1, 1), hyper={"beta": 0.5},
     ),
     _regression(
-        "smooth_l1", "beta=0", lambda g: _residuals(g),
+        "smooth_l1_loss", "beta=0", lambda g: _residuals(g),
         lambda r, h: np.abs(r), lambda r, h: np.sign(r), hyper={"beta": 0.0},
     ),
     _regression(

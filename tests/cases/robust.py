@@ -47,7 +47,7 @@ def _ch_h(d, h):
 
 CHARBONNIER = [
     _elementwise(
-        "charbonnier", "delta=0.7-learnable",
+        "charbonnier_loss", "delta=0.7-learnable",
         lambda g: {**_residuals(g, scale=4.0), "delta": np.float64(0.7)},
         lambda d, h: _r(d) ** 2 / (_ch_h(d, h) + 1),
         lambda d, h: _r(d) / _ch_h(d, h),
@@ -130,11 +130,11 @@ def _learnable_scale(loss, value, dr, c, scale=4.0):
 
 
 ROBUST = [
-    _learnable_scale("cauchy", _cauchy_value, _cauchy_dr, 0.6),
-    _learnable_scale("geman_mcclure", _gm_value, _gm_dr, 1.5),
-    _learnable_scale("welsch", _welsch_value, _welsch_dr, 0.8),
+    _learnable_scale("cauchy_loss", _cauchy_value, _cauchy_dr, 0.6),
+    _learnable_scale("geman_mcclure_loss", _gm_value, _gm_dr, 1.5),
+    _learnable_scale("welsch_loss", _welsch_value, _welsch_dr, 0.8),
     _elementwise(
-        "tukey_biweight", "scale=1.5-learnable",
+        "tukey_biweight_loss", "scale=1.5-learnable",
         lambda g: {**_residuals(g, avoid=(1.5,), scale=3.0), "scale": np.float64(1.5)},
         _tukey_value, _tukey_dr, learn={"scale": _tukey_dc},
         extremes=_extremes({"scale": np.float64(1.5)}),

@@ -51,7 +51,7 @@ def _wing_depsilon(d, h):
 
 WING = [
     Case(
-        loss="wing",
+        loss="wing_loss",
         id="omega=3,epsilon=0.5-learnable",
         positional=("predictions", "targets"),
         make=lambda g: {**_residuals(g, avoid=(3.0,), scale=6.0), "omega": np.float64(3.0),
@@ -137,7 +137,7 @@ AW_LEARN = {"omega": np.float64(10.0), "theta": np.float64(0.6), "epsilon": np.f
 
 ADAPTIVE_WING = [
     Case(
-        loss="adaptive_wing",
+        loss="adaptive_wing_loss",
         id="all-hyperparameters-learnable",
         positional=("predictions", "targets"),
         make=lambda g: {**_residuals(g, avoid=(0.6,), scale=1.5, targets=_aw_targets),

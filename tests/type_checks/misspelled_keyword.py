@@ -6,4 +6,4 @@ import jax.numpy as jnp
 import jaxloss
 
 p = jnp.zeros(3)
-value = jaxloss.huber(p, p, dleta=1.0)
+value = jaxloss.huber_loss(p, p, dleta=1.0)
