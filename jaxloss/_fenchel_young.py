@@ -16,12 +16,13 @@ which is >= 0, convex in θ, 0 iff ŷ_Ω(θ) = y, and has the gradient ∇_θ L 
 builds the loss of probability targets for any of the four regularisers.
 
 Mappings. :func:`sparsemax` (α = 2) and :func:`entmax15` (α = 1.5) are exact: the threshold τ
-with Σ_j [(α - 1)z_j - τ]_+^{1/(α-1)} = 1 comes from one sort of the row. :func:`entmax` takes
-any α > 1 by bisection on τ (to the dtype's precision: 30 halvings in float32, 60 in float64).
-Their outputs have exact zeros outside the support; their Jacobian is
-diag(s) - s sᵀ / Σ s with s_j = p_j^{2-α} on the support and 0 off it (a closed-form JVP; the
-sort and the bisection are never differentiated). Every row is shifted by its maximum first, so
-logits of ±1e4 (or ±3e38) lose nothing.
+with Σ_j [(α - 1)z_j - τ]_+^{1/(α-1)} = 1 comes from the exact support, found by Michelot's
+finite algorithm (sparsemax: a few passes over the row, no sort) or from one sort of the row
+(entmax15). :func:`entmax` takes any α > 1 by bisection on τ (to the dtype's precision: 30
+halvings in float32, 60 in float64). Their outputs have exact zeros outside the support; their
+Jacobian is diag(s) - s sᵀ / Σ s with s_j = p_j^{2-α} on the support and 0 off it (a
+closed-form JVP; the support search, the sort and the bisection are never differentiated).
+Every row is shifted by its maximum first, so logits of ±1e4 (or ±3e38) lose nothing.
 
 Classes are on ``axis`` (last by default); labels have the logits' shape without it. Concrete
 (eager) labels are range-checked; under ``jit`` an out-of-range label gives NaN. A NaN logit
@@ -44,6 +45,7 @@ import numpy as np
 
 from ._core import ad as _ad
 from ._core import checks as _checks
+from ._core import labels as _core_labels
 from ._core.numerics import logsumexp_parts, nan_gradient, xlogx
 from ._core.registry import register
 from ._entmax import (
@@ -334,16 +336,14 @@ def perceptron_loss(predictions: Any, targets: Any) -> jax.Array:
     x = _checks.check_floating(fn, "predictions", predictions)
     t = _checks.check_real(fn, "targets", targets)
     _checks.check_same_shape(fn, "predictions", x, "targets", t)
-    concrete = _checks.concrete_array(targets)
-    if concrete is not None and concrete.size:
-        with np.errstate(invalid="ignore"):
-            bad = ~np.isin(concrete, (-1, 1)) & ~np.isnan(concrete.astype(np.float64))
-        if bad.any():
-            raise ValueError(
-                f"jaxloss.{fn}: `targets` must be -1 or +1; got "
-                f"{concrete[bad].ravel()[:5].tolist()}. Convert {{0, 1}} labels with "
-                "`2 * labels - 1`."
-            )
+    _core_labels.require_label_values(
+        fn,
+        "targets",
+        targets,
+        (-1, 1),
+        spelled="-1 or +1",
+        hint=" Convert {0, 1} labels with `2 * labels - 1`.",
+    )
     dtype = _checks.compute_dtype(x, t)
     x, t = x.astype(dtype), t.astype(dtype)
     # A target other than ±1 (traced) becomes NaN, so the value and the derivative are NaN

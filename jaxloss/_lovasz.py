@@ -37,9 +37,9 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from ._core import checks as _checks
+from ._core import labels as _labels
 from ._core.numerics import nan_gradient
 from ._core.registry import register
 
@@ -79,15 +79,6 @@ def _check_nsd(fn: str, num_spatial_dims: Any, ndim: int, arg_desc: str) -> int:
             f"{num_spatial_dims}."
         )
     return num_spatial_dims
-
-
-def _check_ignore(fn: str, ignore_index: Any) -> None:
-    if ignore_index is not None and (
-        isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer))
-    ):
-        raise TypeError(
-            f"jaxloss.{fn}: `ignore_index` must be an int or None; got {ignore_index!r}."
-        )
 
 
 def _flatten(x: jax.Array, nsd: int, tail: int = 0) -> jax.Array:
@@ -136,23 +127,12 @@ def lovasz_hinge_loss(
     (arXiv:1705.08790).
     """
     fn = "lovasz_hinge_loss"
-    _check_ignore(fn, ignore_index)
+    _labels.check_ignore_index(fn, ignore_index, allow_bool=False)
     s = _checks.check_floating(fn, "logits", logits)
     y = _checks.check_real(fn, "labels", labels)
     _checks.check_same_shape(fn, "logits", s, "labels", y)
     nsd = _check_nsd(fn, num_spatial_dims, s.ndim, f"{s.ndim}-d logits")
-    concrete = _checks.concrete_array(labels)
-    if concrete is not None and concrete.size:
-        with np.errstate(invalid="ignore"):
-            bad = ~np.isin(concrete, (0, 1)) & ~np.isnan(concrete.astype(np.float64))
-        if ignore_index is not None:
-            bad &= concrete != ignore_index
-        if bad.any():
-            raise ValueError(
-                f"jaxloss.{fn}: `labels` must be 0 or 1"
-                + (f" or ignore_index={ignore_index}" if ignore_index is not None else "")
-                + f"; got {concrete[bad].ravel()[:5].tolist()}."
-            )
+    _labels.require_label_values(fn, "labels", labels, (0, 1), ignore_index)
     dtype = _checks.compute_dtype(s)
     s = _flatten(s.astype(dtype), nsd)
     y = _flatten(y, nsd)
@@ -214,7 +194,7 @@ def lovasz_softmax_loss(
     (arXiv:1705.08790).
     """
     fn = "lovasz_softmax_loss"
-    _check_ignore(fn, ignore_index)
+    _labels.check_ignore_index(fn, ignore_index, allow_bool=False)
     if classes not in _CLASSES:
         raise ValueError(f"jaxloss.{fn}: `classes` must be 'present' or 'all'; got {classes!r}.")
     z = _checks.check_floating(fn, "logits", logits)
@@ -228,17 +208,7 @@ def lovasz_softmax_loss(
         )
     nsd = _check_nsd(fn, num_spatial_dims, z.ndim - 1, f"{z.ndim}-d logits (classes last)")
     num_classes = z.shape[-1]
-    concrete = _checks.concrete_array(labels)
-    if concrete is not None and concrete.size:
-        bad = (concrete < 0) | (concrete >= num_classes)
-        if ignore_index is not None:
-            bad &= concrete != ignore_index
-        if bad.any():
-            raise ValueError(
-                f"jaxloss.{fn}: `labels` must be class indices in [0, {num_classes})"
-                + (f" or ignore_index={ignore_index}" if ignore_index is not None else "")
-                + f"; got {concrete[bad].ravel()[:5].tolist()}."
-            )
+    _labels.require_labels_in_range(fn, labels, num_classes, ignore_index)
     dtype = _checks.compute_dtype(z)
     zf = _flatten(z.astype(dtype), nsd, tail=1)  # [..., N, C]
     y = _flatten(y, nsd)  # [..., N]

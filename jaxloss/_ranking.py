@@ -38,6 +38,8 @@ them; λ = 1 by default):
                the |ΔNDCG| of swapping i and j in LambdaRank (Burges 2010), times n.
   n is the list axis' length (padding included): rax scales its DCG lambda weights by it "to
   avoid too small values"; divide by n to remove the factor.
+  ``topn=k`` (with "dcg" or "ndcg"): D(r) = 0 for r > k and the ideal DCG is DCG@k, as rax's
+  ``topn``: pairs of two items both ranked beyond k get λ = 0.
 
 Ranks, gains, discounts. Ranks are 1-based, by descending score; ties keep the order of
 appearance (the earlier item ranks first) and masked items come last. The gain of a label is
@@ -60,8 +62,7 @@ likelihood of the label order, ties in order of appearance). These lists count i
 lists; drop them with ``where=(labels > 0).any(-1)`` in the reduction if they should not.
 
 Not here (rax has them): ``segments=``, random tie-breaking with a PRNG ``key``, a ``topn``
-cutoff in the lambda weights and the approximate losses, and ``gain_fn``/``discount_fn``
-arguments.
+cutoff in the approximate losses, and ``gain_fn``/``discount_fn`` arguments.
 
 NaN. A NaN in a valid item's score, label or weight makes its list's value NaN and that
 list's gradient w.r.t. the scores NaN on every valid item; other lists are bit-for-bit
@@ -80,6 +81,7 @@ import jax
 import jax.numpy as jnp
 
 from ._core import checks as _checks
+from ._core.ad import is_zero
 from ._core.numerics import logsumexp_parts, softplus
 from ._core.ranking import (
     _any_nan,
@@ -88,7 +90,6 @@ from ._core.ranking import (
     _finish,
     _gains,
     _ideal_dcg,
-    _nan_rows,
     _prepare,
     _ranks,
     _valid,
@@ -121,9 +122,12 @@ def ranking_softmax_loss(
       L = −Σ_i ŷ_i · log softmax(s)_i = Σ_i ŷ_i · (logsumexp(s) − s_i).
     The labels are not normalised (rax's and optax's convention): a list with labels (2, 0, 1)
     weighs its log-likelihoods by 2 and 1. Normalise them yourself (y / Σy) for ListNet's
-    cross-entropy between distributions. A list without a relevant item gives 0.
+    cross-entropy between distributions. A list without a relevant item gives 0. An item scored
+    −inf with ŷ = 0 adds 0 (0·log 0; optax's product gives NaN there); one with ŷ > 0 makes the
+    value +inf. An unmasked list whose scores are all −inf is NaN (nothing ranks; mask it).
 
-    Gradient: dL/ds_i = (Σ_j ŷ_j) · softmax(s)_i − ŷ_i on valid items, 0 on masked ones.
+    Gradient: dL/ds_i = (Σ_j ŷ_j) · softmax(s)_i − ŷ_i on valid items, 0 on masked ones
+    (computed in closed form; dL/dŷ_i = logsumexp(s) − s_i).
 
     Args:
       scores: floating array [..., list_size].
@@ -149,19 +153,69 @@ def ranking_softmax_loss(
     """
     s, y, mask, w = _prepare("ranking_softmax_loss", scores, labels, where, weights)
     yh = y if w is None else y * w
-    m, log_sum, _ = logsumexp_parts(s, axis=-1, where=mask)
-    # ŷ·(m − s) formed from halves: exact, 0 where ŷ = 0 even if m − s overflows (scores of
-    # ±3e38), and inf only where the float64 product is beyond range. Two spellings of the same
-    # sum, each the faster one on XLA:CPU (bench/ranking.py): without a mask, log Σ times Σŷ;
-    # with one, log Σ inside the masked terms (XLA temporaries as optax's).
     if mask is None:
-        half = yh * (m * 0.5 - s * 0.5)
-        value = 2 * jnp.sum(half, axis=-1) + jnp.sum(yh, axis=-1) * jnp.squeeze(log_sum, -1)
-    else:
-        yh = jnp.where(mask, yh, 0)  # before the product too: a NaN label there must not reach
-        half = jnp.where(mask, yh * ((m * 0.5 - s * 0.5) + 0.5 * log_sum), 0)  # the gradient
-        value = 2 * jnp.sum(half, axis=-1)
-    return _nan_rows(value, s, _valid(s, mask))
+        return _softmax_ce(s, yh, None)
+    value = _softmax_ce(s, jnp.where(mask, yh, 0), mask)
+    # A list with every item masked is NaN inside (its maximum is −inf), with a zero gradient.
+    return jnp.where(jnp.any(mask, axis=-1), value, 0)
+
+
+def _softmax_ce_parts(s: jax.Array, yh: jax.Array, mask: jax.Array | None):
+    """Σ_i ŷ_i (lse(s) − s_i) per list over the valid items (ŷ already 0 on masked ones), and
+    (m, e = exp(s − m) (0 on masked items), Σe, log Σe, Σŷ)."""
+    if mask is not None:
+        s = jnp.where(mask, s, -jnp.inf)
+    m = jnp.max(s, axis=-1, keepdims=True)
+    half_gap = s * 0.5 - m * 0.5  # (s − m)/2: exact, and finite for scores of ±3e38
+    e = jnp.exp(half_gap + half_gap)
+    label_sum = jnp.sum(yh, axis=-1, keepdims=True)
+    if mask is not None:
+        # Masked items get exactly 0, NaN or not; a NaN (or inf) label sum of the list rides
+        # on its valid items (0·Σŷ), so that the gradient's row factor can stay finite.
+        e = jnp.where(mask, e + 0 * label_sum, 0)
+    total = jnp.sum(e, axis=-1, keepdims=True)
+    log_sum = jnp.log(total)
+    terms = jnp.where(yh == 0, 0, yh * (0.5 * log_sum - half_gap))
+    # 0·log Σ: NaN where a score is NaN (or +inf) even if every label of the list is 0.
+    value = 2 * jnp.sum(terms, axis=-1) + 0 * jnp.squeeze(log_sum, -1)
+    return value, m, s, e, total, log_sum, label_sum
+
+
+@jax.custom_jvp
+def _softmax_ce(s: jax.Array, yh: jax.Array, mask: jax.Array | None) -> jax.Array:
+    """The ranking softmax loss, written for XLA:CPU's fusions (bench/ranking.py): the row
+    maximum and the shift in one reduction, the exponential elementwise, the gradient from the
+    stored exponentials in closed form (no autodiff of the halves and selects, no separate
+    NaN-poisoning or masking pass).
+
+    Values: see ``ranking_softmax_loss``; an item with ŷ = 0 adds 0 (also at a score of −inf), a
+    NaN or +inf valid score makes its list NaN, as does a list whose valid scores are all −inf
+    (nothing ranks) or that has no valid item (the caller gives 0 there). The gradient is NaN
+    on every valid item of a list with a NaN score or label (through m, or Σŷ in e), and
+    exactly 0 on masked items.
+    """
+    return _softmax_ce_parts(s, yh, mask)[0]
+
+
+def _softmax_ce_jvp(primals, tangents):
+    """dL/ds_i = (Σ_j ŷ_j) · e_i / Σe − ŷ_i;  dL/dŷ_i = (m − s_i) + log Σe."""
+    s, yh, mask = primals
+    ds, dyh, _ = tangents
+    value, m, s, e, total, log_sum, label_sum = _softmax_ce_parts(s, yh, mask)
+    out = jnp.zeros_like(value)
+    if not is_zero(ds):
+        if mask is None:
+            scale = label_sum / total
+        else:  # finite: a NaN of the list is in e, and masked items must get 0·scale = 0
+            finite = jnp.isfinite(label_sum) & (total > 0)
+            scale = jnp.where(finite, label_sum, 0) / jnp.where(finite, total, 1)
+        out = out + jnp.sum((scale * e - yh) * ds, axis=-1)
+    if not is_zero(dyh):  # +inf at a score of −inf: 0 where the label does not move
+        out = out + jnp.sum(jnp.where(dyh == 0, 0, ((m - s) + log_sum) * dyh), axis=-1)
+    return value, out
+
+
+_softmax_ce.defjvp(_softmax_ce_jvp, symbolic_zeros=True)
 
 
 @register(plot="softmax_probs")

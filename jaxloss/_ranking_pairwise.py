@@ -16,6 +16,7 @@ from ._core.numerics import softplus
 from ._core.ranking import (
     _LAMBDAWEIGHTS,
     _any_nan,
+    _check_topn,
     _discount,
     _finish,
     _gains,
@@ -39,12 +40,25 @@ __all__ = [
 
 
 def _lambdaweights(
-    fn: str, kind: str | None, s: jax.Array, y: jax.Array, valid: jax.Array, w: jax.Array | None
+    fn: str,
+    kind: str | None,
+    s: jax.Array,
+    y: jax.Array,
+    valid: jax.Array,
+    w: jax.Array | None,
+    topn: int | None,
 ) -> jax.Array | None:
     if kind not in _LAMBDAWEIGHTS:
         raise ValueError(
             f"jaxloss.{fn}: `lambdaweight` must be None, 'labeldiff', 'dcg' or 'ndcg'; got "
             f"{kind!r}."
+        )
+    k = _check_topn(fn, topn)
+    if k is not None and kind not in ("dcg", "ndcg"):
+        raise ValueError(
+            f"jaxloss.{fn}: `topn` is the cutoff of the 'dcg' and 'ndcg' lambda weights; got "
+            f"topn={topn!r} with lambdaweight={kind!r}. Pass lambdaweight='dcg' or 'ndcg', or "
+            "leave topn out."
         )
     if kind is None:
         return None
@@ -53,9 +67,12 @@ def _lambdaweights(
         return jnp.abs(y[..., :, None] - y[..., None, :])
     gains = jax.lax.stop_gradient(_gains(y, w, valid))
     if kind == "ndcg":
-        ideal = _ideal_dcg(gains, valid, None)
+        ideal = _ideal_dcg(gains, valid, k)
         gains = gains / jnp.where(ideal == 0, 1, ideal)[..., None]
-    d = _discount(_ranks(s, valid), s.dtype)
+    r = _ranks(s, valid)
+    d = _discount(r, s.dtype)
+    if k is not None:  # rax: ranks beyond the cutoff have no discount
+        d = jnp.where(r <= k, d, 0)
     n = s.shape[-1]
     return (
         n
@@ -72,11 +89,12 @@ def _pairwise(
     where: Any,
     weights: Any,
     lambdaweight: str | None,
+    topn: int | None,
     all_pairs: bool = False,
 ) -> jax.Array:
     s, y, mask, w = _prepare(fn, scores, labels, where, weights)
     valid = _valid(s, mask)
-    lam = _lambdaweights(fn, lambdaweight, s, y, valid, w)
+    lam = _lambdaweights(fn, lambdaweight, s, y, valid, w, topn)
     pairs = valid[..., :, None] & valid[..., None, :]
     if not all_pairs:
         pairs = pairs & (y[..., :, None] > y[..., None, :])
@@ -110,6 +128,7 @@ def pairwise_hinge_loss(
     where: Any = None,
     weights: Any = None,
     lambdaweight: str | None = None,
+    topn: int | None = None,
 ) -> jax.Array:
     """Pairwise hinge loss (RankSVM): Σ over pairs with y_i > y_j of max(0, 1 − (s_i − s_j)).
 
@@ -127,6 +146,8 @@ def pairwise_hinge_loss(
         ``weights[i]``.
       lambdaweight: None, "labeldiff", "dcg" or "ndcg" (see the module's conventions); no
         gradient flows through the lambda weights.
+      topn: the cutoff k of the "dcg" and "ndcg" lambda weights (None: the whole list): the
+        discount of a rank beyond k is 0 and the ideal DCG is DCG@k (rax's ``topn``).
 
     Returns:
       Array [...], one value per list: rax's ``pairwise_hinge_loss`` summed over the list's
@@ -141,7 +162,9 @@ def pairwise_hinge_loss(
     Reference: Herbrich, Graepel & Obermayer, "Large Margin Rank Boundaries for Ordinal
     Regression", 2000; Joachims, "Optimizing Search Engines using Clickthrough Data", KDD 2002.
     """
-    return _pairwise("pairwise_hinge_loss", _hinge, scores, labels, where, weights, lambdaweight)
+    return _pairwise(
+        "pairwise_hinge_loss", _hinge, scores, labels, where, weights, lambdaweight, topn
+    )
 
 
 @register(plot="softmax_probs")
@@ -152,6 +175,7 @@ def pairwise_logistic_loss(
     where: Any = None,
     weights: Any = None,
     lambdaweight: str | None = None,
+    topn: int | None = None,
 ) -> jax.Array:
     """Pairwise logistic loss (RankNet): Σ over pairs with y_i > y_j of log(1 + e^{−(s_i − s_j)}).
 
@@ -170,6 +194,8 @@ def pairwise_logistic_loss(
         ``weights[i]``.
       lambdaweight: None, "labeldiff", "dcg" or "ndcg" (see the module's conventions); no
         gradient flows through the lambda weights.
+      topn: the cutoff k of the "dcg" and "ndcg" lambda weights (None: the whole list): the
+        discount of a rank beyond k is 0 and the ideal DCG is DCG@k (rax's ``topn``).
 
     Returns:
       Array [...], one value per list: rax's ``pairwise_logistic_loss`` summed over the list's
@@ -193,6 +219,7 @@ def pairwise_logistic_loss(
         where,
         weights,
         lambdaweight,
+        topn,
     )
 
 
@@ -204,6 +231,7 @@ def pairwise_soft_zero_one_loss(
     where: Any = None,
     weights: Any = None,
     lambdaweight: str | None = None,
+    topn: int | None = None,
 ) -> jax.Array:
     """Pairwise soft 0-1 loss: Σ over pairs with y_i > y_j of σ(−(s_i − s_j)).
 
@@ -222,6 +250,8 @@ def pairwise_soft_zero_one_loss(
         ``weights[i]``.
       lambdaweight: None, "labeldiff", "dcg" or "ndcg" (see the module's conventions); no
         gradient flows through the lambda weights.
+      topn: the cutoff k of the "dcg" and "ndcg" lambda weights (None: the whole list): the
+        discount of a rank beyond k is 0 and the ideal DCG is DCG@k (rax's ``topn``).
 
     Returns:
       Array [...], one value per list: rax's ``pairwise_soft_zero_one_loss`` summed over the
@@ -241,6 +271,7 @@ def pairwise_soft_zero_one_loss(
         where,
         weights,
         lambdaweight,
+        topn,
     )
 
 
@@ -252,6 +283,7 @@ def pairwise_squared_loss(
     where: Any = None,
     weights: Any = None,
     lambdaweight: str | None = None,
+    topn: int | None = None,
 ) -> jax.Array:
     """Pairwise squared loss: Σ over all ordered pairs of ((y_i − y_j) − (s_i − s_j))².
 
@@ -272,6 +304,8 @@ def pairwise_squared_loss(
         ``weights[i]``.
       lambdaweight: None, "labeldiff", "dcg" or "ndcg" (see the module's conventions); no
         gradient flows through the lambda weights.
+      topn: the cutoff k of the "dcg" and "ndcg" lambda weights (None: the whole list): the
+        discount of a rank beyond k is 0 and the ideal DCG is DCG@k (rax's ``topn``).
 
     Returns:
       Array [...], one value per list: rax's ``pairwise_mse_loss`` summed over the list's pairs
@@ -291,5 +325,6 @@ def pairwise_squared_loss(
         where,
         weights,
         lambdaweight,
+        topn,
         all_pairs=True,
     )

@@ -68,6 +68,39 @@ def test_sparsemax_mapping_equals_optax_projection_simplex():
         _close(jaxloss.sparsemax(z), entmax_ref(z, 2.0), 1e-10)
 
 
+def _sparsemax_sorted(z):
+    """Martins & Astudillo's Algorithm 1 (sort, cumulative sums), NumPy float64, per row."""
+    z = np.asarray(z, np.float64)
+    zs = -np.sort(-z, axis=-1)
+    k = np.arange(1, z.shape[-1] + 1)
+    cum = np.cumsum(zs, axis=-1)
+    support = np.sum(1 + k * zs > cum, axis=-1, keepdims=True)
+    tau = (np.take_along_axis(cum, support - 1, -1) - 1) / support
+    return np.maximum(z - tau, 0)
+
+
+def test_sparsemax_support_search_on_hard_rows():
+    """The sort-free support search (Michelot's algorithm) against the sorted algorithm on rows
+    that take it many passes (each pass drops few entries: geometric and arithmetic rows), ties
+    at the threshold, -inf entries, and a wide batch; one row never changes another."""
+    n = 1000
+    rows = [
+        -(2.0 ** -np.arange(n)),  # geometric
+        -1e-3 * np.arange(n),  # arithmetic
+        np.r_[np.ones(500), np.zeros(500)],  # ties
+        1.0 / (1 + np.arange(n)),
+        np.r_[0.0, -np.inf, np.full(n - 2, -0.5)],
+        RNG.normal(scale=0.05, size=n),
+    ]
+    z = np.array(rows)
+    want = _sparsemax_sorted(np.where(np.isinf(z), -1e300, z))
+    _close(jax.jit(jaxloss.sparsemax)(z), want, 1e-12)
+    wide = RNG.normal(scale=0.3, size=(64, n))
+    got = np.asarray(jax.jit(jaxloss.sparsemax)(np.concatenate([wide, z])))
+    _close(got[:64], _sparsemax_sorted(wide), 1e-12)
+    _close(got[64:], want, 1e-12)
+
+
 def test_binary_sparsemax_loss_equals_optax_and_the_multiclass_loss():
     s = np.linspace(-3.3, 3.1, 41)
     for t in (np.ones_like(s), np.zeros_like(s)):

@@ -129,6 +129,39 @@ def test_softmax_closed_form_gradient():
     assert np.all(np.asarray(g)[~where] == 0)
 
 
+def test_softmax_minus_inf_scores_and_label_tangents():
+    """An item scored −inf with label 0 adds 0 (0·log 0 = 0; optax's product gives NaN there),
+    with or without a mask, and the list keeps finite gradients; a NaN score makes its list NaN
+    even when every label is 0; a list whose scores are all −inf is NaN without a mask (nothing
+    ranks) and 0 when masked. Forward mode w.r.t. the labels is finite at a masked item."""
+    s = np.array([[1.0, -np.inf, 0.5], [0.3, np.nan, 0.2], [-np.inf, -np.inf, -np.inf]])
+    y = np.array([[2.0, 0.0, 1.0], [0.0, 0.0, 0.0], [1.0, 0.0, 0.0]])
+    want0 = ref.softmax_ref({"scores": s[:1, [0, 2]], "labels": y[:1, [0, 2]]}, {})[0]
+    gwant0 = ref.softmax_grad({"scores": s[:1, [0, 2]], "labels": y[:1, [0, 2]]}, {})[0]
+    for where in (None, np.array([[True] * 3, [True] * 3, [False] * 3])):
+        v, g = _value_and_grad("ranking_softmax_loss")(s, y, where, np.ones_like(s))
+        v, g = np.asarray(v), np.asarray(g)
+        np.testing.assert_allclose(v[0], want0, rtol=1e-12)
+        np.testing.assert_allclose(g[0, [0, 2]], gwant0, rtol=1e-12)
+        assert g[0, 1] == 0.0
+        assert np.isnan(v[1]) and np.isnan(g[1]).all()
+        if where is None:
+            assert np.isnan(v[2]) and np.isnan(g[2]).all()
+        else:
+            assert v[2] == 0.0 and np.all(g[2] == 0.0)
+    s2, y2, where2, w2 = _data(3)
+    _, tangent = jax.jvp(
+        lambda y: jaxloss.ranking_softmax_loss(s2, y, where=where2, weights=w2),
+        (jnp.asarray(y2),),
+        (jnp.ones_like(jnp.asarray(y2)),),
+    )
+    m = np.where(where2, s2, -np.inf).max(-1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):  # the list with every item masked
+        lse = m + np.log(np.sum(np.where(where2, np.exp(s2 - m), 0), -1, keepdims=True))
+    want = np.sum(np.where(where2, w2 * (lse - s2), 0), -1)
+    np.testing.assert_allclose(np.asarray(tangent), want, rtol=1e-12)
+
+
 def test_pairwise_logistic_closed_form_gradient():
     """dL/ds_k = −Σ_j c_kj σ(−d_kj) + Σ_i c_ik σ(−d_ik), written out pair by pair."""
     s, y, where, w = _data(2)
@@ -198,6 +231,29 @@ def test_ndcg_lambdaweight_is_n_times_delta_ndcg():
         np.testing.assert_allclose(
             J.pairwise_soft_zero_one_loss(s, y, lambdaweight="dcg"), want * ideal, rtol=1e-12
         )
+
+
+def test_lambdaweight_topn():
+    """rax's ``topn`` on the DCG lambda weights: k >= n is no cutoff; a smaller k changes the
+    loss (discounts beyond rank k are 0, the ideal DCG is DCG@k: the NumPy reference of
+    tests/cases/ranking.py); only with "dcg" or "ndcg"."""
+    s, y, where, w = _data(21)
+    for kind in ("dcg", "ndcg"):
+        full = J.pairwise_logistic_loss(s, y, where=where, weights=w, lambdaweight=kind)
+        same = J.pairwise_logistic_loss(
+            s, y, where=where, weights=w, lambdaweight=kind, topn=s.shape[-1]
+        )
+        np.testing.assert_array_equal(same, full)
+        top2 = J.pairwise_logistic_loss(s, y, where=where, weights=w, lambdaweight=kind, topn=2)
+        d = {"scores": s, "labels": y, "where": where, "weights": w}
+        want = ref.pairwise_ref("logistic")(d, {"lambdaweight": kind, "topn": 2})
+        np.testing.assert_allclose(top2, want, rtol=1e-12)
+        assert not np.allclose(top2[:-1], full[:-1])
+    for kind in (None, "labeldiff"):
+        with pytest.raises(ValueError, match=r"pairwise_hinge_loss: `topn` is the cutoff of the"):
+            jaxloss.pairwise_hinge_loss(s, y, lambdaweight=kind, topn=2)
+    with pytest.raises(ValueError, match=r"`topn` must be None or an int >= 1"):
+        jaxloss.pairwise_squared_loss(s, y, lambdaweight="dcg", topn=0)
 
 
 def test_labeldiff_lambdaweight():

@@ -121,9 +121,12 @@ def class_weights_vector(
     return class_vector(fn, "class_weights", class_weights, num_classes, dtype)
 
 
-def check_ignore_index(fn: str, ignore_index: Any) -> None:
-    """TypeError unless ``ignore_index`` is an int or None."""
-    if ignore_index is not None and not isinstance(ignore_index, (int, np.integer)):
+def check_ignore_index(fn: str, ignore_index: Any, *, allow_bool: bool = True) -> None:
+    """TypeError unless ``ignore_index`` is an int or None (``allow_bool=False``: not a bool)."""
+    if ignore_index is not None and (
+        not isinstance(ignore_index, (int, np.integer))
+        or (not allow_bool and isinstance(ignore_index, bool))
+    ):
         raise TypeError(
             f"jaxloss.{fn}: `ignore_index` must be an int or None; got {ignore_index!r}."
         )
@@ -165,14 +168,15 @@ def check_label_range(
 def check_labels(
     fn: str,
     labels: Any,
-    logits: jax.Array,
+    logits: jax.Array | jax.ShapeDtypeStruct,
     axis: int,
     num_classes: int,
     ignore_index: Any,
     *,
     hint: str = "",
 ) -> jax.Array:
-    """Integer labels of the scores' shape without ``axis``, range-checked when concrete."""
+    """Integer labels of the scores' shape without ``axis``, range-checked when concrete
+    (``logits``: the scores, or only their shape as a ``jax.ShapeDtypeStruct``)."""
     labels = _checks.check_integer(fn, "labels", labels, hint=hint)
     expected = tuple(s for i, s in enumerate(logits.shape) if i != axis)
     if tuple(labels.shape) != expected:
@@ -334,3 +338,35 @@ def binary_targets(
     lo, hi = allowed
     cast = t.astype(dtype)
     return cast, (cast == lo) | (cast == hi)
+
+
+@replayable
+def require_label_values(
+    fn: str,
+    arg: str,
+    labels: Any,
+    allowed: tuple[float, float],
+    ignore_index: Any = None,
+    *,
+    spelled: str = "",
+    hint: str = "",
+) -> None:
+    """ValueError naming the argument when concrete labels hold a value other than the two in
+    ``allowed`` (NaN and ``ignore_index`` excepted: a NaN label gives a NaN loss); traced labels
+    pass (the loss marks them NaN). ``spelled`` writes the allowed values in the message
+    (default "a or b"), ``hint`` follows it. Replayed on the concrete labels of an eager call
+    (``_core/dispatch.py``)."""
+    concrete = _checks.concrete_array(labels)
+    if concrete is None or not concrete.size:
+        return
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isin(concrete, allowed) & ~np.isnan(concrete.astype(np.float64))
+    if ignore_index is not None:
+        bad &= concrete != ignore_index
+    if bad.any():
+        lo, hi = allowed
+        raise ValueError(
+            f"jaxloss.{fn}: `{arg}` must be {spelled or f'{lo} or {hi}'}"
+            + (f" or ignore_index={ignore_index}" if ignore_index is not None else "")
+            + f"; got {concrete[bad].ravel()[:5].tolist()}.{hint}"
+        )

@@ -61,6 +61,11 @@ def ideal_dcg(g, valid, topn=None):
     return out
 
 
+def pairwise(x, op=np.subtract):
+    """[..., n, n] with entry (i, j) = op(x_i, x_j): the one generator of pairs here."""
+    return op(x[..., :, None], x[..., None, :])
+
+
 def _lse(x):
     m = np.max(np.real(x))
     return m + np.log(np.sum(np.exp(x - m)))
@@ -121,23 +126,21 @@ def listmle_grad(d, h):
     return g
 
 
-def lambdaweights(d, kind):
+def lambdaweights(d, kind, topn=None):
+    """λ_ij [..., n, n]; ``topn``: discounts beyond rank k are 0, the ideal DCG is DCG@k."""
     s, y, v = d["scores"], d["labels"], _valid(d)
     n = s.shape[-1]
     if kind is None:
         return np.ones((*s.shape, n))
     if kind == "labeldiff":
-        return np.abs(y[..., :, None] - y[..., None, :])
+        return np.abs(pairwise(y))
     g = gains(d)
     if kind == "ndcg":
-        ideal = ideal_dcg(g, v)
+        ideal = ideal_dcg(g, v, topn)
         g = g / np.where(ideal == 0, 1, ideal)[..., None]
-    disc = 1 / np.log2(ranks(s, v) + 1)
-    return (
-        n
-        * np.abs(g[..., :, None] - g[..., None, :])
-        * np.abs(disc[..., :, None] - disc[..., None, :])
-    )
+    r = ranks(s, v)
+    disc = np.where(r <= (topn or n), 1 / np.log2(r + 1), 0.0)
+    return n * np.abs(pairwise(g)) * np.abs(pairwise(disc))
 
 
 PAIR = {  # ℓ(d, Δy) and dℓ/dd
@@ -151,11 +154,11 @@ PAIR = {  # ℓ(d, Δy) and dℓ/dd
 def _pair_coefficients(d, h, kind):
     """c_ij = [counted pair] · w_i · λ_ij, d_ij and Δy_ij, each [..., n, n]."""
     s, y, v = d["scores"], d["labels"], _valid(d)
-    pairs = v[..., :, None] & v[..., None, :]
+    pairs = pairwise(v, np.logical_and)
     if kind != "squared":
-        pairs &= y[..., :, None] > y[..., None, :]
-    c = pairs * _weights(d)[..., :, None] * lambdaweights(d, h.get("lambdaweight"))
-    return c, s[..., :, None] - s[..., None, :], y[..., :, None] - y[..., None, :]
+        pairs &= pairwise(y, np.greater)
+    c = pairs * _weights(d)[..., :, None] * lambdaweights(d, h.get("lambdaweight"), h.get("topn"))
+    return c, pairwise(s), pairwise(y)
 
 
 def pairwise_ref(kind):
@@ -205,8 +208,8 @@ def pointwise_grad(kind):
 def approx_ranks(s, v, temperature):
     """r̂_i = 1 + Σ_{j ≠ i, valid} σ((s_j − s_i)/T); complex-safe."""
     n = s.shape[-1]
-    pairs = v[..., :, None] & v[..., None, :] & ~np.eye(n, dtype=bool)
-    sig = 1 / (1 + np.exp(-(s[..., None, :] - s[..., :, None]) / temperature))
+    pairs = pairwise(v, np.logical_and) & ~np.eye(n, dtype=bool)
+    sig = 1 / (1 + np.exp(pairwise(s) / temperature))  # σ((s_j − s_i)/T)
     return 1 + np.sum(np.where(pairs, sig, 0), axis=-1)
 
 
@@ -254,7 +257,7 @@ def _make(where=False, weights=False, avoid_hinge=False, unique_mrr=False):
     def make(rng):
         for _ in range(1000):
             s = rng.normal(scale=1.5, size=(B, N))
-            gaps = np.abs(s[..., :, None] - s[..., None, :])[..., ~np.eye(N, dtype=bool)]
+            gaps = np.abs(pairwise(s))[..., ~np.eye(N, dtype=bool)]
             if gaps.min() < 0.02:  # no near-ties: ranks (lambda weights) are locally constant
                 continue
             if avoid_hinge and np.abs(gaps - 1).min() < 0.02:
@@ -363,6 +366,23 @@ _ALL: list[Case] = [
         hyper={"lambdaweight": "dcg"},
         where=True,
         weights=True,
+    ),
+    _case(
+        "pairwise_logistic_loss",
+        "ndcg_top2",
+        pairwise_ref("logistic"),
+        pairwise_grad("logistic"),
+        hyper={"lambdaweight": "ndcg", "topn": 2},
+        where=True,
+        weights=True,
+    ),
+    _case(
+        "pairwise_hinge_loss",
+        "dcg_top3",
+        pairwise_ref("hinge"),
+        pairwise_grad("hinge"),
+        hyper={"lambdaweight": "dcg", "topn": 3},
+        avoid_hinge=True,
     ),
     _case(
         "pairwise_logistic_loss",
