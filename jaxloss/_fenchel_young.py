@@ -46,7 +46,7 @@ import numpy as np
 from ._core import ad as _ad
 from ._core import checks as _checks
 from ._core import labels as _core_labels
-from ._core.numerics import logsumexp_parts, nan_gradient, xlogx
+from ._core.numerics import logsumexp_parts, nan_gradient, nan_of, xlogx
 from ._core.registry import register
 from ._entmax import (
     _check_alpha,
@@ -86,7 +86,10 @@ def _entmax_integer(z: jax.Array, y: jax.Array, alpha: float) -> jax.Array:
     p = _entmax_last(z, alpha)
     # Entries off the support contribute 0 (their z - z_y may be -inf at logits of -3e38).
     gap = jnp.where(p > 0, z - _label_logit(z, y)[..., None], 0)
-    return jnp.sum(p * gap, axis=-1) - _tsallis(p, alpha)
+    # nan_of(z): the support's max/threshold may drop a NaN logit once XLA fuses the row's
+    # reductions into its library kernel (large inputs; _core/numerics.py); 0·sign fuses into
+    # this sum, so a NaN logit makes its row NaN at no extra pass.
+    return jnp.sum(p * gap + nan_of(z), axis=-1) - _tsallis(p, alpha)
 
 
 @_entmax_integer.defjvp
@@ -100,7 +103,8 @@ def _entmax_integer_jvp(alpha, primals, tangents):
 def _integer_loss(fn: str, logits: Any, labels: Any, axis: Any, alpha: float) -> jax.Array:
     z, axis = _logits(fn, logits, axis)
     y = _labels(fn, labels, logits, z, axis)
-    return _in_range(_entmax_integer(z, y, alpha), y, z.shape[-1])
+    value = _entmax_integer(z, y, alpha)
+    return _in_range(nan_gradient(value, z, -1), y, z.shape[-1])
 
 
 @register(plot="softmax")
@@ -223,7 +227,8 @@ def multiclass_perceptron_loss(logits: Any, labels: Any, *, axis: int = -1) -> j
     fn = "multiclass_perceptron_loss"
     z, axis = _logits(fn, logits, axis)
     y = _labels(fn, labels, logits, z, axis)
-    loss = jnp.max(z, axis=-1) - _label_logit(z, y)
+    # A fused max-reduction may drop a NaN logit (_core/numerics.nan_of): added back per row.
+    loss = jnp.max(z, axis=-1) + jnp.sum(nan_of(z), axis=-1) - _label_logit(z, y)
     return _in_range(nan_gradient(loss, z, -1), y, z.shape[-1])
 
 

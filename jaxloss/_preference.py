@@ -27,7 +27,7 @@ import jax.numpy as jnp
 
 from . import _reduce
 from ._core import checks as _checks
-from ._core.numerics import nan_gradient, softplus
+from ._core.numerics import nan_gradient, nan_of, softplus
 from ._core.registry import register
 
 __all__ = ["DPO_LOSS_TYPES", "cpo_loss", "dpo_loss", "kto_loss", "orpo_loss", "simpo_loss"]
@@ -192,7 +192,8 @@ def dpo_loss(
     elif loss_type == "robust":
         values = ((1 - eps) * softplus(-z) - eps * softplus(z)) / (1 - 2 * eps)
     elif loss_type == "hinge":
-        values = jax.nn.relu(1 - z)
+        # nan_of: a max fused into a large reduction may drop a NaN z (_core/numerics.py).
+        values = jax.nn.relu(1 - z) + nan_of(z)
     elif loss_type == "ipo":
         if chosen_lengths is None or rejected_lengths is None:
             raise ValueError(

@@ -81,6 +81,17 @@ CASES = [
         (0,),
         True,
     ),
+    *(
+        (name, kw, (lambda: rng.standard_normal((N, C)).astype(np.float32), _labels), (0,), True)
+        for name, kw in (
+            ("multiclass_sparsemax_loss", {}),
+            ("entmax15_loss", {}),
+            ("entmax_loss", {"alpha": 1.25}),
+            ("entmax_loss", {"alpha": 3.0}),
+            ("multiclass_perceptron_loss", {}),
+        )
+    ),
+    ("dpo_loss", {"loss_type": "hinge"}, (_flat,) * 4, (0, 1, 2, 3), False),
     ("hinge_loss", {}, (_flat, _pm1), (0, 1), False),
     ("squared_hinge_loss", {}, (_flat, _pm1), (0, 1), False),
     ("squared_error", {}, (_flat, _flat), (0, 1), False),
@@ -166,3 +177,28 @@ def test_hinge_select_free_form_matches_the_select_form():
     want = np.maximum(0.0, 1.0 - y[ok].astype(np.float64) * x[ok])
     np.testing.assert_allclose(big[ok], want, rtol=1e-6)
     assert np.isnan(float(jax.jit(lambda x, y: jaxloss.mean(jaxloss.hinge_loss(x, y)))(x, y)))
+
+
+@pytest.mark.parametrize(
+    "loss,kw",
+    [
+        ("multiclass_sparsemax_loss", {}),
+        ("entmax15_loss", {}),
+        ("entmax_loss", {"alpha": 1.25}),
+        ("entmax_loss", {"alpha": 3.0}),
+        ("multiclass_perceptron_loss", {}),
+    ],
+    ids=["sparsemax", "entmax15", "entmax-1.25", "entmax-3", "perceptron"],
+)
+def test_one_nan_logit_among_many_short_rows(loss, kw):
+    """Many rows of few classes (the shape where the support's max/threshold met a fused
+    reduction): the NaN logit's row is NaN, value and gradient, every other row untouched."""
+    fn = getattr(jaxloss, loss)
+    z = rng.standard_normal((1 << 14, 4)).astype(np.float32)
+    y = rng.integers(0, 4, 1 << 14).astype(np.int32)
+    z[5, 2] = np.nan
+    v = np.asarray(jax.jit(lambda z: fn(z, y, **kw))(z))
+    assert np.isnan(v[5]) and np.isnan(v).sum() == 1
+    g = np.asarray(jax.jit(jax.grad(lambda z: jaxloss.mean(fn(z, y, **kw))))(z))
+    assert np.isnan(g[5]).all() and np.isfinite(np.delete(g, 5, axis=0)).all()
+    assert np.isnan(float(jax.jit(lambda z: jaxloss.mean(fn(z, y, **kw)))(z)))
