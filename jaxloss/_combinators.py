@@ -1,7 +1,8 @@
 """Combinators: higher-order functions that build a loss from losses (loss in, loss out).
 
 A *loss* here is any callable ``loss(predictions, targets, **hyperparameters)`` returning
-per-element or per-example values, as every jaxloss loss does. Each combinator returns a new loss
+per-element or per-example values, as every jaxloss loss does (its type, for type checkers, is
+:class:`Loss`: array-likes in, a ``jax.Array`` out). Each combinator returns a new loss
 with the same signature (extra keyword arguments are passed through to the wrapped loss), so they
 nest: ``bounded(asymmetric(huber, over=2.0), 10.0)`` is a loss, named
 ``bounded(asymmetric(huber_loss))`` (a ``functools.partial`` is named by its function). Combinators
