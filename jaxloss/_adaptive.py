@@ -17,6 +17,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from ._core import checks as _checks
 from ._core.barron import log_partition, rho
@@ -26,7 +27,9 @@ from ._core.numerics import softplus
 __all__ = ["adaptive_robust_init", "adaptive_robust_nll", "adaptive_robust_parameters"]
 
 
-def _bounds(fn: str, alpha_lo: Any, alpha_hi: Any, scale_lo: Any) -> tuple[float, float, float]:
+def _bounds(
+    fn: str, alpha_lo: ArrayLike, alpha_hi: ArrayLike, scale_lo: ArrayLike
+) -> tuple[float, float, float]:
     lo, hi, slo = (_checks.concrete_float(v) for v in (alpha_lo, alpha_hi, scale_lo))
     if lo is None or hi is None or slo is None:
         raise ValueError(
@@ -158,7 +161,7 @@ def adaptive_robust_parameters(
 
 
 def _parameters(
-    fn: str, params: Any, alpha_lo: Any, alpha_hi: Any, scale_lo: Any
+    fn: str, params: Any, alpha_lo: ArrayLike, alpha_hi: ArrayLike, scale_lo: ArrayLike
 ) -> tuple[jax.Array, jax.Array]:
     lo, hi, slo = _bounds(fn, alpha_lo, alpha_hi, scale_lo)
     la, ls = _check_params(fn, params)
@@ -168,8 +171,8 @@ def _parameters(
 
 
 def adaptive_robust_nll(
-    predictions: Any,
-    targets: Any,
+    predictions: ArrayLike,
+    targets: ArrayLike,
     params: Any,
     *,
     alpha_lo: float = 0.001,

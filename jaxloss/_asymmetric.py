@@ -20,11 +20,11 @@ float16/bfloat16 inputs are computed in float32 and the result is float32; float
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from ._core import checks as _checks
 from ._core.ad import all_zero, is_zero
@@ -37,7 +37,7 @@ __all__ = ["expectile_loss", "linex_loss", "pinball_loss", "quantile_huber_loss"
 
 
 def _prepare_levels(
-    fn: str, predictions: Any, targets: Any, tau: Any
+    fn: str, predictions: ArrayLike, targets: ArrayLike, tau: ArrayLike
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Validates (predictions, targets, tau) and returns them broadcast-ready in the compute dtype.
 
@@ -72,7 +72,7 @@ def _prepare_levels(
 
 
 @register(plot="residual")
-def pinball_loss(predictions: Any, targets: Any, *, tau: Any = 0.5) -> jax.Array:
+def pinball_loss(predictions: ArrayLike, targets: ArrayLike, *, tau: ArrayLike = 0.5) -> jax.Array:
     """Pinball (quantile) loss, elementwise; one level τ or several at once.
 
     Math (u = t - p):  l = max(τu, (τ - 1)u) = τ·max(u, 0) + (1 - τ)·max(-u, 0),
@@ -124,7 +124,7 @@ def _weighted_huber_over_delta(h: jax.Array, w: jax.Array, delta: jax.Array) -> 
 
 @register(plot="residual")
 def quantile_huber_loss(
-    predictions: Any, targets: Any, *, tau: Any = 0.5, delta: Any = 1.0
+    predictions: ArrayLike, targets: ArrayLike, *, tau: ArrayLike = 0.5, delta: ArrayLike = 1.0
 ) -> jax.Array:
     """Quantile-Huber loss (Huber-smoothed pinball, as in QR-DQN/IQN), elementwise.
 
@@ -201,7 +201,9 @@ _quantile_huber.defjvp(_quantile_huber_jvp, symbolic_zeros=True)
 
 
 @register(plot="residual")
-def expectile_loss(predictions: Any, targets: Any, *, tau: Any = 0.5) -> jax.Array:
+def expectile_loss(
+    predictions: ArrayLike, targets: ArrayLike, *, tau: ArrayLike = 0.5
+) -> jax.Array:
     """Expectile loss (asymmetric squared error), elementwise; one level τ or several at once.
 
     Math (u = t - p):  l = |τ - 1[u < 0]|·u² = τu² for u >= 0, (1 - τ)u² for u < 0.
@@ -282,7 +284,11 @@ def _linex_core(z: jax.Array, z_max: jax.Array) -> jax.Array:
 
 @register(plot="residual")
 def linex_loss(
-    predictions: Any, targets: Any, *, a: Any = 1.0, max_exponent: Any = 50.0
+    predictions: ArrayLike,
+    targets: ArrayLike,
+    *,
+    a: ArrayLike = 1.0,
+    max_exponent: ArrayLike = 50.0,
 ) -> jax.Array:
     """LinEx (linear-exponential) loss, elementwise: exponential on one side, linear on the other.
 
@@ -327,7 +333,7 @@ def linex_loss(
     fn = "linex_loss"
     _checks.require(fn, "max_exponent", max_exponent, POSITIVE)
     if getattr(a, "shape", ()) not in ((), (1,)):
-        raise ValueError(f"jaxloss.{fn}: `a` must be a scalar; got shape {tuple(a.shape)}.")
+        raise ValueError(f"jaxloss.{fn}: `a` must be a scalar; got shape {np.shape(a)}.")
     a_value = _checks.concrete_float(a)
     if a_value is not None and (a_value == 0 or not np.isfinite(a_value)):
         raise ValueError(f"jaxloss.{fn}: `a` must be finite and != 0; got {a_value!r}.")

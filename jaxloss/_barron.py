@@ -24,10 +24,9 @@ tests/test_robust.py against independent dense quadratures.
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from ._core import checks as _checks
 from ._core.barron import log_partition, rho
@@ -38,7 +37,9 @@ __all__ = ["barron_loss", "barron_nll"]
 
 
 @register(plot="residual", plot_defaults={"alpha": 1.0})
-def barron_loss(predictions: Any, targets: Any, *, alpha: Any, scale: Any = 1.0) -> jax.Array:
+def barron_loss(
+    predictions: ArrayLike, targets: ArrayLike, *, alpha: ArrayLike, scale: ArrayLike = 1.0
+) -> jax.Array:
     """Barron's general robust loss ρ(r, α, c), elementwise: one family of shapes indexed by α.
 
     Math (z = r/c, c = scale):
@@ -96,7 +97,9 @@ def barron_loss(predictions: Any, targets: Any, *, alpha: Any, scale: Any = 1.0)
 
 
 @register(plot="residual", plot_defaults={"alpha": 1.0})
-def barron_nll(predictions: Any, targets: Any, *, alpha: Any, scale: Any = 1.0) -> jax.Array:
+def barron_nll(
+    predictions: ArrayLike, targets: ArrayLike, *, alpha: ArrayLike, scale: ArrayLike = 1.0
+) -> jax.Array:
     """Barron's adaptive loss: the negative log-likelihood of his general distribution.
 
     Math (ρ = :func:`barron_loss`, c = scale, α >= 0):

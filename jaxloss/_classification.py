@@ -23,6 +23,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from . import _reduce
 from ._core import checks as _checks
@@ -55,11 +56,11 @@ __all__ = [
 
 @register(plot="binary")
 def sigmoid_binary_cross_entropy(
-    logits: Any,
-    labels: Any,
+    logits: ArrayLike,
+    labels: ArrayLike,
     *,
-    pos_weight: Any = None,
-    label_smoothing: Any = 0.0,
+    pos_weight: ArrayLike | None = None,
+    label_smoothing: ArrayLike = 0.0,
     reduction: str = "none",
 ) -> jax.Array:
     """Binary cross-entropy on logits, elementwise, in the stable fused form.
@@ -125,7 +126,9 @@ def _clamped_log(x: jax.Array, floor: float = -100.0) -> jax.Array:
 
 
 @register(plot="probability")
-def binary_cross_entropy(probabilities: Any, labels: Any, *, reduction: str = "none") -> jax.Array:
+def binary_cross_entropy(
+    probabilities: ArrayLike, labels: ArrayLike, *, reduction: str = "none"
+) -> jax.Array:
     """Binary cross-entropy on probabilities, elementwise; safe at exactly 0 and 1.
 
     Math:  l = -[t log p + (1 - t) log(1 - p)], each log clamped below at -100 (as
@@ -182,13 +185,13 @@ def binary_cross_entropy(probabilities: Any, labels: Any, *, reduction: str = "n
 
 @register(plot="softmax_probs")
 def softmax_cross_entropy(
-    logits: Any,
-    targets: Any,
+    logits: ArrayLike,
+    targets: ArrayLike,
     *,
     axis: int = -1,
-    class_weights: Any = None,
-    label_smoothing: Any = 0.0,
-    where: Any = None,
+    class_weights: ArrayLike | None = None,
+    label_smoothing: ArrayLike = 0.0,
+    where: ArrayLike | None = None,
     reduction: str = "none",
 ) -> jax.Array:
     """Softmax cross-entropy with probability targets, one value per example.
@@ -309,14 +312,14 @@ _soft_ce.defjvp(_soft_ce_jvp, symbolic_zeros=True)
 
 @register(plot="softmax")
 def softmax_cross_entropy_with_integer_labels(
-    logits: Any,
-    labels: Any,
+    logits: ArrayLike,
+    labels: ArrayLike,
     *,
     axis: int = -1,
-    class_weights: Any = None,
-    label_smoothing: Any = 0.0,
+    class_weights: ArrayLike | None = None,
+    label_smoothing: ArrayLike = 0.0,
     ignore_index: int | None = None,
-    where: Any = None,
+    where: ArrayLike | None = None,
     reduction: str = "none",
 ) -> jax.Array:
     """Softmax cross-entropy with integer labels, one value per example, no one-hot built.
@@ -441,11 +444,11 @@ def _scaled_gap(c: Any, m: jax.Array, z: jax.Array, log_s: jax.Array) -> jax.Arr
 
 @register(plot="nll")
 def nll_loss(
-    log_probabilities: Any,
-    labels: Any,
+    log_probabilities: ArrayLike,
+    labels: ArrayLike,
     *,
     axis: int = -1,
-    class_weights: Any = None,
+    class_weights: ArrayLike | None = None,
     ignore_index: int | None = None,
     reduction: str = "none",
 ) -> jax.Array:

@@ -1,7 +1,8 @@
 """Combinators: higher-order functions that build a loss from losses (loss in, loss out).
 
 A *loss* here is any callable ``loss(predictions, targets, **hyperparameters)`` returning
-per-element or per-example values, as every jaxloss loss does. Each combinator returns a new loss
+per-element or per-example values, as every jaxloss loss does (its type, for type checkers, is
+:class:`Loss`: array-likes in, a ``jax.Array`` out). Each combinator returns a new loss
 with the same signature (extra keyword arguments are passed through to the wrapped loss), so they
 nest: ``bounded(asymmetric(huber, over=2.0), 10.0)`` is a loss, named
 ``bounded(asymmetric(huber_loss))`` (a ``functools.partial`` is named by its function). Combinators
@@ -22,6 +23,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from ._core.combine import Loss, check_loss, loss_name, named
 
@@ -29,6 +32,7 @@ from ._core.combine import Loss, check_loss, loss_name, named
 from ._weighting import class_weights_from_counts as class_weights_from_counts
 
 __all__ = [
+    "Loss",
     "detached",
     "linear_combination",
     "stop_gradient",
@@ -70,7 +74,7 @@ def stop_gradient(loss: Loss, *, argnames: Sequence[str] = ("targets",)) -> Loss
             f"'targets'; got {argnames!r}."
         )
 
-    def stopped_loss(predictions: Any, targets: Any, **kwargs: Any) -> jax.Array:
+    def stopped_loss(predictions: ArrayLike, targets: ArrayLike, **kwargs: Any) -> jax.Array:
         if "predictions" in names:
             predictions = jax.lax.stop_gradient(predictions)
         if "targets" in names:
@@ -104,13 +108,13 @@ def detached(loss: Loss) -> Loss:
     """
     check_loss("detached", "loss", loss)
 
-    def detached_loss(predictions: Any, targets: Any, **kwargs: Any) -> jax.Array:
+    def detached_loss(predictions: ArrayLike, targets: ArrayLike, **kwargs: Any) -> jax.Array:
         return jax.lax.stop_gradient(loss(predictions, targets, **kwargs))
 
     return named(detached_loss, f"detached({loss_name(loss)})", detached.__doc__ or "")
 
 
-def linear_combination(losses: Sequence[Loss], coefficients: Sequence[Any]) -> Loss:
+def linear_combination(losses: Sequence[Loss], coefficients: Sequence[ArrayLike]) -> Loss:
     """A linear combination of losses on the same inputs: l' = sum_k c_k l_k(p, t).
 
     Bind each loss's hyperparameters first
@@ -147,9 +151,10 @@ def linear_combination(losses: Sequence[Loss], coefficients: Sequence[Any]) -> L
     for i, loss in enumerate(losses):
         check_loss("linear_combination", f"losses[{i}]", loss)
 
-    def combined_loss(predictions: Any, targets: Any) -> jax.Array:
+    def combined_loss(predictions: ArrayLike, targets: ArrayLike) -> jax.Array:
         values = [
-            c * loss(predictions, targets) for c, loss in zip(coefficients, losses, strict=True)
+            jnp.multiply(c, loss(predictions, targets))
+            for c, loss in zip(coefficients, losses, strict=True)
         ]
         shapes = {v.shape for v in values}
         if len(shapes) != 1:
@@ -188,4 +193,3 @@ def sum_losses(*losses: Loss) -> Loss:
       [6.0]
     """
     return linear_combination(losses, [1.0] * len(losses))
-

@@ -27,6 +27,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from ._core import checks as _checks
 from ._core.dispatch import replayable
@@ -38,7 +39,12 @@ __all__ = ["info_nce_loss", "siglip_loss", "supervised_contrastive_loss"]
 
 
 def _set_similarities(
-    fn: str, embeddings: Any, labels: Any, temperature: Any, eps: Any, one_positive: bool = False
+    fn: str,
+    embeddings: ArrayLike,
+    labels: ArrayLike,
+    temperature: ArrayLike,
+    eps: ArrayLike,
+    one_positive: bool = False,
 ):
     _checks.require(fn, "temperature", temperature, _checks.POSITIVE)
     _checks.require(fn, "eps", eps, _checks.POSITIVE)
@@ -84,7 +90,9 @@ def _check_one_positive(fn: str, y: jax.Array) -> bool:
     return not isinstance(y, jax.core.Tracer)
 
 
-def _two_views(view_1: Any, labels: Any, view_2: Any) -> tuple[jax.Array, np.ndarray]:
+def _two_views(
+    view_1: ArrayLike, labels: ArrayLike | None, view_2: ArrayLike
+) -> tuple[jax.Array, np.ndarray]:
     """The set [view_1; view_2] of 2N and its labels tile(arange(N), 2) (concrete, so that the
     one-positive check passes at trace time)."""
     fn = "info_nce_loss"
@@ -105,12 +113,12 @@ def _two_views(view_1: Any, labels: Any, view_2: Any) -> tuple[jax.Array, np.nda
 
 @register(plot="nce")
 def info_nce_loss(
-    embeddings: Any,
-    labels: Any = None,
+    embeddings: ArrayLike,
+    labels: ArrayLike | None = None,
     *,
-    positives: Any = None,
-    temperature: Any = 0.07,
-    eps: Any = 1e-8,
+    positives: ArrayLike | None = None,
+    temperature: ArrayLike = 0.07,
+    eps: ArrayLike = 1e-8,
 ) -> jax.Array:
     """InfoNCE / NT-Xent (SimCLR) over a set of embeddings, one value per anchor.
 
@@ -184,7 +192,11 @@ def info_nce_loss(
 
 @register(plot="nce")
 def supervised_contrastive_loss(
-    embeddings: Any, labels: Any, *, temperature: Any = 0.07, eps: Any = 1e-8
+    embeddings: ArrayLike,
+    labels: ArrayLike,
+    *,
+    temperature: ArrayLike = 0.07,
+    eps: ArrayLike = 1e-8,
 ) -> jax.Array:
     """Supervised contrastive loss (SupCon, L_out), one value per anchor.
 
@@ -239,12 +251,12 @@ def supervised_contrastive_loss(
 
 @register(plot="siglip_loss")
 def siglip_loss(
-    image_embeddings: Any,
-    text_embeddings: Any,
+    image_embeddings: ArrayLike,
+    text_embeddings: ArrayLike,
     *,
     logit_scale: Any = 10.0,
     logit_bias: Any = -10.0,
-    eps: Any = 1e-8,
+    eps: ArrayLike = 1e-8,
 ) -> jax.Array:
     """SigLIP sigmoid pairwise loss, one value per image (the sum over its N pairs).
 

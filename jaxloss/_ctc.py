@@ -34,6 +34,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from . import _reduce
 from ._core import ad as _ad
@@ -189,7 +190,9 @@ _ctc_nll.defjvp(_ctc_nll_jvp, symbolic_zeros=True)
 # Argument handling
 
 
-def _mask_from_paddings(arg: str, paddings: Any, shape: tuple[int, ...]) -> tuple[jax.Array, Any]:
+def _mask_from_paddings(
+    arg: str, paddings: ArrayLike, shape: tuple[int, ...]
+) -> tuple[jax.Array, Any]:
     """(counted mask, per-row 'bad padding' flag) from 0/1 paddings of the given shape."""
     pad = _checks.check_real(_FN, arg, paddings)
     if tuple(pad.shape) != shape:
@@ -210,7 +213,9 @@ def _mask_from_paddings(arg: str, paddings: Any, shape: tuple[int, ...]) -> tupl
     return counted, bad_rows
 
 
-def _mask_from_lengths(arg: str, lengths: Any, batch: tuple[int, ...], size: int, axis_name: str):
+def _mask_from_lengths(
+    arg: str, lengths: ArrayLike, batch: tuple[int, ...], size: int, axis_name: str
+):
     """(counted mask [..., size], per-row 'bad length' flag) from integer lengths [...]."""
     n = _checks.check_integer(_FN, arg, lengths)
     if tuple(n.shape) != batch:
@@ -229,7 +234,9 @@ def _mask_from_lengths(arg: str, lengths: Any, batch: tuple[int, ...], size: int
     return counted, (n < 0) | (n > size)
 
 
-def _one_form(pad_name: str, paddings: Any, len_name: str, lengths: Any) -> None:
+def _one_form(
+    pad_name: str, paddings: ArrayLike | None, len_name: str, lengths: ArrayLike | None
+) -> None:
     if paddings is not None and lengths is not None:
         raise ValueError(
             f"jaxloss.{_FN}: pass either `{pad_name}` (optax's form) or `{len_name}` (torch's "
@@ -239,13 +246,13 @@ def _one_form(pad_name: str, paddings: Any, len_name: str, lengths: Any) -> None
 
 @register(plot=None)
 def ctc_loss(
-    logits: Any,
-    labels: Any,
+    logits: ArrayLike,
+    labels: ArrayLike,
     *,
-    logit_paddings: Any = None,
-    label_paddings: Any = None,
-    input_lengths: Any = None,
-    target_lengths: Any = None,
+    logit_paddings: ArrayLike | None = None,
+    label_paddings: ArrayLike | None = None,
+    input_lengths: ArrayLike | None = None,
+    target_lengths: ArrayLike | None = None,
     blank_id: int = 0,
     zero_infinity: bool = False,
     reduction: str = "none",

@@ -16,6 +16,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from ._core import checks as _checks
 from ._core.ad import is_zero
@@ -32,7 +33,9 @@ _LOGITS_HINT = (
 _LOG_HINT = "Pass log-probabilities, e.g. jax.nn.log_softmax(logits) or jnp.log(probabilities)."
 
 
-def _prepare(fn: str, a_name: str, a: Any, b_name: str, b: Any, axis: int, where: Any):
+def _prepare(
+    fn: str, a_name: str, a: ArrayLike, b_name: str, b: Any, axis: int, where: ArrayLike | None
+):
     a = _checks.check_floating(fn, a_name, a)
     b = _checks.check_floating(fn, b_name, b)
     _checks.check_same_shape(fn, a_name, a, b_name, b)
@@ -45,7 +48,11 @@ def _prepare(fn: str, a_name: str, a: Any, b_name: str, b: Any, axis: int, where
 
 @register(plot="divergence")
 def kl_divergence(
-    log_predictions: Any, targets: Any, *, axis: int = -1, where: Any = None
+    log_predictions: ArrayLike,
+    targets: ArrayLike,
+    *,
+    axis: int = -1,
+    where: ArrayLike | None = None,
 ) -> jax.Array:
     """KL(targets ‖ predictions) from log-predictions and probability targets, per example.
 
@@ -108,7 +115,11 @@ def kl_divergence(
 
 @register(plot="divergence_log")
 def kl_divergence_with_log_targets(
-    log_predictions: Any, log_targets: Any, *, axis: int = -1, where: Any = None
+    log_predictions: ArrayLike,
+    log_targets: ArrayLike,
+    *,
+    axis: int = -1,
+    where: ArrayLike | None = None,
 ) -> jax.Array:
     """KL(targets ‖ predictions) with both arguments as log-probabilities, per example.
 
@@ -234,7 +245,7 @@ _kl_log_terms.defjvp(_kl_log_terms_jvp, symbolic_zeros=True)
 
 @register(plot="js")
 def jensen_shannon_divergence(
-    probabilities: Any, targets: Any, *, axis: int = -1, where: Any = None
+    probabilities: ArrayLike, targets: ArrayLike, *, axis: int = -1, where: ArrayLike | None = None
 ) -> jax.Array:
     """Jensen–Shannon divergence JS(P ‖ Q) of two probability vectors, per example, in nats.
 

@@ -10,6 +10,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from ._core import checks as _checks
 from ._core import labels as _core_labels
@@ -21,7 +22,7 @@ __all__ = ["entmax", "entmax15", "sparsemax"]
 # Validation
 
 
-def _logits(fn: str, logits: Any, axis: Any) -> tuple[jax.Array, int]:
+def _logits(fn: str, logits: ArrayLike, axis: Any) -> tuple[jax.Array, int]:
     """Floating logits in the compute dtype with the class axis moved last; the axis."""
     z = _checks.check_floating(fn, "logits", logits)
     if z.ndim == 0:
@@ -35,7 +36,7 @@ def _logits(fn: str, logits: Any, axis: Any) -> tuple[jax.Array, int]:
     return jnp.moveaxis(z.astype(_checks.compute_dtype(z)), axis, -1), axis
 
 
-def _labels(fn: str, labels: Any, logits: Any, z: jax.Array, axis: int) -> jax.Array:
+def _labels(fn: str, labels: ArrayLike, logits: ArrayLike, z: jax.Array, axis: int) -> jax.Array:
     """Integer labels of the logits' shape without the class axis, range-checked if concrete."""
     shaped = jax.ShapeDtypeStruct(np.shape(logits), z.dtype)  # the logits as passed
     return _core_labels.check_labels(fn, labels, shaped, axis, z.shape[-1], None)
@@ -52,7 +53,7 @@ def _in_range(loss: jax.Array, y: jax.Array, num_classes: int) -> jax.Array:
     return jnp.where((y >= 0) & (y < num_classes), loss, jnp.nan)
 
 
-def _check_alpha(fn: str, alpha: Any) -> float:
+def _check_alpha(fn: str, alpha: ArrayLike) -> float:
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.floating, np.integer)):
         raise TypeError(
             f"jaxloss.{fn}: `alpha` must be a Python float > 1 (it selects the algorithm, so it "
@@ -185,12 +186,12 @@ def _entmax_last_jvp(alpha, primals, tangents):
     return p, jnp.where(jnp.isnan(p), jnp.nan, dp)
 
 
-def _map(fn: str, logits: Any, axis: Any, alpha: float) -> jax.Array:
+def _map(fn: str, logits: ArrayLike, axis: Any, alpha: float) -> jax.Array:
     z, axis = _logits(fn, logits, axis)
     return jnp.moveaxis(_entmax_last(z, alpha), -1, axis)
 
 
-def sparsemax(logits: Any, *, axis: int = -1) -> jax.Array:
+def sparsemax(logits: ArrayLike, *, axis: int = -1) -> jax.Array:
     """Sparsemax: the Euclidean projection of the logits onto the probability simplex.
 
     Math (z = logits along ``axis``; sort z_(1) >= ... >= z_(K)):
@@ -220,7 +221,7 @@ def sparsemax(logits: Any, *, axis: int = -1) -> jax.Array:
     return _map("sparsemax", logits, axis, 2.0)
 
 
-def entmax15(logits: Any, *, axis: int = -1) -> jax.Array:
+def entmax15(logits: ArrayLike, *, axis: int = -1) -> jax.Array:
     """1.5-entmax: sparse probabilities between softmax and sparsemax, exact by one sort.
 
     Math (z = logits along ``axis``):
@@ -248,7 +249,7 @@ def entmax15(logits: Any, *, axis: int = -1) -> jax.Array:
     return _map("entmax15", logits, axis, 1.5)
 
 
-def entmax(logits: Any, *, alpha: float = 1.5, axis: int = -1) -> jax.Array:
+def entmax(logits: ArrayLike, *, alpha: float = 1.5, axis: int = -1) -> jax.Array:
     """α-entmax for any α > 1 (α = 2: sparsemax; α → 1: softmax), by bisection.
 
     Math (z = logits along ``axis``):

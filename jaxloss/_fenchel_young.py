@@ -42,6 +42,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from ._core import ad as _ad
 from ._core import checks as _checks
@@ -100,7 +101,9 @@ def _entmax_integer_jvp(alpha, primals, tangents):
     return value, jnp.sum(p * dz, axis=-1) - _label_logit(dz, y)
 
 
-def _integer_loss(fn: str, logits: Any, labels: Any, axis: Any, alpha: float) -> jax.Array:
+def _integer_loss(
+    fn: str, logits: ArrayLike, labels: ArrayLike, axis: Any, alpha: float
+) -> jax.Array:
     z, axis = _logits(fn, logits, axis)
     y = _labels(fn, labels, logits, z, axis)
     value = _entmax_integer(z, y, alpha)
@@ -108,7 +111,7 @@ def _integer_loss(fn: str, logits: Any, labels: Any, axis: Any, alpha: float) ->
 
 
 @register(plot="softmax")
-def multiclass_sparsemax_loss(logits: Any, labels: Any, *, axis: int = -1) -> jax.Array:
+def multiclass_sparsemax_loss(logits: ArrayLike, labels: ArrayLike, *, axis: int = -1) -> jax.Array:
     """Sparsemax loss with integer labels, one value per example.
 
     Math (z = logits, y = label, p = :func:`sparsemax` (z)):
@@ -137,7 +140,7 @@ def multiclass_sparsemax_loss(logits: Any, labels: Any, *, axis: int = -1) -> ja
 
 
 @register(plot="softmax")
-def entmax15_loss(logits: Any, labels: Any, *, axis: int = -1) -> jax.Array:
+def entmax15_loss(logits: ArrayLike, labels: ArrayLike, *, axis: int = -1) -> jax.Array:
     """1.5-entmax loss with integer labels, one value per example.
 
     Math (z = logits, y = label, p = :func:`entmax15` (z)):
@@ -166,7 +169,9 @@ def entmax15_loss(logits: Any, labels: Any, *, axis: int = -1) -> jax.Array:
 
 
 @register(plot="softmax")
-def entmax_loss(logits: Any, labels: Any, *, alpha: float = 1.5, axis: int = -1) -> jax.Array:
+def entmax_loss(
+    logits: ArrayLike, labels: ArrayLike, *, alpha: float = 1.5, axis: int = -1
+) -> jax.Array:
     """α-entmax loss with integer labels for any α > 1, one value per example.
 
     Math (z = logits, y = label, p = :func:`entmax` (z, alpha=α)):
@@ -198,7 +203,9 @@ def entmax_loss(logits: Any, labels: Any, *, alpha: float = 1.5, axis: int = -1)
 
 
 @register(plot="softmax")
-def multiclass_perceptron_loss(logits: Any, labels: Any, *, axis: int = -1) -> jax.Array:
+def multiclass_perceptron_loss(
+    logits: ArrayLike, labels: ArrayLike, *, axis: int = -1
+) -> jax.Array:
     """Multi-class perceptron loss with integer labels, one value per example.
 
     Math (z = logits, y = label):  l = max_j z_j - z_y >= 0,
@@ -261,7 +268,7 @@ _binary_sparsemax.defjvp(_binary_sparsemax_jvp, symbolic_zeros=True)
 
 
 @register(plot="binary")
-def sparsemax_loss(logits: Any, labels: Any) -> jax.Array:
+def sparsemax_loss(logits: ArrayLike, labels: ArrayLike) -> jax.Array:
     """Binary sparsemax loss, elementwise (labels 0/1 or soft labels in [0, 1]).
 
     Math (s = logit, t = label, sparse_plus(x) = 0 for x <= -1, (x + 1)²/4 for |x| < 1, x for
@@ -314,7 +321,7 @@ def _active_jvp(primals, tangents):
 
 
 @register(plot="signed")
-def perceptron_loss(predictions: Any, targets: Any) -> jax.Array:
+def perceptron_loss(predictions: ArrayLike, targets: ArrayLike) -> jax.Array:
     """Binary perceptron loss with {-1, +1} targets, elementwise.
 
     Math (x = score, y = target):  l = max(0, -y·x), the hinge loss with margin 0.
@@ -464,7 +471,7 @@ def fenchel_young_loss(regularizer: str, *, alpha: float = 1.5) -> Callable[...,
     reg = _Regulariser(regularizer, a)
     fn = f"fenchel_young_loss({regularizer!r})"
 
-    def loss(logits: Any, targets: Any, *, axis: int = -1) -> jax.Array:
+    def loss(logits: ArrayLike, targets: ArrayLike, *, axis: int = -1) -> jax.Array:
         z, axis = _logits(fn, logits, axis)
         t = _checks.check_real(fn, "targets", targets)
         _checks.check_same_shape(fn, "logits", jnp.moveaxis(z, -1, axis), "targets", t)

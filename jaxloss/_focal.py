@@ -41,6 +41,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from . import _reduce
 from ._core import checks as _checks
@@ -97,12 +98,12 @@ def _require_poly_epsilon(fn: str, arg: str, value: Any) -> None:
 
 @register(plot="binary")
 def sigmoid_focal_loss(
-    logits: Any,
-    labels: Any,
+    logits: ArrayLike,
+    labels: ArrayLike,
     *,
-    alpha: Any = None,
-    gamma: Any = 2.0,
-    poly_epsilon: Any = 0.0,
+    alpha: ArrayLike | None = None,
+    gamma: ArrayLike = 2.0,
+    poly_epsilon: ArrayLike = 0.0,
 ) -> jax.Array:
     """Sigmoid focal loss, elementwise, computed in log space (optionally Poly-1).
 
@@ -175,23 +176,27 @@ def sigmoid_focal_loss(
 # Softmax focal with integer labels: pieces
 
 
-def _one_minus_py_pow(parts: LabelSoftmax, power: Any) -> jax.Array:
+def _one_minus_py_pow(parts: LabelSoftmax, power: ArrayLike) -> jax.Array:
     """(1 - p_y)^power = σ(-r)^power (power >= 0); 0 where only the label counts."""
     return jnp.where(parts.no_other, parts.nan_or_zero, sigmoid_pow(-parts.r, power))
 
 
-def _focal(parts: LabelSoftmax, gamma: Any) -> jax.Array:
+def _focal(parts: LabelSoftmax, gamma: ArrayLike) -> jax.Array:
     """(1 - p_y)^γ · (-log p_y); 0 where only the label counts."""
     return jnp.where(parts.no_other, parts.nan_or_zero, _focal_of_log_odds(parts.r, gamma))
 
 
-def _needs_log_odds(gamma: Any, poly_epsilon: Any) -> bool:
+def _needs_log_odds(gamma: ArrayLike, poly_epsilon: ArrayLike) -> bool:
     """Whether the focal factor or the Poly-1 term is used (else the cross-entropy alone)."""
     return _checks.concrete_float(gamma) != 0 or _checks.concrete_float(poly_epsilon) != 0
 
 
 def _focal_from_parts(
-    parts: LabelSoftmax, gamma: Any, alpha_y: Any, poly_epsilon: Any, dtype: Any
+    parts: LabelSoftmax,
+    gamma: ArrayLike,
+    alpha_y: jax.Array | None,
+    poly_epsilon: ArrayLike,
+    dtype: Any,
 ) -> jax.Array:
     g = jnp.asarray(gamma, dtype)
     loss = parts.ce if _checks.concrete_float(gamma) == 0 else _focal(parts, g)
@@ -233,15 +238,15 @@ def _focal_of_log_odds_jvp(primals, tangents):
 
 @register(plot="softmax")
 def softmax_focal_loss(
-    logits: Any,
-    labels: Any,
+    logits: ArrayLike,
+    labels: ArrayLike,
     *,
-    alpha: Any = None,
-    gamma: Any = 2.0,
-    poly_epsilon: Any = 0.0,
+    alpha: ArrayLike | None = None,
+    gamma: ArrayLike = 2.0,
+    poly_epsilon: ArrayLike = 0.0,
     axis: int = -1,
     ignore_index: int | None = None,
-    where: Any = None,
+    where: ArrayLike | None = None,
     reduction: str = "none",
 ) -> jax.Array:
     """Softmax (multi-class) focal loss with integer labels, one value per example, in log space.
@@ -319,15 +324,15 @@ def softmax_focal_loss(
 
 @register(plot="imbalanced", plot_defaults={"samples_per_class": (100, 10)})
 def class_balanced_focal_loss(
-    logits: Any,
-    labels: Any,
+    logits: ArrayLike,
+    labels: ArrayLike,
     *,
-    samples_per_class: Any,
-    beta: Any = 0.999,
-    gamma: Any = 2.0,
+    samples_per_class: ArrayLike,
+    beta: ArrayLike = 0.999,
+    gamma: ArrayLike = 2.0,
     axis: int = -1,
     ignore_index: int | None = None,
-    where: Any = None,
+    where: ArrayLike | None = None,
     reduction: str = "none",
 ) -> jax.Array:
     """Class-balanced softmax focal loss (effective number of samples), one value per example.
@@ -382,13 +387,13 @@ def class_balanced_focal_loss(
 
 @register(plot="softmax")
 def poly1_cross_entropy(
-    logits: Any,
-    labels: Any,
+    logits: ArrayLike,
+    labels: ArrayLike,
     *,
-    epsilon: Any = 2.0,
+    epsilon: ArrayLike = 2.0,
     axis: int = -1,
     ignore_index: int | None = None,
-    where: Any = None,
+    where: ArrayLike | None = None,
     reduction: str = "none",
 ) -> jax.Array:
     """Poly-1 cross-entropy with integer labels, one value per example.

@@ -45,6 +45,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from . import _reduce
 from ._core import checks as _checks
@@ -83,14 +84,14 @@ _GCE_Q = Interval(0.0, 1.0, lo_open=True)
 
 @register(plot="imbalanced", plot_defaults={"samples_per_class": (100, 10)})
 def class_balanced_cross_entropy(
-    logits: Any,
-    labels: Any,
+    logits: ArrayLike,
+    labels: ArrayLike,
     *,
-    samples_per_class: Any,
-    beta: Any = 0.999,
+    samples_per_class: ArrayLike,
+    beta: ArrayLike = 0.999,
     axis: int = -1,
     ignore_index: int | None = None,
-    where: Any = None,
+    where: ArrayLike | None = None,
     reduction: str = "none",
 ) -> jax.Array:
     """Class-balanced softmax cross-entropy (effective number of samples), one value per example.
@@ -154,15 +155,15 @@ def class_balanced_cross_entropy(
 
 @register(plot="imbalanced", plot_defaults={"samples_per_class": (100, 10)})
 def ldam_loss(
-    logits: Any,
-    labels: Any,
+    logits: ArrayLike,
+    labels: ArrayLike,
     *,
-    samples_per_class: Any,
+    samples_per_class: ArrayLike,
     max_margin: Any = 0.5,
-    scale: Any = 30.0,
+    scale: ArrayLike = 30.0,
     axis: int = -1,
     ignore_index: int | None = None,
-    where: Any = None,
+    where: ArrayLike | None = None,
     reduction: str = "none",
 ) -> jax.Array:
     """Label-distribution-aware margin (LDAM) loss, one value per example.
@@ -227,14 +228,14 @@ def ldam_loss(
 
 @register(plot="imbalanced", plot_defaults={"class_priors": (100, 10)})
 def logit_adjusted_cross_entropy(
-    logits: Any,
-    labels: Any,
+    logits: ArrayLike,
+    labels: ArrayLike,
     *,
-    class_priors: Any,
-    tau: Any = 1.0,
+    class_priors: ArrayLike,
+    tau: ArrayLike = 1.0,
     axis: int = -1,
     ignore_index: int | None = None,
-    where: Any = None,
+    where: ArrayLike | None = None,
     reduction: str = "none",
 ) -> jax.Array:
     """Logit-adjusted softmax cross-entropy (the loss form of logit adjustment), per example.
@@ -295,13 +296,13 @@ def logit_adjusted_cross_entropy(
 
 @register(plot="softmax")
 def generalized_cross_entropy(
-    logits: Any,
-    labels: Any,
+    logits: ArrayLike,
+    labels: ArrayLike,
     *,
     q: Any = 0.7,
     axis: int = -1,
     ignore_index: int | None = None,
-    where: Any = None,
+    where: ArrayLike | None = None,
     reduction: str = "none",
 ) -> jax.Array:
     """Generalized cross-entropy (noise-robust L_q loss), one value per example.
@@ -359,10 +360,10 @@ def generalized_cross_entropy(
 
 @register(plot="softmax", plot_defaults={"cost_matrix": ((0.0, 1.0), (1.0, 0.0))})
 def expected_cost(
-    logits: Any,
-    labels: Any,
+    logits: ArrayLike,
+    labels: ArrayLike,
     *,
-    cost_matrix: Any,
+    cost_matrix: ArrayLike,
     axis: int = -1,
     ignore_index: int | None = None,
 ) -> jax.Array:
@@ -423,12 +424,12 @@ def expected_cost(
 
 @register(plot="binary_both")
 def asymmetric_multilabel_loss(
-    logits: Any,
-    labels: Any,
+    logits: ArrayLike,
+    labels: ArrayLike,
     *,
     gamma_positive: Any = 0.0,
     gamma_negative: Any = 4.0,
-    margin: Any = 0.05,
+    margin: ArrayLike = 0.05,
 ) -> jax.Array:
     """Asymmetric loss (ASL) for multi-label classification, elementwise on sigmoid logits.
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from ._core import checks as _checks
 from ._core.checks import POSITIVE
@@ -51,7 +52,13 @@ def _check_bool(fn: str, arg: str, value: Any) -> None:
 
 
 def _prepare_gaussian(
-    fn: str, predictions: Any, targets: Any, name: str, scale: Any, full: Any, eps: Any
+    fn: str,
+    predictions: ArrayLike,
+    targets: ArrayLike,
+    name: str,
+    scale: ArrayLike,
+    full: Any,
+    eps: ArrayLike,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     _checks.require(fn, "eps", eps, POSITIVE)
     _check_bool(fn, "full", full)
@@ -66,7 +73,12 @@ def _prepare_gaussian(
 
 @register(plot="residual", plot_defaults={"variance": 1.0})
 def gaussian_nll(
-    predictions: Any, targets: Any, *, variance: Any, full: bool = False, eps: Any = 1e-6
+    predictions: ArrayLike,
+    targets: ArrayLike,
+    *,
+    variance: ArrayLike,
+    full: bool = False,
+    eps: ArrayLike = 1e-6,
 ) -> jax.Array:
     """Gaussian negative log-likelihood with a predicted variance, elementwise.
 
@@ -149,7 +161,12 @@ def _half_square_times_exp_jvp(primals, tangents):
 
 @register(plot="residual", plot_defaults={"log_variance": 0.0})
 def gaussian_nll_with_log_variance(
-    predictions: Any, targets: Any, *, log_variance: Any, full: bool = False, eps: Any = 1e-6
+    predictions: ArrayLike,
+    targets: ArrayLike,
+    *,
+    log_variance: ArrayLike,
+    full: bool = False,
+    eps: ArrayLike = 1e-6,
 ) -> jax.Array:
     """Gaussian negative log-likelihood with a predicted log-variance (stable head), elementwise.
 
@@ -223,7 +240,7 @@ def _poisson_value(
 
 
 def _prepare_poisson(
-    fn: str, first_name: str, first: Any, targets: Any, full: Any
+    fn: str, first_name: str, first: Any, targets: ArrayLike, full: Any
 ) -> tuple[jax.Array, jax.Array]:
     _check_bool(fn, "full", full)
     x = _checks.check_floating(fn, first_name, first)
@@ -234,7 +251,7 @@ def _prepare_poisson(
 
 
 @register(plot="log_rate")
-def poisson_nll(log_rates: Any, targets: Any, *, full: bool = False) -> jax.Array:
+def poisson_nll(log_rates: ArrayLike, targets: ArrayLike, *, full: bool = False) -> jax.Array:
     """Poisson negative log-likelihood from log-rates, elementwise.
 
     Math (l = log-rate, t = count >= 0):  loss = e^l - t·l [+ S(t) if ``full``], with torch's
@@ -272,7 +289,7 @@ def poisson_nll(log_rates: Any, targets: Any, *, full: bool = False) -> jax.Arra
 
 @register(plot="relative")
 def poisson_nll_with_rates(
-    rates: Any, targets: Any, *, full: bool = False, eps: Any = 1e-8
+    rates: ArrayLike, targets: ArrayLike, *, full: bool = False, eps: ArrayLike = 1e-8
 ) -> jax.Array:
     """Poisson negative log-likelihood from rates, elementwise.
 

@@ -25,6 +25,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from . import _reduce
 from ._core import checks as _checks
@@ -41,7 +42,7 @@ DIVERGENCES = ("forward_kl", "reverse_kl", "jsd")
 # Shared with jaxloss.fused
 
 
-def static_temperature(fn: str, temperature: Any) -> float:
+def static_temperature(fn: str, temperature: ArrayLike) -> float:
     """The temperature as a concrete float > 0 (it is compiled into the fused kernels)."""
     t = _checks.concrete_float(temperature)
     if t is None:
@@ -54,7 +55,7 @@ def static_temperature(fn: str, temperature: Any) -> float:
     return t
 
 
-def static_divergence(fn: str, divergence: Any, beta: Any) -> tuple[str, float]:
+def static_divergence(fn: str, divergence: Any, beta: ArrayLike) -> tuple[str, float]:
     """(kind, beta) with the JSD endpoints mapped to the two KLs (see the module notes)."""
     if divergence not in DIVERGENCES:
         raise ValueError(
@@ -102,7 +103,9 @@ def column_terms(
     return a_s + a_t, a_s, a_t
 
 
-def token_weights(fn: str, weights: Any, batch_shape: tuple[int, ...], acc: Any) -> Any:
+def token_weights(
+    fn: str, weights: ArrayLike | None, batch_shape: tuple[int, ...], acc: Any
+) -> Any:
     """Per-token weights broadcast to ``batch_shape`` (None stays None); concrete ones must be
     finite and >= 0."""
     if weights is None:
@@ -113,7 +116,7 @@ def token_weights(fn: str, weights: Any, batch_shape: tuple[int, ...], acc: Any)
     return jnp.broadcast_to(w.astype(acc), batch_shape)
 
 
-def reduce_tokens(values: jax.Array, reduction: str, weights: Any, kept: Any) -> jax.Array:
+def reduce_tokens(values: jax.Array, reduction: str, weights: ArrayLike, kept: Any) -> jax.Array:
     """``reduction`` of per-token values: 'none' → w·v (0 for ignored tokens); 'sum' → Σ_kept w·v;
     'mean' → Σ_kept w·v / Σ_kept w (PyTorch's weighted mean; 0 with a zero gradient when nothing
     is kept or the weights sum to 0)."""
@@ -139,7 +142,7 @@ def reduction_coefficients(
 
 
 def check_token_labels(
-    fn: str, labels: Any, batch_shape: tuple[int, ...], v: int, ignore_index: Any, what: str
+    fn: str, labels: ArrayLike, batch_shape: tuple[int, ...], v: int, ignore_index: Any, what: str
 ) -> jax.Array:
     """Integer labels of shape ``batch_shape``; concrete ones must be in [0, v) or ignore_index."""
     y = _checks.check_integer(fn, "labels", labels)
@@ -176,13 +179,13 @@ def _log_softmax_parts(z: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
 
 @register(plot=None)
 def token_log_probs(
-    logits: Any,
-    labels: Any,
+    logits: ArrayLike,
+    labels: ArrayLike,
     *,
-    temperature: Any = 1.0,
+    temperature: ArrayLike = 1.0,
     ignore_index: int | None = None,
     return_entropy: bool = False,
-    weights: Any = None,
+    weights: ArrayLike | None = None,
     reduction: str = "none",
 ) -> Any:
     """Per-token log-probability of the label under softmax(logits / T), and optionally entropy.
@@ -252,17 +255,17 @@ def token_log_probs(
 
 @register(plot=None)
 def distillation_loss(
-    student_logits: Any,
-    teacher_logits: Any,
+    student_logits: ArrayLike,
+    teacher_logits: ArrayLike,
     *,
     divergence: str = "forward_kl",
-    beta: Any = 0.5,
-    temperature: Any = 1.0,
-    labels: Any = None,
-    hard_label_weight: Any = 0.0,
+    beta: ArrayLike = 0.5,
+    temperature: ArrayLike = 1.0,
+    labels: ArrayLike | None = None,
+    hard_label_weight: ArrayLike = 0.0,
     ignore_index: int | None = None,
     teacher_gradient: bool = False,
-    weights: Any = None,
+    weights: ArrayLike | None = None,
     reduction: str = "none",
 ) -> jax.Array:
     """Per-token distillation divergence between tempered teacher and student distributions.
@@ -488,7 +491,7 @@ def topk_distillation_loss(
 
 def _distill_labels(
     fn: str,
-    labels: Any,
+    labels: ArrayLike | None,
     batch_shape: tuple[int, ...],
     v: int,
     ignore_index: Any,

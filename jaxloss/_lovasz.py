@@ -37,6 +37,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from ._core import checks as _checks
 from ._core import labels as _labels
@@ -90,7 +91,7 @@ def _flatten(x: jax.Array, nsd: int, tail: int = 0) -> jax.Array:
 
 @register(plot="binary", plot_defaults={"num_spatial_dims": 0})
 def lovasz_hinge_loss(
-    logits: Any, labels: Any, *, num_spatial_dims: int, ignore_index: int | None = None
+    logits: ArrayLike, labels: ArrayLike, *, num_spatial_dims: int, ignore_index: int | None = None
 ) -> jax.Array:
     """Lovász hinge loss (binary segmentation), one value per image.
 
@@ -147,8 +148,8 @@ def lovasz_hinge_loss(
 
 @register(plot="softmax", plot_defaults={"num_spatial_dims": 0})
 def lovasz_softmax_loss(
-    logits: Any,
-    labels: Any,
+    logits: ArrayLike,
+    labels: ArrayLike,
     *,
     num_spatial_dims: int,
     classes: str = "present",

@@ -38,6 +38,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from ._core import checks as _checks
 from ._core.ad import is_zero
@@ -141,7 +142,13 @@ def _finish(loss: jax.Array, valid: jax.Array | None) -> jax.Array:
 # Scores
 
 
-def _sign_scores(fn: str, predictions: Any, targets: Any, margin: Any, select_free: bool = False):
+def _sign_scores(
+    fn: str,
+    predictions: ArrayLike,
+    targets: ArrayLike,
+    margin: ArrayLike,
+    select_free: bool = False,
+):
     _checks.require(fn, "margin", margin, _checks.NONNEGATIVE)
     x = _checks.check_floating(fn, "predictions", predictions)
     t = _checks.check_real(fn, "targets", targets)
@@ -159,7 +166,7 @@ def _sign_scores(fn: str, predictions: Any, targets: Any, margin: Any, select_fr
 
 
 @register(plot="signed")
-def hinge_loss(predictions: Any, targets: Any, *, margin: Any = 1.0) -> jax.Array:
+def hinge_loss(predictions: ArrayLike, targets: ArrayLike, *, margin: ArrayLike = 1.0) -> jax.Array:
     """Hinge loss for binary classification with {-1, +1} targets, elementwise.
 
     Math (x = score, y = target in {-1, +1}, m = margin):  l = max(0, m - y·x).
@@ -190,7 +197,9 @@ def hinge_loss(predictions: Any, targets: Any, *, margin: Any = 1.0) -> jax.Arra
 
 
 @register(plot="signed")
-def squared_hinge_loss(predictions: Any, targets: Any, *, margin: Any = 1.0) -> jax.Array:
+def squared_hinge_loss(
+    predictions: ArrayLike, targets: ArrayLike, *, margin: ArrayLike = 1.0
+) -> jax.Array:
     """Squared hinge loss with {-1, +1} targets, elementwise (differentiable everywhere).
 
     Math (x = score, y in {-1, +1}, m = margin):  l = max(0, m - y·x)².
@@ -225,10 +234,10 @@ _KINDS = ("crammer_singer", "weston_watkins")
 
 @register(plot="softmax")
 def multiclass_hinge_loss(
-    logits: Any,
-    labels: Any,
+    logits: ArrayLike,
+    labels: ArrayLike,
     *,
-    margin: Any = 1.0,
+    margin: ArrayLike = 1.0,
     kind: str = "crammer_singer",
     axis: int = -1,
     ignore_index: int | None = None,
@@ -305,7 +314,7 @@ def multiclass_hinge_loss(
 
 @register(plot="ranking")
 def margin_ranking_loss(
-    scores_1: Any, scores_2: Any, targets: Any, *, margin: Any = 0.0
+    scores_1: ArrayLike, scores_2: ArrayLike, targets: ArrayLike, *, margin: ArrayLike = 0.0
 ) -> jax.Array:
     """Pairwise margin ranking loss, elementwise: which of two scores should be larger.
 
@@ -363,7 +372,12 @@ def _pair(fn: str, e1: Any, e2: Any, names: tuple[str, str] = ("embeddings_1", "
 
 @register(plot="cosine")
 def cosine_embedding_loss(
-    embeddings_1: Any, embeddings_2: Any, targets: Any, *, margin: Any = 0.0, eps: Any = 1e-8
+    embeddings_1: ArrayLike,
+    embeddings_2: ArrayLike,
+    targets: ArrayLike,
+    *,
+    margin: ArrayLike = 0.0,
+    eps: ArrayLike = 1e-8,
 ) -> jax.Array:
     """Cosine embedding loss for pairs marked similar (+1) or dissimilar (-1), one value per pair.
 
@@ -415,11 +429,11 @@ def cosine_embedding_loss(
 
 @register(plot="triplet")
 def triplet_margin_loss(
-    anchors: Any,
-    positives: Any,
-    negatives: Any,
+    anchors: ArrayLike,
+    positives: ArrayLike,
+    negatives: ArrayLike,
     *,
-    margin: Any = 1.0,
+    margin: ArrayLike = 1.0,
     p: Any = 2.0,
     swap: bool = False,
 ) -> jax.Array:
@@ -534,7 +548,7 @@ _contrastive_terms.defjvp(_contrastive_terms_jvp, symbolic_zeros=True)
 
 @register(plot="contrastive_loss")
 def contrastive_loss(
-    embeddings_1: Any, embeddings_2: Any, targets: Any, *, margin: Any = 1.0
+    embeddings_1: ArrayLike, embeddings_2: ArrayLike, targets: ArrayLike, *, margin: ArrayLike = 1.0
 ) -> jax.Array:
     """Contrastive loss of Hadsell et al. for similar (1) / dissimilar (0) pairs, one per pair.
 

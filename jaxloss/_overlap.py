@@ -66,6 +66,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from ._core import checks as _checks
 from ._core.registry import register
@@ -95,7 +96,7 @@ def _check_unit_interval(fn: str, arg: str, value: Any) -> None:
 
 
 def _inputs(
-    fn: str, probabilities: Any, targets: Any, num_spatial_dims: Any
+    fn: str, probabilities: ArrayLike, targets: ArrayLike, num_spatial_dims: Any
 ) -> tuple[jax.Array, jax.Array, tuple[int, ...]]:
     """Validated (p, t) in the compute dtype and the spatial axes to sum over."""
     p = _checks.check_floating(fn, "probabilities", probabilities)
@@ -119,7 +120,7 @@ def _inputs(
 
 
 def _confusion(
-    fn: str, probabilities: Any, targets: Any, num_spatial_dims: Any
+    fn: str, probabilities: ArrayLike, targets: ArrayLike, num_spatial_dims: Any
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Validates the inputs; returns (TP, FP, FN) per class, each ``[..., C]``, summed directly."""
     p, t, axes = _inputs(fn, probabilities, targets, num_spatial_dims)
@@ -181,7 +182,12 @@ def _guarded_share(miss: jax.Array, hit: jax.Array) -> jax.Array:
 
 
 def _one_minus_tversky(
-    tp: jax.Array, fp: jax.Array, fn: jax.Array, alpha: Any, beta: Any, smooth: Any
+    tp: jax.Array,
+    fp: jax.Array,
+    fn: jax.Array,
+    alpha: ArrayLike,
+    beta: ArrayLike,
+    smooth: ArrayLike,
 ) -> jax.Array:
     """1 - TI = (α FP + β FN) / (TP + α FP + β FN + s); 0 for an empty class at s = 0."""
     dt = tp.dtype
@@ -201,11 +207,11 @@ def _finish(loss: jax.Array, average: str) -> jax.Array:
 
 @register(plot="overlap")
 def dice_loss(
-    probabilities: Any,
-    targets: Any,
+    probabilities: ArrayLike,
+    targets: ArrayLike,
     *,
     num_spatial_dims: int,
-    smooth: Any = 1.0,
+    smooth: ArrayLike = 1.0,
     average: str = "macro",
 ) -> jax.Array:
     """Soft Dice loss 1 - D per example, reducing the spatial axes (and classes per ``average``).
@@ -252,11 +258,11 @@ def dice_loss(
 
 @register(plot="overlap")
 def jaccard_loss(
-    probabilities: Any,
-    targets: Any,
+    probabilities: ArrayLike,
+    targets: ArrayLike,
     *,
     num_spatial_dims: int,
-    smooth: Any = 1.0,
+    smooth: ArrayLike = 1.0,
     average: str = "macro",
 ) -> jax.Array:
     """Soft Jaccard (IoU) loss 1 - J per example, reducing the spatial axes (and classes).
@@ -300,13 +306,13 @@ def jaccard_loss(
 
 @register(plot="overlap")
 def tversky_loss(
-    probabilities: Any,
-    targets: Any,
+    probabilities: ArrayLike,
+    targets: ArrayLike,
     *,
     num_spatial_dims: int,
-    alpha: Any = 0.3,
-    beta: Any = 0.7,
-    smooth: Any = 1.0,
+    alpha: ArrayLike = 0.3,
+    beta: ArrayLike = 0.7,
+    smooth: ArrayLike = 1.0,
     average: str = "macro",
 ) -> jax.Array:
     """Tversky loss 1 - TI per example: Dice with false positives and negatives weighted apart.
@@ -368,14 +374,14 @@ def _pow0(x: jax.Array, gamma: jax.Array) -> jax.Array:
 
 @register(plot="overlap")
 def focal_tversky_loss(
-    probabilities: Any,
-    targets: Any,
+    probabilities: ArrayLike,
+    targets: ArrayLike,
     *,
     num_spatial_dims: int,
-    alpha: Any = 0.3,
-    beta: Any = 0.7,
-    gamma: Any = 0.75,
-    smooth: Any = 1.0,
+    alpha: ArrayLike = 0.3,
+    beta: ArrayLike = 0.7,
+    gamma: ArrayLike = 0.75,
+    smooth: ArrayLike = 1.0,
     average: str = "macro",
 ) -> jax.Array:
     """Focal Tversky loss (1 - TI)^γ per example.
@@ -430,7 +436,7 @@ def focal_tversky_loss(
 
 @register(plot="overlap")
 def generalized_dice_loss(
-    probabilities: Any, targets: Any, *, num_spatial_dims: int, smooth: Any = 1.0
+    probabilities: ArrayLike, targets: ArrayLike, *, num_spatial_dims: int, smooth: ArrayLike = 1.0
 ) -> jax.Array:
     """Generalized Dice loss (Sudre et al. 2017) per example: class-weighted pooled Dice.
 

@@ -35,6 +35,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from . import _reduce
 from ._core import checks as _checks
@@ -52,7 +53,9 @@ _AGGREGATIONS = ("sequence_mean", "token_mean", "fixed_length")
 _KL_ESTIMATORS = ("k1", "k2", "k3")
 
 
-def sequence_log_probs(token_log_probs: Any, mask: Any, *, average: bool = False) -> jax.Array:
+def sequence_log_probs(
+    token_log_probs: ArrayLike, mask: ArrayLike, *, average: bool = False
+) -> jax.Array:
     """Sequence log-probabilities from token log-probabilities: the masked sum (or mean) over T.
 
     ``log π(y|x) = Σ_t m_t·log π(y_t|x, y_<t)`` (``average=True``: divided by the token count, the
@@ -84,7 +87,7 @@ def sequence_log_probs(token_log_probs: Any, mask: Any, *, average: bool = False
 
 
 def group_relative_advantages(
-    rewards: Any, group_size: int, *, normalize_std: bool = True, eps: float = 1e-4
+    rewards: ArrayLike, group_size: int, *, normalize_std: bool = True, eps: float = 1e-4
 ) -> jax.Array:
     """GRPO's advantages: each reward minus its group's mean, divided by the group's std.
 
@@ -132,7 +135,7 @@ def group_relative_advantages(
     return centred.reshape(r.shape)
 
 
-def _mask(fn: str, mask: Any, like: jax.Array) -> jax.Array:
+def _mask(fn: str, mask: ArrayLike, like: jax.Array) -> jax.Array:
     m = _checks.check_real(fn, "mask", mask)
     _checks.check_same_shape(
         fn, "token_log_probs" if fn == "sequence_log_probs" else "log_probs", like, "mask", m
@@ -141,7 +144,7 @@ def _mask(fn: str, mask: Any, like: jax.Array) -> jax.Array:
 
 
 def _tokens(
-    fn: str, log_probs: Any, old_log_probs: Any, advantages: Any, mask: Any
+    fn: str, log_probs: ArrayLike, old_log_probs: ArrayLike, advantages: ArrayLike, mask: ArrayLike
 ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
     lp = _checks.check_floating(fn, "log_probs", log_probs)
     old = _checks.check_floating(fn, "old_log_probs", old_log_probs)
@@ -235,14 +238,14 @@ def _stats(
 
 @register(plot=None)
 def policy_gradient_loss(
-    log_probs: Any,
-    old_log_probs: Any,
-    advantages: Any,
-    mask: Any,
+    log_probs: ArrayLike,
+    old_log_probs: ArrayLike,
+    advantages: ArrayLike,
+    mask: ArrayLike,
     *,
     clip_low: Any = 0.2,
-    clip_high: Any = None,
-    reference_log_probs: Any = None,
+    clip_high: ArrayLike | None = None,
+    reference_log_probs: ArrayLike | None = None,
     kl_coef: Any = 0.0,
     kl_estimator: str = "k3",
     importance: str = "token",
@@ -351,12 +354,12 @@ def policy_gradient_loss(
 
 @register(plot=None)
 def cispo_loss(
-    log_probs: Any,
-    old_log_probs: Any,
-    advantages: Any,
-    mask: Any,
+    log_probs: ArrayLike,
+    old_log_probs: ArrayLike,
+    advantages: ArrayLike,
+    mask: ArrayLike,
     *,
-    clip_high: Any = 5.0,
+    clip_high: ArrayLike = 5.0,
     aggregation: str = "token_mean",
     max_length: int | None = None,
     reduction: str = "none",

@@ -24,6 +24,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from . import _reduce
 from ._core import checks as _checks
@@ -58,7 +59,7 @@ def _inputs(fn: str, **named: Any) -> list[jax.Array]:
     return [x.astype(dtype) for x in arrays]
 
 
-def _smoothing(fn: str, label_smoothing: Any, upper: float) -> None:
+def _smoothing(fn: str, label_smoothing: ArrayLike, upper: float) -> None:
     _checks.require(
         fn, "label_smoothing", label_smoothing, _checks.Interval(0.0, upper, hi_open=True)
     )
@@ -82,25 +83,25 @@ def _finish(
     return out
 
 
-def _cdpo(z: jax.Array, eps: Any) -> jax.Array:
+def _cdpo(z: jax.Array, eps: ArrayLike) -> jax.Array:
     """Conservative (label-smoothed) logistic loss: (1 − ε)·softplus(−z) + ε·softplus(z)."""
     if isinstance(eps, (int, float)) and eps == 0:
         return softplus(-z)
-    return (1 - eps) * softplus(-z) + eps * softplus(z)
+    return jnp.asarray((1 - eps) * softplus(-z) + eps * softplus(z))
 
 
 @register(plot=None)
 def dpo_loss(
-    policy_chosen: Any,
-    policy_rejected: Any,
-    reference_chosen: Any,
-    reference_rejected: Any,
+    policy_chosen: ArrayLike,
+    policy_rejected: ArrayLike,
+    reference_chosen: ArrayLike,
+    reference_rejected: ArrayLike,
     *,
-    beta: Any = 0.1,
+    beta: ArrayLike = 0.1,
     loss_type: str = "sigmoid",
-    label_smoothing: Any = 0.0,
-    chosen_lengths: Any = None,
-    rejected_lengths: Any = None,
+    label_smoothing: ArrayLike = 0.0,
+    chosen_lengths: ArrayLike | None = None,
+    rejected_lengths: ArrayLike | None = None,
     reduction: str = "none",
     return_aux: bool = False,
 ) -> Any:
@@ -190,7 +191,7 @@ def dpo_loss(
     if loss_type == "sigmoid":
         values = _cdpo(z, eps)
     elif loss_type == "robust":
-        values = ((1 - eps) * softplus(-z) - eps * softplus(z)) / (1 - 2 * eps)
+        values = jnp.asarray(((1 - eps) * softplus(-z) - eps * softplus(z)) / (1 - 2 * eps))
     elif loss_type == "hinge":
         # nan_of: a max fused into a large reduction may drop a NaN z (_core/numerics.py).
         values = jax.nn.relu(1 - z) + nan_of(z)
@@ -238,11 +239,11 @@ def _log1mexp(x: jax.Array) -> jax.Array:
 
 @register(plot=None)
 def orpo_loss(
-    policy_chosen: Any,
-    policy_rejected: Any,
+    policy_chosen: ArrayLike,
+    policy_rejected: ArrayLike,
     *,
-    beta: Any = 0.1,
-    nll: Any = None,
+    beta: ArrayLike = 0.1,
+    nll: ArrayLike | None = None,
     reduction: str = "none",
     return_aux: bool = False,
 ) -> Any:
@@ -307,13 +308,13 @@ def orpo_loss(
 
 @register(plot=None)
 def cpo_loss(
-    policy_chosen: Any,
-    policy_rejected: Any,
+    policy_chosen: ArrayLike,
+    policy_rejected: ArrayLike,
     *,
-    beta: Any = 0.1,
-    alpha: Any = 1.0,
-    label_smoothing: Any = 0.0,
-    chosen_nll: Any = None,
+    beta: ArrayLike = 0.1,
+    alpha: ArrayLike = 1.0,
+    label_smoothing: ArrayLike = 0.0,
+    chosen_nll: ArrayLike | None = None,
     reduction: str = "none",
     return_aux: bool = False,
 ) -> Any:
@@ -379,12 +380,12 @@ def cpo_loss(
 
 @register(plot=None)
 def simpo_loss(
-    policy_chosen: Any,
-    policy_rejected: Any,
+    policy_chosen: ArrayLike,
+    policy_rejected: ArrayLike,
     *,
-    beta: Any = 0.1,
-    gamma: Any = 0.5,
-    label_smoothing: Any = 0.0,
+    beta: ArrayLike = 0.1,
+    gamma: ArrayLike = 0.5,
+    label_smoothing: ArrayLike = 0.0,
     reduction: str = "none",
     return_aux: bool = False,
 ) -> Any:
@@ -438,16 +439,16 @@ def simpo_loss(
 
 @register(plot=None)
 def kto_loss(
-    policy_log_probs: Any,
-    reference_log_probs: Any,
-    desirable: Any,
+    policy_log_probs: ArrayLike,
+    reference_log_probs: ArrayLike,
+    desirable: ArrayLike,
     *,
-    beta: Any = 0.1,
-    desirable_weight: Any = 1.0,
-    undesirable_weight: Any = 1.0,
-    reference_point: Any = None,
-    kl_policy_log_probs: Any = None,
-    kl_reference_log_probs: Any = None,
+    beta: ArrayLike = 0.1,
+    desirable_weight: ArrayLike = 1.0,
+    undesirable_weight: ArrayLike = 1.0,
+    reference_point: ArrayLike | None = None,
+    kl_policy_log_probs: ArrayLike | None = None,
+    kl_reference_log_probs: ArrayLike | None = None,
     reduction: str = "none",
     return_aux: bool = False,
 ) -> Any:

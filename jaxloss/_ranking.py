@@ -79,6 +79,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from ._core import checks as _checks
 from ._core.ad import is_zero
@@ -114,7 +115,11 @@ __all__ = [
 
 @register(plot="softmax_probs")
 def ranking_softmax_loss(
-    scores: Any, labels: Any, *, where: Any = None, weights: Any = None
+    scores: ArrayLike,
+    labels: ArrayLike,
+    *,
+    where: ArrayLike | None = None,
+    weights: ArrayLike | None = None,
 ) -> jax.Array:
     """Ranking softmax loss (ListNet top-1): cross-entropy of the labels against softmax(scores).
 
@@ -219,7 +224,9 @@ _softmax_ce.defjvp(_softmax_ce_jvp, symbolic_zeros=True)
 
 
 @register(plot="softmax_probs")
-def listmle_loss(scores: Any, labels: Any, *, where: Any = None) -> jax.Array:
+def listmle_loss(
+    scores: ArrayLike, labels: ArrayLike, *, where: ArrayLike | None = None
+) -> jax.Array:
     """ListMLE: minus the Plackett–Luce log-likelihood of the order given by the labels.
 
     Math: with π the items sorted by label, descending (ties in order of appearance, masked
@@ -266,7 +273,14 @@ def listmle_loss(scores: Any, labels: Any, *, where: Any = None) -> jax.Array:
 # Pointwise
 
 
-def _pointwise(fn: str, point_loss: Any, scores: Any, labels: Any, where: Any, weights: Any):
+def _pointwise(
+    fn: str,
+    point_loss: Any,
+    scores: ArrayLike,
+    labels: ArrayLike,
+    where: ArrayLike | None,
+    weights: ArrayLike | None,
+):
     s, y, mask, w = _prepare(fn, scores, labels, where, weights)
     valid = _valid(s, mask)
     loss = point_loss(jnp.where(valid, s, 0), jnp.where(valid, y, 0))
@@ -278,7 +292,11 @@ def _pointwise(fn: str, point_loss: Any, scores: Any, labels: Any, where: Any, w
 
 @register(plot="softmax_probs")
 def pointwise_sigmoid_loss(
-    scores: Any, labels: Any, *, where: Any = None, weights: Any = None
+    scores: ArrayLike,
+    labels: ArrayLike,
+    *,
+    where: ArrayLike | None = None,
+    weights: ArrayLike | None = None,
 ) -> jax.Array:
     """Pointwise sigmoid cross-entropy of each item's score against its label, summed per list.
 
@@ -313,7 +331,11 @@ def pointwise_sigmoid_loss(
 
 @register(plot="softmax_probs")
 def pointwise_squared_loss(
-    scores: Any, labels: Any, *, where: Any = None, weights: Any = None
+    scores: ArrayLike,
+    labels: ArrayLike,
+    *,
+    where: ArrayLike | None = None,
+    weights: ArrayLike | None = None,
 ) -> jax.Array:
     """Pointwise squared error of each item's score against its label, summed per list.
 
@@ -345,7 +367,7 @@ def pointwise_squared_loss(
 # Approximate metrics (losses) and exact metrics
 
 
-def _approx_ranks(s: jax.Array, valid: jax.Array, temperature: Any) -> jax.Array:
+def _approx_ranks(s: jax.Array, valid: jax.Array, temperature: ArrayLike) -> jax.Array:
     """r̂_i = 1 + Σ_{j ≠ i, valid} σ((s_j − s_i) / T)."""
     n = s.shape[-1]
     off_diagonal = ~jnp.eye(n, dtype=bool)
@@ -355,13 +377,18 @@ def _approx_ranks(s: jax.Array, valid: jax.Array, temperature: Any) -> jax.Array
     return 1 + jnp.sum(jnp.where(pairs, sig, 0), axis=-1)
 
 
-def _check_temperature(fn: str, temperature: Any) -> None:
+def _check_temperature(fn: str, temperature: ArrayLike) -> None:
     _checks.require(fn, "temperature", temperature, _checks.POSITIVE)
 
 
 @register(plot="softmax_probs")
 def approx_ndcg_loss(
-    scores: Any, labels: Any, *, where: Any = None, weights: Any = None, temperature: Any = 1.0
+    scores: ArrayLike,
+    labels: ArrayLike,
+    *,
+    where: ArrayLike | None = None,
+    weights: ArrayLike | None = None,
+    temperature: ArrayLike = 1.0,
 ) -> jax.Array:
     """Approximate NDCG loss: minus NDCG computed with smooth (sigmoid) ranks.
 
@@ -411,7 +438,11 @@ def approx_ndcg_loss(
 
 @register(plot="softmax_probs")
 def approx_mrr_loss(
-    scores: Any, labels: Any, *, where: Any = None, temperature: Any = 1.0
+    scores: ArrayLike,
+    labels: ArrayLike,
+    *,
+    where: ArrayLike | None = None,
+    temperature: ArrayLike = 1.0,
 ) -> jax.Array:
     """Approximate MRR loss: minus the reciprocal rank of the best relevant item, smooth ranks.
 
@@ -452,11 +483,11 @@ def approx_mrr_loss(
 
 
 def ndcg_metric(
-    scores: Any,
-    labels: Any,
+    scores: ArrayLike,
+    labels: ArrayLike,
     *,
-    where: Any = None,
-    weights: Any = None,
+    where: ArrayLike | None = None,
+    weights: ArrayLike | None = None,
     topn: int | None = None,
 ) -> jax.Array:
     """NDCG@k of the ranking by scores, one value per list (a metric: higher is better).
@@ -502,7 +533,7 @@ def ndcg_metric(
 
 
 def mrr_metric(
-    scores: Any, labels: Any, *, where: Any = None, topn: int | None = None
+    scores: ArrayLike, labels: ArrayLike, *, where: ArrayLike | None = None, topn: int | None = None
 ) -> jax.Array:
     """MRR@k: the reciprocal rank of the first relevant item (y >= 1), one value per list.
 

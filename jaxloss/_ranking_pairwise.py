@@ -11,6 +11,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from ._core.numerics import softplus
 from ._core.ranking import (
@@ -84,10 +85,10 @@ def _lambdaweights(
 def _pairwise(
     fn: str,
     pair_loss: Any,
-    scores: Any,
-    labels: Any,
-    where: Any,
-    weights: Any,
+    scores: ArrayLike,
+    labels: ArrayLike,
+    where: ArrayLike | None,
+    weights: ArrayLike | None,
     lambdaweight: str | None,
     topn: int | None,
     all_pairs: bool = False,
@@ -122,11 +123,11 @@ def _hinge(d: jax.Array, _: jax.Array) -> jax.Array:
 
 @register(plot="softmax_probs")
 def pairwise_hinge_loss(
-    scores: Any,
-    labels: Any,
+    scores: ArrayLike,
+    labels: ArrayLike,
     *,
-    where: Any = None,
-    weights: Any = None,
+    where: ArrayLike | None = None,
+    weights: ArrayLike | None = None,
     lambdaweight: str | None = None,
     topn: int | None = None,
 ) -> jax.Array:
@@ -169,11 +170,11 @@ def pairwise_hinge_loss(
 
 @register(plot="softmax_probs")
 def pairwise_logistic_loss(
-    scores: Any,
-    labels: Any,
+    scores: ArrayLike,
+    labels: ArrayLike,
     *,
-    where: Any = None,
-    weights: Any = None,
+    where: ArrayLike | None = None,
+    weights: ArrayLike | None = None,
     lambdaweight: str | None = None,
     topn: int | None = None,
 ) -> jax.Array:
@@ -225,11 +226,11 @@ def pairwise_logistic_loss(
 
 @register(plot="softmax_probs")
 def pairwise_soft_zero_one_loss(
-    scores: Any,
-    labels: Any,
+    scores: ArrayLike,
+    labels: ArrayLike,
     *,
-    where: Any = None,
-    weights: Any = None,
+    where: ArrayLike | None = None,
+    weights: ArrayLike | None = None,
     lambdaweight: str | None = None,
     topn: int | None = None,
 ) -> jax.Array:
@@ -277,11 +278,11 @@ def pairwise_soft_zero_one_loss(
 
 @register(plot="softmax_probs")
 def pairwise_squared_loss(
-    scores: Any,
-    labels: Any,
+    scores: ArrayLike,
+    labels: ArrayLike,
     *,
-    where: Any = None,
-    weights: Any = None,
+    where: ArrayLike | None = None,
+    weights: ArrayLike | None = None,
     lambdaweight: str | None = None,
     topn: int | None = None,
 ) -> jax.Array:

@@ -24,10 +24,11 @@ parts give exactly the mean of the concatenated batch.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 # check_reduction / reduce_loss (a loss's own ``reduction=``) are re-exported for the modules
 # that still import them from here.
@@ -77,7 +78,11 @@ class WeightedMean(NamedTuple):
 
 @eager_jit
 def mean_parts(
-    values: Any, weights: Any = None, where: Any = None, *, axis: Axis = None
+    values: ArrayLike,
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    *,
+    axis: Axis = None,
 ) -> WeightedMean:
     """The ``(weighted_sum, total_weight)`` parts of :func:`mean`, to merge before dividing.
 
@@ -110,7 +115,13 @@ def mean_parts(
 
 
 @eager_jit
-def mean(values: Any, weights: Any = None, where: Any = None, *, axis: Axis = None) -> jax.Array:
+def mean(
+    values: ArrayLike,
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    *,
+    axis: Axis = None,
+) -> jax.Array:
     """Weighted, masked mean: sum(w·v over counted) / sum(w over counted); 0 if nothing counted.
 
     With ``weights=class_weights[labels]`` on unweighted cross-entropy values with hard
@@ -153,7 +164,13 @@ def mean(values: Any, weights: Any = None, where: Any = None, *, axis: Axis = No
 
 
 @eager_jit
-def sum(values: Any, weights: Any = None, where: Any = None, *, axis: Axis = None) -> jax.Array:
+def sum(
+    values: ArrayLike,
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    *,
+    axis: Axis = None,
+) -> jax.Array:
     """Weighted, masked sum: sum(w·v over counted elements); 0 if nothing counted.
 
     A plain sum (no overflow scaling: it is inf where the sum itself is beyond range); uncounted

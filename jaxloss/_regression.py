@@ -12,6 +12,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from ._core import checks as _checks
 from ._core.ad import all_zero, is_zero
@@ -23,7 +24,7 @@ __all__ = ["absolute_error", "huber_loss", "log_cosh", "smooth_l1_loss", "square
 
 
 @register(plot="residual")
-def squared_error(predictions: Any, targets: Any) -> jax.Array:
+def squared_error(predictions: ArrayLike, targets: ArrayLike) -> jax.Array:
     """Squared error, elementwise.
 
     Math:  l = r², r = predictions - targets.  (optax's ``l2_loss`` is r²/2; this is not.)
@@ -77,7 +78,7 @@ _squared_error.defjvp(_squared_error_jvp, symbolic_zeros=True)
 
 
 @register(plot="residual")
-def absolute_error(predictions: Any, targets: Any) -> jax.Array:
+def absolute_error(predictions: ArrayLike, targets: ArrayLike) -> jax.Array:
     """Absolute error, elementwise.
 
     Math:  l = |r|.
@@ -100,7 +101,7 @@ def absolute_error(predictions: Any, targets: Any) -> jax.Array:
     return abs0(p - t)
 
 
-def _huber_core(r: jax.Array, delta: Any) -> jax.Array:
+def _huber_core(r: jax.Array, delta: ArrayLike) -> jax.Array:
     """0.5·min(|r|, δ)² + δ·(|r| - min(|r|, δ)); branch-free so that XLA fuses it.
 
     At |r| = δ both pieces meet with slope δ whichever side ``min`` differentiates. The value
@@ -115,7 +116,7 @@ def _huber_core(r: jax.Array, delta: Any) -> jax.Array:
 
 
 @register(plot="residual")
-def huber_loss(predictions: Any, targets: Any, *, delta: Any = 1.0) -> jax.Array:
+def huber_loss(predictions: ArrayLike, targets: ArrayLike, *, delta: ArrayLike = 1.0) -> jax.Array:
     """Huber loss, elementwise: quadratic for small residuals, linear for large ones.
 
     Math:  l = r²/2 if |r| <= δ, else δ(|r| - δ/2).
@@ -179,7 +180,9 @@ _huber.defjvp(_huber_jvp, symbolic_zeros=True)
 
 
 @register(plot="residual")
-def smooth_l1_loss(predictions: Any, targets: Any, *, beta: Any = 1.0) -> jax.Array:
+def smooth_l1_loss(
+    predictions: ArrayLike, targets: ArrayLike, *, beta: ArrayLike = 1.0
+) -> jax.Array:
     """Smooth L1 loss, elementwise: Huber divided by its threshold, so the linear part has slope 1.
 
     Math:  l = r²/(2β) if |r| < β, else |r| - β/2;  β = 0 gives |r| exactly.
@@ -216,7 +219,7 @@ _LOG2 = math.log(2.0)
 
 
 @register(plot="residual")
-def log_cosh(predictions: Any, targets: Any) -> jax.Array:
+def log_cosh(predictions: ArrayLike, targets: ArrayLike) -> jax.Array:
     """Log-cosh loss, elementwise: ~r²/2 near 0, ~|r| - log 2 far away, smooth everywhere.
 
     Math:  l = log(cosh(r)), evaluated as |r| + log1p(exp(-2|r|)) - log 2 (no overflow).

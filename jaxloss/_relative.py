@@ -18,10 +18,9 @@ Reference: T. Gneiting, "Making and Evaluating Point Forecasts", JASA 106(494), 
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from ._core import checks as _checks
 from ._core.checks import NONNEGATIVE, POSITIVE
@@ -55,7 +54,9 @@ def _log1p_floor(x: jax.Array, eps: jax.Array) -> jax.Array:
 
 
 @register(plot="relative")
-def absolute_percentage_error(predictions: Any, targets: Any, *, eps: Any = 1e-7) -> jax.Array:
+def absolute_percentage_error(
+    predictions: ArrayLike, targets: ArrayLike, *, eps: ArrayLike = 1e-7
+) -> jax.Array:
     """Absolute percentage error (the summand of MAPE) as a fraction, elementwise.
 
     Math:  l = |p - t| / max(|t|, ε).  A fraction: 0.25 means 25 %; multiply by 100 for keras's
@@ -123,7 +124,7 @@ def _percentage_jvp(primals, tangents):
 
 @register(plot="relative")
 def symmetric_absolute_percentage_error(
-    predictions: Any, targets: Any, *, eps: Any = 1e-7
+    predictions: ArrayLike, targets: ArrayLike, *, eps: ArrayLike = 1e-7
 ) -> jax.Array:
     """Symmetric absolute percentage error (the summand of sMAPE), elementwise, in [0, 2].
 
@@ -194,7 +195,9 @@ def _relative_gap_jvp(primals, tangents):
 
 
 @register(plot="relative")
-def squared_logarithmic_error(predictions: Any, targets: Any, *, eps: Any = 1e-7) -> jax.Array:
+def squared_logarithmic_error(
+    predictions: ArrayLike, targets: ArrayLike, *, eps: ArrayLike = 1e-7
+) -> jax.Array:
     """Squared logarithmic error (the summand of MSLE), elementwise.
 
     Math:  l = (log1p(p') - log1p(t'))², x' = max(x, -1 + ε): inputs must be > -1 (use an exp or
@@ -237,7 +240,7 @@ def squared_logarithmic_error(predictions: Any, targets: Any, *, eps: Any = 1e-7
 
 @register(plot="relative")
 def log_ratio_error(
-    predictions: Any, targets: Any, *, squared: bool = True, eps: Any = 1e-7
+    predictions: ArrayLike, targets: ArrayLike, *, squared: bool = True, eps: ArrayLike = 1e-7
 ) -> jax.Array:
     """Error of the log accuracy ratio log(p/t), squared or absolute, elementwise; positive inputs.
 

@@ -20,10 +20,10 @@ evaluated in r/2), and has closed-form derivatives in r and in its hyperparamete
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from ._core import checks as _checks
 from ._core.checks import POSITIVE
@@ -40,7 +40,9 @@ __all__ = [
 
 
 @register(plot="residual")
-def charbonnier_loss(predictions: Any, targets: Any, *, delta: Any = 1.0) -> jax.Array:
+def charbonnier_loss(
+    predictions: ArrayLike, targets: ArrayLike, *, delta: ArrayLike = 1.0
+) -> jax.Array:
     """Charbonnier (pseudo-Huber) loss, elementwise: a smooth Huber, r²/2 near 0, δ|r| far out.
 
     Math:  l = δ² (√(1 + (r/δ)²) - 1), evaluated as δ|r| · (|r|/δ)/(√(1 + (r/δ)²) + 1), which has
@@ -125,7 +127,7 @@ _charbonnier.defjvp(_charbonnier_jvp, symbolic_zeros=True)
 
 
 @register(plot="residual")
-def cauchy_loss(predictions: Any, targets: Any, *, scale: Any = 1.0) -> jax.Array:
+def cauchy_loss(predictions: ArrayLike, targets: ArrayLike, *, scale: ArrayLike = 1.0) -> jax.Array:
     """Cauchy (Lorentzian) loss, elementwise: logarithmic growth, the α = 0 member of Barron's.
 
     Math (z = r/c, c = scale):  l = log(1 + z²/2), evaluated without forming z² for large z.
@@ -186,7 +188,9 @@ _cauchy.defjvp(_cauchy_jvp, symbolic_zeros=True)
 
 
 @register(plot="residual")
-def geman_mcclure_loss(predictions: Any, targets: Any, *, scale: Any = 1.0) -> jax.Array:
+def geman_mcclure_loss(
+    predictions: ArrayLike, targets: ArrayLike, *, scale: ArrayLike = 1.0
+) -> jax.Array:
     """Geman–McClure loss, elementwise: redescending, bounded by 2; Barron's α = -2 member.
 
     Math (u = (r/c)², c = scale):  l = 2u/(u + 4), evaluated as 2 - 8/(u + 4) for u > 4 (no
@@ -258,7 +262,7 @@ _geman_mcclure.defjvp(_geman_mcclure_jvp, symbolic_zeros=True)
 
 
 @register(plot="residual")
-def welsch_loss(predictions: Any, targets: Any, *, scale: Any = 1.0) -> jax.Array:
+def welsch_loss(predictions: ArrayLike, targets: ArrayLike, *, scale: ArrayLike = 1.0) -> jax.Array:
     """Welsch (Leclerc) loss, elementwise: redescending, bounded by 1; Barron's α = -∞ member.
 
     Math (z = r/c, c = scale):  l = 1 - exp(-z²/2)  (= -expm1(-z²/2)).
@@ -313,7 +317,9 @@ _welsch.defjvp(_welsch_jvp, symbolic_zeros=True)
 
 
 @register(plot="residual")
-def tukey_biweight_loss(predictions: Any, targets: Any, *, scale: Any = 4.685) -> jax.Array:
+def tukey_biweight_loss(
+    predictions: ArrayLike, targets: ArrayLike, *, scale: ArrayLike = 4.685
+) -> jax.Array:
     """Tukey's biweight (bisquare) loss, elementwise: redescending, constant beyond |r| = c.
 
     Math (u = min((r/c)², 1), c = scale):  l = (c²/6) [1 - (1 - u)³], evaluated as

@@ -28,6 +28,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 from jax.scipy.special import erf
+from jax.typing import ArrayLike
 
 from ._core import ad as _ad
 from ._core import checks as _checks
@@ -113,7 +114,7 @@ _crps_normal.defjvp(_crps_normal_jvp, symbolic_zeros=True)
 
 
 @register(plot="residual", plot_defaults={"scale": 1.0})
-def crps_gaussian(predictions: Any, targets: Any, *, scale: Any) -> jax.Array:
+def crps_gaussian(predictions: ArrayLike, targets: ArrayLike, *, scale: ArrayLike) -> jax.Array:
     """CRPS of a Gaussian forecast N(μ, σ²) for an outcome y, elementwise, in closed form.
 
     Math (Gneiting, Raftery, Westveld & Goldman, MWR 2005, eq. 5), z = (y - μ)/σ:
@@ -163,7 +164,7 @@ def crps_gaussian(predictions: Any, targets: Any, *, scale: Any) -> jax.Array:
 
 @register(plot=None)
 def crps_ensemble(
-    predictions: Any, targets: Any, *, axis: int = -1, estimator: str = "standard"
+    predictions: ArrayLike, targets: ArrayLike, *, axis: int = -1, estimator: str = "standard"
 ) -> jax.Array:
     """CRPS of an ensemble forecast (M members) for an outcome, O(M log M) through a sort.
 
@@ -219,7 +220,7 @@ def crps_ensemble(
 
 @register(plot=None)
 def crps_quantile(
-    predictions: Any, targets: Any, *, quantile_levels: Any, axis: int = -1
+    predictions: ArrayLike, targets: ArrayLike, *, quantile_levels: ArrayLike, axis: int = -1
 ) -> jax.Array:
     """CRPS approximated from Q forecast quantiles: twice the mean pinball loss over the levels.
 
@@ -292,7 +293,9 @@ def _norm(v: jax.Array) -> jax.Array:
 
 
 @register(plot=None)
-def energy_score(predictions: Any, targets: Any, *, estimator: str = "standard") -> jax.Array:
+def energy_score(
+    predictions: ArrayLike, targets: ArrayLike, *, estimator: str = "standard"
+) -> jax.Array:
     """Energy score of a multivariate ensemble forecast (M members in D dimensions).
 
     Math (Gneiting & Raftery 2007, §4.3; Gneiting et al., TEST 2008), β = 1:

@@ -18,6 +18,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from ._core import checks as _checks
 from ._core.checks import NONNEGATIVE, POSITIVE
@@ -30,8 +31,8 @@ def asymmetric(
     loss: Loss,
     under_loss: Loss | None = None,
     *,
-    over: Any = 1.0,
-    under: Any = 1.0,
+    over: ArrayLike = 1.0,
+    under: ArrayLike = 1.0,
 ) -> Loss:
     """Treats over- and under-prediction differently (regression, residual r = p - t).
 
@@ -71,7 +72,7 @@ def asymmetric(
     _checks.require("asymmetric", "under", under, NONNEGATIVE)
     lower = loss if under_loss is None else under_loss
 
-    def asymmetric_loss(predictions: Any, targets: Any, **kwargs: Any) -> jax.Array:
+    def asymmetric_loss(predictions: ArrayLike, targets: ArrayLike, **kwargs: Any) -> jax.Array:
         p, t = _checks.prepare_pair("asymmetric", predictions, targets)
         is_over = p > t
         if under_loss is None:  # one evaluation: the factor of the side each element is on
@@ -96,7 +97,7 @@ def _nonzero(*factors: Any) -> bool:
     return all(v is not None and v != 0 for v in values)
 
 
-def relative(loss: Loss, *, eps: Any = 1e-8) -> Loss:
+def relative(loss: Loss, *, eps: ArrayLike = 1e-8) -> Loss:
     """Applies a loss to relative errors: l'(p, t) = l(p/s, t/s), s = |t| + eps.
 
     The residual becomes (p - t)/(|t| + eps): a 1-unit error on a target of 1000 counts as much as
@@ -123,7 +124,7 @@ def relative(loss: Loss, *, eps: Any = 1e-8) -> Loss:
     check_loss("relative", "loss", loss)
     _checks.require("relative", "eps", eps, POSITIVE)
 
-    def relative_loss(predictions: Any, targets: Any, **kwargs: Any) -> jax.Array:
+    def relative_loss(predictions: ArrayLike, targets: ArrayLike, **kwargs: Any) -> jax.Array:
         p, t = _checks.prepare_pair("relative", predictions, targets)
         s = jax.lax.stop_gradient(jnp.abs(t) + eps)
         return loss(p / s, t / s, **kwargs)
@@ -131,7 +132,7 @@ def relative(loss: Loss, *, eps: Any = 1e-8) -> Loss:
     return named(relative_loss, f"relative({loss_name(loss)})", relative.__doc__ or "")
 
 
-def log_space(loss: Loss, *, offset: Any = 1.0, eps: Any = 1e-7) -> Loss:
+def log_space(loss: Loss, *, offset: ArrayLike = 1.0, eps: ArrayLike = 1e-7) -> Loss:
     """Applies a loss in log space: l'(p, t) = l(log(p + offset), log(t + offset)).
 
     Errors become ratios: over- and under-prediction by the same *factor* cost the same, and large
@@ -160,7 +161,7 @@ def log_space(loss: Loss, *, offset: Any = 1.0, eps: Any = 1e-7) -> Loss:
     _checks.require("log_space", "offset", offset, NONNEGATIVE)
     _checks.require("log_space", "eps", eps, POSITIVE)
 
-    def log_space_loss(predictions: Any, targets: Any, **kwargs: Any) -> jax.Array:
+    def log_space_loss(predictions: ArrayLike, targets: ArrayLike, **kwargs: Any) -> jax.Array:
         p, t = _checks.prepare_pair("log_space", predictions, targets)
         return loss(
             jnp.log(jnp.maximum(p + offset, eps)), jnp.log(jnp.maximum(t + offset, eps)), **kwargs
@@ -169,7 +170,7 @@ def log_space(loss: Loss, *, offset: Any = 1.0, eps: Any = 1e-7) -> Loss:
     return named(log_space_loss, f"log_space({loss_name(loss)})", log_space.__doc__ or "")
 
 
-def rescaled(loss: Loss, scale: Any) -> Loss:
+def rescaled(loss: Loss, scale: ArrayLike) -> Loss:
     """Measures errors in units of ``scale``: l'(p, t) = l(p/scale, t/scale).
 
     For losses that are not homogeneous (Huber, log-cosh, smooth L1, any robust loss) this moves
@@ -195,14 +196,14 @@ def rescaled(loss: Loss, scale: Any) -> Loss:
     check_loss("rescaled", "loss", loss)
     _checks.require("rescaled", "scale", scale, POSITIVE)
 
-    def rescaled_loss(predictions: Any, targets: Any, **kwargs: Any) -> jax.Array:
+    def rescaled_loss(predictions: ArrayLike, targets: ArrayLike, **kwargs: Any) -> jax.Array:
         p, t = _checks.prepare_pair("rescaled", predictions, targets)
         return loss(p / scale, t / scale, **kwargs)
 
     return named(rescaled_loss, f"rescaled({loss_name(loss)})", rescaled.__doc__ or "")
 
 
-def bounded(loss: Loss, bound: Any, *, smooth: bool = False) -> Loss:
+def bounded(loss: Loss, bound: ArrayLike, *, smooth: bool = False) -> Loss:
     """Caps a loss at ``bound`` so that no single element can dominate.
 
     Hard (default): l' = min(l, bound); elements above the cap get zero gradient (they are
@@ -241,10 +242,10 @@ def bounded(loss: Loss, bound: Any, *, smooth: bool = False) -> Loss:
 
     def cap(values: jax.Array) -> jax.Array:
         if smooth:
-            return bound * jnp.tanh(values / bound)
+            return jnp.multiply(bound, jnp.tanh(values / bound))
         return jnp.minimum(values, bound)
 
-    def bounded_loss(predictions: Any, targets: Any, **kwargs: Any) -> jax.Array:
+    def bounded_loss(predictions: ArrayLike, targets: ArrayLike, **kwargs: Any) -> jax.Array:
         values = loss(predictions, targets, **kwargs)
         capped = cap(values)
         held = jax.lax.stop_gradient(jnp.abs(capped) == bound if smooth else values >= bound)

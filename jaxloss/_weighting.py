@@ -19,6 +19,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from ._core import checks as _checks
 from ._core.checks import NONNEGATIVE, UNIT_HALF_OPEN
@@ -34,7 +35,7 @@ __all__ = [
 ]
 
 
-def scaled(loss: Loss, factor: Any) -> Loss:
+def scaled(loss: Loss, factor: ArrayLike) -> Loss:
     """Multiplies a loss by a constant: l'(p, t) = factor · l(p, t).
 
     A positive constant changes the gradient's size but not what the loss prefers: the minimiser
@@ -62,13 +63,14 @@ def scaled(loss: Loss, factor: Any) -> Loss:
     check_loss("scaled", "loss", loss)
     _checks.require("scaled", "factor", factor, NONNEGATIVE)
 
-    def scaled_loss(predictions: Any, targets: Any, **kwargs: Any) -> jax.Array:
-        return factor * loss(predictions, targets, **kwargs)
+    def scaled_loss(predictions: ArrayLike, targets: ArrayLike, **kwargs: Any) -> jax.Array:
+        return jnp.multiply(factor, loss(predictions, targets, **kwargs))
 
     return named(scaled_loss, f"scaled({loss_name(loss)})", scaled.__doc__ or "")
 
 
-WeightSpec = Any  # an array broadcastable to the loss's output, or a callable(p, t) -> array
+#: An array broadcastable to the loss's output, or a function ``(predictions, targets) -> array``.
+WeightSpec = ArrayLike | Callable[[ArrayLike, ArrayLike], ArrayLike]
 
 
 def weighted(loss: Loss, weights: WeightSpec, *, differentiate_weights: bool = False) -> Loss:
@@ -105,7 +107,7 @@ def weighted(loss: Loss, weights: WeightSpec, *, differentiate_weights: bool = F
     """
     check_loss("weighted", "loss", loss)
 
-    def weighted_loss(predictions: Any, targets: Any, **kwargs: Any) -> jax.Array:
+    def weighted_loss(predictions: ArrayLike, targets: ArrayLike, **kwargs: Any) -> jax.Array:
         values = loss(predictions, targets, **kwargs)
         w = weights(predictions, targets) if callable(weights) else weights
         w = _checks.check_real("weighted", "weights", w)
@@ -132,7 +134,7 @@ def _label_weights(fn: str, labels: jax.Array, class_weights: jax.Array) -> jax.
     return class_weights[0] * (1 - t) + class_weights[1] * t
 
 
-def class_weighted(loss: Loss, class_weights: Any) -> Loss:
+def class_weighted(loss: Loss, class_weights: ArrayLike) -> Loss:
     """Weights each example by the weight of its class: l'(z, y) = w[y] · l(z, y).
 
     Integer labels index ``class_weights`` (examples with labels outside [0, C), such as an
@@ -177,7 +179,7 @@ def class_weighted(loss: Loss, class_weights: Any) -> Loss:
         )
     _checks.check_values("class_weighted", "class_weights", class_weights, ">= 0")
 
-    def class_weighted_loss(predictions: Any, targets: Any, **kwargs: Any) -> jax.Array:
+    def class_weighted_loss(predictions: ArrayLike, targets: ArrayLike, **kwargs: Any) -> jax.Array:
         labels = _checks.check_real("class_weighted", "labels", targets)
         if jnp.issubdtype(labels.dtype, jnp.integer):
             _check_num_classes(cw.shape[0], predictions, labels, kwargs.get("axis", -1))
@@ -193,7 +195,9 @@ def class_weighted(loss: Loss, class_weights: Any) -> Loss:
     )
 
 
-def _check_num_classes(num_weights: int, predictions: Any, labels: jax.Array, axis: Any) -> None:
+def _check_num_classes(
+    num_weights: int, predictions: ArrayLike, labels: jax.Array, axis: Any
+) -> None:
     """ValueError unless there is one class weight per class of the predictions."""
     shape = tuple(getattr(predictions, "shape", np.shape(predictions)))
     if len(shape) == labels.ndim + 1 and isinstance(axis, int) and -len(shape) <= axis < len(shape):
@@ -210,7 +214,7 @@ def _check_num_classes(num_weights: int, predictions: Any, labels: jax.Array, ax
 
 
 def class_weights_from_counts(
-    counts: Any, *, method: str = "inverse", beta: float = 0.999
+    counts: ArrayLike, *, method: str = "inverse", beta: float = 0.999
 ) -> jax.Array:
     """Class weights from per-class example counts, normalised to sum to the number of classes.
 
@@ -274,7 +278,7 @@ def class_weights_from_counts(
     return raw * n.shape[0] / jnp.sum(raw)
 
 
-def asymmetric_binary(loss: Loss, *, positive: Any = 1.0, negative: Any = 1.0) -> Loss:
+def asymmetric_binary(loss: Loss, *, positive: ArrayLike = 1.0, negative: ArrayLike = 1.0) -> Loss:
     """Weights the positive and negative side of a binary loss differently.
 
     l'(x, t) = (negative · (1 - t) + positive · t) · l(x, t) for labels t in [0, 1] (hard labels
@@ -303,10 +307,10 @@ def asymmetric_binary(loss: Loss, *, positive: Any = 1.0, negative: Any = 1.0) -
     _checks.require("asymmetric_binary", "positive", positive, NONNEGATIVE)
     _checks.require("asymmetric_binary", "negative", negative, NONNEGATIVE)
 
-    def asymmetric_binary_loss(logits: Any, labels: Any, **kwargs: Any) -> jax.Array:
+    def asymmetric_binary_loss(logits: ArrayLike, labels: ArrayLike, **kwargs: Any) -> jax.Array:
         values = loss(logits, labels, **kwargs)
         t = _checks.check_real("asymmetric_binary", "labels", labels).astype(values.dtype)
-        return (negative * (1 - t) + positive * t) * values
+        return jnp.asarray((negative * (1 - t) + positive * t) * values)
 
     return named(
         asymmetric_binary_loss,
@@ -315,7 +319,7 @@ def asymmetric_binary(loss: Loss, *, positive: Any = 1.0, negative: Any = 1.0) -
     )
 
 
-def masked(loss: Loss, mask_fn: Callable[[Any, Any], Any] | None = None) -> Loss:
+def masked(loss: Loss, mask_fn: Callable[[ArrayLike, jax.Array], ArrayLike] | None = None) -> Loss:
     """Zeros the loss where a mask is False, with finite gradients there.
 
     The mask is ``mask_fn(predictions, targets)`` (broadcastable to the loss's output), by default
@@ -344,7 +348,7 @@ def masked(loss: Loss, mask_fn: Callable[[Any, Any], Any] | None = None) -> Loss
     """
     check_loss("masked", "loss", loss)
 
-    def masked_loss(predictions: Any, targets: Any, **kwargs: Any) -> jax.Array:
+    def masked_loss(predictions: ArrayLike, targets: ArrayLike, **kwargs: Any) -> jax.Array:
         t = _checks.check_real("masked", "targets", targets)
         if mask_fn is None:
             finite = (

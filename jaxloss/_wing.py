@@ -13,10 +13,9 @@ Wing-like on the foreground). At r = 0 the gradient is 0 (the subgradient, as fo
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from ._core import checks as _checks
 from ._core.ad import all_zero, is_zero
@@ -29,7 +28,7 @@ __all__ = ["adaptive_wing_loss", "wing_loss"]
 
 @register(plot="residual")
 def wing_loss(
-    predictions: Any, targets: Any, *, omega: Any = 10.0, epsilon: Any = 2.0
+    predictions: ArrayLike, targets: ArrayLike, *, omega: ArrayLike = 10.0, epsilon: ArrayLike = 2.0
 ) -> jax.Array:
     """Wing loss, elementwise: logarithmic for small residuals, linear for large ones.
 
@@ -77,13 +76,13 @@ def wing_loss(
 
 @register(plot="adaptive_wing_loss")
 def adaptive_wing_loss(
-    predictions: Any,
-    targets: Any,
+    predictions: ArrayLike,
+    targets: ArrayLike,
     *,
-    omega: Any = 14.0,
-    theta: Any = 0.5,
-    epsilon: Any = 1.0,
-    alpha: Any = 2.1,
+    omega: ArrayLike = 14.0,
+    theta: ArrayLike = 0.5,
+    epsilon: ArrayLike = 1.0,
+    alpha: ArrayLike = 2.1,
 ) -> jax.Array:
     """Adaptive Wing loss, elementwise, for heatmap regression: its shape adapts to the target.
 

@@ -25,6 +25,6 @@ CASES, _NOT_LOSSES_COLLECTED = collect()
 
 #: Public names in jaxloss that are not losses: the package's own, and those each cases file
 #: declares for its family (``NOT_LOSSES`` there).
-NOT_LOSSES = {"COMBINATORS", "LOSSES", "RENAMED", "LossInfo", "WeightedMean", "loss_info", "fused",
-              "mean", "mean_parts", "multitask", "sum", *jaxloss.COMBINATORS}
+NOT_LOSSES = {"COMBINATORS", "LOSSES", "Loss", "RENAMED", "LossInfo", "WeightedMean", "loss_info",
+              "fused", "mean", "mean_parts", "multitask", "sum", *jaxloss.COMBINATORS}
 NOT_LOSSES |= _NOT_LOSSES_COLLECTED

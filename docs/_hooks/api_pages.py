@@ -48,6 +48,7 @@ TITLES: dict[str, str] = {  # in the order of the navigation
     "jaxloss._policy_gradient": "Post-training: policy gradients",
     "jaxloss._lm": "Language-model heads: log-probabilities and distillation",
     "jaxloss._combinators": "Combinators",
+    "jaxloss._core.combine": "Combinators",  # the Loss protocol, public as jaxloss.Loss
     "jaxloss._weighting": "Combinators",
     "jaxloss._transforms": "Combinators",
     "jaxloss._reduce": "Reductions",
@@ -130,7 +131,8 @@ def aliases() -> dict[str, list[str]]:
 
 def _intro(title: str) -> str:
     """The conventions paragraph at the top of the family module(s) of a page."""
-    modules = [m for m, t in TITLES.items() if t == title and m != "jaxloss"]
+    modules = [m for m, t in TITLES.items()
+               if t == title and m != "jaxloss" and not m.startswith("jaxloss._core")]
     parts = []
     for m in modules:
         doc = importlib.import_module(m).__doc__ or ""

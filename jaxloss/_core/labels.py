@@ -27,6 +27,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from . import checks as _checks
 from . import reduce as _reduce
@@ -74,7 +75,7 @@ def normalise_axis(fn: str, axis: int, ndim: int, arg: str = "logits") -> int:
     return axis % ndim
 
 
-def class_mask(fn: str, where: Any, logits: jax.Array) -> jax.Array | None:
+def class_mask(fn: str, where: ArrayLike | None, logits: jax.Array) -> jax.Array | None:
     """The boolean class mask ``where`` broadcast to the scores' shape (None stays None)."""
     if where is None:
         return None
@@ -113,7 +114,7 @@ def class_vector(
 
 
 def class_weights_vector(
-    fn: str, class_weights: Any, num_classes: int, dtype: Any
+    fn: str, class_weights: ArrayLike | None, num_classes: int, dtype: Any
 ) -> jax.Array | None:
     """The optional [C] ``class_weights`` (finite, >= 0 when concrete); None stays None."""
     if class_weights is None:
@@ -134,7 +135,7 @@ def check_ignore_index(fn: str, ignore_index: Any, *, allow_bool: bool = True) -
 
 @replayable
 def require_labels_in_range(
-    fn: str, labels: Any, num_classes: int, ignore_index: Any, *, what: str = ""
+    fn: str, labels: ArrayLike, num_classes: int, ignore_index: Any, *, what: str = ""
 ) -> None:
     """ValueError when concrete labels fall outside [0, C) (``ignore_index`` excepted); traced
     labels pass (the loss is NaN there instead). Replayed on the concrete labels of an eager call
@@ -143,7 +144,7 @@ def require_labels_in_range(
 
 
 def check_label_range(
-    fn: str, labels: jax.Array, num_classes: int, ignore_index: Any, *, what: str = ""
+    fn: str, labels: ArrayLike, num_classes: int, ignore_index: Any, *, what: str = ""
 ) -> np.ndarray | None:
     """ValueError when concrete labels fall outside [0, C) (``ignore_index`` excepted).
 
@@ -167,7 +168,7 @@ def check_label_range(
 
 def check_labels(
     fn: str,
-    labels: Any,
+    labels: ArrayLike,
     logits: jax.Array | jax.ShapeDtypeStruct,
     axis: int,
     num_classes: int,
@@ -192,11 +193,11 @@ def check_labels(
 
 def prepare_integer(
     fn: str,
-    logits: Any,
-    labels: Any,
+    logits: ArrayLike,
+    labels: ArrayLike,
     axis: int,
     ignore_index: Any,
-    where: Any,
+    where: ArrayLike | None,
     arg: str = "logits",
     *,
     label_hint: str = "",
@@ -285,7 +286,7 @@ def check_unit_labels(fn: str, arg: str, value: Any) -> None:
 
 
 def effective_number_weights(
-    fn: str, samples_per_class: Any, beta: Any, num_classes: int, dtype: Any
+    fn: str, samples_per_class: ArrayLike, beta: Any, num_classes: int, dtype: Any
 ) -> jax.Array:
     """Class-balanced weights (Cui et al., CVPR 2019) from training-set counts: the public
     ``jaxloss.class_weights_from_counts(n, method="effective_number", beta=β)`` after checking

@@ -7,6 +7,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from . import checks as _checks
 
@@ -18,7 +19,11 @@ _LAMBDAWEIGHTS = (None, "labeldiff", "dcg", "ndcg")
 
 
 def _prepare(
-    fn: str, scores: Any, labels: Any, where: Any, weights: Any
+    fn: str,
+    scores: ArrayLike,
+    labels: ArrayLike,
+    where: ArrayLike | None,
+    weights: ArrayLike | None,
 ) -> tuple[jax.Array, jax.Array, jax.Array | None, jax.Array | None]:
     """Checked (scores, labels, where, weights), floats cast to the compute dtype."""
     s = _checks.check_floating(fn, "scores", scores)

@@ -20,6 +20,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from . import checks as _checks
 
@@ -41,7 +42,7 @@ REDUCTIONS = ("none", "mean", "sum")
 
 
 def prepare(
-    fn: str, values: Any, weights: Any, where: Any
+    fn: str, values: ArrayLike, weights: ArrayLike | None, where: ArrayLike | None
 ) -> tuple[jax.Array, jax.Array | None, jax.Array | None]:
     """Checks and casts the arguments of a reduction: floating ``values`` (cast to the compute
     dtype), real ``weights`` broadcastable to them (concrete ones finite and >= 0), a boolean
@@ -132,7 +133,7 @@ def check_reduction(fn: str, reduction: Any) -> str:
 
 
 def reduce_loss(
-    values: jax.Array, reduction: str, *, denominators: Any = None, where: Any = None
+    values: jax.Array, reduction: str, *, denominators: Any = None, where: ArrayLike | None = None
 ) -> jax.Array:
     """A loss's own ``reduction=``: PyTorch's ``'mean'`` / ``'sum'`` of per-example values.
 

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 import jaxloss
 
@@ -283,7 +284,7 @@ def _evaluate(pending: Sequence[Pending]) -> list[Curve]:
 
 def curves(
     loss: Callable[..., Any] | str,
-    x: Any = None,
+    x: ArrayLike | None = None,
     *,
     kind: str | None = None,
     xlim: Sequence[float] | None = None,

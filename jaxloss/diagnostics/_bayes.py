@@ -21,10 +21,12 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 import jaxloss
 
 from .._core.checks import concrete_array
+from .._core.combine import Loss
 from . import _jit
 
 __all__ = ["bayes_act"]
@@ -95,7 +97,9 @@ def _concrete(x: Any) -> np.ndarray | None:
     return concrete_array(x)
 
 
-def bayes_act(loss: Any, samples: Any, *, weights: Any = None, **hyperparameters: Any) -> jax.Array:
+def bayes_act(
+    loss: Loss, samples: ArrayLike, *, weights: ArrayLike | None = None, **hyperparameters: Any
+) -> jax.Array:
     """The constant prediction that minimises the (weighted) mean loss over samples of the target.
 
     Math:  c* = argmin_c Σ_i w_i l(c, y_i) / Σ_i w_i, the statistic a loss makes a model predict:

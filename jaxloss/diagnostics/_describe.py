@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._core.combine import Loss
 from ._bayes import bayes_act
 from ._influence import Influence, influence
 from ._properness import INPUTS, Properness, properness
@@ -190,7 +191,7 @@ def _compiled(f: Any, *args: Any) -> Any:
 
 
 def describe(
-    loss: Any,
+    loss: Loss,
     *,
     inputs: str = "predictions",
     num_classes: int = 2,

@@ -27,7 +27,9 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
+from .._core.combine import Loss
 from . import _jit
 from ._bayes import bayes_act
 
@@ -80,7 +82,7 @@ def _grid(dtype: Any) -> jax.Array:
     return jnp.asarray(r, dtype)
 
 
-def influence(loss: Any, residuals: Any, **hyperparameters: Any) -> Influence:
+def influence(loss: Loss, residuals: ArrayLike, **hyperparameters: Any) -> Influence:
     """The ψ-function of a regression loss and its robust-statistics summary numbers.
 
     The summary numbers are the gross-error sensitivity, the rejection point and the asymptotic

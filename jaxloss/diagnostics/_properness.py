@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._core.combine import Loss
 from . import _jit
 
 __all__ = ["INPUTS", "Properness", "properness"]
@@ -118,7 +119,7 @@ def _minimise(expected: Any, q: jax.Array, u0: jax.Array) -> tuple[jax.Array, ja
 
 
 def properness(
-    loss: Any, *, num_classes: int = 2, inputs: str = "logits", **hyperparameters: Any
+    loss: Loss, *, num_classes: int = 2, inputs: str = "logits", **hyperparameters: Any
 ) -> Properness:
     """The calibration map of a classification loss and whether it is (strictly) proper.
 

@@ -47,6 +47,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.typing import ArrayLike
 
 from .. import _lm
 from .._core import checks as _checks
@@ -361,7 +362,7 @@ class Prepared(NamedTuple):
     wt: jax.Array
     y: jax.Array  # int32 [N] (zeros without labels)
     alpha: jax.Array
-    weights: Any  # [*batch] or None
+    weights: ArrayLike  # [*batch] or None
     kept: Any  # [*batch] bool or None
     batch_shape: tuple
     acc: Any
@@ -370,21 +371,21 @@ class Prepared(NamedTuple):
 
 def prepare_distillation(
     fn: str,
-    student_hidden: Any,
-    student_weight: Any,
-    teacher_hidden: Any,
-    teacher_weight: Any,
+    student_hidden: ArrayLike,
+    student_weight: ArrayLike,
+    teacher_hidden: ArrayLike,
+    teacher_weight: ArrayLike,
     *,
     divergence: str,
-    beta: Any,
-    temperature: Any,
-    labels: Any,
-    hard_label_weight: Any,
+    beta: ArrayLike,
+    temperature: ArrayLike,
+    labels: ArrayLike | None,
+    hard_label_weight: ArrayLike,
     ignore_index: int | None,
     teacher_gradient: bool,
     weight_layout: str,
     block_size: int,
-    weights: Any,
+    weights: ArrayLike | None,
     axis: Any = None,
     shards: int = 1,
 ) -> Prepared:

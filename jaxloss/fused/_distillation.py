@@ -11,10 +11,9 @@ log-sum-exp kernel of ``_kernel.py``.
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from .. import _lm, _reduce
 from .._core import checks as _checks
@@ -28,21 +27,21 @@ __all__ = ["linear_distillation", "linear_distillation_topk"]
 
 @register(plot=None)
 def linear_distillation(
-    student_hidden: Any,
-    student_weight: Any,
-    teacher_hidden: Any,
-    teacher_weight: Any,
+    student_hidden: ArrayLike,
+    student_weight: ArrayLike,
+    teacher_hidden: ArrayLike,
+    teacher_weight: ArrayLike,
     *,
     divergence: str = "forward_kl",
-    beta: Any = 0.5,
-    temperature: Any = 1.0,
-    labels: Any = None,
-    hard_label_weight: Any = 0.0,
+    beta: ArrayLike = 0.5,
+    temperature: ArrayLike = 1.0,
+    labels: ArrayLike | None = None,
+    hard_label_weight: ArrayLike = 0.0,
     ignore_index: int | None = None,
     teacher_gradient: bool = False,
     weight_layout: str = "dv",
     block_size: int = DEFAULT_BLOCK_SIZE,
-    weights: Any = None,
+    weights: ArrayLike | None = None,
     reduction: str = "none",
 ) -> jax.Array:
     """Per-token distillation divergence of two language-model heads, without their logits.
@@ -126,17 +125,17 @@ _distill_jit = jax.jit(distill_impl, static_argnums=8)
 
 @register(plot=None)
 def linear_distillation_topk(
-    student_hidden: Any,
-    student_weight: Any,
-    teacher_topk_ids: Any,
-    teacher_topk_log_probs: Any,
+    student_hidden: ArrayLike,
+    student_weight: ArrayLike,
+    teacher_topk_ids: ArrayLike,
+    teacher_topk_log_probs: ArrayLike,
     *,
-    temperature: Any = 1.0,
+    temperature: ArrayLike = 1.0,
     weight_layout: str = "dv",
     block_size: int = DEFAULT_BLOCK_SIZE,
     ignore_index: int | None = None,
-    labels: Any = None,
-    weights: Any = None,
+    labels: ArrayLike | None = None,
+    weights: ArrayLike | None = None,
     reduction: str = "none",
 ) -> jax.Array:
     """Forward KL from a teacher known only on its top-k tokens (offline distillation), fused.

@@ -8,6 +8,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from .._core import checks as _checks
 from .._core.labels import require_labels_in_range
@@ -15,7 +16,7 @@ from .._policy_gradient import sequence_log_probs
 from ._log_probs import linear_log_probs
 
 
-def _mask(fn: str, name: str, mask: Any, labels: jax.Array) -> jax.Array:
+def _mask(fn: str, name: str, mask: ArrayLike | None, labels: jax.Array) -> jax.Array:
     if mask is None:
         return jnp.ones(labels.shape, bool)
     m = _checks.check_real(fn, name, mask)
@@ -27,7 +28,7 @@ def _mask(fn: str, name: str, mask: Any, labels: jax.Array) -> jax.Array:
     return m.astype(bool)
 
 
-def _labels(fn: str, name: str, labels: Any, hidden: jax.Array) -> jax.Array:
+def _labels(fn: str, name: str, labels: ArrayLike, hidden: jax.Array) -> jax.Array:
     y = _checks.check_integer(fn, name, labels)
     if hidden.ndim < 2 or tuple(y.shape) != tuple(hidden.shape[:-1]):
         raise ValueError(
@@ -38,7 +39,7 @@ def _labels(fn: str, name: str, labels: Any, hidden: jax.Array) -> jax.Array:
     return y
 
 
-def _check_head(fn: str, name: str, hidden: jax.Array, weight: Any, layout: str) -> int:
+def _check_head(fn: str, name: str, hidden: jax.Array, weight: ArrayLike, layout: str) -> int:
     """V; a ValueError naming the argument unless ``weight`` is a 2-D head matching ``hidden``'s
     D."""
     w = _checks.check_floating(fn, "weight", weight)
@@ -69,10 +70,10 @@ def _pair_log_probs(
     chosen_hidden: Any,
     rejected_hidden: Any,
     weight: Any,
-    chosen_labels: Any,
-    rejected_labels: Any,
-    chosen_mask: Any,
-    rejected_mask: Any,
+    chosen_labels: ArrayLike,
+    rejected_labels: ArrayLike,
+    chosen_mask: ArrayLike | None,
+    rejected_mask: ArrayLike | None,
     head: dict[str, Any],
     average: bool,
 ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
@@ -119,7 +120,9 @@ def _pair_log_probs(
     )
 
 
-def _head(temperature: Any, bias: Any, weight_layout: str, block_size: int) -> dict[str, Any]:
+def _head(
+    temperature: ArrayLike, bias: ArrayLike | None, weight_layout: str, block_size: int
+) -> dict[str, Any]:
     return {
         "temperature": temperature,
         "bias": bias,
@@ -130,15 +133,15 @@ def _head(temperature: Any, bias: Any, weight_layout: str, block_size: int) -> d
 
 def _reference_pair(
     fn: str,
-    reference_chosen: Any,
-    reference_rejected: Any,
-    reference_chosen_hidden: Any,
-    reference_rejected_hidden: Any,
-    reference_weight: Any,
-    chosen_labels: Any,
-    rejected_labels: Any,
-    chosen_mask: Any,
-    rejected_mask: Any,
+    reference_chosen: ArrayLike | None,
+    reference_rejected: ArrayLike | None,
+    reference_chosen_hidden: ArrayLike | None,
+    reference_rejected_hidden: ArrayLike | None,
+    reference_weight: ArrayLike | None,
+    chosen_labels: ArrayLike,
+    rejected_labels: ArrayLike,
+    chosen_mask: ArrayLike | None,
+    rejected_mask: ArrayLike | None,
     head: dict[str, Any],
 ) -> tuple[Any, Any]:
     given = reference_chosen is not None or reference_rejected is not None

@@ -8,9 +8,8 @@ with an online log-sum-exp and the backward recomputes each block (see ``_kernel
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax
+from jax.typing import ArrayLike
 
 from .. import _reduce
 from .._core.registry import register
@@ -22,18 +21,18 @@ from ._prepare import DEFAULT_BLOCK_SIZE, _Prepared, combine, count_classes, lab
 
 @register(plot="linear_ce")
 def linear_cross_entropy(
-    hidden: Any,
-    weight: Any,
-    labels: Any,
+    hidden: ArrayLike,
+    weight: ArrayLike,
+    labels: ArrayLike,
     *,
-    bias: Any = None,
+    bias: ArrayLike | None = None,
     weight_layout: str = "dv",
     block_size: int = DEFAULT_BLOCK_SIZE,
-    label_smoothing: Any = 0.0,
-    z_loss: Any = 0.0,
+    label_smoothing: ArrayLike = 0.0,
+    z_loss: ArrayLike = 0.0,
     logit_soft_cap: float | None = None,
     ignore_index: int | None = None,
-    where: Any = None,
+    where: ArrayLike | None = None,
     reduction: str = "none",
 ) -> jax.Array:
     """Softmax cross-entropy of ``hidden @ weight (+ bias)`` without materialising the logits.

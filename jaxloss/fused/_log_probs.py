@@ -14,6 +14,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from .. import _lm, _reduce
 from .._core.registry import register
@@ -35,18 +36,18 @@ def tempered(x: jax.Array, b: Any, cfg: Any, t: float) -> tuple[jax.Array, Any, 
 
 @register(plot=None)
 def linear_log_probs(
-    hidden: Any,
-    weight: Any,
-    labels: Any,
+    hidden: ArrayLike,
+    weight: ArrayLike,
+    labels: ArrayLike,
     *,
-    temperature: Any = 1.0,
-    bias: Any = None,
+    temperature: ArrayLike = 1.0,
+    bias: ArrayLike | None = None,
     weight_layout: str = "dv",
     block_size: int = DEFAULT_BLOCK_SIZE,
     logit_soft_cap: float | None = None,
     ignore_index: int | None = None,
     return_entropy: bool = False,
-    weights: Any = None,
+    weights: ArrayLike | None = None,
     reduction: str = "none",
 ) -> Any:
     """Per-token log p(label) of softmax((hidden @ weight + bias) / T), without the logits.

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from jax.typing import ArrayLike
+
 from .._core import checks as _checks
 from .._core.registry import register
 from .._policy_gradient import policy_gradient_loss
@@ -16,15 +18,15 @@ __all__ = ["linear_policy_gradient_loss"]
 
 @register(plot=None)
 def linear_policy_gradient_loss(
-    hidden: Any,
-    weight: Any,
-    labels: Any,
-    mask: Any,
-    old_log_probs: Any,
-    advantages: Any,
+    hidden: ArrayLike,
+    weight: ArrayLike,
+    labels: ArrayLike,
+    mask: ArrayLike,
+    old_log_probs: ArrayLike,
+    advantages: ArrayLike,
     *,
-    temperature: Any = 1.0,
-    bias: Any = None,
+    temperature: ArrayLike = 1.0,
+    bias: ArrayLike | None = None,
     weight_layout: str = "dv",
     block_size: int = DEFAULT_BLOCK_SIZE,
     **objective: Any,

@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 import jax
+from jax.typing import ArrayLike
 
 from .._core import checks as _checks
 from .._core.registry import register
@@ -52,24 +53,24 @@ __all__ = [
 
 @register(plot=None)
 def linear_dpo_loss(
-    chosen_hidden: Any,
-    rejected_hidden: Any,
-    weight: Any,
-    chosen_labels: Any,
-    rejected_labels: Any,
+    chosen_hidden: ArrayLike,
+    rejected_hidden: ArrayLike,
+    weight: ArrayLike,
+    chosen_labels: ArrayLike,
+    rejected_labels: ArrayLike,
     *,
-    chosen_mask: Any = None,
-    rejected_mask: Any = None,
-    reference_chosen: Any = None,
-    reference_rejected: Any = None,
-    reference_chosen_hidden: Any = None,
-    reference_rejected_hidden: Any = None,
-    reference_weight: Any = None,
-    beta: Any = 0.1,
+    chosen_mask: ArrayLike | None = None,
+    rejected_mask: ArrayLike | None = None,
+    reference_chosen: ArrayLike | None = None,
+    reference_rejected: ArrayLike | None = None,
+    reference_chosen_hidden: ArrayLike | None = None,
+    reference_rejected_hidden: ArrayLike | None = None,
+    reference_weight: ArrayLike | None = None,
+    beta: ArrayLike = 0.1,
     loss_type: str = "sigmoid",
-    label_smoothing: Any = 0.0,
-    temperature: Any = 1.0,
-    bias: Any = None,
+    label_smoothing: ArrayLike = 0.0,
+    temperature: ArrayLike = 1.0,
+    bias: ArrayLike | None = None,
     weight_layout: str = "dv",
     block_size: int = DEFAULT_BLOCK_SIZE,
     reduction: str = "none",
@@ -167,19 +168,19 @@ def linear_dpo_loss(
 
 @register(plot=None)
 def linear_simpo_loss(
-    chosen_hidden: Any,
-    rejected_hidden: Any,
-    weight: Any,
-    chosen_labels: Any,
-    rejected_labels: Any,
+    chosen_hidden: ArrayLike,
+    rejected_hidden: ArrayLike,
+    weight: ArrayLike,
+    chosen_labels: ArrayLike,
+    rejected_labels: ArrayLike,
     *,
-    chosen_mask: Any = None,
-    rejected_mask: Any = None,
-    beta: Any = 0.1,
-    gamma: Any = 0.5,
-    label_smoothing: Any = 0.0,
-    temperature: Any = 1.0,
-    bias: Any = None,
+    chosen_mask: ArrayLike | None = None,
+    rejected_mask: ArrayLike | None = None,
+    beta: ArrayLike = 0.1,
+    gamma: ArrayLike = 0.5,
+    label_smoothing: ArrayLike = 0.0,
+    temperature: ArrayLike = 1.0,
+    bias: ArrayLike | None = None,
     weight_layout: str = "dv",
     block_size: int = DEFAULT_BLOCK_SIZE,
     reduction: str = "none",
@@ -250,17 +251,17 @@ def linear_simpo_loss(
 
 @register(plot=None)
 def linear_orpo_loss(
-    chosen_hidden: Any,
-    rejected_hidden: Any,
-    weight: Any,
-    chosen_labels: Any,
-    rejected_labels: Any,
+    chosen_hidden: ArrayLike,
+    rejected_hidden: ArrayLike,
+    weight: ArrayLike,
+    chosen_labels: ArrayLike,
+    rejected_labels: ArrayLike,
     *,
-    chosen_mask: Any = None,
-    rejected_mask: Any = None,
-    beta: Any = 0.1,
-    temperature: Any = 1.0,
-    bias: Any = None,
+    chosen_mask: ArrayLike | None = None,
+    rejected_mask: ArrayLike | None = None,
+    beta: ArrayLike = 0.1,
+    temperature: ArrayLike = 1.0,
+    bias: ArrayLike | None = None,
     weight_layout: str = "dv",
     block_size: int = DEFAULT_BLOCK_SIZE,
     reduction: str = "none",
@@ -323,23 +324,23 @@ def linear_orpo_loss(
 
 @register(plot=None)
 def linear_kto_loss(
-    hidden: Any,
-    weight: Any,
-    labels: Any,
-    desirable: Any,
+    hidden: ArrayLike,
+    weight: ArrayLike,
+    labels: ArrayLike,
+    desirable: ArrayLike,
     *,
-    mask: Any = None,
-    reference_log_probs: Any = None,
-    reference_hidden: Any = None,
-    reference_weight: Any = None,
-    reference_point: Any = None,
-    kl_policy_log_probs: Any = None,
-    kl_reference_log_probs: Any = None,
-    beta: Any = 0.1,
-    desirable_weight: Any = 1.0,
-    undesirable_weight: Any = 1.0,
-    temperature: Any = 1.0,
-    bias: Any = None,
+    mask: ArrayLike | None = None,
+    reference_log_probs: ArrayLike | None = None,
+    reference_hidden: ArrayLike | None = None,
+    reference_weight: ArrayLike | None = None,
+    reference_point: ArrayLike | None = None,
+    kl_policy_log_probs: ArrayLike | None = None,
+    kl_reference_log_probs: ArrayLike | None = None,
+    beta: ArrayLike = 0.1,
+    desirable_weight: ArrayLike = 1.0,
+    undesirable_weight: ArrayLike = 1.0,
+    temperature: ArrayLike = 1.0,
+    bias: ArrayLike | None = None,
     weight_layout: str = "dv",
     block_size: int = DEFAULT_BLOCK_SIZE,
     reduction: str = "none",
@@ -404,7 +405,9 @@ def linear_kto_loss(
     if reference_log_probs is None:
         rh = jax.lax.stop_gradient(_checks.check_floating(fn, "reference_hidden", reference_hidden))
         rw = jax.lax.stop_gradient(reference_weight)
-        ref = sequence_log_probs(_token_log_probs(rh, rw, y, m, {**head, "bias": None}), m)
+        ref: ArrayLike = sequence_log_probs(
+            _token_log_probs(rh, rw, y, m, {**head, "bias": None}), m
+        )
     else:
         ref = reference_log_probs
     return kto_loss(

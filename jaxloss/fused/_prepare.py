@@ -10,6 +10,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from .._core import checks as _checks
 from .._core.labels import check_label_range
@@ -80,7 +81,7 @@ def _vocab_of(fn: str, weight: jax.Array, layout: Any, hidden: jax.Array) -> tup
 
 
 def _class_mask(
-    fn: str, where: Any, batch_shape: tuple[int, ...], v: int, source: str = "`weight`"
+    fn: str, where: ArrayLike | None, batch_shape: tuple[int, ...], v: int, source: str = "`weight`"
 ) -> jax.Array | None:
     """The class mask as [1, V] or [N, V] (N = prod(batch_shape))."""
     if where is None:
@@ -121,7 +122,7 @@ def check_ignore_index(fn: str, ignore_index: Any) -> None:
 
 def _check_labels(
     fn: str,
-    labels: Any,
+    labels: ArrayLike,
     batch_shape: tuple[int, ...],
     v: int,
     weight: jax.Array,
@@ -157,18 +158,18 @@ def _check_labels(
 
 def prepare(
     fn: str,
-    hidden: Any,
-    weight: Any,
-    labels: Any,
+    hidden: ArrayLike,
+    weight: ArrayLike,
+    labels: ArrayLike,
     *,
-    bias: Any,
+    bias: ArrayLike | None,
     weight_layout: Any,
     block_size: Any,
-    label_smoothing: Any,
-    z_loss: Any,
+    label_smoothing: ArrayLike,
+    z_loss: ArrayLike,
     logit_soft_cap: Any,
     ignore_index: Any,
-    where: Any,
+    where: ArrayLike | None,
     check_label_range: bool = True,
 ) -> _Prepared:
     """Validates and flattens the arguments shared by the fused cross-entropies."""
@@ -263,7 +264,7 @@ def combine(
     return loss.reshape(p.batch_shape)
 
 
-def label_counted(p: _Prepared, v: int, offset: Any = 0) -> jax.Array:
+def label_counted(p: _Prepared, v: int, offset: ArrayLike = 0) -> jax.Array:
     """Whether each label is a valid, unmasked class (global ids; mask columns start at offset)."""
     ok = (p.y >= 0) & (p.y < v)
     if p.mask is None:

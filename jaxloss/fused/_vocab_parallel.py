@@ -25,6 +25,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 from jax import lax
+from jax.typing import ArrayLike
 
 from .. import _reduce
 from .._core import checks as _checks
@@ -120,19 +121,19 @@ def _reduced(p: _Prepared, values: jax.Array, reduction: str) -> jax.Array:
 
 
 def vocab_parallel_linear_cross_entropy(
-    hidden: Any,
-    weight: Any,
-    labels: Any,
+    hidden: ArrayLike,
+    weight: ArrayLike,
+    labels: ArrayLike,
     *,
     axis_name: Any,
-    bias: Any = None,
+    bias: ArrayLike | None = None,
     weight_layout: str = "dv",
     block_size: int = DEFAULT_BLOCK_SIZE,
-    label_smoothing: Any = 0.0,
-    z_loss: Any = 0.0,
+    label_smoothing: ArrayLike = 0.0,
+    z_loss: ArrayLike = 0.0,
     logit_soft_cap: float | None = None,
     ignore_index: int | None = None,
-    where: Any = None,
+    where: ArrayLike | None = None,
     reduction: str = "none",
 ) -> jax.Array:
     """:func:`linear_cross_entropy` with the unembedding sharded over vocabulary (inside shard_map).
@@ -214,14 +215,14 @@ def vocab_parallel_linear_cross_entropy(
 
 
 def vocab_parallel_cross_entropy(
-    logits: Any,
-    labels: Any,
+    logits: ArrayLike,
+    labels: ArrayLike,
     *,
     axis_name: Any,
-    label_smoothing: Any = 0.0,
-    z_loss: Any = 0.0,
+    label_smoothing: ArrayLike = 0.0,
+    z_loss: ArrayLike = 0.0,
     ignore_index: int | None = None,
-    where: Any = None,
+    where: ArrayLike | None = None,
     reduction: str = "none",
 ) -> jax.Array:
     """Integer-label softmax cross-entropy of vocabulary-sharded logits (inside shard_map).

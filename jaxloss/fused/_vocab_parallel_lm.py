@@ -24,6 +24,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 from jax import lax
+from jax.typing import ArrayLike
 
 from .. import _lm, _reduce
 from ._distill_kernel import distill_impl, finish_distillation, prepare_distillation
@@ -36,13 +37,13 @@ __all__ = ["vocab_parallel_linear_distillation", "vocab_parallel_linear_log_prob
 
 
 def vocab_parallel_linear_log_probs(
-    hidden: Any,
-    weight: Any,
-    labels: Any,
+    hidden: ArrayLike,
+    weight: ArrayLike,
+    labels: ArrayLike,
     *,
     axis_name: Any,
-    temperature: Any = 1.0,
-    bias: Any = None,
+    temperature: ArrayLike = 1.0,
+    bias: ArrayLike | None = None,
     weight_layout: str = "dv",
     block_size: int = DEFAULT_BLOCK_SIZE,
     logit_soft_cap: float | None = None,

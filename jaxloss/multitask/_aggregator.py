@@ -57,15 +57,24 @@ head gets a gradient from its own task only, and its plain gradient (the sum ove
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
+from jax.typing import ArrayLike, DTypeLike
 
 from .._core import checks as _checks
-from ._common import _as_dict, _check_iters, _default_float, _num_tasks, _safe_div, _task_names
+from ._common import (
+    PyTree,
+    _as_dict,
+    _check_iters,
+    _default_float,
+    _num_tasks,
+    _safe_div,
+    _task_names,
+)
 from ._gradients import combine
 
 __all__ = ["Aggregator", "AggregatorState"]
@@ -75,7 +84,7 @@ __all__ = ["Aggregator", "AggregatorState"]
 # Validation and small helpers
 
 
-def _check_gramian(fn: str, g: Any) -> jax.Array:
+def _check_gramian(fn: str, g: ArrayLike) -> jax.Array:
     g = _checks.check_floating(fn, "gramian", g)
     if g.ndim != 2 or g.shape[0] != g.shape[1] or g.shape[0] < 1:
         raise ValueError(
@@ -96,7 +105,9 @@ def _iters(max_iters: int | None, t: int) -> int:
     return max(100, 4 * t) if max_iters is None else max_iters
 
 
-def _check_pref(fn: str, pref: Any, t: int, dtype: Any) -> jax.Array:
+def _check_pref(
+    fn: str, pref: ArrayLike | Sequence[float] | None, t: int, dtype: DTypeLike
+) -> jax.Array:
     if pref is None:
         return jnp.full((t,), 1.0 / t, dtype)
     p = jnp.asarray(pref, dtype)
@@ -119,7 +130,7 @@ class _Rows(NamedTuple):
     factor: Any  #: [k, T] R with Rᵀ R = Ĝ (a QR factor of Ĵᵀ), or None when not needed
 
 
-def _rows_from_jacobian(jacobian: Any, need_factor: bool) -> _Rows:
+def _rows_from_jacobian(jacobian: PyTree, need_factor: bool) -> _Rows:
     t = _num_tasks("gramian", jacobian)
     leaves = jax.tree.leaves(jacobian)
     dt = jnp.promote_types(jnp.result_type(*leaves), jnp.float32)
@@ -157,7 +168,7 @@ def _rows_from_gramian(g: jax.Array, need_factor: bool) -> _Rows:
     return _Rows(gn, norms, factor)
 
 
-def _tree_norm(tree: Any) -> jax.Array:
+def _tree_norm(tree: PyTree) -> jax.Array:
     """‖tree‖ over all leaves, with a max-abs scaling (no over- or underflow)."""
     leaves = [jnp.ravel(a) for a in jax.tree.leaves(tree)]
     m = jnp.max(jnp.stack([jnp.max(jnp.abs(a), initial=0.0) for a in leaves]))
@@ -212,7 +223,7 @@ class Aggregator:
         object.__setattr__(self, "_from_gramian", jax.jit(self._weights_from_gramian))
         object.__setattr__(self, "_from_jacobian", jax.jit(self._weights_from_jacobian))
 
-    def _key(self, key: Any) -> Any:
+    def _key(self, key: jax.Array | None) -> jax.Array | None:
         if self.randomised and key is None:
             raise ValueError(
                 f"jaxloss.{self.name}: `key` is required (a jax.random.key): the method is "
@@ -226,7 +237,7 @@ class Aggregator:
         finite = jnp.all(jnp.isfinite(rows.norms)) & jnp.all(jnp.isfinite(rows.gram))
         return jnp.where(finite, w, jnp.nan)
 
-    def _weights_from_gramian(self, g: jax.Array, key: Any) -> jax.Array:
+    def _weights_from_gramian(self, g: jax.Array, key: jax.Array | None) -> jax.Array:
         rows = _rows_from_gramian(g, self.needs_factor)
         w = self._nan_if_not_finite(rows, self.weighting(rows, key))
         if self.max_norm is not None:
@@ -234,20 +245,20 @@ class Aggregator:
             w = w * _cap(jnp.sqrt(jnp.maximum(v @ rows.gram @ v, 0.0)), self.max_norm)
         return w
 
-    def _weights_from_jacobian(self, jacobian: Any, key: Any) -> jax.Array:
+    def _weights_from_jacobian(self, jacobian: PyTree, key: jax.Array | None) -> jax.Array:
         rows = _rows_from_jacobian(jacobian, self.needs_factor)
         w = self._nan_if_not_finite(rows, self.weighting(rows, key))
         if self.max_norm is not None:
             w = w * _cap(_tree_norm(combine(jacobian, w)), self.max_norm)
         return w
 
-    def weights(self, gramian: Any, *, key: Any = None) -> jax.Array:
+    def weights(self, gramian: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
         """Task weights ``w`` ([T], sorted task order) from the [T, T] Gramian."""
         g = _check_gramian(self.name, gramian)
         compiled: Callable[[jax.Array, Any], jax.Array] = self.__dict__["_from_gramian"]
         return compiled(jax.lax.stop_gradient(g), self._key(key))
 
-    def jacobian_weights(self, jacobian: Any, *, key: Any = None) -> jax.Array:
+    def jacobian_weights(self, jacobian: PyTree, *, key: jax.Array | None = None) -> jax.Array:
         """Task weights ``w`` ([T]) from a Jacobian pytree (leading task axis), at any scale.
 
         The same weights as ``weights(gramian(jacobian))``, computed from the normalised rows,
@@ -262,7 +273,11 @@ class Aggregator:
         return compiled(jax.lax.stop_gradient(jacobian), self._key(key))
 
     def init(
-        self, task_names: Iterable[str], *, key: Any = None, dtype: Any = None
+        self,
+        task_names: Iterable[str],
+        *,
+        key: jax.Array | None = None,
+        dtype: DTypeLike | None = None,
     ) -> AggregatorState:
         """The state for the tasks (names, or a mapping whose keys are the names).
 
@@ -273,7 +288,7 @@ class Aggregator:
         dt = _default_float(self.name, dtype)
         return AggregatorState(self._key(key), {t: jnp.zeros((), dt) for t in tasks})
 
-    def update(self, jacobian: Any, state: AggregatorState) -> tuple[Any, AggregatorState]:
+    def update(self, jacobian: PyTree, state: AggregatorState) -> tuple[PyTree, AggregatorState]:
         """``(direction, new_state)``: ``Σ_i w_i ∇L_i`` of a Jacobian pytree (leading task axis,
         sorted task order) and the state with this update's weights ``{task: w_i}``."""
         if state.weights is None:
@@ -296,11 +311,11 @@ class Aggregator:
         dt = state.weights[tasks[0]].dtype
         return combine(jacobian, w), AggregatorState(new_key, _as_dict(tasks, w.astype(dt)))
 
-    def __call__(self, jacobian: Any, *, key: Any = None) -> Any:
+    def __call__(self, jacobian: PyTree, *, key: jax.Array | None = None) -> PyTree:
         """The aggregated gradient ``Σ_i w_i ∇L_i`` of a Jacobian pytree (leading task axis)."""
         return combine(jacobian, self.jacobian_weights(jacobian, key=key))
 
-    def transform(self, key: Any = None) -> optax.GradientTransformation:
+    def transform(self, key: jax.Array | None = None) -> optax.GradientTransformation:
         """An optax transform whose ``update`` takes the Jacobian pytree as ``updates``.
 
         ``init(params)`` ignores ``params`` (only the key is kept);
@@ -311,13 +326,13 @@ class Aggregator:
         key = self._key(key)
         agg = self
 
-        def init(params: Any) -> AggregatorState:
+        def init(params: optax.Params) -> AggregatorState:
             del params
             return AggregatorState(key)
 
         def update(
-            updates: Any, state: AggregatorState, params: Any = None
-        ) -> tuple[Any, AggregatorState]:
+            updates: optax.Updates, state: AggregatorState, params: optax.Params | None = None
+        ) -> tuple[optax.Updates, AggregatorState]:
             del params
             if agg.randomised:
                 new_key, sub = jax.random.split(state.key)

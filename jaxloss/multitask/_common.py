@@ -13,8 +13,13 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import DTypeLike
 
 from .._core import checks as _checks
+
+#: A pytree of arrays (a Jacobian with a leading task axis on every leaf, parameters, updates):
+#: any structure ``jax.tree`` handles, so type checkers see it as ``Any``.
+PyTree = Any
 
 
 def _task_names(fn: str, arg: str, names: Any) -> list[str]:
@@ -82,7 +87,7 @@ def _as_dict(tasks: list[str], w: jax.Array) -> dict[str, jax.Array]:
     return {t: w[i] for i, t in enumerate(tasks)}
 
 
-def _default_float(fn: str, dtype: Any) -> jnp.dtype:
+def _default_float(fn: str, dtype: DTypeLike | None) -> jnp.dtype:
     """``dtype`` (a float dtype), or JAX's default float (float32; float64 with jax_enable_x64)."""
     if dtype is None:
         return jnp.zeros(()).dtype
@@ -104,11 +109,11 @@ def _safe_div(a: jax.Array, b: jax.Array) -> jax.Array:
     return jnp.where(ok, a / jnp.where(ok, b, 1), 0)
 
 
-def _eps(dtype: Any) -> float:
+def _eps(dtype: DTypeLike) -> float:
     return float(jnp.finfo(dtype).eps)
 
 
-def _num_tasks(fn: str, jacobian: Any) -> int:
+def _num_tasks(fn: str, jacobian: PyTree) -> int:
     leaves = jax.tree.leaves(jacobian)
     if not leaves:
         raise ValueError(f"jaxloss.{fn}: `jacobian` must have at least one array leaf; got none.")

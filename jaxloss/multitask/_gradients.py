@@ -34,8 +34,9 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
-from ._common import _check_mapping, _num_tasks, _scalar, _task_names
+from ._common import PyTree, _check_mapping, _num_tasks, _scalar, _task_names
 
 __all__ = [
     "combine",
@@ -71,7 +72,7 @@ def _check_argnums(fn: str, argnums: Any) -> int:
 
 def task_value_and_jacobian(
     fun: Callable[..., Any], argnums: int = 0, *, has_aux: bool = False
-) -> Callable[..., tuple[Any, Any]]:
+) -> Callable[..., tuple[Any, PyTree]]:
     """``jax.value_and_grad`` for a dict of task losses: the losses and the per-task Jacobian.
 
     ``fun(*args)`` returns a mapping ``{task: scalar loss}`` (or ``(mapping, aux)`` with
@@ -111,7 +112,7 @@ def task_value_and_jacobian(
     fn = "task_value_and_jacobian"
     argnums = _check_argnums(fn, argnums)
 
-    def value_and_jacobian(*args: Any) -> tuple[Any, Any]:
+    def value_and_jacobian(*args: Any) -> tuple[Any, PyTree]:
         if argnums >= len(args):
             raise ValueError(
                 f"jaxloss.{fn}: `argnums` is {argnums} but only {len(args)} positional "
@@ -132,7 +133,7 @@ def task_value_and_jacobian(
 
 def task_value_and_trunk_jacobian(
     fun: Callable[..., Any], *, has_aux: bool = False
-) -> Callable[..., tuple[Any, Any, Any]]:
+) -> Callable[..., tuple[Any, PyTree, PyTree]]:
     """Per-task gradients of a shared trunk and the summed gradient of the task heads.
 
     For a model whose parameters split into a shared ``trunk`` and task-specific ``heads``,
@@ -180,7 +181,9 @@ def task_value_and_trunk_jacobian(
     """
     fn = "task_value_and_trunk_jacobian"
 
-    def value_and_trunk_jacobian(trunk: Any, heads: Any, *args: Any) -> tuple[Any, Any, Any]:
+    def value_and_trunk_jacobian(
+        trunk: PyTree, heads: PyTree, *args: Any
+    ) -> tuple[Any, PyTree, PyTree]:
         def stacked(tr: Any, hd: Any) -> tuple[jax.Array, tuple[Any, Any]]:
             return _stack_losses(fn, fun(tr, hd, *args), has_aux)
 
@@ -194,7 +197,7 @@ def task_value_and_trunk_jacobian(
 
 def task_value_and_rep_jacobian(
     encode: Callable[..., Any], heads: Callable[..., Any], *, has_aux: bool = False
-) -> Callable[..., tuple[Any, Any, Callable[[Any], Any]]]:
+) -> Callable[..., tuple[Any, jax.Array, Callable[[ArrayLike], PyTree]]]:
     """Per-task gradients with respect to a shared representation (MGDA-UB) and a weighted backward.
 
     The model is split as ``z = encode(params, *args)`` (the shared encoder) and
@@ -234,7 +237,9 @@ def task_value_and_rep_jacobian(
     """
     fn = "task_value_and_rep_jacobian"
 
-    def value_and_rep_jacobian(params: Any, *args: Any) -> tuple[Any, Any, Callable[[Any], Any]]:
+    def value_and_rep_jacobian(
+        params: PyTree, *args: Any
+    ) -> tuple[Any, jax.Array, Callable[[ArrayLike], PyTree]]:
         z, enc_vjp = jax.vjp(lambda p: encode(p, *args), params)
 
         def stacked(p: Any, zz: Any) -> tuple[jax.Array, tuple[Any, Any]]:
@@ -244,7 +249,7 @@ def task_value_and_rep_jacobian(
         t = vec.shape[0]
         jz = jax.vmap(lambda e: heads_vjp(e)[1])(jnp.eye(t, dtype=vec.dtype))
 
-        def backward(w: Any) -> Any:
+        def backward(w: ArrayLike) -> PyTree:
             w = jnp.asarray(w, vec.dtype)
             if w.shape != (t,):
                 raise ValueError(
@@ -261,7 +266,7 @@ def task_value_and_rep_jacobian(
     return value_and_rep_jacobian
 
 
-def gramian(jacobian: Any) -> jax.Array:
+def gramian(jacobian: PyTree) -> jax.Array:
     """The T × T Gramian ``G = J Jᵀ`` of a Jacobian pytree: ``G[i, j] = ⟨∇L_i, ∇L_j⟩``.
 
     Summed over all leaves (the inner product of the flattened per-task gradients), accumulated in
@@ -290,7 +295,7 @@ def gramian(jacobian: Any) -> jax.Array:
     return g
 
 
-def combine(jacobian: Any, weights: Any) -> Any:
+def combine(jacobian: PyTree, weights: ArrayLike | Mapping[str, ArrayLike]) -> PyTree:
     """``Jᵀ w``: the weighted sum of the per-task gradients, ``Σ_i w_i ∇L_i``, leaf by leaf.
 
     Args:

@@ -12,19 +12,21 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
-from .._core.combine import check_loss
+from .._core.combine import Loss, check_loss
 from .._reduce import mean
 
 __all__ = ["multitask_loss"]
 
-Loss = Callable[..., jax.Array]
+#: What the objective returns: the total and ``{"losses": {task: mean}, "weights": {task: w}}``.
+Objective = Callable[..., tuple[jax.Array, dict[str, dict[str, jax.Array]]]]
 
 
 def multitask_loss(
     losses: Mapping[str, Loss],
-    weights: Mapping[str, Any] | Callable[[Any], Mapping[str, Any]] | None = None,
-) -> Callable[..., tuple[jax.Array, dict[str, Any]]]:
+    weights: Mapping[str, ArrayLike] | Callable[[Any], Mapping[str, ArrayLike]] | None = None,
+) -> Objective:
     """An objective over named tasks: the weighted sum of each task's mean loss.
 
     Returns ``objective(predictions, targets, *, step=None, weights=None, where=None,
@@ -102,14 +104,14 @@ def multitask_loss(
         )
 
     def objective(
-        predictions: Mapping[str, Any],
-        targets: Mapping[str, Any],
+        predictions: Mapping[str, ArrayLike],
+        targets: Mapping[str, ArrayLike],
         *,
         step: Any = None,
-        weights: Mapping[str, Any] | None = None,
-        where: Mapping[str, Any] | None = None,
-        sample_weights: Mapping[str, Any] | None = None,
-    ) -> tuple[jax.Array, dict[str, Any]]:
+        weights: Mapping[str, ArrayLike] | None = None,
+        where: Mapping[str, ArrayLike] | None = None,
+        sample_weights: Mapping[str, ArrayLike] | None = None,
+    ) -> tuple[jax.Array, dict[str, dict[str, jax.Array]]]:
         _check_keys("predictions", predictions, True)
         _check_keys("targets", targets, True)
         _check_keys("where", where, False)

@@ -35,12 +35,13 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from collections.abc import Iterable, Mapping
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.typing import ArrayLike, DTypeLike
 
 from .._core import checks as _checks
 from ._common import (
@@ -73,7 +74,7 @@ TASK_KINDS = ("regression", "classification")
 
 
 def uncertainty_weighting_init(
-    task_names: Iterable[str], init: float = 0.0, *, dtype: Any = None
+    task_names: Iterable[str], init: float = 0.0, *, dtype: DTypeLike | None = None
 ) -> dict[str, jax.Array]:
     """Log-variance parameters ``{task: s}``, ``s = log σ²``, for :func:`uncertainty_weighting`.
 
@@ -106,8 +107,8 @@ def uncertainty_weighting_init(
 
 
 def uncertainty_weighting(
-    task_losses: Mapping[str, Any],
-    log_variances: Mapping[str, Any],
+    task_losses: Mapping[str, ArrayLike],
+    log_variances: Mapping[str, ArrayLike],
     *,
     kinds: Mapping[str, str] | None = None,
 ) -> tuple[jax.Array, dict[str, dict[str, jax.Array]]]:
@@ -216,7 +217,7 @@ def uncertainty_weighting(
 
 
 def weighted_total(
-    task_losses: Mapping[str, Any], weights: Mapping[str, Any]
+    task_losses: Mapping[str, ArrayLike], weights: Mapping[str, ArrayLike]
 ) -> tuple[jax.Array, dict[str, dict[str, jax.Array]]]:
     """Weighted sum of per-task scalar losses, with a per-task breakdown for logging.
 
@@ -283,7 +284,7 @@ class DynamicWeightAveraging:
 
     temperature: float
 
-    def init(self, task_names: Iterable[str], *, dtype: Any = None) -> DWAState:
+    def init(self, task_names: Iterable[str], *, dtype: DTypeLike | None = None) -> DWAState:
         """The state for the tasks (names, or a mapping whose keys are the names); ``dtype`` is
         that of the recorded losses and the weights (default JAX's default float)."""
         fn = "dynamic_weight_averaging"
@@ -304,7 +305,7 @@ class DynamicWeightAveraging:
         return _as_dict(tasks, w)
 
     def update(
-        self, task_losses: Mapping[str, Any], state: DWAState
+        self, task_losses: Mapping[str, ArrayLike], state: DWAState
     ) -> tuple[dict[str, jax.Array], DWAState]:
         """``(weights for this step, new state)``; records ``task_losses`` as L(t)."""
         fn = "dynamic_weight_averaging"
@@ -394,7 +395,13 @@ class RLWState(NamedTuple):
 class RandomLossWeighting:
     """An RLW weighting (from :func:`random_loss_weighting`): ``init`` and ``update``."""
 
-    def init(self, task_names: Iterable[str], key: Any = None, *, dtype: Any = None) -> RLWState:
+    def init(
+        self,
+        task_names: Iterable[str],
+        key: jax.Array | None = None,
+        *,
+        dtype: DTypeLike | None = None,
+    ) -> RLWState:
         """The state for the tasks (names, or a mapping whose keys are the names) and a PRNG key
         (``jax.random.key`` or ``PRNGKey``, required); weights 1/T before the first update.
 
@@ -420,7 +427,7 @@ class RandomLossWeighting:
         return RLWState(key, {t: jnp.full((), 1.0 / len(tasks), dt) for t in tasks})
 
     def update(
-        self, task_losses: Mapping[str, Any], state: RLWState
+        self, task_losses: Mapping[str, ArrayLike], state: RLWState
     ) -> tuple[dict[str, jax.Array], RLWState]:
         """``(fresh weights, new state)``; ``task_losses`` only names the tasks."""
         tasks = sorted(state.weights)

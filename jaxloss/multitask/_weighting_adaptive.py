@@ -23,10 +23,12 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import optax
+from jax.typing import ArrayLike, DTypeLike
 
 from .._core import checks as _checks
 from ._aggregator import _check_gramian, _rows_from_jacobian
 from ._common import (
+    PyTree,
     _as_dict,
     _check_same_tasks,
     _default_float,
@@ -50,7 +52,7 @@ class GradNormState(NamedTuple):
     weights: dict[str, jax.Array]  #: task -> the weight the next update returns (Σ = T).
     initial_losses: jax.Array  #: [T] L_i(0), recorded at the first update (sorted task order).
     num_updates: jax.Array  #: int32 number of updates (saturating).
-    inner_state: Any  #: the optax state of the weights' optimizer.
+    inner_state: optax.OptState  #: the optax state of the weights' optimizer.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,7 +67,7 @@ class GradNorm:
     alpha: float
     optimizer: optax.GradientTransformation
 
-    def init(self, task_names: Iterable[str], *, dtype: Any = None) -> GradNormState:
+    def init(self, task_names: Iterable[str], *, dtype: DTypeLike | None = None) -> GradNormState:
         """The state for the tasks (names, or a mapping whose keys are the names): weights 1."""
         tasks = _task_names("grad_norm", "task_names", task_names)
         dt = _default_float("grad_norm", dtype)
@@ -79,8 +81,8 @@ class GradNorm:
         task_losses: Any,
         state: Any,
         *deprecated: Any,
-        jacobian: Any = None,
-        gramian: Any = None,
+        jacobian: PyTree = None,
+        gramian: ArrayLike | None = None,
     ) -> tuple[Any, GradNormState]:
         """``(weights {task: w_i} for this step, new state)`` from the scalar task losses and the
         per-task gradients: ``jacobian=`` (a pytree with a leading task axis, sorted task order;
@@ -167,18 +169,18 @@ class GradNorm:
         names = list(task_names)
         gn = self
 
-        def init(params: Any) -> GradNormState:
+        def init(params: optax.Params) -> GradNormState:
             del params
             return gn.init(names)
 
         def update(
-            updates: Any,
+            updates: optax.Updates,
             state: GradNormState,
-            params: Any = None,
+            params: optax.Params | None = None,
             *,
-            task_losses: Any = None,
+            task_losses: Mapping[str, ArrayLike] | None = None,
             **extra: Any,
-        ) -> tuple[Any, GradNormState]:
+        ) -> tuple[optax.Updates, GradNormState]:
             del params, extra
             if task_losses is None:
                 raise ValueError(
@@ -193,7 +195,10 @@ class GradNorm:
 
 
 def grad_norm(
-    alpha: float = 1.5, *, learning_rate: float = 0.025, optimizer: Any = None
+    alpha: float = 1.5,
+    *,
+    learning_rate: float = 0.025,
+    optimizer: optax.GradientTransformation | None = None,
 ) -> GradNorm:
     """GradNorm: learn task weights that equalise the tasks' weighted gradient norms.
 
@@ -254,7 +259,7 @@ class FAMOState(NamedTuple):
     """State of :func:`famo`."""
 
     logits: jax.Array  #: [T] the weight logits ξ (z = softmax(ξ)), sorted task order.
-    inner_state: Any  #: the optax state of the logits' optimizer.
+    inner_state: optax.OptState  #: the optax state of the logits' optimizer.
     prev_losses: jax.Array  #: [T] the losses recorded by the last ``update``.
     min_losses: jax.Array  #: [T] the lower bounds b_i of the losses (0 by default).
     pending: jax.Array  #: bool: the recorded losses still await their logit step.
@@ -277,8 +282,8 @@ class FAMO:
         self,
         task_names: Iterable[str],
         *,
-        min_losses: Mapping[str, Any] | None = None,
-        dtype: Any = None,
+        min_losses: Mapping[str, ArrayLike] | None = None,
+        dtype: DTypeLike | None = None,
     ) -> FAMOState:
         """The state: logits 0 (equal weights); ``min_losses`` b_i (default 0)."""
         fn = "famo"
@@ -313,7 +318,7 @@ class FAMO:
         )
 
     def update(
-        self, task_losses: Mapping[str, Any], state: FAMOState
+        self, task_losses: Mapping[str, ArrayLike], state: FAMOState
     ) -> tuple[dict[str, jax.Array], FAMOState]:
         """``(weights {task: w_i}, new state)`` for the current losses.
 
@@ -330,7 +335,7 @@ class FAMO:
         w = _as_dict(sorted(state.weights), z / (c * dd))
         return w, state._replace(prev_losses=loss, pending=jnp.array(True), weights=w)
 
-    def observe(self, new_task_losses: Mapping[str, Any], state: FAMOState) -> FAMOState:
+    def observe(self, new_task_losses: Mapping[str, ArrayLike], state: FAMOState) -> FAMOState:
         """The logits step from the losses of the last update to ``new_task_losses``, the same
         batch's losses *after* the model step (the paper's variant: one more forward pass); the
         next update then does not step again."""
