@@ -122,6 +122,16 @@ import jax  # noqa: E402  (after XLA_FLAGS: the backend reads them when it start
 
 jax.config.update("jax_enable_x64", True)
 
+# Property tests draw the same examples on every run (a failure found once is found again, and CI
+# cannot fail on an example no one else drew); JAXLOSS_HYPOTHESIS=random draws fresh ones.
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile("derandomized", derandomize=True, database=None)
+_hypothesis_settings.register_profile("random")
+_hypothesis_settings.load_profile(
+    "random" if os.environ.get("JAXLOSS_HYPOTHESIS") == "random" else "derandomized"
+)
+
 
 def pytest_report_header(config):
     if os.environ.get("JAXLOSS_TEST_XLA_OPT") == "default":
