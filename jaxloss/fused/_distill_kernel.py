@@ -51,7 +51,7 @@ from jax.typing import ArrayLike
 
 from .. import _lm
 from .._core import checks as _checks
-from ._kernel import _run_blocks, _varying_axes, _varying_like
+from ._kernel import _cast_varying, _run_blocks, _varying_like
 from ._prepare import _static_positive_int
 
 __all__ = [
@@ -221,25 +221,6 @@ def _sweep(xs, ws, xt, wt, y, alpha, g, v0, cfg: DistillConfig):
     grads = {k: a for k, a in carry.items() if k.startswith("d") and k != "d"}
     carry.update(_varying_like(grads, xs, ws, xt, wt))
     return _run_blocks(step, carry, n, rows)
-
-
-def _cast_varying(*arrays):
-    """Inside ``shard_map``: the models' inputs varying over the axes any of them varies over,
-    so that the kernel's cotangents have the inputs' types (the cast's transpose sums the
-    gradient of a replicated hidden state over the devices). The other inputs (labels, α, the
-    coefficients) stay as they are: their cotangents are replicated, not partial sums."""
-    vma: set = set()
-    for a in arrays:
-        if a is not None:
-            vma |= _varying_axes(a)
-
-    def cast(a):
-        if a is None:
-            return None
-        missing = tuple(sorted(vma - _varying_axes(a), key=str))
-        return lax.pcast(a, missing, to="varying") if missing else a
-
-    return tuple(cast(a) for a in arrays)
 
 
 def _outs(r, xs, ws, xt, wt, scale=None):

@@ -342,11 +342,16 @@ def linear_lse_stats(
       mask: [1, V] or [N, V] boolean class mask, or None.
       cfg: static configuration.
     """
-    # Inside shard_map: make every input vary over the axes any input varies over, so that the
-    # backward's cotangents have the inputs' types. The transpose of that cast is a psum: the
-    # gradient of a replicated ``x`` is summed over the vocabulary shards, as it must be.
+    return _stats(*_cast_varying(x, w, b, labels, mask), cfg)
+
+
+def _cast_varying(*arrays):
+    """Inside ``shard_map``: every array (None passes) made to vary over the axes any of them
+    varies over, so that the backward's cotangents have the inputs' types. The transpose of that
+    cast is a psum: the gradient of a replicated ``x`` is summed over the vocabulary shards, as it
+    must be. Outside ``shard_map`` nothing varies and the arrays come back as they are."""
     vma: set = set()
-    for a in (x, w, b, labels, mask):
+    for a in arrays:
         if a is not None:
             vma |= _varying_axes(a)
 
@@ -356,22 +361,7 @@ def linear_lse_stats(
         missing = tuple(sorted(vma - _varying_axes(a), key=str))
         return lax.pcast(a, missing, to="varying") if missing else a
 
-    return _stats(cast(x), cast(w), cast(b), cast(labels), cast(mask), cfg)
-
-
-def _cast_common(x, w, b, labels, mask):
-    vma: set = set()
-    for a in (x, w, b, labels, mask):
-        if a is not None:
-            vma |= _varying_axes(a)
-
-    def cast(a):
-        if a is None:
-            return None
-        missing = tuple(sorted(vma - _varying_axes(a), key=str))
-        return lax.pcast(a, missing, to="varying") if missing else a
-
-    return cast(x), cast(w), cast(b), cast(labels), cast(mask)
+    return tuple(cast(a) for a in arrays)
 
 
 def linear_lse_entropy_stats(
@@ -387,4 +377,4 @@ def linear_lse_entropy_stats(
     accumulated online in the same pass (no extra GEMM). Its cotangent adds
     ``−g_H softmax_nc (z_nc − E_p[z]_n)`` to ∂/∂z_nc in the backward. Arguments as
     :func:`linear_lse_stats`; ``cfg.with_entropy`` is set here."""
-    return _stats_ent(*_cast_common(x, w, b, labels, mask), cfg._replace(with_entropy=True))
+    return _stats_ent(*_cast_varying(x, w, b, labels, mask), cfg._replace(with_entropy=True))
