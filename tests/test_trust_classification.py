@@ -242,3 +242,53 @@ def test_bounded_and_asymmetric_have_no_nan_gradient_where_inner_is_infinite():
     np.testing.assert_array_equal(two, [np.inf, -3.0, 2.0])  # 2·4e38 is beyond float32
     zero = grads(jaxloss.asymmetric(jaxloss.squared_error, over=2.0, under=0.0))
     np.testing.assert_array_equal(zero, [np.inf, 0.0, 4.0])
+
+
+def _soft_ce_reference(z, q):
+    """float64 sum_c q_c (lse(z) - z_c), terms with q_c = 0 taken as 0, a row of -inf as 0."""
+    z, q = np.asarray(z, np.float64), np.asarray(q, np.float64)
+    out = []
+    for zr, qr in zip(z, q, strict=True):
+        if np.isnan(zr).any() or np.isnan(qr).any() or np.isposinf(zr).any():
+            out.append(np.nan)
+            continue
+        if np.isneginf(zr).all():
+            out.append(0.0)
+            continue
+        m = zr.max()
+        lse = m + np.log(np.sum(np.exp(zr - m)))
+        with np.errstate(invalid="ignore"):
+            terms = np.where(qr == 0, 0.0, qr * (lse - zr))
+        out.append(terms.sum())
+    return np.array(out)
+
+
+def test_soft_target_ce_guarded_rows_in_a_batch_of_finite_rows():
+    # Every case the unguarded first pass cannot take (a -inf logit with and without target
+    # mass, a row of -inf, m - z beyond float32, +inf, NaN), each in a batch of ordinary rows:
+    # the ordinary rows keep the value they have without the others, bit for bit.
+    inf = np.inf
+    rng = np.random.default_rng(3)
+    ordinary_z = rng.normal(0, 2, (3, 4)).astype(np.float32)
+    ordinary_q = rng.dirichlet(np.ones(4), 3).astype(np.float32)
+    special = [
+        ([-inf, 1.0, 2.0, 3.0], [0.0, 0.2, 0.3, 0.5]),  # 0 (no mass on -inf)
+        ([-inf, 1.0, 2.0, 3.0], [0.1, 0.2, 0.3, 0.4]),  # +inf
+        ([-inf] * 4, [0.0] * 4),  # 0
+        ([-inf] * 4, [0.25] * 4),  # 0 (no finite logit)
+        ([3e38, -3e38, 0.0, 0.0], [0.0, 0.0, 0.5, 0.5]),  # 3e38
+        ([3e38, -3e38, 0.0, 0.0], [0.0, 0.1, 0.45, 0.45]),  # 0.1·6e38 + 0.9·3e38 = 3.3e38
+        ([NAN, 0.0, 0.0, 0.0], [0.25] * 4),  # NaN
+    ]
+    alone = jax.jit(jaxloss.softmax_cross_entropy)(ordinary_z, ordinary_q)
+    np.testing.assert_allclose(alone, _soft_ce_reference(ordinary_z, ordinary_q), rtol=1e-6)
+    for zs, qs in special:
+        z = np.concatenate([ordinary_z, np.array([zs], np.float32)])
+        q = np.concatenate([ordinary_q, np.array([qs], np.float32)])
+        v = jax.jit(jaxloss.softmax_cross_entropy)(z, q)
+        np.testing.assert_array_equal(v[:3], alone)
+        want = _soft_ce_reference(z[3:], q[3:])[0]
+        if np.isfinite(want) and want > 0:
+            np.testing.assert_allclose(v[3], want, rtol=1e-6)
+        else:
+            np.testing.assert_array_equal(v[3], np.float32(want))
