@@ -163,10 +163,11 @@ def kl_divergence_with_log_targets(
     _checks.check_values(
         fn, "log_targets", log_targets, "<= 0", where=where, allow_nan=True, hint=_LOG_HINT
     )
-    terms = _kl_log_terms(lp, lt)
     if mask is not None:
-        terms = jnp.where(mask, terms, 0)
-    return nan_gradient(jnp.sum(terms, axis=axis), lp, axis)
+        terms = jnp.where(mask, _kl_log_terms(lp, lt), 0)
+        return nan_gradient(jnp.sum(terms, axis=axis), lp, axis)
+    rows = _kl_log_rows(jnp.moveaxis(lp, axis, -1), jnp.moveaxis(lt, axis, -1))
+    return nan_gradient(rows, lp, axis)
 
 
 # The elementwise terms are written without selects and carry closed-form JVPs: XLA:CPU feeds a
@@ -237,6 +238,36 @@ def _kl_log_terms_jvp(primals, tangents):
 
 
 _kl_log_terms.defjvp(_kl_log_terms_jvp, symbolic_zeros=True)
+
+
+@jax.custom_jvp
+def _kl_log_rows(lp: jax.Array, lt: jax.Array) -> jax.Array:
+    """sum over the last axis of ``_kl_log_terms(lp, lt)``, computed first without its guards;
+    rows that are not finite are recomputed with them.
+
+    sum_c e^lt_c (lt_c - lp_c) is optax's row: three operations per element against the
+    guarded form's ten (1.5x its time at [4096, 8192] on XLA:CPU). With lt, lp <= 0 the
+    difference cannot overflow, so where every entry is finite the two agree to rounding. Every
+    case the guards exist for gives a non-finite row here: lt = -inf (0·(-inf) = NaN), lp = -inf
+    under positive mass (+inf), a NaN (no max or min to drop it). Only then is the guarded sum
+    run (a ``lax.cond`` on the row values), and only those rows take its value: the finite rows
+    keep theirs, bit for bit.
+    """
+    fast = jnp.sum(jnp.exp(lt) * (lt - lp), axis=-1)
+    ok = jnp.isfinite(fast)
+    return jax.lax.cond(
+        jnp.all(ok),
+        lambda: fast,
+        lambda: jnp.where(ok, fast, jnp.sum(_kl_log_terms(lp, lt), axis=-1)),
+    )
+
+
+def _kl_log_rows_jvp(primals, tangents):
+    out = _kl_log_terms_jvp(primals, tangents)[1]
+    return _kl_log_rows(*primals), jnp.sum(out, axis=-1)
+
+
+_kl_log_rows.defjvp(_kl_log_rows_jvp, symbolic_zeros=True)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -292,3 +292,37 @@ def test_soft_target_ce_guarded_rows_in_a_batch_of_finite_rows():
             np.testing.assert_allclose(v[3], want, rtol=1e-6)
         else:
             np.testing.assert_array_equal(v[3], np.float32(want))
+
+
+def test_kl_log_targets_guarded_rows_in_a_batch_of_finite_rows():
+    # The cases the unguarded first pass cannot take (zero target mass under a -inf or finite
+    # log-prediction, a -inf log-prediction under mass, NaN), each in a batch of ordinary rows:
+    # float64 reference sum_c e^lt (lt - lp) with e^-inf·(...) = 0; ordinary rows unchanged.
+    inf = np.inf
+    rng = np.random.default_rng(4)
+    lp0 = np.log(rng.dirichlet(np.ones(4), 3)).astype(np.float32)
+    lt0 = np.log(rng.dirichlet(np.ones(4), 3)).astype(np.float32)
+    half = np.log(0.5)
+    special = [
+        ([-inf, -1.0, -2.0, -0.5], [-inf, half, half, -inf], None),  # finite
+        ([-inf, -1.0, -2.0, -0.5], [half, half, -inf, -inf], inf),
+        ([-3e38, -1.0, -2.0, -0.5], [-inf] * 4, 0.0),
+        ([NAN, -1.0, -2.0, -0.5], [-inf, half, half, -inf], NAN),
+        ([-1.0, -1.0, -2.0, -0.5], [NAN, half, half, -inf], NAN),
+    ]
+    f = jax.jit(jaxloss.kl_divergence_with_log_targets)
+    alone = f(lp0, lt0)
+    e = np.exp(lt0.astype(np.float64))
+    np.testing.assert_allclose(alone, np.sum(e * (lt0 - lp0.astype(np.float64)), -1), rtol=1e-5)
+    for lps, lts, want in special:
+        lp = np.concatenate([lp0, np.array([lps], np.float32)])
+        lt = np.concatenate([lt0, np.array([lts], np.float32)])
+        v = f(lp, lt)
+        np.testing.assert_array_equal(v[:3], alone)
+        if want is None:
+            a, b = np.float64(lps), np.float64(lts)
+            keep = b > -inf
+            want = np.sum(np.exp(b[keep]) * (b[keep] - a[keep]))
+            np.testing.assert_allclose(v[3], want, rtol=1e-6)
+        else:
+            np.testing.assert_array_equal(v[3], np.float32(want))
