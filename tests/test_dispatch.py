@@ -276,3 +276,15 @@ def test_concrete_inputs_inside_an_outer_jit_are_still_checked():
     np.testing.assert_array_equal(jax.jit(lambda: jaxloss.hinge_loss(x, good))(), [1.0, 1.0])
     with pytest.raises(ValueError, match="`targets` must hold only -1 and 1"):
         jax.jit(lambda: jaxloss.hinge_loss(x, bad))()
+
+
+def test_large_inputs_reduce_their_flags_on_the_device(monkeypatch):
+    from jaxloss._core import dispatch
+
+    monkeypatch.setattr(dispatch, "_FLAGS_READ", 0)  # every flag array counts as large
+    f = eager_jit(lambda p: (checks.check_values("demo", "p", p, "in [0, 1]"), 2 * p)[1])
+    good = jnp.array([0.25, 0.5, 1.0])
+    for _ in range(3):
+        np.testing.assert_array_equal(f(good), 2 * good)
+    with pytest.raises(ValueError, match=r"jaxloss.demo: `p` must be in \[0, 1\]; got \[1.5\]"):
+        f(jnp.array([0.25, 1.5, 1.0]))
