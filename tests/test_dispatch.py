@@ -124,3 +124,167 @@ def test_values_are_read_only_through_checks():
         if re.search(r"TracerArrayConversionError|ConcretizationTypeError", line)
     ]
     assert offenders == [], offenders
+
+
+def _message(call):
+    """The message of the ValueError ``call()`` raises."""
+    with pytest.raises(ValueError) as err:
+        call()
+    return str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("loss", "good", "bad"),
+    [
+        # require_binary_values: targets in {-1, +1}; NaN is not one of them.
+        (
+            lambda t: jaxloss.hinge_loss(jnp.zeros(3), t),
+            jnp.array([1.0, -1.0, 1.0]),
+            [jnp.array([1.0, 0.0, 1.0]), jnp.array([1.0, jnp.nan, -1.0])],
+        ),
+        # check_values "in [0, 1]" on the targets (NaN allowed: it propagates).
+        (
+            lambda t: jaxloss.kl_divergence(jnp.full(3, -1.0), t),
+            jnp.array([0.2, 0.3, 0.5]),
+            [jnp.array([0.2, -0.3, 0.5]), jnp.array([0.2, jnp.inf, 0.5])],
+        ),
+        # require_labels_in_range with an ignore_index.
+        (
+            lambda y: jaxloss.softmax_cross_entropy_with_integer_labels(
+                jnp.zeros((3, 4)), y, ignore_index=-100
+            ),
+            jnp.array([0, 3, -100]),
+            [jnp.array([0, 4, -100]), jnp.array([-1, 0, 0])],
+        ),
+        # require_label_values: -1 or +1.
+        (
+            lambda t: jaxloss.perceptron_loss(jnp.zeros(3), t),
+            jnp.array([1.0, -1.0, 1.0]),
+            [jnp.array([1.0, 0.5, 1.0])],
+        ),
+    ],
+)
+def test_a_failing_check_in_the_compiled_program_raises_the_eager_error(loss, good, bad):
+    """The checks evaluated inside the cached program: a bad input raises, on a cached
+    signature, the message the uncached call raises; a good one after it still passes."""
+    for b in bad:
+        with jax.disable_jit():  # the function itself, op by op
+            expected = _message(lambda b=b: loss(b))
+        loss(good)
+        loss(good)  # compiled
+        assert _message(lambda b=b: loss(b)) == expected
+        np.testing.assert_array_equal(loss(good), jax.jit(loss)(good))
+
+
+def test_with_several_failing_checks_the_first_one_raises_as_eagerly():
+    lp, t = jnp.array([-1.0, 0.5]), jnp.array([0.5, 1.5])  # both checks fail
+    with jax.disable_jit():
+        expected = _message(lambda: jaxloss.kl_divergence(lp, t))
+    assert "log_predictions" in expected
+    ok_lp, ok_t = jnp.array([-1.0, -2.0]), jnp.array([0.5, 0.5])
+    jaxloss.kl_divergence(ok_lp, ok_t)
+    jaxloss.kl_divergence(ok_lp, ok_t)
+    assert _message(lambda: jaxloss.kl_divergence(lp, t)) == expected
+
+
+def test_nan_inputs_still_propagate_on_the_cached_path():
+    lp = jnp.log(jnp.array([[0.2, 0.8], [0.5, 0.5]]))
+    t = jnp.array([[0.5, 0.5], [0.1, 0.9]])
+    for _ in range(2):
+        jaxloss.kl_divergence(lp, t)
+    out = jaxloss.kl_divergence(lp, t.at[1, 0].set(jnp.nan))  # allowed: NaN in, NaN out
+    assert np.isfinite(out[0]) and np.isnan(out[1])
+
+
+def test_a_false_flag_runs_the_host_check_which_decides():
+    """A predicate may be stricter than its check (False where the check passes): the host
+    check then decides, and the call returns its value."""
+    from jaxloss._core.dispatch import replayable
+
+    calls = []
+
+    @replayable(predicate=lambda x: jnp.zeros((), bool))
+    def never_fails(x):
+        calls.append(1)
+
+    f = eager_jit(lambda x: (never_fails(x), x + 1)[1])
+    x = jnp.arange(3.0)
+    for _ in range(3):
+        np.testing.assert_array_equal(f(x), x + 1)
+    assert len(calls) == 3  # eagerly, then on each cached call (the flag says False)
+
+
+_SPECIAL = np.array(
+    [0.0, -0.0, 1.0, -1.0, 0.5, 1.5, -0.5, 2.0, np.nan, np.inf, -np.inf, 1e-30, -1e-30]
+)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16, jnp.float16, jnp.int32, jnp.int8])
+def test_predicates_agree_with_their_checks(dtype):
+    """Each check's in-program predicate is True exactly where its host check passes (never
+    True where the check raises), element by element, on special values and every dtype."""
+    from jaxloss._core import labels
+
+    if jnp.issubdtype(dtype, jnp.integer):
+        values = np.array([0, 1, -1, 2, 3, -100, 4, 127, -128]).astype(dtype)
+    else:
+        values = jnp.asarray(_SPECIAL, dtype)
+    cases = [
+        *[
+            (checks.check_values, ("f", "x", None, cond), {"allow_nan": nan})
+            for cond in (">= 0", "in [0, 1]", "<= 0")
+            for nan in (False, True)
+        ],
+        (labels.require_binary_values, ("f", "x", None, (-1, 1)), {}),
+        (labels.require_binary_values, ("f", "x", None, (0, 1)), {}),
+        (labels.require_label_values, ("f", "x", None, (0, 1)), {}),
+        (labels.require_label_values, ("f", "x", None, (-1, 1), -100), {}),
+        (labels.require_labels_in_range, ("f", None, 4, None), {}),
+        (labels.require_labels_in_range, ("f", None, 4, -100), {}),
+    ]
+    for check, args, kwargs in cases:
+        if check is labels.require_labels_in_range and not jnp.issubdtype(dtype, jnp.integer):
+            continue
+        position = args.index(None)
+        exact = []
+
+        def flags(x, check=check, args=args, kwargs=kwargs, position=position, exact=exact):
+            out = check.predicate(*args[:position], x, *args[position + 1 :], **kwargs)
+            exact.append(out is not None)  # None: no predicate here, the host check runs
+            return jnp.zeros(x.shape, bool) if out is None else jnp.broadcast_to(out, x.shape)
+
+        flag = np.asarray(jax.jit(flags)(jnp.asarray(values)))
+        for v, f in zip(np.asarray(values), flag, strict=True):
+            one = jnp.asarray([v], dtype)
+            try:
+                check(*args[:position], one, *args[position + 1 :], **kwargs)
+                passed = True
+            except ValueError:
+                passed = False
+            assert not (f and not passed), (check.__name__, args, kwargs, v, dtype)
+            if exact[0]:
+                assert bool(f) == passed, (check.__name__, args, kwargs, v, dtype)
+
+
+def test_concrete_inputs_inside_an_outer_jit_are_still_checked():
+    """Constants closed over by someone's jit reach the cached program with a traced flag: the
+    checks then run on the concrete values."""
+    good, bad = jnp.array([1.0, -1.0]), jnp.array([1.0, 0.0])
+    x = jnp.zeros(2)
+    for _ in range(2):
+        jaxloss.hinge_loss(x, good)
+    np.testing.assert_array_equal(jax.jit(lambda: jaxloss.hinge_loss(x, good))(), [1.0, 1.0])
+    with pytest.raises(ValueError, match="`targets` must hold only -1 and 1"):
+        jax.jit(lambda: jaxloss.hinge_loss(x, bad))()
+
+
+def test_large_inputs_reduce_their_flags_on_the_device(monkeypatch):
+    from jaxloss._core import dispatch
+
+    monkeypatch.setattr(dispatch, "_FLAGS_READ", 0)  # every flag array counts as large
+    f = eager_jit(lambda p: (checks.check_values("demo", "p", p, "in [0, 1]"), 2 * p)[1])
+    good = jnp.array([0.25, 0.5, 1.0])
+    for _ in range(3):
+        np.testing.assert_array_equal(f(good), 2 * good)
+    with pytest.raises(ValueError, match=r"jaxloss.demo: `p` must be in \[0, 1\]; got \[1.5\]"):
+        f(jnp.array([0.25, 1.5, 1.0]))

@@ -42,9 +42,11 @@ __all__ = [
     "hyperparameter_array",
     "interval",
     "prepare_pair",
+    "representable",
     "require",
     "require_elements",
     "require_finite",
+    "traced_real",
 ]
 
 
@@ -190,7 +192,68 @@ def _examples(values: np.ndarray) -> str:
     return f"[{vals}]{more}"
 
 
-@replayable
+def representable(v: Any, dtype: Any) -> bool:
+    """True when the number ``v`` is exactly a value of ``dtype`` (so that comparing an array of
+    that dtype with it in JAX gives the answer NumPy gives in float64)."""
+    try:
+        with np.errstate(all="ignore"):
+            cast = np.asarray(v).astype(dtype)
+            return bool(cast.astype(np.float64) == np.float64(v))
+    except (TypeError, ValueError, OverflowError):
+        return False
+
+
+def traced_real(x: Any) -> bool:
+    """``x`` is a traced input of a floating or signed integer dtype (what predicates take)."""
+    if not isinstance(x, jax.core.Tracer):
+        return False
+    dt = np.dtype(x.dtype)
+    return bool(jnp.issubdtype(dt, jnp.floating) or jnp.issubdtype(dt, jnp.signedinteger))
+
+
+def _values_ok(
+    fn: str,
+    arg: str,
+    raw: Any,
+    condition: str,
+    *,
+    where: Any = None,
+    allow_nan: bool = False,
+    hint: str = "",
+) -> jax.Array | None:
+    """:func:`check_values`'s test in JAX (evaluated inside the cached program): True only when
+    the check passes; None where it cannot say exactly (the check then runs on the host)."""
+    if not traced_real(raw):
+        return None
+    x = raw
+    if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
+        return None  # bfloat16: a dtype the check leaves alone (NumPy does not call it floating)
+    if where is not None:
+        if not isinstance(where, jax.core.Tracer) or np.dtype(where.dtype) != np.bool_:
+            return None
+        try:
+            fits = np.broadcast_shapes(tuple(where.shape), tuple(x.shape)) == tuple(x.shape)
+        except ValueError:
+            fits = False
+        if not fits:  # the check skips a mask it cannot apply
+            return jnp.asarray(True)
+    zero, one = jnp.zeros((), x.dtype), jnp.ones((), x.dtype)
+    if condition == ">= 0":
+        ok = jnp.isfinite(x) & (x >= zero)
+    elif condition == "in [0, 1]":
+        ok = (x >= zero) & (x <= one)
+    elif condition == "<= 0":
+        ok = x <= zero
+    else:
+        return None
+    if allow_nan:
+        ok = ok | jnp.isnan(x)
+    if where is not None:
+        ok = ok | ~where
+    return ok
+
+
+@replayable(predicate=_values_ok)
 def check_values(
     fn: str,
     arg: str,

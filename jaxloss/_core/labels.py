@@ -32,7 +32,7 @@ from jax.typing import ArrayLike
 from . import checks as _checks
 from . import reduce as _reduce
 from .checks import Interval
-from .dispatch import replayable
+from .dispatch import input_leaf, replayable
 
 __all__ = [
     "bcast",
@@ -133,7 +133,22 @@ def check_ignore_index(fn: str, ignore_index: Any, *, allow_bool: bool = True) -
         )
 
 
-@replayable
+def _labels_in_range_ok(
+    fn: str, labels: Any, num_classes: int, ignore_index: Any, *, what: str = ""
+) -> jax.Array | None:
+    """:func:`require_labels_in_range`'s test in JAX, run inside the cached program (True only
+    when the check passes; None: the check runs on the host)."""
+    if not _checks.traced_real(labels) or not _checks.representable(num_classes, labels.dtype):
+        return None
+    ok = (labels >= 0) & (labels < jnp.asarray(num_classes, labels.dtype))
+    if ignore_index is not None:
+        if not _checks.representable(ignore_index, labels.dtype):
+            return None
+        ok = ok | (labels == jnp.asarray(ignore_index, labels.dtype))
+    return ok
+
+
+@replayable(predicate=_labels_in_range_ok)
 def require_labels_in_range(
     fn: str, labels: ArrayLike, num_classes: int, ignore_index: Any, *, what: str = ""
 ) -> None:
@@ -303,7 +318,15 @@ def effective_number_weights(
     return class_weights_from_counts(n, method="effective_number", beta=beta)
 
 
-@replayable
+def _binary_values_ok(fn: str, arg: str, t: Any, allowed: tuple[int, int]) -> jax.Array | None:
+    """:func:`require_binary_values`'s test in JAX, run inside the cached program."""
+    if not _checks.traced_real(t) or not all(_checks.representable(v, t.dtype) for v in allowed):
+        return None
+    lo, hi = (jnp.asarray(v, t.dtype) for v in allowed)
+    return (t == lo) | (t == hi)
+
+
+@replayable(predicate=_binary_values_ok)
 def require_binary_values(fn: str, arg: str, t: Any, allowed: tuple[int, int]) -> None:
     """ValueError naming the argument when concrete targets hold values outside ``allowed``;
     traced targets pass (the loss marks them NaN). Replayed on the concrete targets of an eager
@@ -334,14 +357,39 @@ def binary_targets(
     Concrete targets outside ``allowed`` raise a ValueError naming the argument.
     """
     require_binary_values(fn, arg, t, allowed)
-    if not isinstance(t, jax.core.Tracer):
+    if not isinstance(t, jax.core.Tracer) or input_leaf(t) is not None:
+        # Concrete, or an input of an eager call traced for the cache (``_core/dispatch.py``),
+        # where the check above runs on every call's values: no mask needed.
         return t.astype(dtype), None
     lo, hi = allowed
     cast = t.astype(dtype)
     return cast, (cast == lo) | (cast == hi)
 
 
-@replayable
+def _label_values_ok(
+    fn: str,
+    arg: str,
+    labels: Any,
+    allowed: tuple[float, float],
+    ignore_index: Any = None,
+    *,
+    spelled: str = "",
+    hint: str = "",
+) -> jax.Array | None:
+    """:func:`require_label_values`'s test in JAX, run inside the cached program."""
+    exact = [*allowed, *([] if ignore_index is None else [ignore_index])]
+    if not _checks.traced_real(labels) or not all(
+        _checks.representable(v, labels.dtype) for v in exact
+    ):
+        return None
+    floating = jnp.issubdtype(labels.dtype, jnp.floating)
+    ok = jnp.isnan(labels) if floating else jnp.zeros(labels.shape, bool)
+    for v in exact:
+        ok = ok | (labels == jnp.asarray(v, labels.dtype))
+    return ok
+
+
+@replayable(predicate=_label_values_ok)
 def require_label_values(
     fn: str,
     arg: str,
