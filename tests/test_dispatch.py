@@ -288,3 +288,17 @@ def test_large_inputs_reduce_their_flags_on_the_device(monkeypatch):
         np.testing.assert_array_equal(f(good), 2 * good)
     with pytest.raises(ValueError, match=r"jaxloss.demo: `p` must be in \[0, 1\]; got \[1.5\]"):
         f(jnp.array([0.25, 1.5, 1.0]))
+
+
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16, jnp.float32])
+def test_low_precision_values_are_checked_on_every_call(dtype):
+    """A bad probability or weight is rejected in every floating dtype, bfloat16 included (NumPy
+    does not count it as floating), on the one-off and on the cached calls alike."""
+    t = jnp.asarray([0.0, 1.0], dtype)
+    bad, good = jnp.asarray([0.2, 1.5], dtype), jnp.asarray([0.2, 0.5], dtype)
+    for _ in range(3):  # eager, then traced for the cache, then the cached program
+        with pytest.raises(ValueError, match=r"`probabilities` must be in \[0, 1\]; got \[1\.5\]"):
+            jaxloss.binary_cross_entropy(bad, t)
+        assert np.isfinite(np.asarray(jaxloss.binary_cross_entropy(good, t), np.float32)).all()
+        with pytest.raises(ValueError, match=r"`weights` must be finite and >= 0"):
+            jaxloss.mean(good, weights=jnp.asarray([1.0, -2.0], dtype))

@@ -226,8 +226,8 @@ def _values_ok(
     if not traced_real(raw):
         return None
     x = raw
-    if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
-        return None  # bfloat16: a dtype the check leaves alone (NumPy does not call it floating)
+    if not (jnp.issubdtype(x.dtype, jnp.floating) or jnp.issubdtype(x.dtype, jnp.integer)):
+        return None
     if where is not None:
         if not isinstance(where, jax.core.Tracer) or np.dtype(where.dtype) != np.bool_:
             return None
@@ -276,7 +276,8 @@ def check_values(
     arr = concrete_array(raw)
     if arr is None or arr.size == 0 or arr.dtype == np.bool_:
         return
-    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+    # jnp's test: NumPy does not count bfloat16 (an ml_dtypes type) as floating.
+    if not (jnp.issubdtype(arr.dtype, jnp.floating) or jnp.issubdtype(arr.dtype, jnp.integer)):
         return
     arr = arr.astype(np.float64)
     if where is not None:
