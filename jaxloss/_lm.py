@@ -44,15 +44,10 @@ DIVERGENCES = ("forward_kl", "reverse_kl", "jsd")
 
 def static_temperature(fn: str, temperature: ArrayLike) -> float:
     """The temperature as a concrete float > 0 (it is compiled into the fused kernels)."""
-    t = _checks.concrete_float(temperature)
-    if t is None:
-        raise ValueError(
-            f"jaxloss.{fn}: `temperature` must be a concrete number (a hyperparameter compiled "
-            "into the computation); got a traced value."
-        )
-    if not np.isfinite(t) or t <= 0:
-        raise ValueError(f"jaxloss.{fn}: `temperature` must be finite and > 0; got {t!r}.")
-    return t
+    return _checks.static_hyperparameter(
+        fn, "temperature", temperature, _checks.POSITIVE,
+        " (a hyperparameter compiled into the computation)",
+    )
 
 
 def static_divergence(fn: str, divergence: Any, beta: ArrayLike) -> tuple[str, float]:
@@ -61,11 +56,8 @@ def static_divergence(fn: str, divergence: Any, beta: ArrayLike) -> tuple[str, f
         raise ValueError(
             f"jaxloss.{fn}: `divergence` must be one of {DIVERGENCES}; got {divergence!r}."
         )
-    b = _checks.concrete_float(beta)
-    if b is None:
-        raise ValueError(f"jaxloss.{fn}: `beta` must be a concrete number; got a traced value.")
-    if not 0.0 <= b <= 1.0:
-        raise ValueError(f"jaxloss.{fn}: `beta` must be in [0, 1]; got {b!r}.")
+    # Interval(..., finite=False): the bounds already exclude ±inf; the message says "in [0, 1]".
+    b = _checks.static_hyperparameter(fn, "beta", beta, _checks.Interval(0.0, 1.0, finite=False))
     if divergence == "jsd" and b == 0.0:
         return "forward_kl", b
     if divergence == "jsd" and b == 1.0:

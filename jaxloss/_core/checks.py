@@ -389,6 +389,23 @@ def require(fn: str, arg: str, value: Any, condition: Interval | str) -> None:
         raise ValueError(f"{_name(fn)}: `{arg}` must be {cond}; got {v!r}.")
 
 
+def static_hyperparameter(
+    fn: str, arg: str, value: Any, condition: Interval | str, why: str = ""
+) -> float:
+    """A scalar hyperparameter compiled into the computation (a fused kernel's temperature, cap
+    or mixture weight): a concrete float in ``condition``. A traced value is a ValueError (``why``,
+    e.g. " (it is compiled into the kernel)", says why it must be concrete)."""
+    v = concrete_float(value)
+    if v is None:
+        raise ValueError(
+            f"{_name(fn)}: `{arg}` must be a concrete number{why}; got a traced value."
+        )
+    cond = interval(condition)
+    if not cond.contains(v):
+        raise ValueError(f"{_name(fn)}: `{arg}` must be {cond}; got {v!r}.")
+    return v
+
+
 @replayable
 def require_elements(fn: str, arg: str, value: Any, condition: Interval | str) -> None:
     """Checks every element of a concrete array hyperparameter against ``condition`` (traced

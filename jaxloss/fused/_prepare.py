@@ -47,15 +47,9 @@ def _static_positive_int(fn: str, arg: str, value: Any) -> int:
 def _static_cap(fn: str, cap: Any) -> float | None:
     if cap is None:
         return None
-    v = _checks.concrete_float(cap)
-    if v is None:
-        raise ValueError(
-            f"jaxloss.{fn}: `logit_soft_cap` must be a concrete number (it is compiled into the "
-            "kernel); got a traced value."
-        )
-    if not np.isfinite(v) or v <= 0:
-        raise ValueError(f"jaxloss.{fn}: `logit_soft_cap` must be finite and > 0; got {v!r}.")
-    return v
+    return _checks.static_hyperparameter(
+        fn, "logit_soft_cap", cap, _checks.POSITIVE, " (it is compiled into the kernel)"
+    )
 
 
 def _vocab_of(fn: str, weight: jax.Array, layout: Any, hidden: jax.Array) -> tuple[str, int]:
