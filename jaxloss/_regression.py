@@ -102,17 +102,20 @@ def absolute_error(predictions: ArrayLike, targets: ArrayLike) -> jax.Array:
 
 
 def _huber_core(r: jax.Array, delta: ArrayLike) -> jax.Array:
-    """0.5·min(|r|, δ)² + δ·(|r| - min(|r|, δ)); branch-free so that XLA fuses it.
+    """q·(|r| - q/2) with q = min(|r|, δ); branch-free so that XLA fuses it.
 
-    At |r| = δ both pieces meet with slope δ whichever side ``min`` differentiates. The value
-    uses the cheaper ``jnp.abs`` (the same number as ``abs0``); its derivative at r = 0 is 1,
-    not sign(0) = 0, but it is never used: :func:`_huber` carries the closed-form JVP
-    clip(r, -δ, δ), 0 at r = 0 (autodiff of this function alone gives 0 there too: q = |r| = 0
-    in 0.5 q², and the derivatives of |r| and q cancel in δ(|r| - q)).
+    Equal to 0.5·q² + δ·(|r| - q), the textbook split (|r| <= δ: q = |r| and the value is
+    |r|²/2; |r| > δ: q = δ and the value is δ(|r| - δ/2)), in three operations fewer per element
+    (measured in bench/: XLA:CPU's fused reduction pays per operation). Halving is exact, so
+    |r| <= δ gives |r|·(|r|/2) with one rounding, and |r| > δ one rounding each in the
+    difference and the product. A NaN residual stays NaN (|r| - q is NaN even where a fused
+    ``min`` drops it) and |r| = inf gives inf. The value uses the cheaper ``jnp.abs`` (the same
+    number as ``abs0``); its derivative is never used: :func:`_huber` carries the closed-form
+    JVP clip(r, -δ, δ), 0 at r = 0.
     """
     a = jnp.abs(r)
     q = jnp.minimum(a, delta)
-    return 0.5 * q * q + delta * (a - q)
+    return q * (a - 0.5 * q)
 
 
 @register(plot="residual")
