@@ -134,7 +134,10 @@ def mean(
     Gradient: d mean / d v_i = w_i / sum(w) for counted i, 0 elsewhere (0 everywhere when nothing
     is counted). Never overflows where the mean and every product w·v are in range (each term is
     scaled by an exact power of two inside the reduction); with weights, a w·v beyond range
-    gives inf.
+    gives inf. The price is at the other end of the range: the power of two is 2^-k with 2^k in
+    [2n, 4n) for n reduced elements, so in float32 a term |w·v| below 2^k·2^-126 (2.5e-32 at
+    n = 2^20) becomes subnormal once scaled and counts as 0 where subnormals are flushed, as on
+    XLA:CPU; a mean made only of such terms is 0. The gradient is not scaled and is exact there.
 
     Args:
       values: per-example (or per-element) loss values, any shape, floating.

@@ -452,3 +452,16 @@ def test_bfloat16_values_are_reduced_in_float32(fn, weighted):
     counted_w = np.where(np.ones(4096, bool) if m is None else np.asarray(m),
                          1.0 if w64 is None else w64, 0.0)
     close(g.astype(jnp.float64), counted_w if fn == "sum" else counted_w / t, rtol=1e-2, atol=0)
+
+
+def test_mean_range_ends_of_the_overflow_scaling():
+    # n = 2^20: the terms are scaled by 2^-21 (2^k = 2n at a power-of-two count), so the
+    # documented float32 range of exact terms is [2^21 · 2^-126, max]: 2^-104 is counted
+    # exactly, its 2^-21 multiple is normal; the gradient is 1/n whatever the magnitude.
+    n = 2**20
+    for magnitude in (2.0**-104, 2.0**-60, 2.0**100):
+        values = jnp.full((n,), magnitude, jnp.float32)
+        assert float(jax.jit(jaxloss.mean)(values)) == magnitude
+    tiny = jnp.full((n,), 2.0**-110, jnp.float32)
+    grad = jax.jit(jax.grad(jaxloss.mean))(tiny)
+    np.testing.assert_array_equal(np.asarray(grad), np.full(n, 2.0**-20, np.float32))
