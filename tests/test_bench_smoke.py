@@ -110,3 +110,26 @@ def test_hinge_forward_has_no_temporary_at_large_sizes():
     s = jax.ShapeDtypeStruct((1 << 22,), jnp.float32)
     f = jax.jit(lambda x, y: jaxloss.mean(jaxloss.hinge_loss(x, y)))
     assert f.lower(s, s).compile().memory_analysis().temp_size_in_bytes == 0
+
+
+def test_floors_harness_and_the_protections_of_jaxloss():
+    # bench/floors.py on tiny inputs: every program runs, and jaxloss's keep what they claim
+    # (a NaN score stays NaN, a 0 target gives NaN, an overflowing float32 sum stays finite).
+    path = _RUN.parent / "floors.py"
+    spec = importlib.util.spec_from_file_location("jaxloss_bench_floors", path)
+    floors = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(floors)
+    rows = []
+    for programs, (args, probes) in (
+        (floors.hinge_programs(), floors.hinge_inputs(4096)),
+        (floors.squared_programs(), floors.squared_inputs(4096)),
+        (floors.multiclass_programs(), floors.multiclass_inputs((64, 128))),
+    ):
+        rows += floors.measure("tiny", programs, args, probes, reps=1)
+    ours = [r for r in rows if r["program"] == "jaxloss"]
+    assert len(ours) == 3
+    for r in ours:
+        assert r["behaviour"] and all(r["behaviour"].values()), r
+    squared_optax = next(r for r in rows if r["program"] == "optax" and "mean 3.24e38 finite"
+                         in r["behaviour"])
+    assert squared_optax["behaviour"]["mean 3.24e38 finite"] is False  # jnp.mean's sum overflows
