@@ -41,7 +41,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from ._core import checks as _checks
-from ._core.ad import is_zero
+from ._core.ad import all_zero, is_zero
 from ._core.checks import Interval
 from ._core.embeddings import (
     check_embeddings,
@@ -193,7 +193,66 @@ def hinge_loss(predictions: ArrayLike, targets: ArrayLike, *, margin: ArrayLike 
 
     Reference: Cortes & Vapnik, "Support-Vector Networks", Machine Learning 1995.
     """
-    return _active_large(_sign_scores("hinge_loss", predictions, targets, margin, select_free=True))
+    fn = "hinge_loss"
+    _checks.require(fn, "margin", margin, _checks.NONNEGATIVE)
+    x = _checks.check_floating(fn, "predictions", predictions)
+    t = _checks.check_real(fn, "targets", targets)
+    _checks.check_same_shape(fn, "predictions", x, "targets", t)
+    dtype = _checks.compute_dtype(x, t)
+    y, valid = binary_targets(fn, "targets", t, (-1, 1), dtype)
+    m = jnp.asarray(margin, dtype)
+    if valid is None:
+        return _active_large(m - y * x.astype(dtype))
+    return _hinge_traced(x.astype(dtype), y, m)
+
+
+@jax.custom_jvp
+def _hinge_traced(x: jax.Array, y: jax.Array, m: jax.Array) -> jax.Array:
+    """max(0, m - y·x) for traced targets: NaN where y is not ±1 or the value is NaN.
+
+    Its own JVP so that the gradient recomputes what it needs from (x, y, m) instead of sharing
+    the value's intermediates, which XLA:CPU would materialise as full-size temporaries for the
+    value's reduction and the gradient to read (measured in bench/: the target check and the
+    selected value each written to memory in value-and-grad).
+    """
+    z = m - y * x
+    if z.size < _SELECT_FREE_MIN:
+        return _active(z + _nan_unless((y == 1) | (y == -1)))
+    # Select-free (see _active_large): sqrt(-|(|y| - 1)|) is -0 where y = ±1 (|y| - 1 is exact)
+    # and NaN for any other y, NaN and ±inf included.
+    z = z + jnp.sqrt(-jnp.abs(jnp.abs(y) - 1))
+    return jnp.maximum(z, 0) + nan_of(z)
+
+
+def _hinge_traced_jvp(primals, tangents):
+    """d max(0, m - y·x) = s·(dm - y·dx - x·dy), s = 1 where y·x <= m (the kink active), 0 where
+    y·x > m, NaN where y·x - m is NaN or y is not ±1; built as x·y - m, not the value's m - y·x,
+    so that XLA shares nothing between the two."""
+    x, y, m = primals
+    dx, dy, dm = tangents
+    value = _hinge_traced(x, y, m)
+    if all_zero(dx, dy, dm):
+        return value, jnp.zeros_like(value)
+    dt = value.dtype
+    # Behind a barrier, the inputs and constants are not merged with the value's (XLA:CPU
+    # materialises a broadcast constant that two fusions share, full size).
+    xb, yb, mb, zero, one, nan = jax.lax.optimization_barrier(
+        (x, y, m, jnp.zeros((), dt), jnp.ones((), dt), jnp.full((), jnp.nan, dt))
+    )
+    w = xb * yb - mb
+    s = jnp.where(w > zero, zero, jnp.where(w <= zero, one, nan))
+    s = jnp.where((yb == one) | (yb == -one), s, nan)
+    out = jnp.zeros_like(value)
+    if not is_zero(dx):
+        out = out - (s * yb) * dx
+    if not is_zero(dy):
+        out = out - (s * xb) * dy
+    if not is_zero(dm):
+        out = out + s * dm
+    return value, out
+
+
+_hinge_traced.defjvp(_hinge_traced_jvp, symbolic_zeros=True)
 
 
 @register(plot="signed")
