@@ -142,27 +142,25 @@ def _finish(loss: jax.Array, valid: jax.Array | None) -> jax.Array:
 # Scores
 
 
-def _sign_scores(
-    fn: str,
-    predictions: ArrayLike,
-    targets: ArrayLike,
-    margin: ArrayLike,
-    select_free: bool = False,
-):
+def _sign_inputs(
+    fn: str, predictions: ArrayLike, targets: ArrayLike, margin: ArrayLike
+) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array | None]:
+    """Checked scores, ±1 targets and margin in the compute dtype, and the mask of valid
+    targets when they are traced (None when they were checked)."""
     _checks.require(fn, "margin", margin, _checks.NONNEGATIVE)
     x = _checks.check_floating(fn, "predictions", predictions)
     t = _checks.check_real(fn, "targets", targets)
     _checks.check_same_shape(fn, "predictions", x, "targets", t)
     dtype = _checks.compute_dtype(x, t)
     y, valid = binary_targets(fn, "targets", t, (-1, 1), dtype)
-    z = jnp.asarray(margin, dtype) - y * x.astype(dtype)
-    if valid is None:
-        return z
-    if not select_free or z.size < _SELECT_FREE_MIN:
-        return z + _nan_unless(valid)
-    # Select-free (see _active_large): sqrt(-|(|y| - 1)|) is -0 where y = ±1 (|y| - 1 is exact)
-    # and NaN for any other y, NaN and ±inf included; no derivative w.r.t. the targets.
-    return z + jax.lax.stop_gradient(jnp.sqrt(-jnp.abs(jnp.abs(y) - 1)))
+    return x.astype(dtype), y, jnp.asarray(margin, dtype), valid
+
+
+def _sign_scores(fn: str, predictions: ArrayLike, targets: ArrayLike, margin: ArrayLike):
+    """m - y·x, NaN where a traced target is not ±1."""
+    x, y, m, valid = _sign_inputs(fn, predictions, targets, margin)
+    z = m - y * x
+    return z if valid is None else z + _nan_unless(valid)
 
 
 @register(plot="signed")
@@ -193,17 +191,10 @@ def hinge_loss(predictions: ArrayLike, targets: ArrayLike, *, margin: ArrayLike 
 
     Reference: Cortes & Vapnik, "Support-Vector Networks", Machine Learning 1995.
     """
-    fn = "hinge_loss"
-    _checks.require(fn, "margin", margin, _checks.NONNEGATIVE)
-    x = _checks.check_floating(fn, "predictions", predictions)
-    t = _checks.check_real(fn, "targets", targets)
-    _checks.check_same_shape(fn, "predictions", x, "targets", t)
-    dtype = _checks.compute_dtype(x, t)
-    y, valid = binary_targets(fn, "targets", t, (-1, 1), dtype)
-    m = jnp.asarray(margin, dtype)
+    x, y, m, valid = _sign_inputs("hinge_loss", predictions, targets, margin)
     if valid is None:
-        return _active_large(m - y * x.astype(dtype))
-    return _hinge_traced(x.astype(dtype), y, m)
+        return _active_large(m - y * x)
+    return _hinge_traced(x, y, m)
 
 
 @jax.custom_jvp
@@ -220,8 +211,7 @@ def _hinge_traced(x: jax.Array, y: jax.Array, m: jax.Array) -> jax.Array:
         return _active(z + _nan_unless((y == 1) | (y == -1)))
     # Select-free (see _active_large): sqrt(-|(|y| - 1)|) is -0 where y = ±1 (|y| - 1 is exact)
     # and NaN for any other y, NaN and ±inf included.
-    z = z + jnp.sqrt(-jnp.abs(jnp.abs(y) - 1))
-    return jnp.maximum(z, 0) + nan_of(z)
+    return _active_large(z + jnp.sqrt(-jnp.abs(jnp.abs(y) - 1)))
 
 
 def _hinge_traced_jvp(primals, tangents):
