@@ -20,7 +20,7 @@ which tends to 0 at both ends; so the value jumps at β = 0 and β = 1 by design
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, overload
 
 import jax
 import jax.numpy as jnp
@@ -167,6 +167,45 @@ def _log_softmax_parts(z: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
 
 # ---------------------------------------------------------------------------------------------
 # Public losses
+
+
+@overload
+def token_log_probs(
+    logits: ArrayLike,
+    labels: ArrayLike,
+    *,
+    temperature: ArrayLike = ...,
+    ignore_index: int | None = ...,
+    return_entropy: Literal[False] = ...,
+    weights: ArrayLike | None = ...,
+    reduction: str = ...,
+) -> jax.Array: ...
+
+
+@overload
+def token_log_probs(
+    logits: ArrayLike,
+    labels: ArrayLike,
+    *,
+    temperature: ArrayLike = ...,
+    ignore_index: int | None = ...,
+    return_entropy: Literal[True],
+    weights: ArrayLike | None = ...,
+    reduction: str = ...,
+) -> tuple[jax.Array, jax.Array]: ...
+
+
+@overload
+def token_log_probs(
+    logits: ArrayLike,
+    labels: ArrayLike,
+    *,
+    temperature: ArrayLike = ...,
+    ignore_index: int | None = ...,
+    return_entropy: bool,
+    weights: ArrayLike | None = ...,
+    reduction: str = ...,
+) -> jax.Array | tuple[jax.Array, jax.Array]: ...
 
 
 @register(plot=None)

@@ -31,7 +31,7 @@ Conventions, once for the module:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, overload
 
 import jax
 import jax.numpy as jnp
@@ -236,6 +236,66 @@ def _stats(
     return out
 
 
+@overload
+def policy_gradient_loss(
+    log_probs: ArrayLike,
+    old_log_probs: ArrayLike,
+    advantages: ArrayLike,
+    mask: ArrayLike,
+    *,
+    clip_low: Any = ...,
+    clip_high: ArrayLike | None = ...,
+    reference_log_probs: ArrayLike | None = ...,
+    kl_coef: Any = ...,
+    kl_estimator: str = ...,
+    importance: str = ...,
+    aggregation: str = ...,
+    max_length: int | None = ...,
+    reduction: str = ...,
+    return_aux: Literal[False] = ...,
+) -> jax.Array: ...
+
+
+@overload
+def policy_gradient_loss(
+    log_probs: ArrayLike,
+    old_log_probs: ArrayLike,
+    advantages: ArrayLike,
+    mask: ArrayLike,
+    *,
+    clip_low: Any = ...,
+    clip_high: ArrayLike | None = ...,
+    reference_log_probs: ArrayLike | None = ...,
+    kl_coef: Any = ...,
+    kl_estimator: str = ...,
+    importance: str = ...,
+    aggregation: str = ...,
+    max_length: int | None = ...,
+    reduction: str = ...,
+    return_aux: Literal[True],
+) -> tuple[jax.Array, dict[str, jax.Array]]: ...
+
+
+@overload
+def policy_gradient_loss(
+    log_probs: ArrayLike,
+    old_log_probs: ArrayLike,
+    advantages: ArrayLike,
+    mask: ArrayLike,
+    *,
+    clip_low: Any = ...,
+    clip_high: ArrayLike | None = ...,
+    reference_log_probs: ArrayLike | None = ...,
+    kl_coef: Any = ...,
+    kl_estimator: str = ...,
+    importance: str = ...,
+    aggregation: str = ...,
+    max_length: int | None = ...,
+    reduction: str = ...,
+    return_aux: bool,
+) -> jax.Array | tuple[jax.Array, dict[str, jax.Array]]: ...
+
+
 @register(plot=None)
 def policy_gradient_loss(
     log_probs: ArrayLike,
@@ -350,6 +410,51 @@ def policy_gradient_loss(
     if return_aux:
         return out, _stats(log_ratio, clipped, m, kl)
     return out
+
+
+@overload
+def cispo_loss(
+    log_probs: ArrayLike,
+    old_log_probs: ArrayLike,
+    advantages: ArrayLike,
+    mask: ArrayLike,
+    *,
+    clip_high: ArrayLike = ...,
+    aggregation: str = ...,
+    max_length: int | None = ...,
+    reduction: str = ...,
+    return_aux: Literal[False] = ...,
+) -> jax.Array: ...
+
+
+@overload
+def cispo_loss(
+    log_probs: ArrayLike,
+    old_log_probs: ArrayLike,
+    advantages: ArrayLike,
+    mask: ArrayLike,
+    *,
+    clip_high: ArrayLike = ...,
+    aggregation: str = ...,
+    max_length: int | None = ...,
+    reduction: str = ...,
+    return_aux: Literal[True],
+) -> tuple[jax.Array, dict[str, jax.Array]]: ...
+
+
+@overload
+def cispo_loss(
+    log_probs: ArrayLike,
+    old_log_probs: ArrayLike,
+    advantages: ArrayLike,
+    mask: ArrayLike,
+    *,
+    clip_high: ArrayLike = ...,
+    aggregation: str = ...,
+    max_length: int | None = ...,
+    reduction: str = ...,
+    return_aux: bool,
+) -> jax.Array | tuple[jax.Array, dict[str, jax.Array]]: ...
 
 
 @register(plot=None)

@@ -20,7 +20,7 @@ Conventions, once for the module (those of TRL, which most post-training code fo
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal, overload
 
 import jax
 import jax.numpy as jnp
@@ -88,6 +88,57 @@ def _cdpo(z: jax.Array, eps: ArrayLike) -> jax.Array:
     if isinstance(eps, (int, float)) and eps == 0:
         return softplus(-z)
     return jnp.asarray((1 - eps) * softplus(-z) + eps * softplus(z))
+
+
+@overload
+def dpo_loss(
+    policy_chosen: ArrayLike,
+    policy_rejected: ArrayLike,
+    reference_chosen: ArrayLike,
+    reference_rejected: ArrayLike,
+    *,
+    beta: ArrayLike = ...,
+    loss_type: str = ...,
+    label_smoothing: ArrayLike = ...,
+    chosen_lengths: ArrayLike | None = ...,
+    rejected_lengths: ArrayLike | None = ...,
+    reduction: str = ...,
+    return_aux: Literal[False] = ...,
+) -> jax.Array: ...
+
+
+@overload
+def dpo_loss(
+    policy_chosen: ArrayLike,
+    policy_rejected: ArrayLike,
+    reference_chosen: ArrayLike,
+    reference_rejected: ArrayLike,
+    *,
+    beta: ArrayLike = ...,
+    loss_type: str = ...,
+    label_smoothing: ArrayLike = ...,
+    chosen_lengths: ArrayLike | None = ...,
+    rejected_lengths: ArrayLike | None = ...,
+    reduction: str = ...,
+    return_aux: Literal[True],
+) -> tuple[jax.Array, dict[str, jax.Array]]: ...
+
+
+@overload
+def dpo_loss(
+    policy_chosen: ArrayLike,
+    policy_rejected: ArrayLike,
+    reference_chosen: ArrayLike,
+    reference_rejected: ArrayLike,
+    *,
+    beta: ArrayLike = ...,
+    loss_type: str = ...,
+    label_smoothing: ArrayLike = ...,
+    chosen_lengths: ArrayLike | None = ...,
+    rejected_lengths: ArrayLike | None = ...,
+    reduction: str = ...,
+    return_aux: bool,
+) -> jax.Array | tuple[jax.Array, dict[str, jax.Array]]: ...
 
 
 @register(plot=None)
@@ -237,6 +288,42 @@ def _log1mexp(x: jax.Array) -> jax.Array:
     return jnp.where(small, jnp.log1p(-jnp.exp(far)), jnp.log(-jnp.expm1(near)))
 
 
+@overload
+def orpo_loss(
+    policy_chosen: ArrayLike,
+    policy_rejected: ArrayLike,
+    *,
+    beta: ArrayLike = ...,
+    nll: ArrayLike | None = ...,
+    reduction: str = ...,
+    return_aux: Literal[False] = ...,
+) -> jax.Array: ...
+
+
+@overload
+def orpo_loss(
+    policy_chosen: ArrayLike,
+    policy_rejected: ArrayLike,
+    *,
+    beta: ArrayLike = ...,
+    nll: ArrayLike | None = ...,
+    reduction: str = ...,
+    return_aux: Literal[True],
+) -> tuple[jax.Array, dict[str, jax.Array]]: ...
+
+
+@overload
+def orpo_loss(
+    policy_chosen: ArrayLike,
+    policy_rejected: ArrayLike,
+    *,
+    beta: ArrayLike = ...,
+    nll: ArrayLike | None = ...,
+    reduction: str = ...,
+    return_aux: bool,
+) -> jax.Array | tuple[jax.Array, dict[str, jax.Array]]: ...
+
+
 @register(plot=None)
 def orpo_loss(
     policy_chosen: ArrayLike,
@@ -304,6 +391,48 @@ def orpo_loss(
         "log_odds_ratio": log_odds,
     }
     return _finish(fn, values, reduction, return_aux, aux, (lw, ll))
+
+
+@overload
+def cpo_loss(
+    policy_chosen: ArrayLike,
+    policy_rejected: ArrayLike,
+    *,
+    beta: ArrayLike = ...,
+    alpha: ArrayLike = ...,
+    label_smoothing: ArrayLike = ...,
+    chosen_nll: ArrayLike | None = ...,
+    reduction: str = ...,
+    return_aux: Literal[False] = ...,
+) -> jax.Array: ...
+
+
+@overload
+def cpo_loss(
+    policy_chosen: ArrayLike,
+    policy_rejected: ArrayLike,
+    *,
+    beta: ArrayLike = ...,
+    alpha: ArrayLike = ...,
+    label_smoothing: ArrayLike = ...,
+    chosen_nll: ArrayLike | None = ...,
+    reduction: str = ...,
+    return_aux: Literal[True],
+) -> tuple[jax.Array, dict[str, jax.Array]]: ...
+
+
+@overload
+def cpo_loss(
+    policy_chosen: ArrayLike,
+    policy_rejected: ArrayLike,
+    *,
+    beta: ArrayLike = ...,
+    alpha: ArrayLike = ...,
+    label_smoothing: ArrayLike = ...,
+    chosen_nll: ArrayLike | None = ...,
+    reduction: str = ...,
+    return_aux: bool,
+) -> jax.Array | tuple[jax.Array, dict[str, jax.Array]]: ...
 
 
 @register(plot=None)
@@ -378,6 +507,45 @@ def cpo_loss(
     return _finish(fn, values, reduction, return_aux, aux, (pc, pr))
 
 
+@overload
+def simpo_loss(
+    policy_chosen: ArrayLike,
+    policy_rejected: ArrayLike,
+    *,
+    beta: ArrayLike = ...,
+    gamma: ArrayLike = ...,
+    label_smoothing: ArrayLike = ...,
+    reduction: str = ...,
+    return_aux: Literal[False] = ...,
+) -> jax.Array: ...
+
+
+@overload
+def simpo_loss(
+    policy_chosen: ArrayLike,
+    policy_rejected: ArrayLike,
+    *,
+    beta: ArrayLike = ...,
+    gamma: ArrayLike = ...,
+    label_smoothing: ArrayLike = ...,
+    reduction: str = ...,
+    return_aux: Literal[True],
+) -> tuple[jax.Array, dict[str, jax.Array]]: ...
+
+
+@overload
+def simpo_loss(
+    policy_chosen: ArrayLike,
+    policy_rejected: ArrayLike,
+    *,
+    beta: ArrayLike = ...,
+    gamma: ArrayLike = ...,
+    label_smoothing: ArrayLike = ...,
+    reduction: str = ...,
+    return_aux: bool,
+) -> jax.Array | tuple[jax.Array, dict[str, jax.Array]]: ...
+
+
 @register(plot=None)
 def simpo_loss(
     policy_chosen: ArrayLike,
@@ -435,6 +603,57 @@ def simpo_loss(
         "accuracies": (lw > ll).astype(lw.dtype),
     }
     return _finish(fn, values, reduction, return_aux, aux, (lw, ll))
+
+
+@overload
+def kto_loss(
+    policy_log_probs: ArrayLike,
+    reference_log_probs: ArrayLike,
+    desirable: ArrayLike,
+    *,
+    beta: ArrayLike = ...,
+    desirable_weight: ArrayLike = ...,
+    undesirable_weight: ArrayLike = ...,
+    reference_point: ArrayLike | None = ...,
+    kl_policy_log_probs: ArrayLike | None = ...,
+    kl_reference_log_probs: ArrayLike | None = ...,
+    reduction: str = ...,
+    return_aux: Literal[False] = ...,
+) -> jax.Array: ...
+
+
+@overload
+def kto_loss(
+    policy_log_probs: ArrayLike,
+    reference_log_probs: ArrayLike,
+    desirable: ArrayLike,
+    *,
+    beta: ArrayLike = ...,
+    desirable_weight: ArrayLike = ...,
+    undesirable_weight: ArrayLike = ...,
+    reference_point: ArrayLike | None = ...,
+    kl_policy_log_probs: ArrayLike | None = ...,
+    kl_reference_log_probs: ArrayLike | None = ...,
+    reduction: str = ...,
+    return_aux: Literal[True],
+) -> tuple[jax.Array, dict[str, jax.Array]]: ...
+
+
+@overload
+def kto_loss(
+    policy_log_probs: ArrayLike,
+    reference_log_probs: ArrayLike,
+    desirable: ArrayLike,
+    *,
+    beta: ArrayLike = ...,
+    desirable_weight: ArrayLike = ...,
+    undesirable_weight: ArrayLike = ...,
+    reference_point: ArrayLike | None = ...,
+    kl_policy_log_probs: ArrayLike | None = ...,
+    kl_reference_log_probs: ArrayLike | None = ...,
+    reduction: str = ...,
+    return_aux: bool,
+) -> jax.Array | tuple[jax.Array, dict[str, jax.Array]]: ...
 
 
 @register(plot=None)

@@ -10,7 +10,7 @@ soft cap c on the raw logits is the cap c/T on the tempered ones (c·tanh(z/c)/T
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, overload
 
 import jax
 import jax.numpy as jnp
@@ -32,6 +32,60 @@ def tempered(x: jax.Array, b: Any, cfg: Any, t: float) -> tuple[jax.Array, Any, 
     bs = None if b is None else _lm.scale_by_temperature(b, t)
     cap = None if cfg.cap is None else cfg.cap / t
     return xs, bs, cfg._replace(cap=cap)
+
+
+@overload
+def linear_log_probs(
+    hidden: ArrayLike,
+    weight: ArrayLike,
+    labels: ArrayLike,
+    *,
+    temperature: ArrayLike = ...,
+    bias: ArrayLike | None = ...,
+    weight_layout: str = ...,
+    block_size: int = ...,
+    logit_soft_cap: float | None = ...,
+    ignore_index: int | None = ...,
+    return_entropy: Literal[False] = ...,
+    weights: ArrayLike | None = ...,
+    reduction: str = ...,
+) -> jax.Array: ...
+
+
+@overload
+def linear_log_probs(
+    hidden: ArrayLike,
+    weight: ArrayLike,
+    labels: ArrayLike,
+    *,
+    temperature: ArrayLike = ...,
+    bias: ArrayLike | None = ...,
+    weight_layout: str = ...,
+    block_size: int = ...,
+    logit_soft_cap: float | None = ...,
+    ignore_index: int | None = ...,
+    return_entropy: Literal[True],
+    weights: ArrayLike | None = ...,
+    reduction: str = ...,
+) -> tuple[jax.Array, jax.Array]: ...
+
+
+@overload
+def linear_log_probs(
+    hidden: ArrayLike,
+    weight: ArrayLike,
+    labels: ArrayLike,
+    *,
+    temperature: ArrayLike = ...,
+    bias: ArrayLike | None = ...,
+    weight_layout: str = ...,
+    block_size: int = ...,
+    logit_soft_cap: float | None = ...,
+    ignore_index: int | None = ...,
+    return_entropy: bool,
+    weights: ArrayLike | None = ...,
+    reduction: str = ...,
+) -> jax.Array | tuple[jax.Array, jax.Array]: ...
 
 
 @register(plot=None)

@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, overload
 
+import jax
 from jax.typing import ArrayLike
 
 from .._core import checks as _checks
@@ -14,6 +15,60 @@ from ._heads import _check_head, _check_labels_in, _head, _labels, _mask, _token
 from ._prepare import DEFAULT_BLOCK_SIZE
 
 __all__ = ["linear_policy_gradient_loss"]
+
+
+@overload
+def linear_policy_gradient_loss(
+    hidden: ArrayLike,
+    weight: ArrayLike,
+    labels: ArrayLike,
+    mask: ArrayLike,
+    old_log_probs: ArrayLike,
+    advantages: ArrayLike,
+    *,
+    temperature: ArrayLike = ...,
+    bias: ArrayLike | None = ...,
+    weight_layout: str = ...,
+    block_size: int = ...,
+    return_aux: Literal[False] = ...,
+    **objective: Any,
+) -> jax.Array: ...
+
+
+@overload
+def linear_policy_gradient_loss(
+    hidden: ArrayLike,
+    weight: ArrayLike,
+    labels: ArrayLike,
+    mask: ArrayLike,
+    old_log_probs: ArrayLike,
+    advantages: ArrayLike,
+    *,
+    temperature: ArrayLike = ...,
+    bias: ArrayLike | None = ...,
+    weight_layout: str = ...,
+    block_size: int = ...,
+    return_aux: Literal[True],
+    **objective: Any,
+) -> tuple[jax.Array, dict[str, jax.Array]]: ...
+
+
+@overload
+def linear_policy_gradient_loss(
+    hidden: ArrayLike,
+    weight: ArrayLike,
+    labels: ArrayLike,
+    mask: ArrayLike,
+    old_log_probs: ArrayLike,
+    advantages: ArrayLike,
+    *,
+    temperature: ArrayLike = ...,
+    bias: ArrayLike | None = ...,
+    weight_layout: str = ...,
+    block_size: int = ...,
+    return_aux: bool,
+    **objective: Any,
+) -> jax.Array | tuple[jax.Array, dict[str, jax.Array]]: ...
 
 
 @register(plot=None)

@@ -22,7 +22,7 @@ Conventions, once for the module:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, overload
 
 import jax
 from jax.typing import ArrayLike
@@ -49,6 +49,87 @@ __all__ = [
     "linear_orpo_loss",
     "linear_simpo_loss",
 ]
+
+
+@overload
+def linear_dpo_loss(
+    chosen_hidden: ArrayLike,
+    rejected_hidden: ArrayLike,
+    weight: ArrayLike,
+    chosen_labels: ArrayLike,
+    rejected_labels: ArrayLike,
+    *,
+    chosen_mask: ArrayLike | None = ...,
+    rejected_mask: ArrayLike | None = ...,
+    reference_chosen: ArrayLike | None = ...,
+    reference_rejected: ArrayLike | None = ...,
+    reference_chosen_hidden: ArrayLike | None = ...,
+    reference_rejected_hidden: ArrayLike | None = ...,
+    reference_weight: ArrayLike | None = ...,
+    beta: ArrayLike = ...,
+    loss_type: str = ...,
+    label_smoothing: ArrayLike = ...,
+    temperature: ArrayLike = ...,
+    bias: ArrayLike | None = ...,
+    weight_layout: str = ...,
+    block_size: int = ...,
+    reduction: str = ...,
+    return_aux: Literal[False] = ...,
+) -> jax.Array: ...
+
+
+@overload
+def linear_dpo_loss(
+    chosen_hidden: ArrayLike,
+    rejected_hidden: ArrayLike,
+    weight: ArrayLike,
+    chosen_labels: ArrayLike,
+    rejected_labels: ArrayLike,
+    *,
+    chosen_mask: ArrayLike | None = ...,
+    rejected_mask: ArrayLike | None = ...,
+    reference_chosen: ArrayLike | None = ...,
+    reference_rejected: ArrayLike | None = ...,
+    reference_chosen_hidden: ArrayLike | None = ...,
+    reference_rejected_hidden: ArrayLike | None = ...,
+    reference_weight: ArrayLike | None = ...,
+    beta: ArrayLike = ...,
+    loss_type: str = ...,
+    label_smoothing: ArrayLike = ...,
+    temperature: ArrayLike = ...,
+    bias: ArrayLike | None = ...,
+    weight_layout: str = ...,
+    block_size: int = ...,
+    reduction: str = ...,
+    return_aux: Literal[True],
+) -> tuple[jax.Array, dict[str, jax.Array]]: ...
+
+
+@overload
+def linear_dpo_loss(
+    chosen_hidden: ArrayLike,
+    rejected_hidden: ArrayLike,
+    weight: ArrayLike,
+    chosen_labels: ArrayLike,
+    rejected_labels: ArrayLike,
+    *,
+    chosen_mask: ArrayLike | None = ...,
+    rejected_mask: ArrayLike | None = ...,
+    reference_chosen: ArrayLike | None = ...,
+    reference_rejected: ArrayLike | None = ...,
+    reference_chosen_hidden: ArrayLike | None = ...,
+    reference_rejected_hidden: ArrayLike | None = ...,
+    reference_weight: ArrayLike | None = ...,
+    beta: ArrayLike = ...,
+    loss_type: str = ...,
+    label_smoothing: ArrayLike = ...,
+    temperature: ArrayLike = ...,
+    bias: ArrayLike | None = ...,
+    weight_layout: str = ...,
+    block_size: int = ...,
+    reduction: str = ...,
+    return_aux: bool,
+) -> jax.Array | tuple[jax.Array, dict[str, jax.Array]]: ...
 
 
 @register(plot=None)
@@ -166,6 +247,72 @@ def linear_dpo_loss(
     )
 
 
+@overload
+def linear_simpo_loss(
+    chosen_hidden: ArrayLike,
+    rejected_hidden: ArrayLike,
+    weight: ArrayLike,
+    chosen_labels: ArrayLike,
+    rejected_labels: ArrayLike,
+    *,
+    chosen_mask: ArrayLike | None = ...,
+    rejected_mask: ArrayLike | None = ...,
+    beta: ArrayLike = ...,
+    gamma: ArrayLike = ...,
+    label_smoothing: ArrayLike = ...,
+    temperature: ArrayLike = ...,
+    bias: ArrayLike | None = ...,
+    weight_layout: str = ...,
+    block_size: int = ...,
+    reduction: str = ...,
+    return_aux: Literal[False] = ...,
+) -> jax.Array: ...
+
+
+@overload
+def linear_simpo_loss(
+    chosen_hidden: ArrayLike,
+    rejected_hidden: ArrayLike,
+    weight: ArrayLike,
+    chosen_labels: ArrayLike,
+    rejected_labels: ArrayLike,
+    *,
+    chosen_mask: ArrayLike | None = ...,
+    rejected_mask: ArrayLike | None = ...,
+    beta: ArrayLike = ...,
+    gamma: ArrayLike = ...,
+    label_smoothing: ArrayLike = ...,
+    temperature: ArrayLike = ...,
+    bias: ArrayLike | None = ...,
+    weight_layout: str = ...,
+    block_size: int = ...,
+    reduction: str = ...,
+    return_aux: Literal[True],
+) -> tuple[jax.Array, dict[str, jax.Array]]: ...
+
+
+@overload
+def linear_simpo_loss(
+    chosen_hidden: ArrayLike,
+    rejected_hidden: ArrayLike,
+    weight: ArrayLike,
+    chosen_labels: ArrayLike,
+    rejected_labels: ArrayLike,
+    *,
+    chosen_mask: ArrayLike | None = ...,
+    rejected_mask: ArrayLike | None = ...,
+    beta: ArrayLike = ...,
+    gamma: ArrayLike = ...,
+    label_smoothing: ArrayLike = ...,
+    temperature: ArrayLike = ...,
+    bias: ArrayLike | None = ...,
+    weight_layout: str = ...,
+    block_size: int = ...,
+    reduction: str = ...,
+    return_aux: bool,
+) -> jax.Array | tuple[jax.Array, dict[str, jax.Array]]: ...
+
+
 @register(plot=None)
 def linear_simpo_loss(
     chosen_hidden: ArrayLike,
@@ -249,6 +396,66 @@ def linear_simpo_loss(
     )
 
 
+@overload
+def linear_orpo_loss(
+    chosen_hidden: ArrayLike,
+    rejected_hidden: ArrayLike,
+    weight: ArrayLike,
+    chosen_labels: ArrayLike,
+    rejected_labels: ArrayLike,
+    *,
+    chosen_mask: ArrayLike | None = ...,
+    rejected_mask: ArrayLike | None = ...,
+    beta: ArrayLike = ...,
+    temperature: ArrayLike = ...,
+    bias: ArrayLike | None = ...,
+    weight_layout: str = ...,
+    block_size: int = ...,
+    reduction: str = ...,
+    return_aux: Literal[False] = ...,
+) -> jax.Array: ...
+
+
+@overload
+def linear_orpo_loss(
+    chosen_hidden: ArrayLike,
+    rejected_hidden: ArrayLike,
+    weight: ArrayLike,
+    chosen_labels: ArrayLike,
+    rejected_labels: ArrayLike,
+    *,
+    chosen_mask: ArrayLike | None = ...,
+    rejected_mask: ArrayLike | None = ...,
+    beta: ArrayLike = ...,
+    temperature: ArrayLike = ...,
+    bias: ArrayLike | None = ...,
+    weight_layout: str = ...,
+    block_size: int = ...,
+    reduction: str = ...,
+    return_aux: Literal[True],
+) -> tuple[jax.Array, dict[str, jax.Array]]: ...
+
+
+@overload
+def linear_orpo_loss(
+    chosen_hidden: ArrayLike,
+    rejected_hidden: ArrayLike,
+    weight: ArrayLike,
+    chosen_labels: ArrayLike,
+    rejected_labels: ArrayLike,
+    *,
+    chosen_mask: ArrayLike | None = ...,
+    rejected_mask: ArrayLike | None = ...,
+    beta: ArrayLike = ...,
+    temperature: ArrayLike = ...,
+    bias: ArrayLike | None = ...,
+    weight_layout: str = ...,
+    block_size: int = ...,
+    reduction: str = ...,
+    return_aux: bool,
+) -> jax.Array | tuple[jax.Array, dict[str, jax.Array]]: ...
+
+
 @register(plot=None)
 def linear_orpo_loss(
     chosen_hidden: ArrayLike,
@@ -320,6 +527,84 @@ def linear_orpo_loss(
         True,
     )
     return orpo_loss(lw, ll, beta=beta, reduction=reduction, return_aux=return_aux)
+
+
+@overload
+def linear_kto_loss(
+    hidden: ArrayLike,
+    weight: ArrayLike,
+    labels: ArrayLike,
+    desirable: ArrayLike,
+    *,
+    mask: ArrayLike | None = ...,
+    reference_log_probs: ArrayLike | None = ...,
+    reference_hidden: ArrayLike | None = ...,
+    reference_weight: ArrayLike | None = ...,
+    reference_point: ArrayLike | None = ...,
+    kl_policy_log_probs: ArrayLike | None = ...,
+    kl_reference_log_probs: ArrayLike | None = ...,
+    beta: ArrayLike = ...,
+    desirable_weight: ArrayLike = ...,
+    undesirable_weight: ArrayLike = ...,
+    temperature: ArrayLike = ...,
+    bias: ArrayLike | None = ...,
+    weight_layout: str = ...,
+    block_size: int = ...,
+    reduction: str = ...,
+    return_aux: Literal[False] = ...,
+) -> jax.Array: ...
+
+
+@overload
+def linear_kto_loss(
+    hidden: ArrayLike,
+    weight: ArrayLike,
+    labels: ArrayLike,
+    desirable: ArrayLike,
+    *,
+    mask: ArrayLike | None = ...,
+    reference_log_probs: ArrayLike | None = ...,
+    reference_hidden: ArrayLike | None = ...,
+    reference_weight: ArrayLike | None = ...,
+    reference_point: ArrayLike | None = ...,
+    kl_policy_log_probs: ArrayLike | None = ...,
+    kl_reference_log_probs: ArrayLike | None = ...,
+    beta: ArrayLike = ...,
+    desirable_weight: ArrayLike = ...,
+    undesirable_weight: ArrayLike = ...,
+    temperature: ArrayLike = ...,
+    bias: ArrayLike | None = ...,
+    weight_layout: str = ...,
+    block_size: int = ...,
+    reduction: str = ...,
+    return_aux: Literal[True],
+) -> tuple[jax.Array, dict[str, jax.Array]]: ...
+
+
+@overload
+def linear_kto_loss(
+    hidden: ArrayLike,
+    weight: ArrayLike,
+    labels: ArrayLike,
+    desirable: ArrayLike,
+    *,
+    mask: ArrayLike | None = ...,
+    reference_log_probs: ArrayLike | None = ...,
+    reference_hidden: ArrayLike | None = ...,
+    reference_weight: ArrayLike | None = ...,
+    reference_point: ArrayLike | None = ...,
+    kl_policy_log_probs: ArrayLike | None = ...,
+    kl_reference_log_probs: ArrayLike | None = ...,
+    beta: ArrayLike = ...,
+    desirable_weight: ArrayLike = ...,
+    undesirable_weight: ArrayLike = ...,
+    temperature: ArrayLike = ...,
+    bias: ArrayLike | None = ...,
+    weight_layout: str = ...,
+    block_size: int = ...,
+    reduction: str = ...,
+    return_aux: bool,
+) -> jax.Array | tuple[jax.Array, dict[str, jax.Array]]: ...
 
 
 @register(plot=None)

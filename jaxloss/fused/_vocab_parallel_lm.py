@@ -19,7 +19,7 @@ sums (Σ exp, the divergence, Σ ψ, the label's log-probability) ``psum``-combi
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, overload
 
 import jax
 import jax.numpy as jnp
@@ -34,6 +34,57 @@ from ._prepare import DEFAULT_BLOCK_SIZE, prepare
 from ._vocab_parallel import _axis, _global_stats, _local_label_ok
 
 __all__ = ["vocab_parallel_linear_distillation", "vocab_parallel_linear_log_probs"]
+
+
+@overload
+def vocab_parallel_linear_log_probs(
+    hidden: ArrayLike,
+    weight: ArrayLike,
+    labels: ArrayLike,
+    *,
+    axis_name: Any,
+    temperature: ArrayLike = ...,
+    bias: ArrayLike | None = ...,
+    weight_layout: str = ...,
+    block_size: int = ...,
+    logit_soft_cap: float | None = ...,
+    ignore_index: int | None = ...,
+    return_entropy: Literal[False] = ...,
+) -> jax.Array: ...
+
+
+@overload
+def vocab_parallel_linear_log_probs(
+    hidden: ArrayLike,
+    weight: ArrayLike,
+    labels: ArrayLike,
+    *,
+    axis_name: Any,
+    temperature: ArrayLike = ...,
+    bias: ArrayLike | None = ...,
+    weight_layout: str = ...,
+    block_size: int = ...,
+    logit_soft_cap: float | None = ...,
+    ignore_index: int | None = ...,
+    return_entropy: Literal[True],
+) -> tuple[jax.Array, jax.Array]: ...
+
+
+@overload
+def vocab_parallel_linear_log_probs(
+    hidden: ArrayLike,
+    weight: ArrayLike,
+    labels: ArrayLike,
+    *,
+    axis_name: Any,
+    temperature: ArrayLike = ...,
+    bias: ArrayLike | None = ...,
+    weight_layout: str = ...,
+    block_size: int = ...,
+    logit_soft_cap: float | None = ...,
+    ignore_index: int | None = ...,
+    return_entropy: bool,
+) -> jax.Array | tuple[jax.Array, jax.Array]: ...
 
 
 def vocab_parallel_linear_log_probs(
