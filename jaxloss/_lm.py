@@ -218,7 +218,7 @@ def token_log_probs(
     return_entropy: bool = False,
     weights: ArrayLike | None = None,
     reduction: str = "none",
-) -> Any:
+) -> jax.Array | tuple[jax.Array, jax.Array]:
     """Per-token log-probability of the label under softmax(logits / T), and optionally entropy.
 
     Math (z = logits / T over the last axis, lse = log Σ_c exp z_c):

@@ -313,7 +313,7 @@ def policy_gradient_loss(
     max_length: int | None = None,
     reduction: str = "none",
     return_aux: bool = False,
-) -> Any:
+) -> jax.Array | tuple[jax.Array, dict[str, jax.Array]]:
     r"""PPO's clipped surrogate per token, aggregated as GRPO, DAPO, Dr. GRPO or GSPO do.
 
     Per token (Schulman et al. 2017, Eq. 7; the GRPO objective of Shao et al. 2024, Eq. 3):
@@ -469,7 +469,7 @@ def cispo_loss(
     max_length: int | None = None,
     reduction: str = "none",
     return_aux: bool = False,
-) -> Any:
+) -> jax.Array | tuple[jax.Array, dict[str, jax.Array]]:
     r"""CISPO: REINFORCE weighted by a clipped, detached importance ratio; no token is dropped.
 
     MiniMax-M1 (2025), §3.1, with the cap as TRL and Liger-Kernel take it (an absolute cap

@@ -155,7 +155,7 @@ def dpo_loss(
     rejected_lengths: ArrayLike | None = None,
     reduction: str = "none",
     return_aux: bool = False,
-) -> Any:
+) -> jax.Array | tuple[jax.Array, dict[str, jax.Array]]:
     r"""Direct preference optimisation and the pairwise variants TRL's ``loss_type`` selects.
 
     With ``ρ_w = policy_chosen − reference_chosen``, ``ρ_l = policy_rejected −
@@ -333,7 +333,7 @@ def orpo_loss(
     nll: ArrayLike | None = None,
     reduction: str = "none",
     return_aux: bool = False,
-) -> Any:
+) -> jax.Array | tuple[jax.Array, dict[str, jax.Array]]:
     r"""Odds-ratio preference optimisation: NLL of the chosen plus λ·(odds-ratio loss).
 
     On length-normalised log-probabilities ``ℓ̄ = log π_θ(y|x) / |y|`` (so ``P = e^ℓ̄`` is the
@@ -446,7 +446,7 @@ def cpo_loss(
     chosen_nll: ArrayLike | None = None,
     reduction: str = "none",
     return_aux: bool = False,
-) -> Any:
+) -> jax.Array | tuple[jax.Array, dict[str, jax.Array]]:
     r"""Contrastive preference optimisation: a reference-free DPO term plus α·NLL.
 
     Xu et al. (2024), Eq. 3 with its NLL term, as TRL's CPO trainer computes it on summed
@@ -556,7 +556,7 @@ def simpo_loss(
     label_smoothing: ArrayLike = 0.0,
     reduction: str = "none",
     return_aux: bool = False,
-) -> Any:
+) -> jax.Array | tuple[jax.Array, dict[str, jax.Array]]:
     r"""SimPO: a length-normalised, reference-free preference loss with a target margin γ.
 
     Meng, Xia & Chen (2024), Eq. 6, on mean token log-probabilities ``ℓ̄``: with
@@ -670,7 +670,7 @@ def kto_loss(
     kl_reference_log_probs: ArrayLike | None = None,
     reduction: str = "none",
     return_aux: bool = False,
-) -> Any:
+) -> jax.Array | tuple[jax.Array, dict[str, jax.Array]]:
     r"""Kahneman–Tversky optimisation: unpaired examples, each desirable or undesirable.
 
     Ethayarajh et al. (2024), Eq. 7 as TRL computes it, with ``ρ = log π_θ(y|x) − log π_ref(y|x)``

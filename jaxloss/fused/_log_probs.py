@@ -103,7 +103,7 @@ def linear_log_probs(
     return_entropy: bool = False,
     weights: ArrayLike | None = None,
     reduction: str = "none",
-) -> Any:
+) -> jax.Array | tuple[jax.Array, jax.Array]:
     """Per-token log p(label) of softmax((hidden @ weight + bias) / T), without the logits.
 
     Math (z = hidden @ W + b, optionally soft-capped z ← cap·tanh(z/cap), then divided by T):

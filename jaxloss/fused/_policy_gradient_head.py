@@ -85,7 +85,7 @@ def linear_policy_gradient_loss(
     weight_layout: str = "dv",
     block_size: int = DEFAULT_BLOCK_SIZE,
     **objective: Any,
-) -> Any:
+) -> jax.Array | tuple[jax.Array, dict[str, jax.Array]]:
     """:func:`jaxloss.policy_gradient_loss` on hidden states, through the fused head (no logits).
 
     The policy's token log-probabilities come from the blocked head (PPO-clip, GRPO, DAPO,

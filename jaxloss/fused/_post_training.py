@@ -22,7 +22,7 @@ Conventions, once for the module:
 
 from __future__ import annotations
 
-from typing import Any, Literal, overload
+from typing import Literal, overload
 
 import jax
 from jax.typing import ArrayLike
@@ -156,7 +156,7 @@ def linear_dpo_loss(
     block_size: int = DEFAULT_BLOCK_SIZE,
     reduction: str = "none",
     return_aux: bool = False,
-) -> Any:
+) -> jax.Array | tuple[jax.Array, dict[str, jax.Array]]:
     """:func:`jaxloss.dpo_loss` on hidden states, through the fused head (no logits).
 
     The policy's (and the reference's) sequence log-probabilities come from the blocked head; no
@@ -332,7 +332,7 @@ def linear_simpo_loss(
     block_size: int = DEFAULT_BLOCK_SIZE,
     reduction: str = "none",
     return_aux: bool = False,
-) -> Any:
+) -> jax.Array | tuple[jax.Array, dict[str, jax.Array]]:
     """:func:`jaxloss.simpo_loss` on hidden states, through the fused head (no logits).
 
     Length-normalised log-probabilities through the blocked head; no reference model.
@@ -473,7 +473,7 @@ def linear_orpo_loss(
     block_size: int = DEFAULT_BLOCK_SIZE,
     reduction: str = "none",
     return_aux: bool = False,
-) -> Any:
+) -> jax.Array | tuple[jax.Array, dict[str, jax.Array]]:
     """:func:`jaxloss.orpo_loss` on hidden states, through the fused head (no logits).
 
     NLL of the chosen plus λ·(odds-ratio loss), with length-normalised log-probabilities through
@@ -630,7 +630,7 @@ def linear_kto_loss(
     block_size: int = DEFAULT_BLOCK_SIZE,
     reduction: str = "none",
     return_aux: bool = False,
-) -> Any:
+) -> jax.Array | tuple[jax.Array, dict[str, jax.Array]]:
     """:func:`jaxloss.kto_loss` on hidden states, through the fused head (no logits).
 
     Summed log-probabilities through the blocked head; the reference by log-probabilities or by

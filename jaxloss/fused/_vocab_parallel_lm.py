@@ -100,7 +100,7 @@ def vocab_parallel_linear_log_probs(
     logit_soft_cap: float | None = None,
     ignore_index: int | None = None,
     return_entropy: bool = False,
-) -> Any:
+) -> jax.Array | tuple[jax.Array, jax.Array]:
     """:func:`linear_log_probs` with the unembedding sharded over the vocabulary (in shard_map).
 
     Math: exactly :func:`linear_log_probs` of the full (concatenated) weight: log p_y =
