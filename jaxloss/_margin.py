@@ -33,6 +33,7 @@ float16/bfloat16 inputs are computed in float32 and the result is float32; float
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -341,24 +342,78 @@ def multiclass_hinge_loss(
     z, y, axis, num_classes, _, dtype = prepare_integer(
         fn, logits, labels, axis, ignore_index, None
     )
-    is_label = jax.lax.broadcasted_iota(y.dtype, z.shape, axis) == jnp.expand_dims(y, axis)
-    # The label score by a gather (labels clipped; _finish_integer_loss makes out-of-range NaN):
+    # The label score by a gather (labels clipped; finish_integer_loss makes out-of-range NaN):
     # a select summed over the class axis costs XLA:CPU a full-size temporary (bench/).
-    y_safe = jnp.expand_dims(jnp.clip(y, 0, num_classes - 1), axis)
-    z_y = jnp.take_along_axis(z, y_safe, axis)
-    v = jnp.asarray(margin, dtype) + z - z_y
+    y_safe = jnp.clip(y, 0, num_classes - 1)
+    m = jnp.asarray(margin, dtype)
     if kind == "crammer_singer":
-        worst = jnp.max(jnp.where(is_label, -jnp.inf, v), axis=axis)
-        # A fused max-reduction may drop a NaN (_core.numerics.nan_of): the row's NaN is added
-        # back through 0·sum(sign(z)) (a sum of at most C signs: finite unless a NaN is in it).
-        worst = worst + nan_of(jnp.sum(jnp.sign(z), axis=axis))
-        loss = _active(worst)  # -inf (a single class) gives 0 with a zero gradient
+        # Closed-form JVP; a NaN score makes its example's whole gradient row NaN there.
+        loss = _crammer_singer(z, y_safe, m, axis)
     else:
-        loss = jnp.sum(jnp.where(is_label, 0, _active(v)), axis=axis)
-    # A NaN score makes its example's value NaN (the sum keeps it); nan_gradient makes the
-    # whole example's gradient NaN too (the max's backward and Weston–Watkins' inactive
-    # classes route a zero to some entries).
-    return finish_integer_loss(nan_gradient(loss, z, axis), y, num_classes, ignore_index, True)
+        is_label = _is_label(z, y_safe, axis)
+        v = m + z - jnp.take_along_axis(z, jnp.expand_dims(y_safe, axis), axis)
+        # A NaN score makes its example's value NaN (the sum keeps it); nan_gradient makes the
+        # whole example's gradient NaN too (the inactive classes would route a zero to some).
+        loss = nan_gradient(jnp.sum(jnp.where(is_label, 0, _active(v)), axis=axis), z, axis)
+    return finish_integer_loss(loss, y, num_classes, ignore_index, True)
+
+
+def _is_label(z: jax.Array, y: jax.Array, axis: int) -> jax.Array:
+    """The one-hot mask of the labels ``y`` along the class axis of ``z``."""
+    return jax.lax.broadcasted_iota(y.dtype, z.shape, axis) == jnp.expand_dims(y, axis)
+
+
+def _largest_other(z: jax.Array, y: jax.Array, axis: int) -> tuple[jax.Array, jax.Array]:
+    """(max_{c≠y} z_c, the label mask), the max kept along ``axis``; -inf for a single class."""
+    is_label = _is_label(z, y, axis)
+    return jnp.max(jnp.where(is_label, -jnp.inf, z), axis=axis, keepdims=True), is_label
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(3,))
+def _crammer_singer(z: jax.Array, y: jax.Array, m: jax.Array, axis: int) -> jax.Array:
+    """max(0, max_{c≠y}(m + z_c) - z_y) per example (labels ``y`` in range).
+
+    (m + max z_c) - z_y is max_c((m + z_c) - z_y) bit for bit (rounding is monotone), with one
+    [C]-wide max instead of a [C]-wide difference. A fused max-reduction may drop a NaN
+    (``_core.numerics.nan_of``): the row's NaN is added back through 0·sum(sign(z)), a sum of at
+    most C signs, finite unless a NaN is in it. A single class gives -inf, hence 0.
+    """
+    other, _ = _largest_other(z, y, axis)
+    z_y = jnp.take_along_axis(z, jnp.expand_dims(y, axis), axis)
+    worst = jnp.squeeze((m + other) - z_y, axis)
+    return _active(worst + nan_of(jnp.sum(jnp.sign(z), axis=axis)))
+
+
+def _crammer_singer_jvp(axis, primals, tangents):
+    """dl = s·(Σ_{c tied} dz_c / k - dz_y + dm): s = 1 where the largest violation is >= 0
+    (active at the kink), 0 below, NaN where the value is NaN; the k classes c ≠ y tied at the
+    largest score share its derivative. Recomputed from the inputs behind a barrier (not shared
+    with the value: XLA:CPU would materialise the shared [N, C] intermediates)."""
+    z, y, m = primals
+    dz, _, dm = tangents
+    value = _crammer_singer(z, y, m, axis)
+    if all_zero(dz, dm):
+        return value, jnp.zeros_like(value)
+    dt = value.dtype
+    zb, yb, mb, zero, one = jax.lax.optimization_barrier(
+        (z, y, m, jnp.zeros((), dt), jnp.ones((), dt))
+    )
+    other, is_label = _largest_other(zb, yb, axis)
+    z_y = jnp.take_along_axis(zb, jnp.expand_dims(yb, axis), axis)
+    worst = jnp.squeeze((mb + other) - z_y, axis)
+    s = jnp.where(jnp.isnan(value), jnp.nan, jnp.where(worst < zero, zero, one))
+    out = jnp.zeros_like(value)
+    if not is_zero(dz):
+        tie = (zb == other) & ~is_label
+        k = jnp.maximum(jnp.sum(tie, axis=axis, keepdims=True).astype(dt), one)
+        share = jnp.where(tie, one / k, jnp.where(is_label, -one, zero))
+        out = out + s * jnp.sum(share * dz, axis=axis)
+    if not is_zero(dm):
+        out = out + s * dm
+    return value, out
+
+
+_crammer_singer.defjvp(_crammer_singer_jvp, symbolic_zeros=True)
 
 
 @register(plot="ranking")
