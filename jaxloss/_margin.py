@@ -405,7 +405,10 @@ def _crammer_singer_jvp(axis, primals, tangents):
     out = jnp.zeros_like(value)
     if not is_zero(dz):
         tie = (zb == other) & ~is_label
-        k = jnp.maximum(jnp.sum(tie, axis=axis, keepdims=True).astype(dt), one)
+        # Counted in int32 whatever the x64 setting (an int64 count, or one in the float
+        # dtype, is materialised [N, C]-wide on XLA:CPU at some shapes).
+        k = jnp.sum(tie, axis=axis, keepdims=True, dtype=jnp.int32)
+        k = jnp.maximum(k.astype(dt), one)
         share = jnp.where(tie, one / k, jnp.where(is_label, -one, zero))
         out = out + s * jnp.sum(share * dz, axis=axis)
     if not is_zero(dm):

@@ -112,6 +112,26 @@ def test_hinge_forward_has_no_temporary_at_large_sizes():
     assert f.lower(s, s).compile().memory_analysis().temp_size_in_bytes == 0
 
 
+def test_hinge_value_and_grad_has_no_temporary_at_large_sizes():
+    # Traced targets: the gradient recomputes its step from the inputs, so neither the target
+    # check nor the value is shared with it (was a 16 MiB temporary here, 64 MiB at 2^24).
+    s = jax.ShapeDtypeStruct((1 << 22,), jnp.float32)
+    f = jax.jit(jax.value_and_grad(lambda x, y: jaxloss.mean(jaxloss.hinge_loss(x, y))))
+    assert f.lower(s, s).compile().memory_analysis().temp_size_in_bytes == 0
+
+
+def test_multiclass_hinge_value_and_grad_temporaries():
+    # Crammer–Singer's closed-form JVP: about one boolean [N, C] mask (a quarter of a float32
+    # array); autodiff of the max through the [N, C] violations kept two float32 arrays, and a
+    # tie count summed as int64 (x64, as here) or as float32 materialised one more.
+    for n, c in ((1024, 4096), (4096, 8192)):
+        z = jax.ShapeDtypeStruct((n, c), jnp.float32)
+        y = jax.ShapeDtypeStruct((n,), jnp.int32)
+        f = jax.jit(jax.value_and_grad(
+            lambda z, y: jaxloss.mean(jaxloss.multiclass_hinge_loss(z, y))))
+        assert f.lower(z, y).compile().memory_analysis().temp_size_in_bytes <= n * c * 4 // 2
+
+
 def test_floors_harness_and_the_protections_of_jaxloss():
     # bench/floors.py on tiny inputs: every program runs, and jaxloss's keep what they claim
     # (a NaN score stays NaN, a 0 target gives NaN, an overflowing float32 sum stays finite).
