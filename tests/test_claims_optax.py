@@ -127,11 +127,12 @@ def _overlap_data():
 @pytest.mark.parametrize(("alpha", "beta"), [(0.3, 0.7), (0.5, 0.5), (0.8, 0.1)])
 def test_tversky_loss_equals_optax_dice_loss_with_alpha_beta(alpha, beta):
     p, t = _overlap_data()
-    got = jaxloss.tversky_loss(p, t, num_spatial_dims=2, alpha=alpha, beta=beta, smooth=0.7,
-                               average="none")
-    want = optax.losses.dice_loss(p, t, alpha=alpha, beta=beta, smooth=0.7, apply_softmax=False,
-                                  reduction="none", axis=(1, 2))
-    _close(got, want)
+    for average, reduction in (("none", "none"), ("macro", "mean")):
+        got = jaxloss.tversky_loss(p, t, num_spatial_dims=2, alpha=alpha, beta=beta,
+                                   smooth=0.7, average=average)
+        want = optax.losses.dice_loss(p, t, alpha=alpha, beta=beta, smooth=0.7,
+                                      apply_softmax=False, reduction=reduction, axis=(1, 2))
+        _close(got, want)
 
 
 def test_jaccard_loss_equals_optax_dice_loss_with_alpha_beta_1():
