@@ -11,6 +11,8 @@ the absolute value (tests/test_metric.py).
 
 from __future__ import annotations
 
+import zlib
+
 import jax
 import numpy as np
 import optax
@@ -18,7 +20,14 @@ import pytest
 
 import jaxloss
 
-RNG = np.random.default_rng(20260206)
+RNG = np.random.default_rng(0)
+
+
+@pytest.fixture(autouse=True)
+def _seed_per_test(request):
+    """Each test draws its data from its own seed, whatever order the tests run in."""
+    global RNG
+    RNG = np.random.default_rng(zlib.crc32(request.node.name.encode()))
 
 
 def _close(got, want, rtol=1e-12, atol=1e-12):
