@@ -158,3 +158,29 @@ def test_generalized_dice_loss_smooth_0_equals_monai_generalized_dice_loss():
     w = w + inf * w.max(1, keepdims=True)
     want = 1 - 2 * (w * tp).sum(1) / (w * (tt + pp)).sum(1)
     _close(jaxloss.generalized_dice_loss(p, t, num_spatial_dims=2, smooth=0.0), want)
+
+
+# dopamine's IQN loss and the IQL value loss
+
+
+@pytest.mark.parametrize("kappa", [1.0, 0.5])
+def test_quantile_huber_loss_equals_dopamine_iqn_quantile_huber_loss(kappa):
+    pred, target = 2 * RNG.normal(size=(6, 4)), RNG.normal(size=6)  # 4 quantile levels
+    tau = RNG.uniform(size=4)
+    # dopamine ImplicitQuantileAgent: u = target - prediction (its bellman_errors) for each
+    # predicted quantile tau, huber = 0.5 u^2 if |u| <= kappa else kappa (|u| - 0.5 kappa),
+    # loss = |tau - 1{u < 0}| huber / kappa
+    u = target[:, None] - pred
+    huber = np.where(np.abs(u) <= kappa, 0.5 * u**2, kappa * (np.abs(u) - 0.5 * kappa))
+    want = np.abs(tau - (u < 0)) * huber / kappa
+    _close(jaxloss.quantile_huber_loss(pred, target, tau=tau, delta=kappa), want)
+
+
+@pytest.mark.parametrize("tau", [0.7, 0.9])
+def test_expectile_loss_equals_the_iql_value_loss(tau):
+    pred, target = _pair()
+    # IQL (Kostrikov et al.'s code): diff = target - prediction,
+    # where(diff > 0, expectile, 1 - expectile) * diff**2
+    diff = target - pred
+    want = np.where(diff > 0, tau, 1 - tau) * diff**2
+    _close(jaxloss.expectile_loss(pred, target, tau=tau), want)
