@@ -301,3 +301,29 @@ def test_token_log_probs_equal_torch_log_softmax_gather_and_entropy(temperature)
     _close(got, lp_y)
     _close(got_entropy, entropy)
 
+
+
+def _torch_weighted_ce_mean(z, y, w, eps):
+    # CrossEntropyLoss(weight=w, label_smoothing=eps, reduction='mean'), class-index targets:
+    # [(1 - eps) sum_n -w[y_n] logp[n, y_n] + (eps / C) sum_n sum_c -w[c] logp[n, c]]
+    #   / sum_n w[y_n]
+    lp = _log_softmax(z)
+    n, c = z.shape
+    nll = -(w[y] * lp[np.arange(n), y]).sum()
+    smooth = -(w * lp).sum()
+    return ((1 - eps) * nll + eps / c * smooth) / w[y].sum()
+
+
+def test_class_weighted_mean_is_torch_weighted_cross_entropy_only_without_smoothing():
+    """docs/integrations/flax-linen.md: jaxloss.mean(ce, weights=w[labels]) is torch's
+    CrossEntropyLoss(weight=w) for unsmoothed values; with label smoothing torch's number is
+    class_weights=w with reduction="mean" instead."""
+    z = RNG.normal(size=(8, 3))
+    y = RNG.integers(0, 3, size=8)
+    w = np.array([0.4, 2.0, 5.0])
+    ce = jaxloss.softmax_cross_entropy_with_integer_labels
+    _close(jaxloss.mean(ce(z, y), weights=w[y]), _torch_weighted_ce_mean(z, y, w, 0.0))
+    smoothed = jaxloss.mean(ce(z, y, label_smoothing=0.05), weights=w[y])
+    torch_smoothed = _torch_weighted_ce_mean(z, y, w, 0.05)
+    assert abs(float(smoothed) - torch_smoothed) > 1e-4
+    _close(ce(z, y, class_weights=w, label_smoothing=0.05, reduction="mean"), torch_smoothed)
