@@ -159,3 +159,16 @@ def test_dice_loss_macro_equals_optax_dice_loss_mean_over_classes():
     want = optax.losses.dice_loss(p, t, smooth=0.7, apply_softmax=False, axis=(1, 2))
     _close(got, want)
 
+
+
+def test_kl_divergence_target_gradient_is_finite_where_optax_gives_nan():
+    """docs/migration.md: "finite gradient at zero targets (optax gives NaN)"."""
+    log_p = jax.nn.log_softmax(np.array([0.3, -1.0, 2.0]))
+    t = np.array([0.5, 0.0, 0.5])
+    _close(jaxloss.kl_divergence(log_p, t), optax.losses.kl_divergence(log_p, t))
+    theirs = jax.grad(lambda q: optax.losses.kl_divergence(log_p, q))(t)
+    ours = jax.grad(lambda q: jaxloss.kl_divergence(log_p, q))(t)
+    assert np.isnan(theirs[1]) and np.all(np.isfinite(ours))
+    # where the target is positive the two gradients agree: log t + 1 - log p
+    _close(np.asarray(ours)[[0, 2]], np.asarray(theirs)[[0, 2]])
+    _close(ours[1], -log_p[1])  # at t = 0: d(t log t)/dt taken as 0
