@@ -324,3 +324,18 @@ def test_class_weighted_mean_is_torch_weighted_cross_entropy_only_without_smooth
     torch_smoothed = _torch_weighted_ce_mean(z, y, w, 0.05)
     assert abs(float(smoothed) - torch_smoothed) > 1e-4
     _close(ce(z, y, class_weights=w, label_smoothing=0.05, reduction="mean"), torch_smoothed)
+
+
+def test_embedding_normalisation_equals_torch_normalize_and_is_finite_at_zero():
+    """jaxloss/_core/embeddings.py (used by the cosine and contrastive losses): x / max(‖x‖₂,
+    eps), as torch.nn.functional.normalize(x, p=2, dim=-1, eps=eps)."""
+    from jaxloss._core.embeddings import normalize
+
+    x = RNG.normal(size=(4, 3))
+    x[1] = 0.0
+    x[2] = 1e-9 * np.array([3.0, 4.0, 0.0])  # below eps: divided by eps, not by its norm
+    eps = 1e-8
+    want = x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), eps)
+    _close(normalize(x, eps), want)
+    jac = jax.jacfwd(lambda v: normalize(v, eps))(np.zeros(3))
+    _close(jac, np.eye(3) / eps)
