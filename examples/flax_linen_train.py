@@ -1,8 +1,9 @@
 """jaxloss with Flax Linen: an imbalanced classifier with dropout, trained from a TrainState.
 
 Three overlapping classes with frequencies 85% / 10% / 5%. The loss is label-smoothed
-cross-entropy averaged with per-example class weights (`jaxloss.mean(values, weights=w[labels])`,
-PyTorch's `CrossEntropyLoss(weight=w)`), so the rare classes are not ignored. Parameters and the
+cross-entropy averaged with per-example class weights (`jaxloss.mean(values, weights=w[labels])`;
+without the smoothing that is PyTorch's `CrossEntropyLoss(weight=w)`), so the rare classes are
+not ignored. Parameters and the
 optimizer state live in `flax.training.train_state.TrainState`; the dropout key is passed to
 `apply` through `rngs` and folded with the step so that every step drops different units.
 

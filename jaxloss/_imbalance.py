@@ -329,8 +329,8 @@ def generalized_cross_entropy(
 
     Returns:
       Array of the shape of ``labels`` (``reduction="none"``; a scalar otherwise): Keras
-      ``CategoricalGeneralizedCrossEntropy(q=q)`` on one-hot targets, applied to logits rather than
-      probabilities.
+      ``CategoricalGeneralizedCrossEntropy(q=q)`` of ``softmax(logits)`` (Keras takes the
+      probabilities, and integer labels as here).
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss

@@ -237,8 +237,9 @@ def dice_loss(
     Returns:
       ``[...]`` (macro, micro) or ``[..., C]`` (none). Equals
       ``optax.losses.dice_loss(p, t, apply_softmax=False, axis=<spatial axes>)`` (its default
-      ``axis`` assumes a batch axis; its ``jnp.allclose`` check fails under ``jit``); keras
-      ``Dice`` and smp/MONAI use (2 TP + s) / (P + T + s), i.e. our ``smooth`` = their s / 2.
+      ``axis`` assumes a batch axis; its ``jnp.allclose`` check fails under ``jit``).
+      smp/MONAI use (2 TP + s) / (P + T + s), i.e. our ``smooth`` = their s / 2; keras
+      ``Dice`` has no smoothing, 2 TP / (P + T + 1e-7), i.e. ``smooth=0`` up to that 1e-7.
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss
@@ -339,10 +340,12 @@ def tversky_loss(
 
     Returns:
       ``[...]`` (macro, micro) or ``[..., C]`` (none). Same as
-      ``optax.losses.dice_loss(alpha=α, beta=β, apply_softmax=False)`` and keras
-      ``Tversky(alpha, beta)`` and smp ``TverskyLoss`` (all α on FP), but their defaults are
-      α = β = 0.5. The widely copied focal-Tversky reference code puts α on FN: swap the two
-      when migrating from it.
+      ``optax.losses.dice_loss(alpha=α, beta=β, apply_softmax=False)`` and smp
+      ``TverskyLoss`` (both α on FP), but their defaults are α = β = 0.5. keras
+      ``Tversky(alpha, beta)`` (default 0.5 / 0.5) has no smoothing, TP / (TP + α FP + β FN +
+      1e-7), i.e. ``smooth=0`` up to that 1e-7, and its code put α on FN until
+      keras-team/keras#23333 (its docs always said FP). The widely copied focal-Tversky
+      reference code puts α on FN: swap the two when migrating from it.
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss
