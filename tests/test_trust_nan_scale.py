@@ -51,9 +51,6 @@ EXCLUDED: dict[str, str] = {}
 XFAIL: dict[str, str] = {
     "ranking_softmax_loss[where_weights]": "masked path: d/dscores of the other items finite",
     "supervised_contrastive_loss[learnable-tau]": "a NaN temperature: anchors without positive 0",
-    "gaussian_nll[eps=0.1]": "the variance clamp drops a NaN variance in the mean",
-    "gaussian_nll_with_log_variance[plain]": "the clamp drops a NaN log-variance in the mean",
-    "gaussian_nll_with_log_variance[full]": "the clamp drops a NaN log-variance in the mean",
     "contrastive_loss[learnable-margin]": "max(m - d, 0) drops a NaN distance in the mean",
 }
 
