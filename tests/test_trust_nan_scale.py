@@ -51,7 +51,6 @@ EXCLUDED: dict[str, str] = {}
 XFAIL: dict[str, str] = {
     "ranking_softmax_loss[where_weights]": "masked path: d/dscores of the other items finite",
     "supervised_contrastive_loss[learnable-tau]": "a NaN temperature: anchors without positive 0",
-    "contrastive_loss[learnable-margin]": "max(m - d, 0) drops a NaN distance in the mean",
 }
 
 
