@@ -49,7 +49,6 @@ EXCLUDED: dict[str, str] = {}
 #: Cases that drop a NaN at scale, with the reason they are not fixed (strict: a fix must remove
 #: the entry).
 XFAIL: dict[str, str] = {
-    "ranking_softmax_loss[where_weights]": "masked path: d/dscores of the other items finite",
     "supervised_contrastive_loss[learnable-tau]": "a NaN temperature: anchors without positive 0",
 }
 
