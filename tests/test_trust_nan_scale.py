@@ -48,9 +48,7 @@ EXCLUDED: dict[str, str] = {}
 
 #: Cases that drop a NaN at scale, with the reason they are not fixed (strict: a fix must remove
 #: the entry).
-XFAIL: dict[str, str] = {
-    "supervised_contrastive_loss[learnable-tau]": "a NaN temperature: anchors without positive 0",
-}
+XFAIL: dict[str, str] = {}
 
 
 def _id(case: Case) -> str:
