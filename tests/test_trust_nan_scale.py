@@ -41,7 +41,7 @@ import jaxloss
 from tests.registry import CASES, Case
 from tests.test_conformance import _cast, _fed_entries, _is_float, _nan_targets, _rng
 
-SIZE = 1 << 16  # elements of the poisoned input, at least
+SIZE = 1 << 16  # elements of the first input (tiled), at least
 
 #: Cases not run here, each with the reason. None: every case tiles along its batch axes.
 EXCLUDED: dict[str, str] = {}
