@@ -21,6 +21,7 @@ from jax.typing import ArrayLike
 
 from ._core import checks as _checks
 from ._core.checks import POSITIVE
+from ._core.numerics import nan_of
 from ._core.registry import register
 from ._core.residual import half
 
@@ -36,14 +37,15 @@ _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 @jax.custom_jvp
 def _clamp_straight_through(x: jax.Array, floor: jax.Array) -> jax.Array:
-    """max(x, floor) whose derivative w.r.t. x is 1 everywhere (torch's clamp under no_grad)."""
-    return jnp.maximum(x, floor)
+    """max(x, floor) whose derivative w.r.t. x is 1 everywhere (torch's clamp under no_grad);
+    NaN where x is NaN (a fused max can drop it: see ``nan_of``)."""
+    return jnp.maximum(x, floor) + nan_of(x)
 
 
 @_clamp_straight_through.defjvp
 def _clamp_straight_through_jvp(primals, tangents):
     (x, floor), (dx, _) = primals, tangents
-    return jnp.maximum(x, floor), dx
+    return jnp.maximum(x, floor) + nan_of(x), dx
 
 
 def _check_bool(fn: str, arg: str, value: Any) -> None:

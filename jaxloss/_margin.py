@@ -623,7 +623,8 @@ def _contrastive_parts(x1, x2, y, margin):
     """½·y·d² + ½·(1 - y)·max(0, m - d)² with d = ‖x1 - x2‖₂ exact (:func:`l2_parts`) and the
     similar term 0 for a dissimilar pair even where d² overflows (0·inf)."""
     d, s, n_s = l2_parts(x1, x2)
-    h = jnp.maximum(margin - d, 0)
+    gap = margin - d
+    h = jnp.maximum(gap, 0) + nan_of(gap)  # a fused max can drop a NaN (see nan_of)
     half_square = 0.5 * d * d
     loss = jnp.where(y == 0, 0, y * half_square) + (1 - y) * (0.5 * h * h)
     return loss, s, n_s, h, half_square

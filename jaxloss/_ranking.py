@@ -196,8 +196,8 @@ def _softmax_ce(s: jax.Array, yh: jax.Array, mask: jax.Array | None) -> jax.Arra
     Values: see ``ranking_softmax_loss``; an item with ŷ = 0 adds 0 (also at a score of −inf), a
     NaN or +inf valid score makes its list NaN, as does a list whose valid scores are all −inf
     (nothing ranks) or that has no valid item (the caller gives 0 there). The gradient is NaN
-    on every valid item of a list with a NaN score or label (through m, or Σŷ in e), and
-    exactly 0 on masked items.
+    on every valid item of a list with a NaN score or label (through m and Σe, or Σŷ in e),
+    and exactly 0 on masked items.
     """
     return _softmax_ce_parts(s, yh, mask)[0]
 
@@ -214,6 +214,9 @@ def _softmax_ce_jvp(primals, tangents):
         else:  # finite: a NaN of the list is in e, and masked items must get 0·scale = 0
             finite = jnp.isfinite(label_sum) & (total > 0)
             scale = jnp.where(finite, label_sum, 0) / jnp.where(finite, total, 1)
+            # A NaN valid score is in Σe; a fused max can drop it from m (XLA:CPU above a few
+            # thousand elements), leaving the list's other e finite: 0·Σe takes it to them.
+            e = jnp.where(mask, e + 0 * total, 0)
         out = out + jnp.sum((scale * e - yh) * ds, axis=-1)
     if not is_zero(dyh):  # +inf at a score of −inf: 0 where the label does not move
         out = out + jnp.sum(jnp.where(dyh == 0, 0, ((m - s) + log_sum) * dyh), axis=-1)

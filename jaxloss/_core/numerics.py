@@ -119,6 +119,9 @@ def logsumexp_parts(
     else:
         shifted = jnp.where(where, x - m, 0)
         s = jnp.sum(jnp.where(where, jnp.exp(shifted), 0), axis=axis, keepdims=True)
+    # A row of NaNs: a fused max (XLA:CPU above a few thousand elements, see nan_of) returns
+    # -inf for it, not NaN; its sum of exponentials is NaN, and the row counts.
+    any_counted = any_counted | jnp.isnan(s)
     s_safe = jnp.where(any_counted, s, 1)
     return m, jnp.where(any_counted, jnp.log(s_safe), 0), any_counted
 
