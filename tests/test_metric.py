@@ -94,6 +94,23 @@ def test_multiclass_hinge_kinks():
     assert v.tolist() == [3.0] and g.tolist() == [[-1.0, 0.5, 0.5]]
 
 
+
+
+def test_crammer_singer_single_class_has_no_violation():
+    # One class: max over c ≠ y is over no class, -inf, so the loss is 0 with a zero gradient
+    # whatever z_y and m, -inf and a traced m = inf included (not -inf - (-inf) = NaN); a NaN
+    # score is still NaN, value and gradient, and leaves the other example unchanged.
+    z, y = _a([[-np.inf], [np.inf], [2.0], [np.nan]]), jnp.array([0, 0, 0, 0])
+    for m in (1.0, np.inf):
+        v, (gz, gm) = _vg(lambda z, m: multiclass_hinge_loss(z, y, margin=m), (0, 1))(z, _a(m))
+        np.testing.assert_array_equal(v, [0.0, 0.0, 0.0, np.nan])
+        np.testing.assert_array_equal(gz, [[0.0], [0.0], [0.0], [np.nan]])
+        assert np.isnan(float(gm))  # the NaN example's dm
+        gm = jax.grad(lambda m: jnp.sum(multiclass_hinge_loss(z[:3], y[:3], margin=m)))(_a(m))
+        assert float(gm) == 0.0
+    t = jax.jvp(lambda z: multiclass_hinge_loss(z, y), (z,), (jnp.ones_like(z),))[1]
+    np.testing.assert_array_equal(t, [0.0, 0.0, 0.0, np.nan])
+    np.testing.assert_array_equal(jax.vmap(multiclass_hinge_loss)(z, y), [0.0, 0.0, 0.0, np.nan])
 def test_triplet_and_cosine_kinks_active():
     a, p, n = _a([[0.0, 0.0]]), _a([[3.0, 0.0]]), _a([[4.0, 0.0]])  # d_ap - d_an + 1 = 0
     v, (ga, gp) = _vg(triplet_margin_loss, argnums=(0, 1))(a, p, n)
