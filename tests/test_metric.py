@@ -94,8 +94,6 @@ def test_multiclass_hinge_kinks():
     assert v.tolist() == [3.0] and g.tolist() == [[-1.0, 0.5, 0.5]]
 
 
-
-
 def test_crammer_singer_single_class_has_no_violation():
     # One class: max over c ≠ y is over no class, -inf, so the loss is 0 with a zero gradient
     # whatever z_y and m, -inf and a traced m = inf included (not -inf - (-inf) = NaN); a NaN
@@ -111,6 +109,26 @@ def test_crammer_singer_single_class_has_no_violation():
     t = jax.jvp(lambda z: multiclass_hinge_loss(z, y), (z,), (jnp.ones_like(z),))[1]
     np.testing.assert_array_equal(t, [0.0, 0.0, 0.0, np.nan])
     np.testing.assert_array_equal(jax.vmap(multiclass_hinge_loss)(z, y), [0.0, 0.0, 0.0, np.nan])
+
+
+def test_crammer_singer_nan_margin_and_ties_of_scores():
+    # A traced NaN margin is NaN, value and gradient, at 3 and at 8192 classes (a fused max over
+    # the violations dropped it there: the value was 0).
+    for c in (3, 8192):
+        z = jnp.asarray(np.random.default_rng(c).standard_normal((2, c)), jnp.float32)
+        y = jnp.array([0, 1])
+        v, (gz, gm) = _vg(lambda z, m, y=y: multiclass_hinge_loss(z, y, margin=m), (0, 1))(
+            z, jnp.float32(np.nan))
+        assert np.isnan(np.asarray(v)).all() and np.isnan(np.asarray(gz)).all()
+        assert np.isnan(float(gm))
+    # Ties are those of the scores: with z_y = -inf every violation is +inf, but only the
+    # largest other score gets the gradient (d/dz of max_{c≠y} z_c + m - z_y); equal scores
+    # still share it.
+    _, g = _vg(lambda z: multiclass_hinge_loss(z, jnp.array([0, 0])))(
+        _a([[-np.inf, 0.0, 1.0], [-np.inf, 1.0, 1.0]]))
+    assert g.tolist() == [[-1.0, 0.0, 1.0], [-1.0, 0.5, 0.5]]
+
+
 def test_triplet_and_cosine_kinks_active():
     a, p, n = _a([[0.0, 0.0]]), _a([[3.0, 0.0]]), _a([[4.0, 0.0]])  # d_ap - d_an + 1 = 0
     v, (ga, gp) = _vg(triplet_margin_loss, argnums=(0, 1))(a, p, n)
