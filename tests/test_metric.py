@@ -129,6 +129,28 @@ def test_crammer_singer_nan_margin_and_ties_of_scores():
     assert g.tolist() == [[-1.0, 0.0, 1.0], [-1.0, 0.5, 0.5]]
 
 
+
+@pytest.mark.parametrize("dtype", [jnp.uint8, jnp.int8, jnp.int16])
+def test_narrow_integer_labels_with_more_classes_than_they_hold(dtype):
+    # 300 classes: C and ignore_index = -100 do not fit in 8 bits (-100 is 156 as uint8), and a
+    # class iota in the labels' dtype wraps (class 256 is class 0). The labels' values fit.
+    z = np.zeros((2, 300))
+    z[0, 256] = 5.0
+    labels = np.array([0, 44])
+    for kind, expected in (("crammer_singer", [6.0, 1.0]), ("weston_watkins", [304.0, 299.0])):
+        for fn in (multiclass_hinge_loss, jax.jit(multiclass_hinge_loss, static_argnames="kind")):
+            got = fn(_a(z), jnp.asarray(labels, dtype), kind=kind)
+            assert got.tolist() == expected, (kind, fn)
+    if dtype == jnp.uint8:  # 156 is a class, not the ignored -100
+        f = jax.jit(lambda z, y: multiclass_hinge_loss(z, y, ignore_index=-100))
+        assert f(_a(z), jnp.asarray([156, 44], dtype)).tolist() == [6.0, 1.0]
+        ce = jaxloss.softmax_cross_entropy_with_integer_labels
+        want = ce(_a(z), jnp.asarray([156, 44]))
+        y = jnp.asarray([156, 44], dtype)
+        got = jax.jit(lambda z, y: ce(z, y, ignore_index=-100))(_a(z), y)
+        np.testing.assert_allclose(got, want, rtol=1e-15)
+
+
 def test_triplet_and_cosine_kinks_active():
     a, p, n = _a([[0.0, 0.0]]), _a([[3.0, 0.0]]), _a([[4.0, 0.0]])  # d_ap - d_an + 1 = 0
     v, (ga, gp) = _vg(triplet_margin_loss, argnums=(0, 1))(a, p, n)
