@@ -123,10 +123,12 @@ def test_crammer_singer_nan_margin_and_ties_of_scores():
         assert np.isnan(float(gm))
     # Ties are those of the scores: with z_y = -inf every violation is +inf, but only the
     # largest other score gets the gradient (d/dz of max_{c≠y} z_c + m - z_y); equal scores
-    # still share it.
-    _, g = _vg(lambda z: multiclass_hinge_loss(z, jnp.array([0, 0])))(
-        _a([[-np.inf, 0.0, 1.0], [-np.inf, 1.0, 1.0]]))
-    assert g.tolist() == [[-1.0, 0.0, 1.0], [-1.0, 0.5, 0.5]]
+    # still share it. Another -inf score is not the max and does not make it NaN
+    # (-inf - (-inf) in its own violation made the value NaN).
+    v, g = _vg(lambda z: multiclass_hinge_loss(z, jnp.array([0, 0, 0])))(
+        _a([[-np.inf, 0.0, 1.0], [-np.inf, 1.0, 1.0], [-np.inf, -np.inf, 1.0]]))
+    assert v.tolist() == [np.inf] * 3
+    assert g.tolist() == [[-1.0, 0.0, 1.0], [-1.0, 0.5, 0.5], [-1.0, 0.0, 1.0]]
 
 
 
