@@ -301,8 +301,9 @@ def multiclass_hinge_loss(
         l = sum_{c≠y} max(0, v_c).
 
     Gradient: Crammer–Singer: dl/dz = e_{c*} - e_y where c* = argmax_{c≠y} v_c and v_{c*} >= 0
-    (active at the kink), else 0; classes tied for the largest violation share the gradient
-    equally (a valid subgradient). Weston–Watkins: dl/dz_c = [v_c >= 0] for c ≠ y and
+    (active at the kink), else 0; classes tied for the largest score z_c, c ≠ y, share the
+    gradient equally (a valid subgradient; ties of the scores, not of the rounded or infinite
+    violations). Weston–Watkins: dl/dz_c = [v_c >= 0] for c ≠ y and
     dl/dz_y = -#{c ≠ y : v_c >= 0}. dl/dm = [v_{c*} >= 0] (CS), #{c ≠ y : v_c >= 0} (WW).
     Ignored examples: value 0, gradient 0
     (a NaN in an ignored example's logits still makes its gradient row NaN). Out-of-range
