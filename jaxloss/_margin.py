@@ -301,8 +301,9 @@ def multiclass_hinge_loss(
         l = sum_{c≠y} max(0, v_c).
 
     Gradient: Crammer–Singer: dl/dz = e_{c*} - e_y where c* = argmax_{c≠y} v_c and v_{c*} >= 0
-    (active at the kink), else 0; classes tied for the largest violation share the gradient
-    equally (a valid subgradient). Weston–Watkins: dl/dz_c = [v_c >= 0] for c ≠ y and
+    (active at the kink), else 0; classes tied for the largest score z_c, c ≠ y, share the
+    gradient equally (a valid subgradient; ties of the scores, not of the rounded or infinite
+    violations). Weston–Watkins: dl/dz_c = [v_c >= 0] for c ≠ y and
     dl/dz_y = -#{c ≠ y : v_c >= 0}. dl/dm = [v_{c*} >= 0] (CS), #{c ≠ y : v_c >= 0} (WW).
     Ignored examples: value 0, gradient 0
     (a NaN in an ignored example's logits still makes its gradient row NaN). Out-of-range
@@ -369,6 +370,19 @@ def _largest_other(z: jax.Array, y: jax.Array, axis: int) -> tuple[jax.Array, ja
     return jnp.max(jnp.where(is_label, -jnp.inf, z), axis=axis, keepdims=True), is_label
 
 
+def _largest_violation(
+    z: jax.Array, y: jax.Array, m: jax.Array, axis: int
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(max_{c≠y}(m + z_c) - z_y per example, max_{c≠y} z_c kept along ``axis``, the label
+    mask). A single class has no violation: -inf whatever z_y and m (the difference would be
+    -inf - (-inf) = NaN at z_y = -inf, and -inf + inf at m = inf)."""
+    other, is_label = _largest_other(z, y, axis)
+    if z.shape[axis] == 1:
+        return jnp.squeeze(other, axis), other, is_label
+    z_y = jnp.take_along_axis(z, jnp.expand_dims(y, axis), axis)
+    return jnp.squeeze((m + other) - z_y, axis), other, is_label
+
+
 @functools.partial(jax.custom_jvp, nondiff_argnums=(3,))
 def _crammer_singer(z: jax.Array, y: jax.Array, m: jax.Array, axis: int) -> jax.Array:
     """max(0, max_{c≠y}(m + z_c) - z_y) per example (labels ``y`` in range).
@@ -376,11 +390,10 @@ def _crammer_singer(z: jax.Array, y: jax.Array, m: jax.Array, axis: int) -> jax.
     (m + max z_c) - z_y is max_c((m + z_c) - z_y) bit for bit (rounding is monotone), with one
     [C]-wide max instead of a [C]-wide difference. A fused max-reduction may drop a NaN
     (``_core.numerics.nan_of``): the row's NaN is added back through 0·sum(sign(z)), a sum of at
-    most C signs, finite unless a NaN is in it. A single class gives -inf, hence 0.
+    most C signs, finite unless a NaN is in it. A single class gives -inf, hence 0 (a NaN score
+    still gives NaN).
     """
-    other, _ = _largest_other(z, y, axis)
-    z_y = jnp.take_along_axis(z, jnp.expand_dims(y, axis), axis)
-    worst = jnp.squeeze((m + other) - z_y, axis)
+    worst, _, _ = _largest_violation(z, y, m, axis)
     return _active(worst + nan_of(jnp.sum(jnp.sign(z), axis=axis)))
 
 
@@ -398,9 +411,7 @@ def _crammer_singer_jvp(axis, primals, tangents):
     zb, yb, mb, zero, one = jax.lax.optimization_barrier(
         (z, y, m, jnp.zeros((), dt), jnp.ones((), dt))
     )
-    other, is_label = _largest_other(zb, yb, axis)
-    z_y = jnp.take_along_axis(zb, jnp.expand_dims(yb, axis), axis)
-    worst = jnp.squeeze((mb + other) - z_y, axis)
+    worst, other, is_label = _largest_violation(zb, yb, mb, axis)
     s = jnp.where(jnp.isnan(value), jnp.nan, jnp.where(worst < zero, zero, one))
     out = jnp.zeros_like(value)
     if not is_zero(dz):

@@ -137,7 +137,9 @@ def mean(
     gives inf. The price is at the other end of the range: the power of two is 2^-k with 2^k in
     [2n, 4n) for n reduced elements, so in float32 a term |w·v| below 2^k·2^-126 (2.5e-32 at
     n = 2^20) becomes subnormal once scaled and counts as 0 where subnormals are flushed, as on
-    XLA:CPU; a mean made only of such terms is 0. The gradient is not scaled and is exact there.
+    XLA:CPU; a mean made only of such terms is 0. The sum of the weights is scaled too: a total
+    weight below 2^k·2^-126 counts as 0, and the mean is then 0 as if nothing were counted
+    (weights of 1e-38 each, say). The gradient is not scaled and is exact there.
 
     Args:
       values: per-example (or per-element) loss values, any shape, floating.

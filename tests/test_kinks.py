@@ -52,6 +52,28 @@ def test_huber_at_the_threshold():
     assert float(g_delta) == 0.0  # d/dδ of δ(|r| - δ/2) at |r| = δ is |r| - δ = 0
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast")
+def test_huber_delta_beyond_the_float32_range_is_quadratic():
+    # δ = 1e300 passes the check and is inf in float32, as is a traced δ = inf: every residual
+    # is then on the quadratic side, r²/2 with gradient r and dl/dδ = 0 (not inf·0 = NaN).
+    r = np.array([0.5, -3.0, 1e19], np.float32)
+    r64 = r.astype(np.float64)
+
+    def value_and_grads(p, d):
+        v = jaxloss.huber_loss(p, jnp.zeros_like(p), delta=d)
+        g_p, g_d = jax.grad(lambda p, d: jnp.sum(jaxloss.huber_loss(p, jnp.zeros_like(p),
+                                                                      delta=d)), (0, 1))(p, d)
+        return v, g_p, g_d
+
+    v, g_p, _ = value_and_grads(jnp.asarray(r), 1e300)
+    np.testing.assert_allclose(v, 0.5 * r64**2, rtol=1e-6)
+    np.testing.assert_array_equal(g_p, r)
+    v, g_p, g_d = jax.jit(value_and_grads)(jnp.asarray(r), jnp.float32(np.inf))
+    np.testing.assert_allclose(v, 0.5 * r64**2, rtol=1e-6)
+    np.testing.assert_array_equal(g_p, r)
+    assert float(g_d) == 0.0
+
+
 def test_smooth_l1_at_the_threshold():
     beta = 0.5
     r = np.array([-beta, beta])

@@ -94,6 +94,65 @@ def test_multiclass_hinge_kinks():
     assert v.tolist() == [3.0] and g.tolist() == [[-1.0, 0.5, 0.5]]
 
 
+def test_crammer_singer_single_class_has_no_violation():
+    # One class: max over c ≠ y is over no class, -inf, so the loss is 0 with a zero gradient
+    # whatever z_y and m, -inf and a traced m = inf included (not -inf - (-inf) = NaN); a NaN
+    # score is still NaN, value and gradient, and leaves the other example unchanged.
+    z, y = _a([[-np.inf], [np.inf], [2.0], [np.nan]]), jnp.array([0, 0, 0, 0])
+    for m in (1.0, np.inf):
+        v, (gz, gm) = _vg(lambda z, m: multiclass_hinge_loss(z, y, margin=m), (0, 1))(z, _a(m))
+        np.testing.assert_array_equal(v, [0.0, 0.0, 0.0, np.nan])
+        np.testing.assert_array_equal(gz, [[0.0], [0.0], [0.0], [np.nan]])
+        assert np.isnan(float(gm))  # the NaN example's dm
+        gm = jax.grad(lambda m: jnp.sum(multiclass_hinge_loss(z[:3], y[:3], margin=m)))(_a(m))
+        assert float(gm) == 0.0
+    t = jax.jvp(lambda z: multiclass_hinge_loss(z, y), (z,), (jnp.ones_like(z),))[1]
+    np.testing.assert_array_equal(t, [0.0, 0.0, 0.0, np.nan])
+    np.testing.assert_array_equal(jax.vmap(multiclass_hinge_loss)(z, y), [0.0, 0.0, 0.0, np.nan])
+
+
+def test_crammer_singer_nan_margin_and_ties_of_scores():
+    # A traced NaN margin is NaN, value and gradient, at 3 and at 8192 classes (a fused max over
+    # the violations dropped it there: the value was 0).
+    for c in (3, 8192):
+        z = jnp.asarray(np.random.default_rng(c).standard_normal((2, c)), jnp.float32)
+        y = jnp.array([0, 1])
+        v, (gz, gm) = _vg(lambda z, m, y=y: multiclass_hinge_loss(z, y, margin=m), (0, 1))(
+            z, jnp.float32(np.nan))
+        assert np.isnan(np.asarray(v)).all() and np.isnan(np.asarray(gz)).all()
+        assert np.isnan(float(gm))
+    # Ties are those of the scores: with z_y = -inf every violation is +inf, but only the
+    # largest other score gets the gradient (d/dz of max_{c≠y} z_c + m - z_y); equal scores
+    # still share it. Another -inf score is not the max and does not make it NaN
+    # (-inf - (-inf) in its own violation made the value NaN).
+    v, g = _vg(lambda z: multiclass_hinge_loss(z, jnp.array([0, 0, 0])))(
+        _a([[-np.inf, 0.0, 1.0], [-np.inf, 1.0, 1.0], [-np.inf, -np.inf, 1.0]]))
+    assert v.tolist() == [np.inf] * 3
+    assert g.tolist() == [[-1.0, 0.0, 1.0], [-1.0, 0.5, 0.5], [-1.0, 0.0, 1.0]]
+
+
+
+@pytest.mark.parametrize("dtype", [jnp.uint8, jnp.int8, jnp.int16])
+def test_narrow_integer_labels_with_more_classes_than_they_hold(dtype):
+    # 300 classes: C and ignore_index = -100 do not fit in 8 bits (-100 is 156 as uint8), and a
+    # class iota in the labels' dtype wraps (class 256 is class 0). The labels' values fit.
+    z = np.zeros((2, 300))
+    z[0, 256] = 5.0
+    labels = np.array([0, 44])
+    for kind, expected in (("crammer_singer", [6.0, 1.0]), ("weston_watkins", [304.0, 299.0])):
+        for fn in (multiclass_hinge_loss, jax.jit(multiclass_hinge_loss, static_argnames="kind")):
+            got = fn(_a(z), jnp.asarray(labels, dtype), kind=kind)
+            assert got.tolist() == expected, (kind, fn)
+    if dtype == jnp.uint8:  # 156 is a class, not the ignored -100
+        f = jax.jit(lambda z, y: multiclass_hinge_loss(z, y, ignore_index=-100))
+        assert f(_a(z), jnp.asarray([156, 44], dtype)).tolist() == [6.0, 1.0]
+        ce = jaxloss.softmax_cross_entropy_with_integer_labels
+        want = ce(_a(z), jnp.asarray([156, 44]))
+        y = jnp.asarray([156, 44], dtype)
+        got = jax.jit(lambda z, y: ce(z, y, ignore_index=-100))(_a(z), y)
+        np.testing.assert_allclose(got, want, rtol=1e-15)
+
+
 def test_triplet_and_cosine_kinks_active():
     a, p, n = _a([[0.0, 0.0]]), _a([[3.0, 0.0]]), _a([[4.0, 0.0]])  # d_ap - d_an + 1 = 0
     v, (ga, gp) = _vg(triplet_margin_loss, argnums=(0, 1))(a, p, n)

@@ -465,3 +465,17 @@ def test_mean_range_ends_of_the_overflow_scaling():
     tiny = jnp.full((n,), 2.0**-110, jnp.float32)
     grad = jax.jit(jax.grad(jaxloss.mean))(tiny)
     np.testing.assert_array_equal(np.asarray(grad), np.full(n, 2.0**-20, np.float32))
+
+
+def test_mean_total_weight_at_the_low_end_of_the_scaling():
+    # n = 4: 2^k = 8, so a total weight from 8 · 2^-126 = 2^-123 up is exact (the mean of
+    # 2^100 is 2^100); below it the scaled total flushes on XLA:CPU and the mean is 0, as
+    # documented, while the gradient w / sum(w) stays exact.
+    values = jnp.full((4,), 2.0**100, jnp.float32)
+    mean = jax.jit(jaxloss.mean)
+    assert float(mean(values, jnp.full((4,), 2.0**-125, jnp.float32))) == 2.0**100
+    tiny = jnp.full((4,), 2.0**-126, jnp.float32)
+    if jax.default_backend() == "cpu":
+        assert float(mean(values, tiny)) == 0.0
+    grad = jax.jit(jax.grad(jaxloss.mean))(values, tiny)
+    np.testing.assert_array_equal(np.asarray(grad), np.full(4, 0.25, np.float32))

@@ -203,6 +203,10 @@ def check_labels(
         )
     check_ignore_index(fn, ignore_index)
     require_labels_in_range(fn, labels, num_classes, ignore_index)
+    # Narrow integer labels are widened: uint8/int8/int16 can hold neither C nor ignore_index
+    # (-100 is 156 in uint8), so comparisons with them and class iotas would wrap.
+    if jnp.iinfo(labels.dtype).bits < 32:
+        labels = labels.astype(jnp.int32)
     return labels
 
 

@@ -7,7 +7,7 @@ One rule: mean = sum(w·v over counted) / sum(w over counted), 0 with a zero, fi
 when nothing is counted. The mean scales every term by 2^-k, k = ceil(log2(reduced elements)) +
 1, inside the same fused reduction (one multiply per element, no extra pass), so the scaled sum
 is at most max|w·v| and cannot overflow; scaling by a power of two is exact except for terms
-it pushes below the smallest normal number, which flush to 0 on XLA:CPU (``jaxloss.mean``
+(or a weight sum) it makes subnormal, which flush to 0 on XLA:CPU (``jaxloss.mean``
 states both consequences). Guarding that end as well costs a second reduction, which XLA:CPU
 does not fuse with the first: the values are then materialised (measured: 3.3× the time of
 the squared-error mean at 2^24 elements). The alternatives to the scaling measured worse: a
