@@ -143,11 +143,12 @@ def test_floors_harness_and_the_protections_of_jaxloss():
     for programs, (args, probes) in (
         (floors.hinge_programs(), floors.hinge_inputs(4096)),
         (floors.squared_programs(), floors.squared_inputs(4096)),
+        (floors.huber_programs(), floors.huber_inputs(4096)),
         (floors.multiclass_programs(), floors.multiclass_inputs((64, 128))),
     ):
         rows += floors.measure("tiny", programs, args, probes, reps=1)
     ours = [r for r in rows if r["program"] == "jaxloss"]
-    assert len(ours) == 3
+    assert len(ours) == 4
     for r in ours:
         assert r["behaviour"] and all(r["behaviour"].values()), r
     squared_optax = next(r for r in rows if r["program"] == "optax" and "mean 3.24e38 finite"
