@@ -11,6 +11,17 @@ B, C = 6, 5  # batch and classes for class-axis losses
 SHAPE = (3, 4)  # elementwise losses
 
 
+def rng_for_test(request) -> np.random.Generator:
+    """A generator seeded from the test's own name (pytest's ``request``): the data a test draws
+    does not depend on which tests ran before it."""
+    return np.random.default_rng(zlib.crc32(request.node.name.encode()))
+
+
+def close(got, want, rtol=1e-12, atol=1e-12):
+    """``got`` (any array) equals the float64 reference ``want`` to the tolerances."""
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=rtol, atol=atol)
+
+
 def sigmoid(x):
     return 0.5 * (1 + np.tanh(0.5 * x))
 

@@ -10,12 +10,12 @@ Checked elsewhere: mean_absolute_percentage_error and mean_squared_logarithmic_e
 
 from __future__ import annotations
 
-import zlib
-
 import numpy as np
 import pytest
 
 import jaxloss
+from tests.reference import close as _close
+from tests.reference import rng_for_test
 
 RNG = np.random.default_rng(0)
 
@@ -24,12 +24,8 @@ RNG = np.random.default_rng(0)
 def _seed_per_test(request):
     """Each test draws its data from its own seed, whatever order the tests run in."""
     global RNG
-    RNG = np.random.default_rng(zlib.crc32(request.node.name.encode()))
+    RNG = rng_for_test(request)
 EPS = 1e-7  # keras.backend.epsilon()
-
-
-def _close(got, want, rtol=1e-12, atol=1e-12):
-    np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=rtol, atol=atol)
 
 
 def _softmax(z):

@@ -14,13 +14,13 @@ tests/test_fused_lm.py), rax (tests/cases/ranking.py, tests/test_ranking.py).
 
 from __future__ import annotations
 
-import zlib
-
 import numpy as np
 import pytest
 from sklearn.metrics import mean_absolute_percentage_error, mean_pinball_loss
 
 import jaxloss
+from tests.reference import close as _close
+from tests.reference import rng_for_test
 
 RNG = np.random.default_rng(0)
 
@@ -29,11 +29,7 @@ RNG = np.random.default_rng(0)
 def _seed_per_test(request):
     """Each test draws its data from its own seed, whatever order the tests run in."""
     global RNG
-    RNG = np.random.default_rng(zlib.crc32(request.node.name.encode()))
-
-
-def _close(got, want, rtol=1e-12, atol=1e-12):
-    np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=rtol, atol=atol)
+    RNG = rng_for_test(request)
 
 
 def _pair(n=12, scale=6.0):
