@@ -102,18 +102,23 @@ def squared_programs():
     }
 
 
-def squared_inputs(n: int):
-    rng = np.random.default_rng(1)
+def residual_inputs(n: int, seed: int, big: float, label: str):
+    """(predictions, targets) ~ N(0, 1), and the probes: one NaN prediction; every residual
+    ``big``, whose loss values are in range but whose float32 sum is not."""
+    rng = np.random.default_rng(seed)
     p = rng.standard_normal(n, dtype=np.float32)
     t = rng.standard_normal(n, dtype=np.float32)
-    probes = {}
     pn = p.copy()
     pn[n // 3] = np.nan
-    probes["NaN -> NaN"] = (pn, t), "nan"
-    # Every residual 1.8e19: squares 3.24e38 (in range), their float32 sum is not.
-    big = np.full(n, 1.8e19, np.float32)
-    probes["mean 3.24e38 finite"] = (big, np.zeros(n, np.float32)), "finite"
+    probes = {
+        "NaN -> NaN": ((pn, t), "nan"),
+        label: ((np.full(n, big, np.float32), np.zeros(n, np.float32)), "finite"),
+    }
     return (p, t), probes
+
+
+def squared_inputs(n: int):
+    return residual_inputs(n, 1, 1.8e19, "mean 3.24e38 finite")  # squares 3.24e38
 
 
 def huber_programs():
@@ -125,16 +130,7 @@ def huber_programs():
 
 
 def huber_inputs(n: int):
-    rng = np.random.default_rng(3)
-    p = rng.standard_normal(n, dtype=np.float32)
-    t = rng.standard_normal(n, dtype=np.float32)
-    probes = {}
-    pn = p.copy()
-    pn[n // 3] = np.nan
-    probes["NaN -> NaN"] = (pn, t), "nan"
-    # Every residual 3e38: values 3e38 - 0.5 (in range), their float32 sum is not.
-    probes["mean 3e38 finite"] = (np.full(n, 3e38, np.float32), np.zeros(n, np.float32)), "finite"
-    return (p, t), probes
+    return residual_inputs(n, 3, 3e38, "mean 3e38 finite")  # values 3e38 - 0.5
 
 
 def multiclass_programs():
