@@ -372,7 +372,8 @@ def softmax_cross_entropy_with_integer_labels(
     (a NaN in an ignored example's logits still makes its gradient row NaN).
 
     Labels outside [0, C) (other than ``ignore_index``), or whose class is masked by ``where``,
-    raise a ValueError when the labels are concrete; under ``jit`` they give a NaN value.
+    raise a ValueError when the labels are concrete; under ``jit`` they give a NaN value and
+    a NaN gradient row.
 
     Args:
       logits: floating array [..., C, ...] with the class axis ``axis``.

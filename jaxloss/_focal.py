@@ -6,8 +6,9 @@ Inputs. ``sigmoid_focal_loss`` is elementwise on logits with labels in [0, 1] (s
 allowed; concrete ones are checked). The softmax losses take integer labels with the conventions
 of :func:`jaxloss.softmax_cross_entropy_with_integer_labels` (``jaxloss._core.labels``): labels
 have the logits' shape without ``axis``; ``ignore_index`` examples give 0; ``where`` masks
-classes; labels out of range raise eagerly and give NaN under ``jit``. float16/bfloat16 inputs are
-computed in float32 and the result is float32; float64 stays float64.
+classes; labels out of range raise eagerly and give NaN under ``jit`` (value and gradient).
+float16/bfloat16 inputs are computed in float32 and the result is float32; float64 stays
+float64.
 
 Reduction. The softmax losses take ``reduction="none" | "mean" | "sum"`` (default ``"none"``:
 one value per example), PyTorch's for integer labels: with V the examples whose label is not

@@ -7,9 +7,9 @@ Inputs. ``asymmetric_multilabel_loss`` is elementwise on sigmoid logits with lab
 (multi-hot; concrete ones are checked). The multi-class losses take integer labels with the
 conventions of :func:`jaxloss.softmax_cross_entropy_with_integer_labels`: labels have the logits'
 shape without ``axis``; ``ignore_index`` examples give 0; ``where`` masks classes; labels out of
-range raise eagerly and give NaN under ``jit``. float16/bfloat16 inputs are computed in float32
-and the result is float32; float64 stays float64. The focal losses (sigmoid, softmax,
-class-balanced focal, Poly-1) are in ``_focal``.
+range raise eagerly and give NaN under ``jit`` (value and gradient). float16/bfloat16 inputs
+are computed in float32 and the result is float32; float64 stays float64. The focal losses
+(sigmoid, softmax, class-balanced focal, Poly-1) are in ``_focal``.
 
 Reduction. The multi-class losses take ``reduction="none" | "mean" | "sum"`` (default
 ``"none"``: one value per example), PyTorch's for integer labels: with V the examples whose label

@@ -307,7 +307,7 @@ def multiclass_hinge_loss(
     dl/dz_y = -#{c ≠ y : v_c >= 0}. dl/dm = [v_{c*} >= 0] (CS), #{c ≠ y : v_c >= 0} (WW).
     Ignored examples: value 0, gradient 0
     (a NaN in an ignored example's logits still makes its gradient row NaN). Out-of-range
-    labels raise a ValueError when concrete and give NaN under ``jit``.
+    labels raise a ValueError when concrete and give NaN under ``jit``, value and gradient.
 
     Args:
       logits: floating array [..., C, ...] of scores with the class axis ``axis``.

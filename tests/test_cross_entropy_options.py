@@ -664,6 +664,28 @@ def test_out_of_range_labels(fn, bad_label, ignore_index):
           np.asarray(fn(z, jnp.asarray(fine_labels), ignore_index=ignore_index))[good])
 
 
+@pytest.mark.parametrize(
+    "loss",
+    [int_ce, jaxloss.multiclass_hinge_loss, jaxloss.softmax_focal_loss, jaxloss.poly1_cross_entropy,
+     jaxloss.logit_adjusted_cross_entropy],
+    ids=["int_ce", "multiclass_hinge", "softmax_focal", "poly1", "logit_adjusted"],
+)
+def test_out_of_range_traced_label_makes_its_gradient_row_nan(loss):
+    # A select would route the bad example a zero gradient: a step on a batch whose loss is
+    # NaN would then silently train on the others. Ignored rows keep a zero gradient.
+    logits, labels, _, _, _ = make_batch(None, None)
+    labels = labels.copy()
+    labels[3], labels[5] = C + 2, -100
+    z, y = jnp.asarray(logits), jnp.asarray(labels)
+    kwargs = {"ignore_index": -100}
+    if loss is jaxloss.logit_adjusted_cross_entropy:
+        kwargs["class_priors"] = jnp.full((C,), 1.0 / C)
+    g = np.asarray(jax.jit(jax.grad(lambda z, y: jnp.sum(loss(z, y, **kwargs))))(z, y))
+    assert np.isnan(g[3]).all()
+    np.testing.assert_array_equal(g[5], 0.0)
+    assert np.isfinite(np.delete(g, 3, axis=0)).all()
+
+
 def test_label_on_masked_class_is_nan_under_jit():
     logits, labels, mask, _, _ = make_batch("class", None)
     labels = labels.copy()

@@ -264,12 +264,20 @@ def finish_integer_loss(
     ignore_index: Any,
     label_counted: jax.Array | bool,
 ) -> jax.Array:
-    """Zeros ignored examples; NaN marks labels out of range or masked out (traced inputs)."""
-    in_range = (labels >= 0) & (labels < num_classes) & label_counted
+    """Zeros ignored examples; NaN marks labels out of range or masked out (traced inputs), in
+    the value and in that example's gradient.
+
+    The NaN multiplies the loss instead of replacing it: a select would route the example a
+    zero gradient, and a step would then silently train on the other examples of a batch whose
+    loss is NaN. An ignored example keeps the factor 1, so that the select that zeros it does
+    not meet NaN·0 in its backward pass.
+    """
+    valid = (labels >= 0) & (labels < num_classes) & label_counted
     if ignore_index is None:
-        return jnp.where(in_range, loss, jnp.nan)
+        return loss * jnp.where(valid, 1, jnp.nan).astype(loss.dtype)
     ignored = labels == ignore_index
-    return jnp.where(ignored, 0, jnp.where(in_range, loss, jnp.nan))
+    loss = loss * jnp.where(valid | ignored, 1, jnp.nan).astype(loss.dtype)
+    return jnp.where(ignored, 0, loss)
 
 
 def reduce_integer(
