@@ -186,6 +186,10 @@ def test_out_of_range_label_under_jit_is_nan():
     out = jax.jit(lambda x, w, y: linear_cross_entropy(x, w, y, block_size=4))(
         d["hidden"], d["weight"], y)
     assert np.isnan(out[0]) and np.all(np.isfinite(out[1:]))
+    # Its hidden state's gradient row is NaN too, the others finite (a select gave it 0).
+    g = jax.jit(jax.grad(lambda x, y: jnp.sum(linear_cross_entropy(x, d["weight"], y,
+                                                                   block_size=4))))(d["hidden"], y)
+    assert np.isnan(np.asarray(g[0])).all() and np.isfinite(np.asarray(g[1:])).all()
 
 
 def test_per_example_gradients_under_vmap():

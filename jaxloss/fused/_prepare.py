@@ -250,11 +250,15 @@ def combine(
         loss = (1 - p.eps) * loss + p.eps * smooth / k
     if p.with_z:
         loss = loss + p.z_loss * jnp.square(lse)
+    # The NaN of a bad label multiplies the loss, so that the token's gradient is NaN too (a
+    # select would route it a zero); ignored tokens keep the factor 1 (see
+    # jaxloss/_core/labels.finish_integer_loss).
     if p.ignore_index is None:
-        loss = jnp.where(label_ok, loss, jnp.nan)
+        loss = loss * jnp.where(label_ok, 1, jnp.nan).astype(loss.dtype)
     else:
         ignored = p.y == p.ignore_index
-        loss = jnp.where(ignored, 0, jnp.where(label_ok, loss, jnp.nan))
+        loss = loss * jnp.where(label_ok | ignored, 1, jnp.nan).astype(loss.dtype)
+        loss = jnp.where(ignored, 0, loss)
     return loss.reshape(p.batch_shape)
 
 
