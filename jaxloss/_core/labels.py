@@ -47,6 +47,7 @@ __all__ = [
     "class_weights_vector",
     "effective_number_weights",
     "finish_integer_loss",
+    "mark_invalid_labels",
     "normalise_axis",
     "prepare_integer",
     "reduce_integer",
@@ -265,17 +266,24 @@ def finish_integer_loss(
     label_counted: jax.Array | bool,
 ) -> jax.Array:
     """Zeros ignored examples; NaN marks labels out of range or masked out (traced inputs), in
-    the value and in that example's gradient.
+    the value and in that example's gradient (:func:`mark_invalid_labels`)."""
+    valid = (labels >= 0) & (labels < num_classes) & label_counted
+    ignored = None if ignore_index is None else labels == ignore_index
+    return mark_invalid_labels(loss, valid, ignored)
+
+
+def mark_invalid_labels(
+    loss: jax.Array, valid: jax.Array, ignored: jax.Array | None
+) -> jax.Array:
+    """``loss`` with 0 where ``ignored`` and NaN where a label is neither ``valid`` nor ignored.
 
     The NaN multiplies the loss instead of replacing it: a select would route the example a
     zero gradient, and a step would then silently train on the other examples of a batch whose
     loss is NaN. An ignored example keeps the factor 1, so that the select that zeros it does
-    not meet NaN·0 in its backward pass.
+    not meet NaN·0 in its backward pass. Shared by the integer-label losses and the fused heads.
     """
-    valid = (labels >= 0) & (labels < num_classes) & label_counted
-    if ignore_index is None:
+    if ignored is None:
         return loss * jnp.where(valid, 1, jnp.nan).astype(loss.dtype)
-    ignored = labels == ignore_index
     loss = loss * jnp.where(valid | ignored, 1, jnp.nan).astype(loss.dtype)
     return jnp.where(ignored, 0, loss)
 

@@ -13,7 +13,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from .._core import checks as _checks
-from .._core.labels import check_label_range
+from .._core.labels import check_label_range, mark_invalid_labels
 from ._kernel import KernelConfig
 
 DEFAULT_BLOCK_SIZE = 2048
@@ -250,16 +250,8 @@ def combine(
         loss = (1 - p.eps) * loss + p.eps * smooth / k
     if p.with_z:
         loss = loss + p.z_loss * jnp.square(lse)
-    # The NaN of a bad label multiplies the loss, so that the token's gradient is NaN too (a
-    # select would route it a zero); ignored tokens keep the factor 1 (see
-    # jaxloss/_core/labels.finish_integer_loss).
-    if p.ignore_index is None:
-        loss = loss * jnp.where(label_ok, 1, jnp.nan).astype(loss.dtype)
-    else:
-        ignored = p.y == p.ignore_index
-        loss = loss * jnp.where(label_ok | ignored, 1, jnp.nan).astype(loss.dtype)
-        loss = jnp.where(ignored, 0, loss)
-    return loss.reshape(p.batch_shape)
+    ignored = None if p.ignore_index is None else p.y == p.ignore_index
+    return mark_invalid_labels(loss, label_ok, ignored).reshape(p.batch_shape)
 
 
 def label_counted(p: _Prepared, v: int, offset: ArrayLike = 0) -> jax.Array:
