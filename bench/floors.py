@@ -41,13 +41,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import _block, interleaved
 
 import jaxloss
+from jaxloss._core.reduce import overflow_scale
 
 HERE = Path(__file__).resolve().parent
 
 
 def _scale(n: int) -> float:
-    """jaxloss.mean's overflow scaling for n elements (jaxloss/_core/reduce.py)."""
-    return 2.0 ** -(max(n - 1, 0).bit_length() + 1)
+    """jaxloss.mean's overflow scaling for n elements, from the library itself."""
+    return overflow_scale((n,), None)
 
 
 def _relu_nan_checked(z, y):
